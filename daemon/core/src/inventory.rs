@@ -1,0 +1,1 @@
+//! Drive inventory: filled in by the discovery work.

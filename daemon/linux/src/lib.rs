@@ -1,0 +1,10 @@
+//! The Linux edge of Lethe.
+//!
+//! This is the only crate that performs syscalls on devices and the only one
+//! allowed `unsafe`. Every unsafe block carries a `// SAFETY:` comment, and
+//! every `#[repr(C)]` kernel structure has a compile-time size assertion.
+//!
+//! - [`blockdev`]: opening a whole block device for exclusive direct I/O, and
+//!   the `BLK*` size ioctls.
+
+pub mod blockdev;

@@ -1,0 +1,532 @@
+//! Embedded SQLite job store.
+//!
+//! Every wipe job is a row written before the first byte goes to the device
+//! and updated at each checkpoint (after a device flush). A process that dies
+//! leaves its job `running` with a dead pid; [`JobStore::open`] callers turn
+//! such rows into `interrupted` with [`JobStore::reap_dead`], and
+//! `lethe wipe --resume JOB` continues from the stored checkpoint.
+//!
+//! The database lives in the state directory (`/var/lib/lethe` by default) as
+//! `lethe.db`, in WAL mode so that progress updates do not block readers.
+
+use lethe_core::plan::Checkpoint;
+use lethe_core::ranges::RangeSet;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Errors of the job store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create state directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("job database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("no job {0:?} in the job store")]
+    NoSuchJob(String),
+    #[error("job {id}: stored {field} is corrupt: {source}")]
+    Corrupt {
+        id: String,
+        field: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("job database was written by a newer lethe (schema {found}, this build knows {known})")]
+    NewerSchema { found: i64, known: i64 },
+}
+
+/// Lifecycle of a job as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// A live process is working on it.
+    Running,
+    /// The process died (crash, kill -9, power loss) while running.
+    Interrupted,
+    /// Stopped on request (Ctrl-C); resumable.
+    Incomplete,
+    /// Finished and verified.
+    Pass,
+    /// Finished with failures, or aborted.
+    Fail,
+}
+
+impl JobStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            JobStatus::Running => "running",
+            JobStatus::Interrupted => "interrupted",
+            JobStatus::Incomplete => "incomplete",
+            JobStatus::Pass => "pass",
+            JobStatus::Fail => "fail",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => JobStatus::Running,
+            "interrupted" => JobStatus::Interrupted,
+            "incomplete" => JobStatus::Incomplete,
+            "pass" => JobStatus::Pass,
+            "fail" => JobStatus::Fail,
+            _ => return None,
+        })
+    }
+
+    /// Whether `--resume` may continue this job.
+    pub fn resumable(&self) -> bool {
+        matches!(self, JobStatus::Interrupted | JobStatus::Incomplete)
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A job as written at creation. `spec` is opaque JSON owned by the caller
+/// (device identity, plan, operator fields) so the store never needs a
+/// migration when the CLI adds an option.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: String,
+    pub kind: String,
+    pub device_path: String,
+    pub spec: serde_json::Value,
+    /// Secret material needed to resume (the random-stream key).
+    pub secret: Vec<u8>,
+    pub pid: u32,
+    pub boot_id: String,
+    pub now: String,
+}
+
+/// One stored job.
+#[derive(Debug, Clone)]
+pub struct JobRecord {
+    pub id: String,
+    pub kind: String,
+    pub device_path: String,
+    pub spec: serde_json::Value,
+    pub secret: Vec<u8>,
+    pub status: JobStatus,
+    pub checkpoint: Checkpoint,
+    pub write_failures: RangeSet,
+    pub pid: Option<u32>,
+    pub boot_id: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub certificate: Option<String>,
+    pub result: Option<serde_json::Value>,
+}
+
+/// A timestamped entry in a job's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobEvent {
+    pub at: String,
+    pub kind: String,
+    pub detail: String,
+}
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    id              TEXT PRIMARY KEY,
+    kind            TEXT NOT NULL,
+    device_path     TEXT NOT NULL,
+    spec            TEXT NOT NULL,
+    secret          BLOB NOT NULL,
+    status          TEXT NOT NULL,
+    checkpoint      TEXT NOT NULL,
+    write_failures  TEXT NOT NULL,
+    pid             INTEGER,
+    boot_id         TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    certificate     TEXT,
+    result          TEXT
+);
+CREATE TABLE IF NOT EXISTS job_events (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id  TEXT NOT NULL REFERENCES jobs(id),
+    at      TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    detail  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS job_events_by_job ON job_events(job_id, seq);
+";
+
+/// Handle on the job database.
+pub struct JobStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl JobStore {
+    /// Open (creating if needed) `<state_dir>/lethe.db`.
+    pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(state_dir).map_err(|source| StoreError::CreateDir {
+            path: state_dir.to_path_buf(),
+            source,
+        })?;
+        let path = state_dir.join("lethe.db");
+        let conn = Connection::open(&path).map_err(|source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        let store = Self { conn, path };
+        store.init()?;
+        Ok(store)
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        move |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn init(&self) -> Result<(), StoreError> {
+        // WAL lets `lethe jobs` read while a wipe updates its checkpoint;
+        // synchronous=FULL makes a committed checkpoint survive power loss.
+        self.conn
+            .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;")
+            .map_err(self.err())?;
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(self.err())?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        self.conn.execute_batch(SCHEMA).map_err(self.err())?;
+        self.conn
+            .execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Record a new job as running, before any byte is written.
+    pub fn create(&self, job: &NewJob) -> Result<(), StoreError> {
+        let cp = json(&Checkpoint::START);
+        let failures = json(&RangeSet::new());
+        self.conn
+            .execute(
+                "INSERT INTO jobs (id, kind, device_path, spec, secret, status, checkpoint, write_failures,
+                                   pid, boot_id, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9, ?10, ?10)",
+                params![
+                    job.id,
+                    job.kind,
+                    job.device_path,
+                    job.spec.to_string(),
+                    job.secret,
+                    cp,
+                    failures,
+                    job.pid,
+                    job.boot_id,
+                    job.now
+                ],
+            )
+            .map_err(self.err())?;
+        self.event(&job.id, &job.now, "created", &format!("job created for {}", job.device_path))
+    }
+
+    /// Persist a checkpoint (the device was flushed just before).
+    pub fn checkpoint(
+        &self,
+        id: &str,
+        cp: &Checkpoint,
+        write_failures: &RangeSet,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE jobs SET checkpoint = ?2, write_failures = ?3, updated_at = ?4 WHERE id = ?1",
+                params![id, json(cp), json(write_failures), now],
+            )
+            .map_err(self.err())?;
+        if n == 0 {
+            return Err(StoreError::NoSuchJob(id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Change status; `running` also records which process owns the job.
+    pub fn set_status(
+        &self,
+        id: &str,
+        status: JobStatus,
+        owner: Option<(u32, &str)>,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let (pid, boot) = match owner {
+            Some((p, b)) => (Some(p), Some(b.to_string())),
+            None => (None, None),
+        };
+        let n = self
+            .conn
+            .execute(
+                "UPDATE jobs SET status = ?2, pid = ?3, boot_id = ?4, updated_at = ?5 WHERE id = ?1",
+                params![id, status.as_str(), pid, boot, now],
+            )
+            .map_err(self.err())?;
+        if n == 0 {
+            return Err(StoreError::NoSuchJob(id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Record the end of a job: its final status, result document and certificate path.
+    pub fn finish(
+        &self,
+        id: &str,
+        status: JobStatus,
+        result: &serde_json::Value,
+        certificate: Option<&str>,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE jobs SET status = ?2, result = ?3, certificate = ?4, pid = NULL, updated_at = ?5
+                 WHERE id = ?1",
+                params![id, status.as_str(), result.to_string(), certificate, now],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    pub fn event(&self, id: &str, at: &str, kind: &str, detail: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO job_events (job_id, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+                params![id, at, kind, detail],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    pub fn events(&self, id: &str) -> Result<Vec<JobEvent>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT at, kind, detail FROM job_events WHERE job_id = ?1 ORDER BY seq")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([id], |r| {
+                Ok(JobEvent {
+                    at: r.get(0)?,
+                    kind: r.get(1)?,
+                    detail: r.get(2)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
+    pub fn get(&self, id: &str) -> Result<JobRecord, StoreError> {
+        let row = self
+            .conn
+            .query_row(&format!("{SELECT} WHERE id = ?1"), [id], raw_row)
+            .optional()
+            .map_err(self.err())?
+            .ok_or_else(|| StoreError::NoSuchJob(id.to_string()))?;
+        decode(row)
+    }
+
+    /// All jobs, newest first.
+    pub fn list(&self) -> Result<Vec<JobRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("{SELECT} ORDER BY created_at DESC, id DESC"))
+            .map_err(self.err())?;
+        let rows = stmt.query_map([], raw_row).map_err(self.err())?;
+        let raws = rows.collect::<Result<Vec<_>, _>>().map_err(self.err())?;
+        raws.into_iter().map(decode).collect()
+    }
+
+    /// Mark `running` jobs whose owner is gone as `interrupted`.
+    /// `alive(pid, boot_id)` tells whether that process still runs.
+    pub fn reap_dead(
+        &self,
+        alive: impl Fn(u32, &str) -> bool,
+        now: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut reaped = Vec::new();
+        for job in self.list()? {
+            if job.status != JobStatus::Running {
+                continue;
+            }
+            let live = match (job.pid, job.boot_id.as_deref()) {
+                (Some(p), Some(b)) => alive(p, b),
+                _ => false,
+            };
+            if !live {
+                self.set_status(&job.id, JobStatus::Interrupted, None, now)?;
+                let detail = format!("owner process ended while running; last checkpoint {}", json(&job.checkpoint));
+                self.event(&job.id, now, "interrupted", &detail)?;
+                reaped.push(job.id);
+            }
+        }
+        Ok(reaped)
+    }
+}
+
+const SELECT: &str = "SELECT id, kind, device_path, spec, secret, status, checkpoint, write_failures,
+                             pid, boot_id, created_at, updated_at, certificate, result FROM jobs";
+
+type RawRow = (
+    String,
+    String,
+    String,
+    String,
+    Vec<u8>,
+    String,
+    String,
+    String,
+    Option<u32>,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+        r.get(12)?,
+        r.get(13)?,
+    ))
+}
+
+fn decode(r: RawRow) -> Result<JobRecord, StoreError> {
+    let id = r.0.clone();
+    let corrupt = |field: &'static str| {
+        let id = id.clone();
+        move |source| StoreError::Corrupt { id, field, source }
+    };
+    let status = JobStatus::parse(&r.5).ok_or_else(|| StoreError::Corrupt {
+        id: id.clone(),
+        field: "status",
+        source: serde::de::Error::custom(format!("unknown status {:?}", r.5)),
+    })?;
+    Ok(JobRecord {
+        spec: serde_json::from_str(&r.3).map_err(corrupt("spec"))?,
+        checkpoint: serde_json::from_str(&r.6).map_err(corrupt("checkpoint"))?,
+        write_failures: serde_json::from_str(&r.7).map_err(corrupt("write_failures"))?,
+        result: r
+            .13
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(corrupt("result"))?,
+        id: r.0,
+        kind: r.1,
+        device_path: r.2,
+        secret: r.4,
+        status,
+        pid: r.8,
+        boot_id: r.9,
+        created_at: r.10,
+        updated_at: r.11,
+        certificate: r.12,
+    })
+}
+
+fn json<T: Serialize>(v: &T) -> String {
+    // Serializing our own plain types cannot fail.
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_job(id: &str, pid: u32) -> NewJob {
+        NewJob {
+            id: id.into(),
+            kind: "wipe".into(),
+            device_path: "/dev/loop9".into(),
+            spec: serde_json::json!({"serial": "S1", "size": 4096}),
+            secret: vec![1, 2, 3],
+            pid,
+            boot_id: "boot-a".into(),
+            now: "2026-11-23T10:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn job_lifecycle_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(dir.path()).unwrap();
+        store.create(&new_job("j1", 42)).unwrap();
+        let mut fails = RangeSet::new();
+        fails.insert(512, 512);
+        let cp = Checkpoint::Writing { pass: 1, offset: 1 << 20 };
+        store.checkpoint("j1", &cp, &fails, "2026-11-23T10:00:05Z").unwrap();
+        let j = store.get("j1").unwrap();
+        assert_eq!(j.status, JobStatus::Running);
+        assert_eq!(j.checkpoint, cp);
+        assert_eq!(j.write_failures, fails);
+        assert_eq!(j.secret, vec![1, 2, 3]);
+        assert_eq!(j.spec["serial"], "S1");
+        store
+            .finish("j1", JobStatus::Pass, &serde_json::json!({"ok": true}), Some("/c.json"), "t")
+            .unwrap();
+        let j = store.get("j1").unwrap();
+        assert_eq!((j.status, j.certificate.as_deref()), (JobStatus::Pass, Some("/c.json")));
+        assert!(matches!(store.get("nope"), Err(StoreError::NoSuchJob(_))));
+    }
+
+    #[test]
+    fn dead_owners_become_interrupted_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = JobStore::open(dir.path()).unwrap();
+            store.create(&new_job("dead", 1)).unwrap();
+            store.create(&new_job("live", 2)).unwrap();
+        }
+        let store = JobStore::open(dir.path()).unwrap();
+        let reaped = store.reap_dead(|pid, _| pid == 2, "t2").unwrap();
+        assert_eq!(reaped, vec!["dead".to_string()]);
+        assert_eq!(store.get("dead").unwrap().status, JobStatus::Interrupted);
+        assert!(store.get("dead").unwrap().status.resumable());
+        assert_eq!(store.get("live").unwrap().status, JobStatus::Running);
+        let ev = store.events("dead").unwrap();
+        assert_eq!(ev.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["created", "interrupted"]);
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(JobStore::open(dir.path()).unwrap());
+        let c = Connection::open(dir.path().join("lethe.db")).unwrap();
+        c.execute_batch("PRAGMA user_version=99").unwrap();
+        drop(c);
+        assert!(matches!(JobStore::open(dir.path()), Err(StoreError::NewerSchema { found: 99, .. })));
+    }
+}
