@@ -1,1 +1,166 @@
+//! Hardware-tier test harness.
+//!
+//! Tests here and in the crates that use this harness run the real code
+//! against devices the test itself creates:
+//! - loop devices over temporary files ([`LoopDevice`], detached in `Drop`);
+//! - QEMU guests and the emulated controller board (see `tests/`);
+//! - real drives only when `LETHE_HW_DEVICE` names one AND
+//!   `LETHE_HW_I_ACCEPT_DATA_LOSS` equals its serial ([`real_drive`]).
+//!
+//! A tier whose prerequisites are missing is skipped loudly with [`skip!`],
+//! never passed silently. CI runs as root, so the loop tier always runs there.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Print why a test does not run and return from it.
+#[macro_export]
+macro_rules! skip {
+    ($($arg:tt)*) => {{
+        eprintln!("SKIP: {}", format!($($arg)*));
+        return;
+    }};
+}
+
+/// Why the loop tier cannot run here, if it cannot.
+pub fn loop_tier_unavailable() -> Option<String> {
+    // Read the effective uid from /proc: no libc call needed in the harness.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid_root = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        == Some("0");
+    if !euid_root {
+        return Some("loop-device tests need root".into());
+    }
+    if !Path::new("/dev/loop-control").exists() {
+        return Some("/dev/loop-control is missing".into());
+    }
+    if Command::new("losetup").arg("--version").output().is_err() {
+        return Some("losetup is not installed (util-linux)".into());
+    }
+    None
+}
+
+/// A loop device over a temporary backing file, detached and deleted on drop.
+pub struct LoopDevice {
+    path: PathBuf,
+    backing: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl LoopDevice {
+    /// Create a `size`-byte backing file (on tmpfs when available, for speed)
+    /// filled with `fill`, and attach it with the given logical sector size.
+    pub fn new(size: u64, sector: u32, fill: u8) -> std::io::Result<Self> {
+        let base = if Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" };
+        let dir = tempfile::Builder::new().prefix("lethe-loop-").tempdir_in(base)?;
+        let backing = dir.path().join("disk.img");
+        write_fill(&backing, size, fill)?;
+        let out = Command::new("losetup")
+            .args(["--find", "--show", "--sector-size", &sector.to_string()])
+            .arg(&backing)
+            .output()?;
+        if !out.status.success() {
+            return Err(std::io::Error::other(format!(
+                "losetup failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        Ok(Self { path, backing, _dir: dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn backing(&self) -> &Path {
+        &self.backing
+    }
+
+    /// SHA-256 of the backing file, to prove that nothing was written.
+    pub fn backing_sha256(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let mut f = std::fs::File::open(&self.backing).expect("open backing file");
+        std::io::copy(&mut f, &mut h).expect("hash backing file");
+        hex::encode(h.finalize())
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").arg("-d").arg(&self.path).status();
+    }
+}
+
+fn write_fill(path: &Path, size: u64, fill: u8) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path)?;
+    let block = vec![fill; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        f.write_all(&block[..n])?;
+        left -= n as u64;
+    }
+    f.sync_all()
+}
+
+/// The whole disk that holds `/`, found from mountinfo and sysfs (never hard-coded).
+pub fn root_disk() -> Option<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let majmin = info.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.get(4) == Some(&"/")).then(|| f[2].to_string())
+    })?;
+    let sys = std::fs::canonicalize(format!("/sys/dev/block/{majmin}")).ok()?;
+    // A partition's sysfs dir has a `partition` file; its parent is the disk.
+    let disk = if sys.join("partition").exists() { sys.parent()?.to_path_buf() } else { sys };
+    let name = disk.file_name()?.to_string_lossy().to_string();
+    let dev = PathBuf::from(format!("/dev/{name}"));
+    dev.exists().then_some(dev)
+}
+
+/// A real drive named by the operator for destructive tests, if both
+/// environment variables agree. Never used in CI.
+pub fn real_drive() -> Option<(PathBuf, String)> {
+    let dev = std::env::var("LETHE_HW_DEVICE").ok()?;
+    let serial = std::env::var("LETHE_HW_I_ACCEPT_DATA_LOSS").ok()?;
+    (!serial.is_empty()).then(|| (PathBuf::from(dev), serial))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loop_device_is_created_and_detached() {
+        if let Some(why) = loop_tier_unavailable() {
+            skip!("{why}");
+        }
+        let path;
+        {
+            let l = LoopDevice::new(1 << 20, 512, 0x5a).unwrap();
+            path = l.path().to_path_buf();
+            let sys = format!("/sys/block/{}/loop/backing_file", path.file_name().unwrap().to_string_lossy());
+            let backing = std::fs::read_to_string(sys).unwrap();
+            assert_eq!(backing.trim(), l.backing().to_string_lossy());
+            assert_eq!(l.backing_sha256().len(), 64);
+        }
+        let sys = format!("/sys/block/{}/loop/backing_file", path.file_name().unwrap().to_string_lossy());
+        assert!(!Path::new(&sys).exists(), "loop device still attached after drop");
+    }
+
+    #[test]
+    fn root_disk_is_found() {
+        // Every Linux machine running this has a root filesystem; in a
+        // container without a block-device root there is nothing to find.
+        match root_disk() {
+            Some(d) => assert!(d.to_string_lossy().starts_with("/dev/")),
+            None => skip!("root is not on a block device here"),
+        }
+    }
+}

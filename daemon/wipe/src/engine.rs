@@ -118,6 +118,10 @@ pub struct WipeOutcome {
     pub bytes_written: u64,
     pub bytes_verified: u64,
     pub retries: u64,
+    /// Wall time spent writing (all passes, including flushes).
+    pub write_time: Duration,
+    /// Wall time spent reading back.
+    pub verify_time: Duration,
 }
 
 impl WipeOutcome {
@@ -190,6 +194,7 @@ struct Run<'a> {
     job_total: u64,
     stop: AtomicBool,
     fatal: Mutex<Option<String>>,
+    times: Mutex<(Duration, Duration)>,
 }
 
 enum PhaseEnd {
@@ -244,6 +249,7 @@ pub fn run(
         job_total: write_total + verify_ranges.total(),
         stop: AtomicBool::new(false),
         fatal: Mutex::new(None),
+        times: Mutex::new((Duration::ZERO, Duration::ZERO)),
     };
     let end = run.execute(first_pass, first_offset, &verify_ranges);
     WipeOutcome {
@@ -259,6 +265,8 @@ pub fn run(
         bytes_written: run.bytes_written.load(Ordering::Relaxed),
         bytes_verified: run.bytes_verified.load(Ordering::Relaxed),
         retries: run.retries.load(Ordering::Relaxed),
+        write_time: run.times.lock().map(|t| t.0).unwrap_or_default(),
+        verify_time: run.times.lock().map(|t| t.1).unwrap_or_default(),
     }
 }
 
@@ -272,6 +280,27 @@ fn lock(m: &Mutex<RangeSet>) -> std::sync::MutexGuard<'_, RangeSet> {
 
 impl Run<'_> {
     fn execute(&self, first_pass: usize, first_offset: u64, verify_ranges: &RangeSet) -> EndState {
+        let started = Instant::now();
+        let end = self.write_passes(first_pass, first_offset);
+        self.add_time(started.elapsed(), Duration::ZERO);
+        if let Some(end) = end {
+            return end;
+        }
+        let started = Instant::now();
+        let end = self.verify(verify_ranges);
+        self.add_time(Duration::ZERO, started.elapsed());
+        end
+    }
+
+    fn add_time(&self, write: Duration, verify: Duration) {
+        if let Ok(mut t) = self.times.lock() {
+            t.0 += write;
+            t.1 += verify;
+        }
+    }
+
+    /// Write every remaining pass; `Some(end)` when the run ends early.
+    fn write_passes(&self, first_pass: usize, first_offset: u64) -> Option<EndState> {
         let passes = self.cfg.plan.passes.len();
         for pass in first_pass..passes {
             let from = if pass == first_pass { first_offset } else { 0 };
@@ -285,24 +314,29 @@ impl Run<'_> {
                 PhaseEnd::Finished => {}
                 PhaseEnd::Stopped => {
                     let cp = Checkpoint::Writing { pass, offset: tracker.watermark() };
-                    return match self.persist(cp) {
+                    return Some(match self.persist(cp) {
                         Ok(()) => EndState::Stopped { checkpoint: cp },
                         Err(reason) => EndState::Aborted { reason, checkpoint: cp },
-                    };
+                    });
                 }
                 PhaseEnd::Fatal(reason) => {
                     let checkpoint = Checkpoint::Writing { pass, offset: from };
-                    return EndState::Aborted { reason, checkpoint };
+                    return Some(EndState::Aborted { reason, checkpoint });
                 }
             }
             let next = Checkpoint::Writing { pass: pass + 1, offset: 0 };
             if let Err(reason) = self.persist(next) {
-                return EndState::Aborted { reason, checkpoint: next };
+                return Some(EndState::Aborted { reason, checkpoint: next });
             }
         }
         if let Err(reason) = self.persist(Checkpoint::Verifying) {
-            return EndState::Aborted { reason, checkpoint: Checkpoint::Verifying };
+            return Some(EndState::Aborted { reason, checkpoint: Checkpoint::Verifying });
         }
+        None
+    }
+
+    /// Read back `verify_ranges` and compare them with the final pass.
+    fn verify(&self, verify_ranges: &RangeSet) -> EndState {
         if self.cfg.plan.verify != VerifyMode::Off {
             let last = self.cfg.plan.final_pass_index();
             let stream = PatternStream::new(self.cfg.plan.final_pattern(), last, &self.cfg.key);

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install everything Lethe needs to build and test on Debian 12 (idempotent).
+# Run as root. Used by demo.sh, run-tests.sh and .ci/run.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+PKGS=(
+    build-essential pkg-config   # the bundled SQLite and libblkid bindings compile C
+    libblkid-dev                 # partition/filesystem probing (lethe drives)
+    util-linux fdisk e2fsprogs   # losetup, sfdisk, mkfs for the loop-device tests
+    poppler-utils                # pdftotext: certificate PDF tests
+    nwipe time                   # benchmark peer and peak-RSS measurement
+)
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+    echo "cargo not found: install Rust with rustup first (https://rustup.rs)" >&2
+    exit 1
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+rustup target add thumbv7em-none-eabihf >/dev/null
