@@ -54,8 +54,14 @@ impl LoopDevice {
     /// Create a `size`-byte backing file (on tmpfs when available, for speed)
     /// filled with `fill`, and attach it with the given logical sector size.
     pub fn new(size: u64, sector: u32, fill: u8) -> std::io::Result<Self> {
-        let base = if Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" };
-        let dir = tempfile::Builder::new().prefix("lethe-loop-").tempdir_in(base)?;
+        let base = if Path::new("/dev/shm").is_dir() {
+            "/dev/shm"
+        } else {
+            "/tmp"
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("lethe-loop-")
+            .tempdir_in(base)?;
         let backing = dir.path().join("disk.img");
         write_fill(&backing, size, fill)?;
         let out = Command::new("losetup")
@@ -69,7 +75,11 @@ impl LoopDevice {
             )));
         }
         let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        Ok(Self { path, backing, _dir: dir })
+        Ok(Self {
+            path,
+            backing,
+            _dir: dir,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -118,7 +128,11 @@ pub fn root_disk() -> Option<PathBuf> {
     })?;
     let sys = std::fs::canonicalize(format!("/sys/dev/block/{majmin}")).ok()?;
     // A partition's sysfs dir has a `partition` file; its parent is the disk.
-    let disk = if sys.join("partition").exists() { sys.parent()?.to_path_buf() } else { sys };
+    let disk = if sys.join("partition").exists() {
+        sys.parent()?.to_path_buf()
+    } else {
+        sys
+    };
     let name = disk.file_name()?.to_string_lossy().to_string();
     let dev = PathBuf::from(format!("/dev/{name}"));
     dev.exists().then_some(dev)
@@ -145,13 +159,22 @@ mod tests {
         {
             let l = LoopDevice::new(1 << 20, 512, 0x5a).unwrap();
             path = l.path().to_path_buf();
-            let sys = format!("/sys/block/{}/loop/backing_file", path.file_name().unwrap().to_string_lossy());
+            let sys = format!(
+                "/sys/block/{}/loop/backing_file",
+                path.file_name().unwrap().to_string_lossy()
+            );
             let backing = std::fs::read_to_string(sys).unwrap();
             assert_eq!(backing.trim(), l.backing().to_string_lossy());
             assert_eq!(l.backing_sha256().len(), 64);
         }
-        let sys = format!("/sys/block/{}/loop/backing_file", path.file_name().unwrap().to_string_lossy());
-        assert!(!Path::new(&sys).exists(), "loop device still attached after drop");
+        let sys = format!(
+            "/sys/block/{}/loop/backing_file",
+            path.file_name().unwrap().to_string_lossy()
+        );
+        assert!(
+            !Path::new(&sys).exists(),
+            "loop device still attached after drop"
+        );
     }
 
     #[test]

@@ -42,7 +42,10 @@ fn engine_on_a_loop_device_is_byte_exact() {
     assert_eq!(out.verdict(), Verdict::Pass, "{:?}", out.problems());
     drop(dev);
     let mut got = Vec::new();
-    std::fs::File::open(lo.backing()).unwrap().read_to_end(&mut got).unwrap();
+    std::fs::File::open(lo.backing())
+        .unwrap()
+        .read_to_end(&mut got)
+        .unwrap();
     let mut want = vec![0u8; size as usize];
     PatternStream::new(Pattern::Random, 0, &key).fill(&mut want, 0);
     assert!(got == want, "backing file differs from the keystream");
@@ -59,11 +62,17 @@ fn exclusive_open_fails_while_someone_holds_the_device() {
         .custom_flags(libc::O_EXCL)
         .open(lo.path())
         .unwrap();
-    assert!(matches!(DirectDevice::open(lo.path()), Err(OpenError::Busy { .. })));
+    assert!(matches!(
+        DirectDevice::open(lo.path()),
+        Err(OpenError::Busy { .. })
+    ));
     drop(holder);
     let dev = DirectDevice::open(lo.path()).unwrap();
     // And while we hold it, nobody else can claim it.
-    let other = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_EXCL).open(lo.path());
+    let other = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_EXCL)
+        .open(lo.path());
     assert_eq!(other.unwrap_err().raw_os_error(), Some(libc::EBUSY));
     drop(dev);
 }
@@ -71,6 +80,12 @@ fn exclusive_open_fails_while_someone_holds_the_device() {
 #[test]
 fn regular_files_are_not_block_devices() {
     let f = tempfile::NamedTempFile::new().unwrap();
-    assert!(matches!(DirectDevice::open(f.path()), Err(OpenError::NotBlockDevice { .. })));
-    assert!(matches!(DirectDevice::open(std::path::Path::new("/dev/null")), Err(OpenError::NotBlockDevice { .. })));
+    assert!(matches!(
+        DirectDevice::open(f.path()),
+        Err(OpenError::NotBlockDevice { .. })
+    ));
+    assert!(matches!(
+        DirectDevice::open(std::path::Path::new("/dev/null")),
+        Err(OpenError::NotBlockDevice { .. })
+    ));
 }

@@ -1,1 +1,68 @@
-fn main() {}
+//! `lethe`: find drives, wipe them with a verified overwrite, and issue
+//! signed certificates of sanitization.
+
+mod cmd_cert;
+mod cmd_drives;
+mod cmd_jobs;
+mod cmd_wipe;
+
+use clap::{Parser, Subcommand};
+use lethe_cli::state::{StateDir, DEFAULT_STATE_DIR};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    /// The job passed, or the command succeeded.
+    pub const OK: u8 = 0;
+    /// Bad usage, a refusal (protected device) or an error: nothing was written.
+    pub const ERROR: u8 = 1;
+    /// The wipe ran and failed: a failure report was issued.
+    pub const FAILED: u8 = 2;
+    /// The wipe was stopped (Ctrl-C): an incomplete report was issued; resumable.
+    pub const INCOMPLETE: u8 = 3;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "lethe",
+    version,
+    about = "Verified media sanitization with signed certificates"
+)]
+struct Cli {
+    /// Where the job database, the appliance key and the certificates live.
+    #[arg(long, global = true, env = "LETHE_STATE_DIR", default_value = DEFAULT_STATE_DIR)]
+    state_dir: PathBuf,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List block devices with identity, partitions and protection status.
+    Drives(cmd_drives::DrivesArgs),
+    /// Overwrite a whole device, verify it, and issue a certificate.
+    Wipe(Box<cmd_wipe::WipeArgs>),
+    /// Show wipe jobs from the job store.
+    Jobs(cmd_jobs::JobsArgs),
+    /// Verify, list and show certificates.
+    Cert(cmd_cert::CertArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let state = StateDir::new(&cli.state_dir);
+    let result = match cli.cmd {
+        Cmd::Drives(a) => cmd_drives::run(&a),
+        Cmd::Wipe(a) => cmd_wipe::run(&state, &a),
+        Cmd::Jobs(a) => cmd_jobs::run(&state, &a),
+        Cmd::Cert(a) => cmd_cert::run(&state, &a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("lethe: error: {e:#}");
+            ExitCode::from(exit::ERROR)
+        }
+    }
+}

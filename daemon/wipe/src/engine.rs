@@ -47,7 +47,7 @@ impl WipeConfig {
             plan,
             key,
             sample_seed,
-            chunk_size: 4 << 20,
+            chunk_size: 1 << 20,
             depth: 4,
             retries: 2,
             checkpoint_interval: Duration::from_secs(5),
@@ -101,7 +101,10 @@ pub enum EndState {
     /// Stopped on request; `checkpoint` is where `--resume` continues.
     Stopped { checkpoint: Checkpoint },
     /// A fatal error (device gone, I/O setup error): the job cannot finish.
-    Aborted { reason: String, checkpoint: Checkpoint },
+    Aborted {
+        reason: String,
+        checkpoint: Checkpoint,
+    },
 }
 
 /// Everything a report or certificate needs to know about a run.
@@ -233,7 +236,8 @@ pub fn run(
         Checkpoint::Writing { pass, offset } => (pass.min(passes), offset.min(size)),
         Checkpoint::Verifying | Checkpoint::Done => (passes, 0),
     };
-    let write_total = (passes - first_pass) as u64 * size - if first_pass < passes { first_offset } else { 0 };
+    let write_total =
+        (passes - first_pass) as u64 * size - if first_pass < passes { first_offset } else { 0 };
     let run = Run {
         dev,
         cfg,
@@ -313,10 +317,16 @@ impl Run<'_> {
             match end {
                 PhaseEnd::Finished => {}
                 PhaseEnd::Stopped => {
-                    let cp = Checkpoint::Writing { pass, offset: tracker.watermark() };
+                    let cp = Checkpoint::Writing {
+                        pass,
+                        offset: tracker.watermark(),
+                    };
                     return Some(match self.persist(cp) {
                         Ok(()) => EndState::Stopped { checkpoint: cp },
-                        Err(reason) => EndState::Aborted { reason, checkpoint: cp },
+                        Err(reason) => EndState::Aborted {
+                            reason,
+                            checkpoint: cp,
+                        },
                     });
                 }
                 PhaseEnd::Fatal(reason) => {
@@ -324,13 +334,22 @@ impl Run<'_> {
                     return Some(EndState::Aborted { reason, checkpoint });
                 }
             }
-            let next = Checkpoint::Writing { pass: pass + 1, offset: 0 };
+            let next = Checkpoint::Writing {
+                pass: pass + 1,
+                offset: 0,
+            };
             if let Err(reason) = self.persist(next) {
-                return Some(EndState::Aborted { reason, checkpoint: next });
+                return Some(EndState::Aborted {
+                    reason,
+                    checkpoint: next,
+                });
             }
         }
         if let Err(reason) = self.persist(Checkpoint::Verifying) {
-            return Some(EndState::Aborted { reason, checkpoint: Checkpoint::Verifying });
+            return Some(EndState::Aborted {
+                reason,
+                checkpoint: Checkpoint::Verifying,
+            });
         }
         None
     }
@@ -344,14 +363,24 @@ impl Run<'_> {
                 verify_ranges.iter().map(|r| (r.offset, r.length)),
                 self.cfg.chunk_size as u64,
             );
-            let end = self.run_phase(&tracker, verify_ranges.total(), Phase::Verifying, |chunk, bufs| {
-                self.verify_chunk(&stream, chunk, bufs)
-            });
+            let end = self.run_phase(
+                &tracker,
+                verify_ranges.total(),
+                Phase::Verifying,
+                |chunk, bufs| self.verify_chunk(&stream, chunk, bufs),
+            );
             match end {
                 PhaseEnd::Finished => {}
-                PhaseEnd::Stopped => return EndState::Stopped { checkpoint: Checkpoint::Verifying },
+                PhaseEnd::Stopped => {
+                    return EndState::Stopped {
+                        checkpoint: Checkpoint::Verifying,
+                    }
+                }
                 PhaseEnd::Fatal(reason) => {
-                    return EndState::Aborted { reason, checkpoint: Checkpoint::Verifying }
+                    return EndState::Aborted {
+                        reason,
+                        checkpoint: Checkpoint::Verifying,
+                    }
                 }
             }
         }
@@ -390,7 +419,8 @@ impl Run<'_> {
                     while !self.stop.load(Ordering::Relaxed) {
                         let Some(chunk) = tracker.take() else { break };
                         if let Err(e) = work(chunk, &mut bufs) {
-                            *self.fatal.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                            *self.fatal.lock().unwrap_or_else(|e| e.into_inner()) =
+                                Some(e.to_string());
                             self.stop.store(true, Ordering::Relaxed);
                             tracker.done(chunk);
                             break;
@@ -427,7 +457,10 @@ impl Run<'_> {
                     if last_checkpoint.elapsed() >= self.cfg.checkpoint_interval
                         && !self.stop.load(Ordering::Relaxed)
                     {
-                        let cp = Checkpoint::Writing { pass, offset: tracker.watermark() };
+                        let cp = Checkpoint::Writing {
+                            pass,
+                            offset: tracker.watermark(),
+                        };
                         if let Err(e) = self.persist(cp) {
                             *self.fatal.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
                             self.stop.store(true, Ordering::Relaxed);
@@ -447,7 +480,12 @@ impl Run<'_> {
         PhaseEnd::Finished
     }
 
-    fn write_chunk(&self, stream: &PatternStream, chunk: Chunk, bufs: &mut Buffers) -> Result<(), IoFault> {
+    fn write_chunk(
+        &self,
+        stream: &PatternStream,
+        chunk: Chunk,
+        bufs: &mut Buffers,
+    ) -> Result<(), IoFault> {
         bufs.prepare(stream, chunk);
         self.write_resilient(&bufs.data[..chunk.len], chunk.offset, true)
     }
@@ -457,7 +495,11 @@ impl Run<'_> {
     fn write_resilient(&self, data: &[u8], offset: u64, top: bool) -> Result<(), IoFault> {
         let len = data.len() as u64;
         let single = len <= self.sector;
-        let attempts = if top || single { 1 + self.cfg.retries } else { 1 };
+        let attempts = if top || single {
+            1 + self.cfg.retries
+        } else {
+            1
+        };
         let mut last = None;
         for attempt in 0..attempts {
             if attempt > 0 {
@@ -483,7 +525,12 @@ impl Run<'_> {
         self.write_resilient(b, offset + half, false)
     }
 
-    fn verify_chunk(&self, stream: &PatternStream, chunk: Chunk, bufs: &mut Buffers) -> Result<(), IoFault> {
+    fn verify_chunk(
+        &self,
+        stream: &PatternStream,
+        chunk: Chunk,
+        bufs: &mut Buffers,
+    ) -> Result<(), IoFault> {
         bufs.prepare(stream, chunk);
         if bufs.read.len() < chunk.len {
             bufs.read = io_buf(self.cfg.chunk_size.max(chunk.len));
@@ -501,7 +548,8 @@ impl Run<'_> {
                 }
             }
         }
-        self.bytes_verified.fetch_add(chunk.len as u64, Ordering::Relaxed);
+        self.bytes_verified
+            .fetch_add(chunk.len as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -510,7 +558,11 @@ impl Run<'_> {
     fn read_resilient(&self, buf: &mut [u8], offset: u64, top: bool) -> Result<(), IoFault> {
         let len = buf.len() as u64;
         let single = len <= self.sector;
-        let attempts = if top || single { 1 + self.cfg.retries } else { 1 };
+        let attempts = if top || single {
+            1 + self.cfg.retries
+        } else {
+            1
+        };
         for attempt in 0..attempts {
             if attempt > 0 {
                 self.retries.fetch_add(1, Ordering::Relaxed);

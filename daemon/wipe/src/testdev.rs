@@ -16,10 +16,14 @@ use std::sync::Mutex;
 fn check_aligned(geo: &Geometry, len: usize, offset: u64) -> Result<(), IoFault> {
     let s = u64::from(geo.logical_sector);
     if offset % s != 0 || len as u64 % s != 0 {
-        return Err(IoFault::Other(format!("unaligned I/O: {len} bytes at {offset} (errno 22)")));
+        return Err(IoFault::Other(format!(
+            "unaligned I/O: {len} bytes at {offset} (errno 22)"
+        )));
     }
     if offset + len as u64 > geo.size_bytes {
-        return Err(IoFault::Other(format!("I/O past the end: {len} bytes at {offset} (errno 22)")));
+        return Err(IoFault::Other(format!(
+            "I/O past the end: {len} bytes at {offset} (errno 22)"
+        )));
     }
     Ok(())
 }
@@ -80,7 +84,10 @@ pub struct FileDevice {
 
 impl FileDevice {
     pub fn open(path: &std::path::Path, logical_sector: u32) -> std::io::Result<Self> {
-        let file = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)?;
         let size = file.metadata()?.len();
         Ok(Self {
             file,
@@ -103,11 +110,15 @@ impl BlockDevice for FileDevice {
     }
     fn write_at(&self, buf: &[u8], offset: u64) -> Result<(), IoFault> {
         check_aligned(&self.geo, buf.len(), offset)?;
-        self.file.write_all_at(buf, offset).map_err(|e| io_fault(e, "write"))
+        self.file
+            .write_all_at(buf, offset)
+            .map_err(|e| io_fault(e, "write"))
     }
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<(), IoFault> {
         check_aligned(&self.geo, buf.len(), offset)?;
-        self.file.read_exact_at(buf, offset).map_err(|e| io_fault(e, "read"))
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|e| io_fault(e, "read"))
     }
     fn flush(&self) -> Result<(), IoFault> {
         self.file.sync_data().map_err(|e| io_fault(e, "fdatasync"))
@@ -155,7 +166,8 @@ impl<D: BlockDevice> FaultyDevice<D> {
 }
 
 fn overlaps(set: &RangeSet, offset: u64, len: u64) -> bool {
-    set.iter().any(|r| r.offset < offset + len && offset < r.end())
+    set.iter()
+        .any(|r| r.offset < offset + len && offset < r.end())
 }
 
 impl<D: BlockDevice> BlockDevice for FaultyDevice<D> {
@@ -169,7 +181,10 @@ impl<D: BlockDevice> BlockDevice for FaultyDevice<D> {
         }
         let len = buf.len() as u64;
         if overlaps(&self.plan.bad_writes, offset, len) {
-            return Err(IoFault::from_errno(5, format!("write at {offset}: injected medium error")));
+            return Err(IoFault::from_errno(
+                5,
+                format!("write at {offset}: injected medium error"),
+            ));
         }
         if overlaps(&self.plan.dropped_writes, offset, len) {
             // Store only the parts outside the dropped ranges.
@@ -192,7 +207,10 @@ impl<D: BlockDevice> BlockDevice for FaultyDevice<D> {
             return Err(IoFault::from_errno(19, "read: device vanished"));
         }
         if overlaps(&self.plan.bad_reads, offset, buf.len() as u64) {
-            return Err(IoFault::from_errno(61, format!("read at {offset}: injected medium error")));
+            return Err(IoFault::from_errno(
+                61,
+                format!("read at {offset}: injected medium error"),
+            ));
         }
         self.inner.read_at(buf, offset)
     }

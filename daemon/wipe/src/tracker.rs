@@ -91,7 +91,10 @@ mod tests {
         let a = t.take().unwrap();
         let b = t.take().unwrap();
         let c = t.take().unwrap();
-        assert_eq!((a.offset, a.len, b.offset, c.offset, c.len), (0, 4, 4, 8, 2));
+        assert_eq!(
+            (a.offset, a.len, b.offset, c.offset, c.len),
+            (0, 4, 4, 8, 2)
+        );
         t.done(b);
         assert_eq!(t.watermark(), 0);
         t.done(a);

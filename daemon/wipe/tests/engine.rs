@@ -64,7 +64,10 @@ fn unwritable_sectors_fail_the_job_with_their_exact_range() {
     let bad = set(&[(MIB + 1024, 1536)]);
     let dev = FaultyDevice::new(
         MemDevice::new(2 * MIB, 512),
-        FaultPlan { bad_writes: bad.clone(), ..Default::default() },
+        FaultPlan {
+            bad_writes: bad.clone(),
+            ..Default::default()
+        },
     );
     let c = cfg(Pattern::Random, 1, false, VerifyMode::Full);
     let out = run(&dev, &c, Checkpoint::START, RangeSet::new(), &());
@@ -83,9 +86,18 @@ fn a_drive_that_drops_writes_is_caught_by_verification() {
     let dropped = set(&[(4096, 512), (MIB + 8192, 4096)]);
     let dev = FaultyDevice::new(
         MemDevice::new(2 * MIB, 512),
-        FaultPlan { dropped_writes: dropped.clone(), ..Default::default() },
+        FaultPlan {
+            dropped_writes: dropped.clone(),
+            ..Default::default()
+        },
     );
-    let out = run(&dev, &cfg(Pattern::Fill(0), 1, false, VerifyMode::Full), Checkpoint::START, RangeSet::new(), &());
+    let out = run(
+        &dev,
+        &cfg(Pattern::Fill(0), 1, false, VerifyMode::Full),
+        Checkpoint::START,
+        RangeSet::new(),
+        &(),
+    );
     assert!(out.write_failures.is_empty());
     assert_eq!(out.verify_failures, dropped);
     assert_eq!(out.verdict(), Verdict::Fail);
@@ -93,36 +105,65 @@ fn a_drive_that_drops_writes_is_caught_by_verification() {
 
 #[test]
 fn unreadable_sectors_fail_verification() {
-    let bad = set(&[(0, 512)]);
     let dev = FaultyDevice::new(
         MemDevice::new(MIB, 4096),
-        FaultPlan { bad_reads: set(&[(0, 100)]), ..Default::default() },
+        FaultPlan {
+            bad_reads: set(&[(0, 100)]),
+            ..Default::default()
+        },
     );
-    let out = run(&dev, &cfg(Pattern::Random, 1, false, VerifyMode::Full), Checkpoint::START, RangeSet::new(), &());
+    let out = run(
+        &dev,
+        &cfg(Pattern::Random, 1, false, VerifyMode::Full),
+        Checkpoint::START,
+        RangeSet::new(),
+        &(),
+    );
     assert_eq!(out.verify_failures, set(&[(0, 4096)]));
     assert_eq!(out.verdict(), Verdict::Fail);
-    let _ = bad;
 }
 
 #[test]
 fn a_vanishing_drive_aborts_and_fails() {
     let dev = FaultyDevice::new(
         MemDevice::new(4 * MIB, 512),
-        FaultPlan { gone_after_writes: Some(3), ..Default::default() },
+        FaultPlan {
+            gone_after_writes: Some(3),
+            ..Default::default()
+        },
     );
-    let out = run(&dev, &cfg(Pattern::Random, 1, false, VerifyMode::Full), Checkpoint::START, RangeSet::new(), &());
-    assert!(matches!(out.end, EndState::Aborted { ref reason, .. } if reason.contains("vanished")), "{:?}", out.end);
+    let out = run(
+        &dev,
+        &cfg(Pattern::Random, 1, false, VerifyMode::Full),
+        Checkpoint::START,
+        RangeSet::new(),
+        &(),
+    );
+    assert!(
+        matches!(out.end, EndState::Aborted { ref reason, .. } if reason.contains("vanished")),
+        "{:?}",
+        out.end
+    );
     assert_eq!(out.verdict(), Verdict::Fail);
 }
 
 #[test]
 fn verify_off_is_never_a_pass() {
     let dev = MemDevice::new(MIB, 512);
-    let out = run(&dev, &cfg(Pattern::Random, 1, false, VerifyMode::Off), Checkpoint::START, RangeSet::new(), &());
+    let out = run(
+        &dev,
+        &cfg(Pattern::Random, 1, false, VerifyMode::Off),
+        Checkpoint::START,
+        RangeSet::new(),
+        &(),
+    );
     assert_eq!(out.end, EndState::Completed);
     assert_eq!(out.bytes_verified, 0);
     assert_eq!(out.verdict(), Verdict::Fail);
-    assert!(out.problems().iter().any(|p| p.contains("verification was turned off")));
+    assert!(out
+        .problems()
+        .iter()
+        .any(|p| p.contains("verification was turned off")));
 }
 
 #[test]
@@ -131,11 +172,23 @@ fn sampled_verification_reads_head_tail_and_a_share() {
     let dev = FaultyDevice::new(
         MemDevice::new(size, 512),
         // A lying drive in the last sector: the tail MiB is always sampled.
-        FaultPlan { dropped_writes: set(&[(size - 512, 512)]), ..Default::default() },
+        FaultPlan {
+            dropped_writes: set(&[(size - 512, 512)]),
+            ..Default::default()
+        },
     );
-    let c = cfg(Pattern::Random, 1, false, VerifyMode::Sample { ppm: 100_000 });
+    let c = cfg(
+        Pattern::Random,
+        1,
+        false,
+        VerifyMode::Sample { ppm: 100_000 },
+    );
     let out = run(&dev, &c, Checkpoint::START, RangeSet::new(), &());
-    assert!(out.bytes_verified >= size / 10 && out.bytes_verified < size / 2, "{}", out.bytes_verified);
+    assert!(
+        out.bytes_verified >= size / 10 && out.bytes_verified < size / 2,
+        "{}",
+        out.bytes_verified
+    );
     assert_eq!(out.verified.total(), out.bytes_verified);
     assert_eq!(out.verify_failures, set(&[(size - 512, 512)]));
 }
@@ -185,11 +238,19 @@ fn stop_then_resume_from_checkpoint_finishes_byte_exact() {
     let mut c = cfg(Pattern::Random, 2, false, VerifyMode::Full);
     c.chunk_size = 64 * 1024;
     c.checkpoint_interval = Duration::from_millis(10);
-    let obs = StopAfter { reports: AtomicU64::new(0), stop_at: 8, checkpoints: Mutex::new(vec![]) };
+    let obs = StopAfter {
+        reports: AtomicU64::new(0),
+        stop_at: 8,
+        checkpoints: Mutex::new(vec![]),
+    };
     let out = run(&dev, &c, Checkpoint::START, RangeSet::new(), &obs);
-    let EndState::Stopped { checkpoint } = out.end else { panic!("{:?}", out.end) };
+    let EndState::Stopped { checkpoint } = out.end else {
+        panic!("{:?}", out.end)
+    };
     assert_eq!(out.verdict(), Verdict::Incomplete);
-    let Checkpoint::Writing { pass, offset } = checkpoint else { panic!("{checkpoint:?}") };
+    let Checkpoint::Writing { pass, offset } = checkpoint else {
+        panic!("{checkpoint:?}")
+    };
     assert!(pass == 0 && offset > 0 && offset < size, "{checkpoint:?}");
     assert!(out.bytes_written < 2 * size);
     // Checkpoints only move forward.
@@ -206,7 +267,16 @@ fn stop_then_resume_from_checkpoint_finishes_byte_exact() {
 fn prior_failures_survive_a_resume() {
     let dev = MemDevice::new(MIB, 512);
     let prior = set(&[(512, 512)]);
-    let out = run(&dev, &cfg(Pattern::Fill(0), 1, false, VerifyMode::Full), Checkpoint::Writing { pass: 0, offset: 4096 }, prior.clone(), &());
+    let out = run(
+        &dev,
+        &cfg(Pattern::Fill(0), 1, false, VerifyMode::Full),
+        Checkpoint::Writing {
+            pass: 0,
+            offset: 4096,
+        },
+        prior.clone(),
+        &(),
+    );
     assert_eq!(out.write_failures, prior);
     assert_eq!(out.verdict(), Verdict::Fail);
 }

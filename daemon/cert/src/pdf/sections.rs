@@ -1,0 +1,316 @@
+//! The certificate's sections, laid out in reading order.
+
+use super::layout::*;
+use super::text::{encode, width, wrap};
+use crate::model::{CertificateBody, VerificationMethod};
+use crate::sign::SignedCertificate;
+
+fn opt(v: &Option<String>) -> &str {
+    v.as_deref()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("not recorded")
+}
+
+fn or_none(v: &str) -> &str {
+    if v.is_empty() {
+        "not reported"
+    } else {
+        v
+    }
+}
+
+/// `268439552` -> `268,439,552`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn bytes_human(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{} bytes", grouped(n))
+    } else {
+        format!("{} bytes ({v:.1} {})", grouped(n), UNITS[u])
+    }
+}
+
+/// Parts per million as a percentage with up to 4 decimals, exactly.
+fn ppm_percent(ppm: u32) -> String {
+    let whole = ppm / 10_000;
+    let frac = ppm % 10_000;
+    if frac == 0 {
+        format!("{whole}%")
+    } else {
+        let f = format!("{frac:04}");
+        format!("{whole}.{}%", f.trim_end_matches('0'))
+    }
+}
+
+fn duration(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    if h > 0 {
+        format!("{h}h {m:02}m {s:02}s ({secs} s)")
+    } else if m > 0 {
+        format!("{m}m {s:02}s ({secs} s)")
+    } else {
+        format!("{secs} s")
+    }
+}
+
+fn banner(l: &mut Layout, b: &CertificateBody) {
+    let status = b.result.status;
+    let h = 58.0;
+    let top = l.y + 4.0;
+    let colour = super::status_colour(status);
+    l.ops().push(Op::Rect {
+        x: LEFT,
+        y: top - h,
+        w: RIGHT - LEFT,
+        h,
+        colour,
+    });
+    let word = encode(&status.to_string());
+    let word_w = width(Font::Bold, &word, 28.0);
+    l.text_at(LEFT + 14.0, top - 39.0, Font::Bold, 28.0, WHITE, word);
+    let x = LEFT + 14.0 + word_w + 22.0;
+    let max = RIGHT - x - 10.0;
+    let line1 = format!(
+        "{} \u{b7} {} \u{b7} {} pass{}",
+        b.method.category,
+        b.method.technique,
+        b.method.passes,
+        if b.method.passes == 1 { "" } else { "es" }
+    );
+    let verified = match b.verification.method {
+        VerificationMethod::None => "not verified".to_owned(),
+        m => format!("verified: {m} ({})", b.verification.result),
+    };
+    let line2 = format!("{} {} \u{b7} {}", b.device.model, b.device.serial, verified);
+    for (i, (text, font)) in [(line1, Font::Bold), (line2, Font::Regular)]
+        .into_iter()
+        .enumerate()
+    {
+        // Shrink to fit one line; the full values are in the sections below.
+        let size = [10.5, 9.5, 8.5, 7.5]
+            .into_iter()
+            .find(|&s| width(font, &encode(&text), s) <= max)
+            .unwrap_or(7.5);
+        if let Some(first) = wrap(&text, font, size, max).into_iter().next() {
+            l.text_at(x, top - 24.0 - 15.0 * i as f32, font, size, WHITE, first);
+        }
+    }
+    l.y = top - h - 10.0;
+}
+
+/// Lay out the whole certificate.
+pub fn build(cert: &SignedCertificate) -> Vec<Vec<Op>> {
+    let b = cert.body();
+    let mut l = Layout::new(&b.id);
+    l.text_at(
+        LEFT,
+        l.y - 14.0,
+        Font::Bold,
+        22.0,
+        BLACK,
+        encode("Certificate of Sanitization"),
+    );
+    l.y -= 32.0;
+    let sub = format!(
+        "Certificate {} \u{b7} issued {} \u{b7} NIST SP 800-88 / IEEE 2883 record \u{b7} format {}",
+        b.id, b.issued_at, b.format
+    );
+    l.paragraph(&sub, Font::Regular, 8.5);
+    l.y -= 6.0;
+    banner(&mut l, b);
+
+    l.heading("Device");
+    l.row(
+        "Manufacturer",
+        b.device
+            .manufacturer
+            .as_deref()
+            .map_or("not reported", or_none),
+    );
+    l.row("Model", or_none(&b.device.model));
+    l.row("Serial number", or_none(&b.device.serial));
+    l.row("WWN", or_none(&b.device.wwn));
+    l.row("Firmware", or_none(&b.device.firmware));
+    l.row("Capacity", &bytes_human(b.device.capacity_bytes));
+    l.row(
+        "Sector size",
+        &format!(
+            "{} B logical / {} B physical",
+            b.device.logical_sector_size, b.device.physical_sector_size
+        ),
+    );
+    l.row("Media type", &b.device.media_type.to_string());
+    l.row("Transport", or_none(&b.device.transport));
+    l.row("Device path", or_none(&b.device.path));
+    l.row("Stable id", or_none(&b.device.stable_id));
+    l.row("Hidden areas (HPA/DCO)", opt(&b.device.hidden_areas));
+
+    l.heading("Method");
+    l.row("Category (NIST 800-88)", &b.method.category.to_string());
+    l.row("Technique", &b.method.technique);
+    l.row("Pattern", &b.method.pattern);
+    l.row("Passes", &b.method.passes.to_string());
+    l.row(
+        "Final blanking pass",
+        if b.method.final_blank { "yes" } else { "no" },
+    );
+    l.row("Standard", &b.method.standard);
+    l.row("Reason", &b.method.reason);
+    l.row("Tool", &format!("{} {}", b.tool.name, b.tool.version));
+
+    l.heading("Verification");
+    let v = &b.verification;
+    l.row("Method", &v.method.to_string());
+    l.row(
+        "Coverage",
+        &format!(
+            "{} of the device ({} ppm)",
+            ppm_percent(v.coverage_ppm),
+            v.coverage_ppm
+        ),
+    );
+    l.row("Bytes verified", &bytes_human(v.bytes_verified));
+    l.row("Sample seed", opt(&v.sample_seed));
+    l.row("Result", &v.result.to_string());
+
+    l.heading("Operator & timing");
+    l.row(
+        "Operator",
+        &format!("{} (id {})", b.operator.name, b.operator.id),
+    );
+    l.row("Started", &b.timing.started_at);
+    l.row("Ended", &b.timing.ended_at);
+    l.row("Duration", &duration(b.timing.duration_seconds));
+    l.row(
+        "Appliance",
+        &format!("{} (id {})", b.appliance.hostname, b.appliance.id),
+    );
+    l.row("Location", opt(&b.appliance.location));
+
+    l.heading("Customer & asset");
+    l.row("Customer", opt(&b.customer));
+    l.row("Asset tag", opt(&b.asset_tag));
+    l.row("Media source", opt(&b.media_source));
+    let dest = b.destination.map(|d| d.to_string());
+    l.row("Destination", opt(&dest));
+
+    l.heading("Result");
+    l.row("Status", &b.result.status.to_string());
+    l.row("Bytes written", &bytes_human(b.result.bytes_written));
+    let failed = &b.result.failed_ranges;
+    let total: u64 = failed.iter().fold(0u64, |a, r| a.saturating_add(r.length));
+    l.row(
+        "Failed ranges",
+        &if failed.is_empty() {
+            "none".to_owned()
+        } else {
+            format!("{} range(s), {} in total", failed.len(), bytes_human(total))
+        },
+    );
+    for (i, r) in failed.iter().enumerate() {
+        let end = r.offset.saturating_add(r.length);
+        l.mono_row(
+            &format!("  #{}", i + 1),
+            &format!(
+                "offset {} (0x{:x}) .. 0x{:x}, length {}",
+                r.offset, r.offset, end, r.length
+            ),
+        );
+    }
+    for m in &b.result.messages {
+        l.row("Message", m);
+    }
+
+    l.heading("Events");
+    if b.events.is_empty() {
+        l.row("", "none recorded");
+    }
+    for e in &b.events {
+        let text = if e.detail.is_empty() {
+            e.kind.clone()
+        } else {
+            format!("{} \u{2014} {}", e.kind, e.detail)
+        };
+        l.row(&e.at, &text);
+    }
+
+    l.heading("Signature");
+    let s = cert.signature();
+    l.row(
+        "Algorithm",
+        "Ed25519 (signing input: \"lethe-certificate-v1\\n\" + canonical JSON of the certificate)",
+    );
+    l.mono_row("Key id", &s.key_id);
+    l.mono_row("Public key", &s.public_key);
+    l.mono_row("Signature", &s.value);
+    l.mono_row(&format!("SHA-256 of {}.json", b.id), &cert.file_sha256());
+    l.mono_row("SHA-256 of signed body", &cert.body_sha256());
+    l.y -= 6.0;
+    l.paragraph(
+        &format!("Check offline: lethe cert verify {}.json", b.id),
+        Font::Bold,
+        10.0,
+    );
+    l.paragraph(
+        "This PDF is a rendering. The signed JSON file is the authoritative record: any change to it makes verification fail.",
+        Font::Regular,
+        8.5,
+    );
+
+    // Hand signatures (NIST SP 800-88 Appendix G).
+    l.ensure(70.0);
+    l.y -= 30.0;
+    for (x, label) in [
+        (LEFT, "Sanitized by (signature)"),
+        (LEFT + 255.0, "Verified by (signature, date)"),
+    ] {
+        let y = l.y;
+        l.ops().push(Op::Line {
+            x1: x,
+            y1: y,
+            x2: x + 235.0,
+            y2: y,
+            width: 0.6,
+            colour: BLACK,
+        });
+        l.text_at(x, l.y - 11.0, Font::Regular, 8.0, GREY, encode(label));
+    }
+    l.y -= 20.0;
+    l.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_formatting() {
+        assert_eq!(grouped(268_439_552), "268,439,552");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1000), "1,000");
+        assert_eq!(ppm_percent(1_000_000), "100%");
+        assert_eq!(ppm_percent(125_000), "12.5%");
+        assert_eq!(ppm_percent(1), "0.0001%");
+        assert_eq!(duration(3723), "1h 02m 03s (3723 s)");
+        assert_eq!(duration(59), "59 s");
+        assert_eq!(bytes_human(512), "512 bytes");
+        assert_eq!(bytes_human(268_435_456), "268,435,456 bytes (256.0 MiB)");
+    }
+}

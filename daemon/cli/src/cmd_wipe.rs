@@ -1,0 +1,272 @@
+//! `lethe wipe DEVICE`: refuse protected devices, confirm, wipe, verify, certify.
+
+use crate::{cmd_drives, exit};
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use lethe_cert::ApplianceKey;
+use lethe_cli::confirm;
+use lethe_cli::identity::DeviceIdentity;
+use lethe_cli::job::{self, JobContext, JobParties, JobReport, ProgressSink, WipeSpec};
+use lethe_cli::progress::{Bar, JsonLines};
+use lethe_cli::state::StateDir;
+use lethe_core::device::BlockDevice;
+use lethe_core::pattern::Pattern;
+use lethe_core::plan::{VerifyMode, WipePlan};
+use lethe_linux::blockdev::{DirectDevice, OpenError};
+use lethe_wipe::Verdict;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Destination {
+    Reuse,
+    ReturnToLessor,
+    Destroy,
+}
+
+impl Destination {
+    fn as_str(self) -> &'static str {
+        match self {
+            Destination::Reuse => "reuse",
+            Destination::ReturnToLessor => "return_to_lessor",
+            Destination::Destroy => "destroy",
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct WipeArgs {
+    /// The whole device to wipe, e.g. /dev/sdb or /dev/disk/by-id/ata-…
+    #[arg(required_unless_present = "resume")]
+    device: Option<PathBuf>,
+    /// Continue an interrupted or stopped job (its device is taken from the
+    /// job unless DEVICE is given, e.g. when the drive got a new name).
+    #[arg(long, value_name = "JOB")]
+    resume: Option<String>,
+    /// random (AES-128-CTR stream), zero, one, or a byte such as 0xA5.
+    #[arg(long, default_value = "random")]
+    pattern: Pattern,
+    /// Number of passes of the pattern.
+    #[arg(long, default_value_t = 1)]
+    passes: u32,
+    /// full, sample:PERCENT (e.g. sample:10) or off. With off, no pass certificate can be issued.
+    #[arg(long, default_value = "full")]
+    verify: VerifyMode,
+    /// Add a final zero pass (for drives going back to reuse); it is the pass verified.
+    #[arg(long)]
+    blank: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// JSON lines of progress on stdout, and a JSON summary as the last line.
+    #[arg(long)]
+    json: bool,
+    /// Operator id recorded on the certificate (default: $SUDO_USER or $USER).
+    #[arg(long, env = "LETHE_OPERATOR_ID")]
+    operator_id: Option<String>,
+    /// Operator name recorded on the certificate.
+    #[arg(long, env = "LETHE_OPERATOR_NAME")]
+    operator_name: Option<String>,
+    /// Customer the drive belongs to.
+    #[arg(long)]
+    customer: Option<String>,
+    /// Asset or property number of the drive or of the machine it came from.
+    #[arg(long)]
+    asset_tag: Option<String>,
+    /// Where the drive goes after sanitization.
+    #[arg(long, value_enum)]
+    destination: Option<Destination>,
+    /// I/Os in flight (worker threads).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    io_depth: u16,
+    /// Size of each I/O in MiB (1 MiB measured fastest: the generated data is
+    /// still in cache when it is written).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    chunk_mib: u16,
+    /// Seconds between durable checkpoints (flush + job-store update).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=3600))]
+    checkpoint_secs: u16,
+    /// Milliseconds between JSON progress lines (tests use short intervals).
+    #[arg(long, default_value_t = 1000, hide = true)]
+    progress_interval_ms: u64,
+}
+
+fn default_operator() -> String {
+    std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+pub fn run(state: &StateDir, args: &WipeArgs) -> Result<u8> {
+    let (path, resume_spec) = match &args.resume {
+        Some(id) => {
+            let spec = job::load_resumable(state, id)?;
+            let path = args
+                .device
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(&spec.device.path));
+            (path, Some(spec))
+        }
+        None => match &args.device {
+            Some(p) => (p.clone(), None),
+            None => bail!("give a DEVICE or --resume JOB"),
+        },
+    };
+
+    // 1. Refuse protected devices before anything is opened for writing.
+    let identity = match cmd_drives::assess(&path) {
+        Ok(id) => id,
+        Err(refusal) => {
+            eprintln!("lethe: refused: {refusal}");
+            return Ok(exit::ERROR);
+        }
+    };
+
+    // 2. Confirmation.
+    if !args.yes {
+        let shown = resume_spec.as_ref().map(|s| &s.device).unwrap_or(&identity);
+        if !std::io::stdin().is_terminal() {
+            eprintln!("{}", confirm::prompt(shown));
+        } else {
+            eprint!("{}", confirm::prompt(shown));
+        }
+        let confirmed =
+            confirm::ask(shown, &mut std::io::stdin().lock()).context("reading confirmation")?;
+        if !confirmed {
+            eprintln!("lethe: not confirmed; nothing was written");
+            return Ok(exit::ERROR);
+        }
+    }
+
+    // 3. Exclusive direct open: the kernel's own check that nobody holds it.
+    let dev = match DirectDevice::open(&path) {
+        Ok(d) => d,
+        Err(e @ (OpenError::Busy { .. } | OpenError::NotBlockDevice { .. })) => {
+            eprintln!("lethe: refused: {e}");
+            return Ok(exit::ERROR);
+        }
+        Err(e) => return Err(e).context("opening the device"),
+    };
+    if dev.geometry().size_bytes != identity.size_bytes {
+        bail!(
+            "{}: size changed between inspection ({}) and open ({}); nothing was written",
+            path.display(),
+            identity.size_bytes,
+            dev.geometry().size_bytes
+        );
+    }
+
+    let key =
+        ApplianceKey::load_or_create(&state.keys()).context("loading the appliance signing key")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing the signal handler")?;
+    }
+
+    let bar;
+    let json_lines;
+    let sink: &dyn ProgressSink = if args.json {
+        json_lines = JsonLines::with_interval(Duration::from_millis(args.progress_interval_ms));
+        &json_lines
+    } else if std::io::stderr().is_terminal() {
+        bar = Some(Bar::new());
+        bar.as_ref().map(|b| b as &dyn ProgressSink).unwrap_or(&())
+    } else {
+        &()
+    };
+    let ctx = JobContext {
+        state,
+        key: &key,
+        stop: &stop,
+        sink,
+        checkpoint_interval: Duration::from_secs(u64::from(args.checkpoint_secs)),
+    };
+
+    let report = match (&args.resume, resume_spec) {
+        (Some(id), Some(_)) => job::resume(&ctx, &dev, id, &identity)?,
+        _ => {
+            let spec = new_spec(args, identity)?;
+            job::start(&ctx, &dev, spec)?
+        }
+    };
+    print_report(args.json, &report)?;
+    Ok(match report.result {
+        Verdict::Pass => exit::OK,
+        Verdict::Fail => exit::FAILED,
+        Verdict::Incomplete => exit::INCOMPLETE,
+    })
+}
+
+fn new_spec(args: &WipeArgs, device: DeviceIdentity) -> Result<WipeSpec> {
+    let plan = WipePlan::new(args.pattern, args.passes, args.blank, args.verify)?;
+    let mut seed = [0u8; 8];
+    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("OS random generator: {e}"))?;
+    Ok(WipeSpec {
+        device,
+        plan,
+        sample_seed: u64::from_le_bytes(seed),
+        chunk_size: usize::from(args.chunk_mib) << 20,
+        depth: usize::from(args.io_depth),
+        parties: JobParties {
+            operator_id: args.operator_id.clone().unwrap_or_else(default_operator),
+            operator_name: args.operator_name.clone().unwrap_or_default(),
+            customer: args.customer.clone(),
+            asset_tag: args.asset_tag.clone(),
+            destination: args.destination.map(|d| d.as_str().to_string()),
+        },
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+    })
+}
+
+fn print_report(json: bool, r: &JobReport) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(r)?);
+        return Ok(());
+    }
+    let headline = match r.result {
+        Verdict::Pass => "PASS: wiped and verified",
+        Verdict::Fail => "FAIL: the device is NOT certified as sanitized",
+        Verdict::Incomplete => "INCOMPLETE: stopped before the end",
+    };
+    println!("{headline}");
+    println!("  job          {}", r.job);
+    println!("  device       {}", r.device);
+    println!("  written      {} bytes", r.bytes_written);
+    println!("  verified     {} bytes", r.bytes_verified);
+    for p in &r.problems {
+        println!("  problem      {p}");
+    }
+    for range in r.failed_ranges.iter().take(20) {
+        println!(
+            "  failed range bytes {}..{} ({} bytes)",
+            range.offset,
+            range.end(),
+            range.length
+        );
+    }
+    if r.failed_ranges.len() > 20 {
+        println!(
+            "  … {} more failed ranges in the report",
+            r.failed_ranges.len() - 20
+        );
+    }
+    if let Some(c) = &r.certificate {
+        let what = if r.result == Verdict::Pass {
+            "certificate"
+        } else {
+            "report"
+        };
+        println!("  {what:<12} {c}");
+    }
+    if let Some(p) = &r.pdf {
+        println!("  pdf          {p}");
+    }
+    if r.resumable {
+        println!("  resume with  lethe wipe --resume {}", r.job);
+    }
+    Ok(())
+}

@@ -1,0 +1,10 @@
+//! Library side of the `lethe` command: job orchestration and display,
+//! kept out of `main.rs` so integration tests can drive a job against any
+//! block device.
+
+pub mod certify;
+pub mod confirm;
+pub mod identity;
+pub mod job;
+pub mod progress;
+pub mod state;
