@@ -2,15 +2,18 @@
 # Overwrite and verify throughput of `lethe wipe` against dd and nwipe, on the
 # same loop device in the same run. Writes only to loop devices it creates.
 #
-# Usage: hw-tests/bench/wipe-bench.sh [SIZE_MIB] [RUNS]
-#   SIZE_MIB  size of each loop device (default 2048)
-#   RUNS      repetitions per tool; the median is reported (default 3)
+# Usage: hw-tests/bench/wipe-bench.sh [SIZE_MIB] [RUNS] [NWIPE_RUNS]
+#   SIZE_MIB    size of each loop device (default 2048)
+#   RUNS        repetitions of dd and lethe; the median is reported (default 5)
+#   NWIPE_RUNS  repetitions of nwipe (default 1: Debian's nwipe 0.33 writes
+#               4 KiB blocks through the page cache and takes minutes per GiB)
 # Needs root, losetup, nwipe and GNU time (apt-get install nwipe time).
 # Prints a Markdown table; the same table is written to bench-out/wipe-<date>.md.
 set -euo pipefail
 
 SIZE_MIB=${1:-2048}
-RUNS=${2:-3}
+RUNS=${2:-5}
+NWIPE_RUNS=${3:-1}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT_DIR="$ROOT/bench-out"
 mkdir -p "$OUT_DIR"
@@ -54,13 +57,15 @@ bench_device() { # label backing-file direct-io
         grep -q '"job"' "$WORK/lethe.json" || { cat "$WORK/lethe.err" >&2; exit 1; }
         read -r t m <"$WORK/t"
         lethe_w+=("$t"); rss+=("$m")
-        nwipe_w+=("$(secs nwipe --autonuke --nogui --nowait --method=random --verify=off --noblank "$loop")")
         dd_r+=("$(secs dd if="$loop" of=/dev/null bs=4M iflag=direct)")
         # Verify throughput: the read-back phase of a zero wipe with full verification.
         rm -rf "$state"
         "$LETHE" --state-dir "$state" wipe "$loop" --pattern zero --verify full --yes --json \
             >"$WORK/v.json" 2>"$WORK/v.err" || { cat "$WORK/v.err" >&2; exit 1; }
         lethe_r+=("$(tail -1 "$WORK/v.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["verify_seconds"])')")
+    done
+    for _ in $(seq "$NWIPE_RUNS"); do
+        nwipe_w+=("$(secs nwipe --autonuke --nogui --nowait --method=random --verify=off --noblank "$loop")")
     done
     local m_dd m_le m_nw m_ddr m_ler m_rss
     m_dd=$(printf '%s\n' "${dd_w[@]}" | median)
@@ -84,8 +89,8 @@ PY
 {
     echo "# lethe wipe benchmark, $(date -u +%FT%TZ)"
     echo
-    echo "size ${SIZE_MIB} MiB, median of ${RUNS} runs, $(nproc) cores, $(uname -r)"
-    echo "command: hw-tests/bench/wipe-bench.sh ${SIZE_MIB} ${RUNS}"
+    echo "size ${SIZE_MIB} MiB, median of ${RUNS} runs (nwipe: ${NWIPE_RUNS}), $(nproc) cores, $(uname -r), nwipe $(nwipe --version 2>/dev/null | head -1)"
+    echo "command: hw-tests/bench/wipe-bench.sh ${SIZE_MIB} ${RUNS} ${NWIPE_RUNS}"
     echo
     echo "| backing | phase | baseline | lethe | ratio |"
     echo "|---|---|---|---|---|"

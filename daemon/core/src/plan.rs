@@ -71,7 +71,11 @@ impl FromStr for VerifyMode {
                 if !digits(whole) || !digits(frac) || whole.len() > 3 {
                     return Err(err());
                 }
-                let w: u32 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| err())? };
+                let w: u32 = if whole.is_empty() {
+                    0
+                } else {
+                    whole.parse().map_err(|_| err())?
+                };
                 let f: u32 = if frac.is_empty() {
                     0
                 } else {
@@ -150,7 +154,10 @@ impl WipePlan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "phase")]
 pub enum Checkpoint {
-    Writing { pass: usize, offset: u64 },
+    Writing {
+        pass: usize,
+        offset: u64,
+    },
     /// Verification restarts from the beginning on resume: it is read-only and
     /// its result must come from one uninterrupted sweep.
     Verifying,
@@ -178,8 +185,20 @@ mod tests {
             "sample:0.5%".parse::<VerifyMode>().unwrap(),
             VerifyMode::Sample { ppm: 5_000 }
         );
-        assert_eq!("sample:100".parse::<VerifyMode>().unwrap(), VerifyMode::Full);
-        for bad in ["sample:0", "sample:", "sample:101", "sample:1.23456", "sample:-1", "x", "sample:1e3", "sample:."] {
+        assert_eq!(
+            "sample:100".parse::<VerifyMode>().unwrap(),
+            VerifyMode::Full
+        );
+        for bad in [
+            "sample:0",
+            "sample:",
+            "sample:101",
+            "sample:1.23456",
+            "sample:-1",
+            "x",
+            "sample:1e3",
+            "sample:.",
+        ] {
             assert!(bad.parse::<VerifyMode>().is_err(), "{bad}");
         }
     }
@@ -187,7 +206,10 @@ mod tests {
     #[test]
     fn plan_with_blank_ends_in_zero() {
         let p = WipePlan::new(Pattern::Random, 2, true, VerifyMode::Full).unwrap();
-        assert_eq!(p.passes, vec![Pattern::Random, Pattern::Random, Pattern::ZERO]);
+        assert_eq!(
+            p.passes,
+            vec![Pattern::Random, Pattern::Random, Pattern::ZERO]
+        );
         assert_eq!(p.final_pattern(), Pattern::ZERO);
         assert_eq!(p.final_pass_index(), 2);
         assert!(WipePlan::new(Pattern::Random, 0, false, VerifyMode::Full).is_err());

@@ -48,11 +48,8 @@ impl RangeSet {
             }
         }
         // Swallow every range that starts inside or right after the new one.
-        let swallowed: Vec<(u64, u64)> = self
-            .map
-            .range(start..=end)
-            .map(|(&s, &e)| (s, e))
-            .collect();
+        let swallowed: Vec<(u64, u64)> =
+            self.map.range(start..=end).map(|(&s, &e)| (s, e)).collect();
         for (s, e) in swallowed {
             end = end.max(e);
             self.map.remove(&s);
@@ -122,7 +119,13 @@ mod tests {
         s.insert(20, 5);
         assert_eq!(s.len(), 2);
         s.insert(15, 5); // touches both
-        assert_eq!(s.iter().collect::<Vec<_>>(), vec![ByteRange { offset: 10, length: 15 }]);
+        assert_eq!(
+            s.iter().collect::<Vec<_>>(),
+            vec![ByteRange {
+                offset: 10,
+                length: 15
+            }]
+        );
         s.insert(0, 1);
         s.insert(100, 0);
         assert_eq!(s.len(), 2);

@@ -88,7 +88,11 @@ pub fn sample_plan(size: u64, align: u64, coverage_ppm: u32, seed: u64) -> Range
     }
     for i in 0..n {
         let start = head_end + i * stratum;
-        let end = if i + 1 == n { tail_start } else { start + stratum };
+        let end = if i + 1 == n {
+            tail_start
+        } else {
+            start + stratum
+        };
         let slack = (end - start - SAMPLE_UNIT) / align;
         let off = start + rng.below(slack + 1) * align;
         plan.insert(off, SAMPLE_UNIT);

@@ -24,12 +24,21 @@ pub fn compact_utc(unix_seconds: i64) -> String {
 /// Parse the `YYYY-MM-DDTHH:MM:SSZ` form produced by [`rfc3339_utc`].
 pub fn parse_rfc3339_utc(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let t = s.get(r)?;
-        t.bytes().all(|c| c.is_ascii_digit()).then(|| t.parse().ok())?
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())?
     };
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
@@ -83,7 +92,13 @@ mod tests {
         for t in [0, 951_782_400, 1_795_435_200, -86_401, 4_102_444_800] {
             assert_eq!(parse_rfc3339_utc(&rfc3339_utc(t)), Some(t));
         }
-        for bad in ["", "2026-02-31T00:00:00Z", "2026-11-23 12:00:00Z", "2026-11-23T12:00:00", "2026-1a-23T12:00:00Z"] {
+        for bad in [
+            "",
+            "2026-02-31T00:00:00Z",
+            "2026-11-23 12:00:00Z",
+            "2026-11-23T12:00:00",
+            "2026-1a-23T12:00:00Z",
+        ] {
             assert_eq!(parse_rfc3339_utc(bad), None, "{bad}");
         }
     }
