@@ -55,7 +55,9 @@ bench_device() { # label backing-file direct-io
         /usr/bin/time -f "%e %M" -o "$WORK/t" "$LETHE" --state-dir "$state" wipe "$loop" \
             --pattern random --verify off --yes --json >"$WORK/lethe.json" 2>"$WORK/lethe.err" || true
         grep -q '"job"' "$WORK/lethe.json" || { cat "$WORK/lethe.err" >&2; exit 1; }
-        read -r t m <"$WORK/t"
+        # GNU time adds a "Command exited with non-zero status" line first
+        # (--verify off never passes): the figures are on the last line.
+        read -r t m < <(tail -1 "$WORK/t")
         lethe_w+=("$t"); rss+=("$m")
         dd_r+=("$(secs dd if="$loop" of=/dev/null bs=4M iflag=direct)")
         # Verify throughput: the read-back phase of a zero wipe with full verification.

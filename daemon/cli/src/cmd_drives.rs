@@ -1,10 +1,11 @@
 //! `lethe drives` and the target assessment used by `lethe wipe`.
-//! (Interim: identity from sysfs only; replaced by lethe-linux::discovery.)
 
-use anyhow::Result;
+use crate::exit;
+use anyhow::{Context, Result};
 use clap::Args;
 use lethe_cli::identity::DeviceIdentity;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use lethe_core::inventory::{render_table, Drive};
+use lethe_linux::discovery::{self, Refusal};
 use std::path::Path;
 
 #[derive(Args)]
@@ -14,54 +15,46 @@ pub struct DrivesArgs {
     json: bool,
 }
 
-pub fn run(_args: &DrivesArgs) -> Result<u8> {
-    anyhow::bail!("lethe drives: discovery not wired yet")
+pub fn run(args: &DrivesArgs) -> Result<u8> {
+    let drives = discovery::discover().context("listing block devices")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&drives)?);
+        return Ok(exit::OK);
+    }
+    print!("{}", render_table(&drives));
+    for d in drives.iter().filter(|d| d.protected) {
+        let why: Vec<String> = d.reasons.iter().map(|r| r.to_string()).collect();
+        println!("  {} is protected: {}", d.path, why.join("; "));
+    }
+    for d in &drives {
+        for w in &d.warnings {
+            println!("  note: {}: {w}", d.path);
+        }
+    }
+    Ok(exit::OK)
 }
 
-pub fn assess(path: &Path) -> Result<DeviceIdentity, String> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| format!("{}: {e}; nothing was written", path.display()))?;
-    if !meta.file_type().is_block_device() {
-        return Err(format!(
-            "{}: not a block device; nothing was written",
-            path.display()
-        ));
+/// The identity a job records for a drive.
+pub fn identity(d: &Drive) -> DeviceIdentity {
+    DeviceIdentity {
+        path: d.path.clone(),
+        stable_id: d.stable_id.clone(),
+        transport: d.transport.to_string(),
+        manufacturer: d.vendor.clone(),
+        model: d.model.clone(),
+        serial: d.serial.clone(),
+        wwn: d.wwn.clone(),
+        firmware: d.firmware.clone(),
+        size_bytes: d.size_bytes,
+        logical_sector: d.logical_sector,
+        physical_sector: d.physical_sector,
+        rotational: d.rotational,
+        removable: d.removable,
+        media_type: d.media_type.clone(),
     }
-    let rdev = meta.rdev();
-    let (maj, min) = (
-        (rdev >> 8) & 0xfff,
-        (rdev & 0xff) | ((rdev >> 12) & 0xfff00),
-    );
-    let sys = format!("/sys/dev/block/{maj}:{min}");
-    let read = |f: &str| {
-        std::fs::read_to_string(format!("{sys}/{f}"))
-            .ok()
-            .map(|s| s.trim().to_string())
-    };
-    let size = read("size")
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or(0)
-        * 512;
-    let logical = read("queue/logical_block_size")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(512);
-    let physical = read("queue/physical_block_size")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(512);
-    Ok(DeviceIdentity {
-        path: path.display().to_string(),
-        stable_id: read("loop/backing_file").map(|b| format!("loop-backing:{b}")),
-        transport: "loop".into(),
-        manufacturer: None,
-        model: None,
-        serial: None,
-        wwn: None,
-        firmware: None,
-        size_bytes: size,
-        logical_sector: logical,
-        physical_sector: physical,
-        rotational: None,
-        removable: None,
-        media_type: "unknown".into(),
-    })
+}
+
+/// Refuse protected devices; otherwise the identity of the device at `path`.
+pub fn assess(path: &Path) -> Result<DeviceIdentity, Refusal> {
+    discovery::assess_target(path).map(|t| identity(&t.drive))
 }

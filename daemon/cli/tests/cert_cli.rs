@@ -21,7 +21,11 @@ fn verify(state: &Path, file: &Path, key: Option<&Path>) -> std::process::Output
 #[test]
 fn the_test_vector_verifies_with_its_key() {
     let state = state_dir();
-    let out = verify(state.path(), &vectors().join("job-20261123-0001.json"), Some(&vectors().join("appliance.pub")));
+    let out = verify(
+        state.path(),
+        &vectors().join("job-20261123-0001.json"),
+        Some(&vectors().join("appliance.pub")),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let line = String::from_utf8_lossy(&out.stdout);
     assert!(line.starts_with("VALID"), "{line}");
@@ -39,7 +43,10 @@ fn tampering_truncation_other_keys_and_non_certificates_are_rejected() {
         let out = verify(state.path(), &tmp, key);
         assert_eq!(out.status.code(), Some(1), "accepted: {want}");
         let err = stderr(&out);
-        assert!(err.contains("INVALID") && err.to_lowercase().contains(want), "{want}: {err}");
+        assert!(
+            err.contains("INVALID") && err.to_lowercase().contains(want),
+            "{want}: {err}"
+        );
     };
     // A changed digit in the serial number.
     let text = String::from_utf8(original.clone()).unwrap();
@@ -68,16 +75,29 @@ fn list_and_show_read_the_store() {
     let state = state_dir();
     let certs = state.path().join("certificates");
     std::fs::create_dir_all(&certs).unwrap();
-    std::fs::copy(vectors().join("job-20261123-0001.json"), certs.join("job-20261123-0001.json")).unwrap();
-    let out = lethe(state.path()).args(["cert", "list", "--json"]).output().unwrap();
+    std::fs::copy(
+        vectors().join("job-20261123-0001.json"),
+        certs.join("job-20261123-0001.json"),
+    )
+    .unwrap();
+    let out = lethe(state.path())
+        .args(["cert", "list", "--json"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list[0]["id"], "job-20261123-0001");
     assert!(list[0]["problem"].is_null());
-    let out = lethe(state.path()).args(["cert", "show", "job-20261123-0001", "--json"]).output().unwrap();
+    let out = lethe(state.path())
+        .args(["cert", "show", "job-20261123-0001", "--json"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(body["id"], "job-20261123-0001");
-    let out = lethe(state.path()).args(["cert", "show", "no-such-cert"]).output().unwrap();
+    let out = lethe(state.path())
+        .args(["cert", "show", "no-such-cert"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }

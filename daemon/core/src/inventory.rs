@@ -129,16 +129,33 @@ impl fmt::Display for Transport {
 #[serde(rename_all = "snake_case", tag = "reason")]
 pub enum ProtectReason {
     /// It holds a filesystem the running system needs (/, /boot, /usr…).
-    SystemDisk { mountpoint: String, via: String },
-    Mounted { by: String, mountpoint: String },
-    Swap { by: String },
-    HeldBy { by: String, holders: Vec<String> },
+    SystemDisk {
+        mountpoint: String,
+        via: String,
+    },
+    Mounted {
+        by: String,
+        mountpoint: String,
+    },
+    Swap {
+        by: String,
+    },
+    HeldBy {
+        by: String,
+        holders: Vec<String>,
+    },
     /// Another process has it open exclusively.
-    InUse { by: String },
+    InUse {
+        by: String,
+    },
     ReadOnly,
-    IsPartition { parent: String },
+    IsPartition {
+        parent: String,
+    },
     /// A device-mapper or md device: wipe its member disks instead.
-    Virtual { kind: String },
+    Virtual {
+        kind: String,
+    },
 }
 
 impl fmt::Display for ProtectReason {
@@ -147,18 +164,32 @@ impl fmt::Display for ProtectReason {
             ProtectReason::SystemDisk { mountpoint, via } => {
                 write!(f, "holds the system filesystem {mountpoint} (via {via})")
             }
-            ProtectReason::Mounted { by, mountpoint } => write!(f, "{by} is mounted at {mountpoint}"),
+            ProtectReason::Mounted { by, mountpoint } => {
+                write!(f, "{by} is mounted at {mountpoint}")
+            }
             ProtectReason::Swap { by } => write!(f, "{by} is in use as swap"),
             ProtectReason::HeldBy { by, holders } => {
-                write!(f, "{by} is held by {} (md/dm/LVM member)", holders.join(", "))
+                write!(
+                    f,
+                    "{by} is held by {} (md/dm/LVM member)",
+                    holders.join(", ")
+                )
             }
-            ProtectReason::InUse { by } => write!(f, "{by} is in use (opened exclusively by another program)"),
+            ProtectReason::InUse { by } => {
+                write!(f, "{by} is in use (opened exclusively by another program)")
+            }
             ProtectReason::ReadOnly => f.write_str("the device is read-only"),
             ProtectReason::IsPartition { parent } => {
-                write!(f, "it is a partition of {parent}; lethe wipes whole devices only")
+                write!(
+                    f,
+                    "it is a partition of {parent}; lethe wipes whole devices only"
+                )
             }
             ProtectReason::Virtual { kind } => {
-                write!(f, "it is a {kind} device; wipe the physical member disks instead")
+                write!(
+                    f,
+                    "it is a {kind} device; wipe the physical member disks instead"
+                )
             }
         }
     }
@@ -296,7 +327,13 @@ pub fn transport(r: &DeviceRecord) -> Transport {
 fn by_id_part(s: &str) -> String {
     s.trim()
         .chars()
-        .map(|c| if c.is_whitespace() || c == '/' { '_' } else { c })
+        .map(|c| {
+            if c.is_whitespace() || c == '/' {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -348,16 +385,28 @@ pub fn classify(r: &DeviceRecord) -> Drive {
         .or_else(|| attr("device/wwid").filter(|w| w.starts_with("naa.") || w.starts_with("eui.")));
     let mut vendor = prop("ID_VENDOR").or_else(|| attr("device/vendor"));
     if vendor.as_deref().is_some_and(|v| v == "ATA") || vendor.is_none() {
-        vendor = model.as_deref().and_then(vendor_from_model).or(vendor.filter(|v| v != "ATA"));
+        vendor = model
+            .as_deref()
+            .and_then(vendor_from_model)
+            .or(vendor.filter(|v| v != "ATA"));
     }
-    let size = attr("size").and_then(|s| s.parse::<u64>().ok()).unwrap_or(0) * 512;
-    let logical = attr("queue/logical_block_size").and_then(|s| s.parse().ok()).unwrap_or(512);
-    let physical = attr("queue/physical_block_size").and_then(|s| s.parse().ok()).unwrap_or(logical);
+    let size = attr("size")
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 512;
+    let logical = attr("queue/logical_block_size")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(512);
+    let physical = attr("queue/physical_block_size")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(logical);
     let rotational = attr("queue/rotational").map(|s| s == "1");
     let removable = attr("removable").map(|s| s == "1");
     let read_only = attr("ro").is_some_and(|s| s == "1");
     let media_type = match (t, rotational) {
-        (Transport::Loop | Transport::Zram | Transport::DeviceMapper | Transport::Md, _) => "unknown",
+        (Transport::Loop | Transport::Zram | Transport::DeviceMapper | Transport::Md, _) => {
+            "unknown"
+        }
         (Transport::Virtio, _) => "unknown",
         (_, Some(true)) => "magnetic",
         (_, Some(false)) => "flash",
@@ -369,16 +418,33 @@ pub fn classify(r: &DeviceRecord) -> Drive {
         signatures.push(fs.clone());
     }
     let mut warnings = Vec::new();
-    for sig in signatures.iter().chain(r.partitions.iter().filter_map(|p| p.fs_type.as_ref())) {
-        if matches!(sig.as_str(), "linux_raid_member" | "LVM2_member" | "zfs_member" | "ddf_raid_member" | "isw_raid_member") && r.holders.is_empty() {
-            warnings.push(format!("carries a {sig} signature but is not assembled on this machine"));
+    for sig in signatures
+        .iter()
+        .chain(r.partitions.iter().filter_map(|p| p.fs_type.as_ref()))
+    {
+        if matches!(
+            sig.as_str(),
+            "linux_raid_member"
+                | "LVM2_member"
+                | "zfs_member"
+                | "ddf_raid_member"
+                | "isw_raid_member"
+        ) && r.holders.is_empty()
+        {
+            warnings.push(format!(
+                "carries a {sig} signature but is not assembled on this machine"
+            ));
         }
     }
     if let Some(e) = &r.probe_error {
         warnings.push(format!("partition/filesystem probe failed: {e}"));
     }
     Drive {
-        path: if r.devnode.is_empty() { format!("/dev/{}", r.name) } else { r.devnode.clone() },
+        path: if r.devnode.is_empty() {
+            format!("/dev/{}", r.name)
+        } else {
+            r.devnode.clone()
+        },
         name: r.name.clone(),
         stable_id,
         transport: t,
@@ -429,7 +495,9 @@ fn stable_id(
             .find(|l| l.starts_with(prefix) && !l.contains("-part"))
             .map(str::to_string)
     };
-    for prefix in ["ata-", "nvme-eui", "nvme-", "scsi-", "usb-", "mmc-", "virtio-", "wwn-"] {
+    for prefix in [
+        "ata-", "nvme-eui", "nvme-", "scsi-", "usb-", "mmc-", "virtio-", "wwn-",
+    ] {
         if let Some(l) = pick(prefix) {
             return Some(l);
         }
@@ -444,7 +512,10 @@ fn stable_id(
         Transport::Usb => ms("usb"),
         Transport::Mmc => ms("mmc"),
         Transport::Virtio => serial.map(|s| format!("virtio-{}", by_id_part(s))),
-        Transport::Loop => r.attrs.get("loop/backing_file").map(|b| format!("loop-backing:{}", b.trim())),
+        Transport::Loop => r
+            .attrs
+            .get("loop/backing_file")
+            .map(|b| format!("loop-backing:{}", b.trim())),
         _ => wwn.map(|w| format!("wwn-{w}")).or_else(|| ms("scsi")),
     }
 }
@@ -458,8 +529,11 @@ pub fn evaluate(r: &DeviceRecord, facts: &SystemFacts) -> Vec<ProtectReason> {
             via: via.clone(),
         });
     }
-    let members = std::iter::once((r.name.as_str(), r.devnum, &r.holders))
-        .chain(r.partitions.iter().map(|p| (p.name.as_str(), p.devnum, &p.holders)));
+    let members = std::iter::once((r.name.as_str(), r.devnum, &r.holders)).chain(
+        r.partitions
+            .iter()
+            .map(|p| (p.name.as_str(), p.devnum, &p.holders)),
+    );
     for (name, devnum, holders) in members {
         if let Some(d) = devnum {
             for m in facts.mounts.iter().filter(|m| m.devnum == d) {
@@ -469,7 +543,9 @@ pub fn evaluate(r: &DeviceRecord, facts: &SystemFacts) -> Vec<ProtectReason> {
                 });
             }
             if facts.swaps.contains(&d) {
-                reasons.push(ProtectReason::Swap { by: name.to_string() });
+                reasons.push(ProtectReason::Swap {
+                    by: name.to_string(),
+                });
             }
         }
         if !holders.is_empty() {
@@ -486,8 +562,12 @@ pub fn evaluate(r: &DeviceRecord, facts: &SystemFacts) -> Vec<ProtectReason> {
         reasons.push(ProtectReason::ReadOnly);
     }
     match transport(r) {
-        Transport::DeviceMapper => reasons.push(ProtectReason::Virtual { kind: "device-mapper".into() }),
-        Transport::Md => reasons.push(ProtectReason::Virtual { kind: "md RAID".into() }),
+        Transport::DeviceMapper => reasons.push(ProtectReason::Virtual {
+            kind: "device-mapper".into(),
+        }),
+        Transport::Md => reasons.push(ProtectReason::Virtual {
+            kind: "md RAID".into(),
+        }),
         _ => {}
     }
     reasons
@@ -529,7 +609,9 @@ fn unescape_octal(s: &str) -> String {
         if b[i] == b'\\' && i + 4 <= b.len() {
             let oct = &b[i + 1..i + 4];
             if oct.iter().all(|c| (b'0'..=b'7').contains(c)) {
-                let v = (oct[0] - b'0') as u32 * 64 + (oct[1] - b'0') as u32 * 8 + (oct[2] - b'0') as u32;
+                let v = (oct[0] - b'0') as u32 * 64
+                    + (oct[1] - b'0') as u32 * 8
+                    + (oct[2] - b'0') as u32;
                 if let Ok(byte) = u8::try_from(v) {
                     out.push(byte);
                     i += 4;
@@ -591,7 +673,17 @@ pub fn human_size(bytes: u64) -> String {
 
 /// The `lethe drives` table.
 pub fn render_table(drives: &[Drive]) -> String {
-    let header = ["PATH", "TRANSPORT", "MODEL", "SERIAL", "SIZE", "ROT", "RM", "PARTS/FS", "PROTECTED"];
+    let header = [
+        "PATH",
+        "TRANSPORT",
+        "MODEL",
+        "SERIAL",
+        "SIZE",
+        "ROT",
+        "RM",
+        "PARTS/FS",
+        "PROTECTED",
+    ];
     let yn = |b: Option<bool>| match b {
         Some(true) => "yes",
         Some(false) => "no",
@@ -602,7 +694,11 @@ pub fn render_table(drives: &[Drive]) -> String {
         .map(|d| {
             let mut fs: Vec<String> = d.signatures.clone();
             for p in &d.partitions {
-                fs.push(format!("{}:{}", p.number, p.fs_type.as_deref().unwrap_or("-")));
+                fs.push(format!(
+                    "{}:{}",
+                    p.number,
+                    p.fs_type.as_deref().unwrap_or("-")
+                ));
             }
             let parts = match (&d.partition_table, fs.is_empty()) {
                 (Some(pt), _) => format!("{pt} {}", fs.join(",")),
@@ -620,7 +716,11 @@ pub fn render_table(drives: &[Drive]) -> String {
                 yn(d.rotational).into(),
                 yn(d.removable).into(),
                 parts.trim().to_string(),
-                if d.protected { format!("YES ({})", why.join(",")) } else { "no".into() },
+                if d.protected {
+                    format!("YES ({})", why.join(","))
+                } else {
+                    "no".into()
+                },
             ]
         })
         .collect();

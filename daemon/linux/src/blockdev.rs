@@ -35,7 +35,11 @@ pub enum OpenError {
         source: nix::Error,
     },
     #[error("{path}: unusable geometry (size {size}, logical sector {logical})")]
-    Geometry { path: PathBuf, size: u64, logical: u32 },
+    Geometry {
+        path: PathBuf,
+        size: u64,
+        logical: u32,
+    },
 }
 
 // ioctl numbers from <linux/fs.h>:
@@ -45,13 +49,21 @@ pub enum OpenError {
 // BLKSSZGET and BLKPBSZGET are declared with _IO but write an int (and an
 // unsigned int) through the pointer argument, hence the `_bad` variants.
 nix::ioctl_read_bad!(blk_ssz_get, nix::request_code_none!(0x12, 104), libc::c_int);
-nix::ioctl_read_bad!(blk_pbsz_get, nix::request_code_none!(0x12, 123), libc::c_uint);
+nix::ioctl_read_bad!(
+    blk_pbsz_get,
+    nix::request_code_none!(0x12, 123),
+    libc::c_uint
+);
 nix::ioctl_read!(blk_get_size64, 0x12, 114, u64);
 
 /// Read size and sector sizes of an open block device.
 pub fn geometry_of(file: &File, path: &Path) -> Result<Geometry, OpenError> {
     let fd = file.as_raw_fd();
-    let ioctl_err = |what, source| OpenError::Ioctl { path: path.to_path_buf(), what, source };
+    let ioctl_err = |what, source| OpenError::Ioctl {
+        path: path.to_path_buf(),
+        what,
+        source,
+    };
     let mut size: u64 = 0;
     // SAFETY: `fd` is an open block device owned by `file` for the duration of
     // the call, and BLKGETSIZE64 writes exactly one u64 into `size`.
@@ -63,8 +75,16 @@ pub fn geometry_of(file: &File, path: &Path) -> Result<Geometry, OpenError> {
     // SAFETY: as above; BLKPBSZGET writes one unsigned int.
     unsafe { blk_pbsz_get(fd, &mut physical) }.map_err(|e| ioctl_err("BLKPBSZGET", e))?;
     let logical = u32::try_from(logical).unwrap_or(0);
-    if logical == 0 || !logical.is_power_of_two() || logical > 65536 || size % u64::from(logical) != 0 {
-        return Err(OpenError::Geometry { path: path.to_path_buf(), size, logical });
+    if logical == 0
+        || !logical.is_power_of_two()
+        || logical > 65536
+        || size % u64::from(logical) != 0
+    {
+        return Err(OpenError::Geometry {
+            path: path.to_path_buf(),
+            size,
+            logical,
+        });
     }
     Ok(Geometry {
         size_bytes: size,
@@ -94,7 +114,10 @@ impl DirectDevice {
     }
 
     fn open_with(path: &Path, write: bool) -> Result<Self, OpenError> {
-        let meta = std::fs::metadata(path).map_err(|source| OpenError::Io { path: path.into(), source })?;
+        let meta = std::fs::metadata(path).map_err(|source| OpenError::Io {
+            path: path.into(),
+            source,
+        })?;
         if !meta.file_type().is_block_device() {
             return Err(OpenError::NotBlockDevice { path: path.into() });
         }
@@ -105,11 +128,20 @@ impl DirectDevice {
             .open(path)
             .map_err(|source| match source.raw_os_error() {
                 Some(libc::EBUSY) => OpenError::Busy { path: path.into() },
-                Some(libc::EACCES) | Some(libc::EPERM) => OpenError::Permission { path: path.into() },
-                _ => OpenError::Io { path: path.into(), source },
+                Some(libc::EACCES) | Some(libc::EPERM) => {
+                    OpenError::Permission { path: path.into() }
+                }
+                _ => OpenError::Io {
+                    path: path.into(),
+                    source,
+                },
             })?;
         let geo = geometry_of(&file, path)?;
-        Ok(Self { file, path: path.into(), geo })
+        Ok(Self {
+            file,
+            path: path.into(),
+            geo,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -149,6 +181,8 @@ impl BlockDevice for DirectDevice {
 
     fn flush(&self) -> Result<(), IoFault> {
         // On a block device fdatasync also sends a cache flush to the drive.
-        self.file.sync_data().map_err(|e| fault(e, "fdatasync", 0, 0))
+        self.file
+            .sync_data()
+            .map_err(|e| fault(e, "fdatasync", 0, 0))
     }
 }

@@ -6,5 +6,10 @@
 //!
 //! - [`blockdev`]: opening a whole block device for exclusive direct I/O, and
 //!   the `BLK*` size ioctls.
+//! - [`discovery`]: records from sysfs, the udev database and /proc, and the
+//!   target assessment `lethe wipe` runs before it opens anything.
+//! - [`blkid`]: read-only libblkid probing (partitions, signatures).
 
+pub mod blkid;
 pub mod blockdev;
+pub mod discovery;

@@ -11,8 +11,14 @@ fn rec(name: &str, sys_path: &str, attrs: &[(&str, &str)], udev: &[(&str, &str)]
         devnode: format!("/dev/{name}"),
         devnum: Some(DevNum { major: 8, minor: 0 }),
         sys_path: sys_path.into(),
-        attrs: attrs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        udev: udev.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        attrs: attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        udev: udev
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         ..Default::default()
     }
 }
@@ -31,7 +37,10 @@ fn sata_hdd() -> DeviceRecord {
             ("device/vendor", "ATA     "),
             ("device/model", "ST4000VN008-2DR1"),
             ("device/rev", "SC60"),
-            ("device/wwid", "t10.ATA     ST4000VN008-2DR166                      ZGY5ABCD"),
+            (
+                "device/wwid",
+                "t10.ATA     ST4000VN008-2DR166                      ZGY5ABCD",
+            ),
         ],
         &[],
     )
@@ -55,7 +64,11 @@ fn sata_ssd_with_udev_uses_its_properties_and_links() {
     let mut r = rec(
         "sdb",
         "/devices/pci0000:00/0000:00:1f.2/ata2/host1/target1:0:0/1:0:0:0/block/sdb",
-        &[("size", "976773168"), ("queue/rotational", "0"), ("removable", "0")],
+        &[
+            ("size", "976773168"),
+            ("queue/rotational", "0"),
+            ("removable", "0"),
+        ],
         &[
             ("ID_BUS", "ata"),
             ("ID_MODEL", "Samsung_SSD_860_EVO_500GB"),
@@ -75,7 +88,10 @@ fn sata_ssd_with_udev_uses_its_properties_and_links() {
     assert_eq!(d.model.as_deref(), Some("Samsung SSD 860 EVO 500GB"));
     assert_eq!(d.serial.as_deref(), Some("S3Z1NB0K123456A"));
     assert_eq!(d.wwn.as_deref(), Some("0x5002538e40a1b2c3"));
-    assert_eq!(d.stable_id.as_deref(), Some("ata-Samsung_SSD_860_EVO_500GB_S3Z1NB0K123456A"));
+    assert_eq!(
+        d.stable_id.as_deref(),
+        Some("ata-Samsung_SSD_860_EVO_500GB_S3Z1NB0K123456A")
+    );
     assert_eq!(d.vendor.as_deref(), Some("Samsung"));
     assert_eq!(d.media_type, "flash");
 }
@@ -99,7 +115,10 @@ fn nvme_namespace() {
     assert_eq!(d.transport, Transport::Nvme);
     assert_eq!(d.serial.as_deref(), Some("S5GXNF0R123456W"));
     assert_eq!(d.wwn.as_deref(), Some("eui.002538b111b2c3d4"));
-    assert_eq!(d.stable_id.as_deref(), Some("nvme-Samsung_SSD_980_PRO_1TB_S5GXNF0R123456W"));
+    assert_eq!(
+        d.stable_id.as_deref(),
+        Some("nvme-Samsung_SSD_980_PRO_1TB_S5GXNF0R123456W")
+    );
 }
 
 #[test]
@@ -107,14 +126,26 @@ fn usb_stick_behind_usb_storage() {
     let r = rec(
         "sdc",
         "/devices/pci0000:00/0000:00:14.0/usb2/2-1/2-1:1.0/host6/target6:0:0/6:0:0:0/block/sdc",
-        &[("size", "60437492"), ("queue/rotational", "1"), ("removable", "1"), ("device/vendor", "SanDisk "), ("device/model", "Ultra           ")],
-        &[("ID_BUS", "usb"), ("ID_SERIAL_SHORT", "4C530001230815115193")],
+        &[
+            ("size", "60437492"),
+            ("queue/rotational", "1"),
+            ("removable", "1"),
+            ("device/vendor", "SanDisk "),
+            ("device/model", "Ultra           "),
+        ],
+        &[
+            ("ID_BUS", "usb"),
+            ("ID_SERIAL_SHORT", "4C530001230815115193"),
+        ],
     );
     let d = classify(&r);
     assert_eq!(d.transport, Transport::Usb);
     assert_eq!(d.removable, Some(true));
     assert_eq!(d.vendor.as_deref(), Some("SanDisk"));
-    assert_eq!(d.stable_id.as_deref(), Some("usb-Ultra_4C530001230815115193"));
+    assert_eq!(
+        d.stable_id.as_deref(),
+        Some("usb-Ultra_4C530001230815115193")
+    );
 }
 
 #[test]
@@ -133,21 +164,51 @@ fn sas_disk_behind_an_hba() {
 
 #[test]
 fn mmc_virtio_loop_zram() {
-    let mmc = rec("mmcblk0", "/devices/platform/soc/fe340000.mmc/mmc_host/mmc0/mmc0:0001/block/mmcblk0", &[("size", "62333952"), ("device/serial", "0x1234abcd"), ("device/name", "SD64G")], &[]);
+    let mmc = rec(
+        "mmcblk0",
+        "/devices/platform/soc/fe340000.mmc/mmc_host/mmc0/mmc0:0001/block/mmcblk0",
+        &[
+            ("size", "62333952"),
+            ("device/serial", "0x1234abcd"),
+            ("device/name", "SD64G"),
+        ],
+        &[],
+    );
     assert_eq!(classify(&mmc).transport, Transport::Mmc);
-    let vd = rec("vda", "/devices/pci0000:00/0000:00:04.0/virtio1/block/vda", &[("size", "536870912"), ("serial", "disk01")], &[]);
+    let vd = rec(
+        "vda",
+        "/devices/pci0000:00/0000:00:04.0/virtio1/block/vda",
+        &[("size", "536870912"), ("serial", "disk01")],
+        &[],
+    );
     let d = classify(&vd);
-    assert_eq!((d.transport, d.stable_id.as_deref()), (Transport::Virtio, Some("virtio-disk01")));
-    let lo = rec("loop3", "/devices/virtual/block/loop3", &[("size", "524296"), ("loop/backing_file", "/tmp/x.img")], &[]);
+    assert_eq!(
+        (d.transport, d.stable_id.as_deref()),
+        (Transport::Virtio, Some("virtio-disk01"))
+    );
+    let lo = rec(
+        "loop3",
+        "/devices/virtual/block/loop3",
+        &[("size", "524296"), ("loop/backing_file", "/tmp/x.img")],
+        &[],
+    );
     let d = classify(&lo);
     assert_eq!((d.transport, d.size_bytes), (Transport::Loop, 268_439_552));
     assert_eq!(d.stable_id.as_deref(), Some("loop-backing:/tmp/x.img"));
-    assert_eq!(classify(&rec("zram0", "/devices/virtual/block/zram0", &[], &[])).transport, Transport::Zram);
+    assert_eq!(
+        classify(&rec("zram0", "/devices/virtual/block/zram0", &[], &[])).transport,
+        Transport::Zram
+    );
 }
 
 fn facts_with_mount(devnum: DevNum, mp: &str) -> SystemFacts {
     SystemFacts {
-        mounts: vec![MountEntry { devnum, mountpoint: mp.into(), fs_type: "ext4".into(), source: "/dev/x".into() }],
+        mounts: vec![MountEntry {
+            devnum,
+            mountpoint: mp.into(),
+            fs_type: "ext4".into(),
+            source: "/dev/x".into(),
+        }],
         ..Default::default()
     }
 }
@@ -156,32 +217,71 @@ fn facts_with_mount(devnum: DevNum, mp: &str) -> SystemFacts {
 fn protection_reasons() {
     let mut r = sata_hdd();
     r.partitions = vec![
-        PartitionRecord { name: "sda1".into(), devnum: Some(DevNum { major: 8, minor: 1 }), number: 1, ..Default::default() },
-        PartitionRecord { name: "sda2".into(), devnum: Some(DevNum { major: 8, minor: 2 }), number: 2, holders: vec!["dm-0".into()], ..Default::default() },
+        PartitionRecord {
+            name: "sda1".into(),
+            devnum: Some(DevNum { major: 8, minor: 1 }),
+            number: 1,
+            ..Default::default()
+        },
+        PartitionRecord {
+            name: "sda2".into(),
+            devnum: Some(DevNum { major: 8, minor: 2 }),
+            number: 2,
+            holders: vec!["dm-0".into()],
+            ..Default::default()
+        },
     ];
-    assert_eq!(assess(&sata_hdd(), &SystemFacts::default()).protected, false);
+    assert_eq!(
+        assess(&sata_hdd(), &SystemFacts::default()).protected,
+        false
+    );
 
     let mut facts = facts_with_mount(DevNum { major: 8, minor: 1 }, "/mnt/old disk");
     facts.swaps.insert(DevNum { major: 8, minor: 0 });
-    facts.system_disks.insert("sda".into(), ("/".into(), "dm-0".into()));
+    facts
+        .system_disks
+        .insert("sda".into(), ("/".into(), "dm-0".into()));
     facts.busy.insert("sda1".into());
     let d = assess(&r, &facts);
     assert!(d.protected);
     let text: Vec<String> = d.reasons.iter().map(|x| x.to_string()).collect();
-    assert!(text.contains(&"holds the system filesystem / (via dm-0)".to_string()), "{text:?}");
-    assert!(text.contains(&"sda1 is mounted at /mnt/old disk".to_string()), "{text:?}");
-    assert!(text.contains(&"sda is in use as swap".to_string()), "{text:?}");
-    assert!(text.contains(&"sda2 is held by dm-0 (md/dm/LVM member)".to_string()), "{text:?}");
+    assert!(
+        text.contains(&"holds the system filesystem / (via dm-0)".to_string()),
+        "{text:?}"
+    );
+    assert!(
+        text.contains(&"sda1 is mounted at /mnt/old disk".to_string()),
+        "{text:?}"
+    );
+    assert!(
+        text.contains(&"sda is in use as swap".to_string()),
+        "{text:?}"
+    );
+    assert!(
+        text.contains(&"sda2 is held by dm-0 (md/dm/LVM member)".to_string()),
+        "{text:?}"
+    );
     // Busy because mounted: not reported twice.
-    assert!(!d.reasons.iter().any(|x| matches!(x, ProtectReason::InUse { .. })), "{text:?}");
+    assert!(
+        !d.reasons
+            .iter()
+            .any(|x| matches!(x, ProtectReason::InUse { .. })),
+        "{text:?}"
+    );
 
     let mut busy = SystemFacts::default();
     busy.busy.insert("sda".into());
-    assert_eq!(assess(&sata_hdd(), &busy).reasons, vec![ProtectReason::InUse { by: "sda".into() }]);
+    assert_eq!(
+        assess(&sata_hdd(), &busy).reasons,
+        vec![ProtectReason::InUse { by: "sda".into() }]
+    );
 
     let mut ro = sata_hdd();
     ro.attrs.insert("ro".into(), "1".into());
-    assert_eq!(assess(&ro, &SystemFacts::default()).reasons, vec![ProtectReason::ReadOnly]);
+    assert_eq!(
+        assess(&ro, &SystemFacts::default()).reasons,
+        vec![ProtectReason::ReadOnly]
+    );
 }
 
 #[test]
@@ -190,7 +290,11 @@ fn inactive_raid_signature_is_a_warning_not_a_refusal() {
     r.fs_type = Some("linux_raid_member".into());
     let d = assess(&r, &SystemFacts::default());
     assert!(!d.protected);
-    assert!(d.warnings[0].contains("linux_raid_member"), "{:?}", d.warnings);
+    assert!(
+        d.warnings[0].contains("linux_raid_member"),
+        "{:?}",
+        d.warnings
+    );
 }
 
 #[test]
@@ -199,7 +303,13 @@ fn udev_database_parses() {
     let (props, links) = parse_udev_db(text);
     assert_eq!(props["ID_BUS"], "ata");
     assert_eq!(props["ID_FS_LABEL"], "a=b");
-    assert_eq!(links, vec!["disk/by-id/ata-QEMU_HARDDISK_QM00001", "disk/by-path/pci-0000:00:1f.2-ata-1"]);
+    assert_eq!(
+        links,
+        vec![
+            "disk/by-id/ata-QEMU_HARDDISK_QM00001",
+            "disk/by-path/pci-0000:00:1f.2-ata-1"
+        ]
+    );
 }
 
 #[test]
@@ -212,27 +322,46 @@ garbage line
 ";
     let m = parse_mountinfo(text);
     assert_eq!(m.len(), 3);
-    assert_eq!(m[0].devnum, DevNum { major: 254, minor: 0 });
+    assert_eq!(
+        m[0].devnum,
+        DevNum {
+            major: 254,
+            minor: 0
+        }
+    );
     assert_eq!(m[0].mountpoint, "/");
     assert_eq!(m[1].mountpoint, "/mnt/with space");
-    assert_eq!((m[1].fs_type.as_str(), m[1].source.as_str()), ("ext4", "/dev/loop3"));
+    assert_eq!(
+        (m[1].fs_type.as_str(), m[1].source.as_str()),
+        ("ext4", "/dev/loop3")
+    );
     assert_eq!(m[2].fs_type, "proc");
 }
 
 #[test]
 fn swaps_parse() {
     let text = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/dev/zram0                              partition\t8388604\t\t0\t\t100\n/swap\\040file file 1 0 -2\n";
-    assert_eq!(parse_swaps(text), vec!["/dev/zram0".to_string(), "/swap file".to_string()]);
+    assert_eq!(
+        parse_swaps(text),
+        vec!["/dev/zram0".to_string(), "/swap file".to_string()]
+    );
 }
 
 #[test]
 fn table_lists_protection() {
     let mut facts = SystemFacts::default();
-    facts.system_disks.insert("sda".into(), ("/".into(), "sda2".into()));
+    facts
+        .system_disks
+        .insert("sda".into(), ("/".into(), "sda2".into()));
     let t = render_table(&[assess(&sata_hdd(), &facts)]);
     let lines: Vec<&str> = t.lines().collect();
     assert!(lines[0].starts_with("PATH"));
-    assert!(lines[1].contains("/dev/sda") && lines[1].contains("3.6 TiB") && lines[1].contains("YES (system)"), "{t}");
+    assert!(
+        lines[1].contains("/dev/sda")
+            && lines[1].contains("3.6 TiB")
+            && lines[1].contains("YES (system)"),
+        "{t}"
+    );
     assert_eq!(human_size(512), "512 B");
     assert_eq!(human_size(268_439_552), "256.0 MiB");
 }
@@ -240,7 +369,9 @@ fn table_lists_protection() {
 #[test]
 fn recorded_fixtures_classify() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
     let mut seen = 0;
     for e in entries.flatten() {
         let p = e.path();
@@ -249,7 +380,12 @@ fn recorded_fixtures_classify() {
             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
             let r: DeviceRecord = serde_json::from_value(v["record"].clone()).unwrap();
             let d = classify(&r);
-            assert_eq!(d.transport.as_str(), v["expect"]["transport"], "{}", p.display());
+            assert_eq!(
+                d.transport.as_str(),
+                v["expect"]["transport"],
+                "{}",
+                p.display()
+            );
             assert_eq!(d.size_bytes, v["expect"]["size_bytes"], "{}", p.display());
             seen += 1;
         }

@@ -1,0 +1,322 @@
+//! Gathering block-device records and the system's state from sysfs, the
+//! udev database, libblkid and /proc, for the pure classification in
+//! `lethe_core::inventory`.
+//!
+//! Works with or without a running udev: sysfs alone gives identity and
+//! geometry, and udev (when `/run/udev/data` exists) adds by-id links and
+//! bridge-corrected strings.
+
+use crate::blkid;
+use lethe_core::inventory::{
+    self, parse_mountinfo, parse_swaps, parse_udev_db, DevNum, DeviceRecord, Drive,
+    PartitionRecord, ProtectReason, SystemFacts, SYSTEM_MOUNTS,
+};
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+const SYS_BLOCK: &str = "/sys/class/block";
+const UDEV_DATA: &str = "/run/udev/data";
+
+/// sysfs attributes recorded for every device (relative to its directory).
+const ATTRS: &[&str] = &[
+    "size",
+    "ro",
+    "removable",
+    "queue/logical_block_size",
+    "queue/physical_block_size",
+    "queue/rotational",
+    "device/vendor",
+    "device/model",
+    "device/serial",
+    "device/rev",
+    "device/firmware_rev",
+    "device/wwid",
+    "wwid",
+    "serial",
+    "loop/backing_file",
+    "dm/name",
+    "md/level",
+];
+
+/// Errors of listing devices (individual unreadable devices are skipped).
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("cannot list {SYS_BLOCK}: {0}")]
+    Sysfs(std::io::Error),
+}
+
+/// Why `lethe wipe` will not touch a target. Every variant means nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("{path}: {source}; nothing was written")]
+    Missing {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a block device; nothing was written")]
+    NotBlockDevice { path: PathBuf },
+    #[error("{path}: no sysfs entry for device {devnum}; nothing was written")]
+    NoSysfs { path: PathBuf, devnum: DevNum },
+    #[error("refusing to touch {path}: {}; nothing was written", reasons.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; "))]
+    Protected {
+        path: PathBuf,
+        reasons: Vec<ProtectReason>,
+    },
+}
+
+/// An allowed target: the classified drive and the record it came from.
+#[derive(Debug, Clone)]
+pub struct TargetAssessment {
+    pub drive: Drive,
+    pub record: DeviceRecord,
+}
+
+fn read_trim(p: impl AsRef<Path>) -> Option<String> {
+    fs::read_to_string(p)
+        .ok()
+        .map(|s| s.trim_end_matches(['\n', '\0']).to_string())
+}
+
+fn dir_names(p: impl AsRef<Path>) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(p)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn devnum_of(meta: &fs::Metadata) -> DevNum {
+    let rdev = meta.rdev();
+    DevNum {
+        major: nix::sys::stat::major(rdev) as u32,
+        minor: nix::sys::stat::minor(rdev) as u32,
+    }
+}
+
+/// Build the record of whole device `name` (e.g. "sda").
+pub fn record(name: &str) -> Option<DeviceRecord> {
+    let dir = fs::canonicalize(Path::new(SYS_BLOCK).join(name)).ok()?;
+    if dir.join("partition").exists() {
+        return None;
+    }
+    let mut r = DeviceRecord {
+        name: name.to_string(),
+        devnode: format!("/dev/{name}"),
+        devnum: read_trim(dir.join("dev")).and_then(|s| DevNum::parse(&s)),
+        sys_path: dir
+            .strip_prefix("/sys")
+            .map(|p| format!("/{}", p.display()))
+            .unwrap_or_default(),
+        ..Default::default()
+    };
+    for a in ATTRS {
+        if let Some(v) = read_trim(dir.join(a)) {
+            r.attrs.insert(a.to_string(), v);
+        }
+    }
+    if let Some(d) = r.devnum {
+        if let Ok(text) = fs::read_to_string(format!("{UDEV_DATA}/b{d}")) {
+            (r.udev, r.devlinks) = parse_udev_db(&text);
+        }
+    }
+    r.holders = dir_names(dir.join("holders"));
+    for child in dir_names(&dir) {
+        let cdir = dir.join(&child);
+        let Some(number) = read_trim(cdir.join("partition")).and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        let mut p = PartitionRecord {
+            name: child.clone(),
+            devnum: read_trim(cdir.join("dev")).and_then(|s| DevNum::parse(&s)),
+            number,
+            size_bytes: read_trim(cdir.join("size"))
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(0)
+                * 512,
+            holders: dir_names(cdir.join("holders")),
+            ..Default::default()
+        };
+        if let Ok(found) = blkid::probe(Path::new(&format!("/dev/{child}"))) {
+            p.fs_type = found.fs_type;
+            p.label = found.label;
+            p.uuid = found.uuid;
+        }
+        r.partitions.push(p);
+    }
+    r.partitions.sort_by_key(|p| p.number);
+    match blkid::probe(Path::new(&r.devnode)) {
+        Ok(found) => {
+            r.partition_table = found.partition_table;
+            r.fs_type = found.fs_type;
+        }
+        Err(e) => r.probe_error = Some(e.to_string()),
+    }
+    Some(r)
+}
+
+/// Whole-disk kernel names worth listing.
+fn disk_names() -> Result<Vec<String>, DiscoveryError> {
+    let rd = fs::read_dir(SYS_BLOCK).map_err(DiscoveryError::Sysfs)?;
+    let mut names: Vec<String> = rd
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("ram"))
+        .filter(|n| !Path::new(SYS_BLOCK).join(n).join("partition").exists())
+        .filter(|n| read_trim(Path::new(SYS_BLOCK).join(n).join("size")).is_some_and(|s| s != "0"))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Whole disks (kernel names) under a device, through dm/md slaves and partitions.
+fn disks_under(devnum: DevNum, depth: u32, out: &mut BTreeSet<String>) {
+    let Ok(dir) = fs::canonicalize(format!("/sys/dev/block/{devnum}")) else {
+        return;
+    };
+    let slaves = dir_names(dir.join("slaves"));
+    if !slaves.is_empty() && depth < 16 {
+        for s in slaves {
+            if let Some(d) =
+                read_trim(Path::new(SYS_BLOCK).join(&s).join("dev")).and_then(|x| DevNum::parse(&x))
+            {
+                disks_under(d, depth + 1, out);
+            }
+        }
+        return;
+    }
+    let disk = if dir.join("partition").exists() {
+        dir.parent().map(Path::to_path_buf)
+    } else {
+        Some(dir)
+    };
+    if let Some(name) = disk.and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned())) {
+        out.insert(name);
+    }
+}
+
+/// Whether the kernel refuses an exclusive open of `/dev/<name>` (EBUSY).
+fn busy(name: &str) -> bool {
+    let r = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_EXCL | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(format!("/dev/{name}"));
+    matches!(r, Err(e) if e.raw_os_error() == Some(libc::EBUSY))
+}
+
+/// Mounts, swap, the disks under the system filesystems, and busy devices
+/// among `records`.
+pub fn facts(records: &[DeviceRecord]) -> SystemFacts {
+    let mut f = SystemFacts {
+        mounts: parse_mountinfo(&fs::read_to_string("/proc/self/mountinfo").unwrap_or_default()),
+        ..Default::default()
+    };
+    for path in parse_swaps(&fs::read_to_string("/proc/swaps").unwrap_or_default()) {
+        if let Ok(m) = fs::metadata(&path) {
+            if m.file_type().is_block_device() {
+                f.swaps.insert(devnum_of(&m));
+            } else {
+                // A swap file: the device holding it is in use as swap too.
+                let dev = m.dev();
+                f.swaps.insert(DevNum {
+                    major: nix::sys::stat::major(dev) as u32,
+                    minor: nix::sys::stat::minor(dev) as u32,
+                });
+            }
+        }
+    }
+    for m in f.mounts.clone() {
+        if !SYSTEM_MOUNTS.contains(&m.mountpoint.as_str()) {
+            continue;
+        }
+        // btrfs and some others report an anonymous 0:N device: use the source.
+        let devnum = if m.devnum.major == 0 {
+            match fs::metadata(&m.source) {
+                Ok(meta) if meta.file_type().is_block_device() => devnum_of(&meta),
+                _ => continue,
+            }
+        } else {
+            m.devnum
+        };
+        let mut disks = BTreeSet::new();
+        disks_under(devnum, 0, &mut disks);
+        let via = m.source.trim_start_matches("/dev/").to_string();
+        for d in disks {
+            f.system_disks
+                .entry(d)
+                .or_insert_with(|| (m.mountpoint.clone(), via.clone()));
+        }
+    }
+    for r in records {
+        for name in std::iter::once(&r.name).chain(r.partitions.iter().map(|p| &p.name)) {
+            if busy(name) {
+                f.busy.insert(name.clone());
+            }
+        }
+    }
+    f
+}
+
+/// Every whole block device, classified, with its protection verdict.
+pub fn discover() -> Result<Vec<Drive>, DiscoveryError> {
+    let records: Vec<DeviceRecord> = disk_names()?.iter().filter_map(|n| record(n)).collect();
+    let f = facts(&records);
+    Ok(records.iter().map(|r| inventory::assess(r, &f)).collect())
+}
+
+/// Decide whether `path` may be wiped, before anything opens it for writing.
+pub fn assess_target(path: &Path) -> Result<TargetAssessment, Refusal> {
+    let real = fs::canonicalize(path).map_err(|source| Refusal::Missing {
+        path: path.into(),
+        source,
+    })?;
+    let meta = fs::metadata(&real).map_err(|source| Refusal::Missing {
+        path: path.into(),
+        source,
+    })?;
+    if !meta.file_type().is_block_device() {
+        return Err(Refusal::NotBlockDevice { path: path.into() });
+    }
+    let devnum = devnum_of(&meta);
+    let sys =
+        fs::canonicalize(format!("/sys/dev/block/{devnum}")).map_err(|_| Refusal::NoSysfs {
+            path: path.into(),
+            devnum,
+        })?;
+    let name = sys
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if sys.join("partition").exists() {
+        let parent = sys
+            .parent()
+            .and_then(Path::file_name)
+            .map(|n| format!("/dev/{}", n.to_string_lossy()))
+            .unwrap_or_default();
+        return Err(Refusal::Protected {
+            path: path.into(),
+            reasons: vec![ProtectReason::IsPartition { parent }],
+        });
+    }
+    let rec = record(&name).ok_or(Refusal::NoSysfs {
+        path: path.into(),
+        devnum,
+    })?;
+    let f = facts(std::slice::from_ref(&rec));
+    let mut drive = inventory::assess(&rec, &f);
+    if drive.protected {
+        return Err(Refusal::Protected {
+            path: path.into(),
+            reasons: drive.reasons,
+        });
+    }
+    // Report the path the operator used (e.g. a by-id link) as well as the node.
+    drive.path = real.display().to_string();
+    Ok(TargetAssessment { drive, record: rec })
+}
