@@ -65,7 +65,14 @@ impl LoopDevice {
         let backing = dir.path().join("disk.img");
         write_fill(&backing, size, fill)?;
         let out = Command::new("losetup")
-            .args(["--find", "--show", "--sector-size", &sector.to_string()])
+            // --partscan so partitions made by tests get their own nodes.
+            .args([
+                "--find",
+                "--show",
+                "--partscan",
+                "--sector-size",
+                &sector.to_string(),
+            ])
             .arg(&backing)
             .output()?;
         if !out.status.success() {
