@@ -201,7 +201,20 @@ pub fn run(state: &StateDir, args: &WipeArgs) -> Result<u8> {
     })
 }
 
+/// Buffers are the only memory that grows with the options: each worker owns
+/// a write buffer and a read buffer of one chunk. Nothing scales with the
+/// device size, so this cap keeps peak memory far below 128 MiB.
+const MAX_BUFFER_MIB: u32 = 64;
+
 fn new_spec(args: &WipeArgs, device: DeviceIdentity) -> Result<WipeSpec> {
+    let buffers = 2 * u32::from(args.io_depth) * u32::from(args.chunk_mib);
+    if buffers > MAX_BUFFER_MIB {
+        bail!(
+            "--io-depth {} × --chunk-mib {} needs {buffers} MiB of buffers; the limit is {MAX_BUFFER_MIB} MiB",
+            args.io_depth,
+            args.chunk_mib
+        );
+    }
     let plan = WipePlan::new(args.pattern, args.passes, args.blank, args.verify)?;
     let mut seed = [0u8; 8];
     getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("OS random generator: {e}"))?;
