@@ -167,14 +167,13 @@ pub fn run(state: &StateDir, args: &WipeArgs) -> Result<u8> {
             .context("installing the signal handler")?;
     }
 
-    let bar;
+    let mut bar = None;
     let json_lines;
     let sink: &dyn ProgressSink = if args.json {
         json_lines = JsonLines::with_interval(Duration::from_millis(args.progress_interval_ms));
         &json_lines
     } else if std::io::stderr().is_terminal() {
-        bar = Some(Bar::new());
-        bar.as_ref().map(|b| b as &dyn ProgressSink).unwrap_or(&())
+        &*bar.insert(Bar::new())
     } else {
         &()
     };
@@ -187,12 +186,13 @@ pub fn run(state: &StateDir, args: &WipeArgs) -> Result<u8> {
     };
 
     let report = match (&args.resume, resume_spec) {
-        (Some(id), Some(_)) => job::resume(&ctx, &dev, id, &identity)?,
-        _ => {
-            let spec = new_spec(args, identity)?;
-            job::start(&ctx, &dev, spec)?
-        }
+        (Some(id), Some(_)) => job::resume(&ctx, &dev, id, &identity).map_err(anyhow::Error::from),
+        _ => new_spec(args, identity).and_then(|spec| Ok(job::start(&ctx, &dev, spec)?)),
     };
+    if let Some(b) = &bar {
+        b.finish();
+    }
+    let report = report?;
     print_report(args.json, &report)?;
     Ok(match report.result {
         Verdict::Pass => exit::OK,

@@ -23,7 +23,8 @@ impl Bar {
     pub fn new() -> Self {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(4));
         let style = ProgressStyle::with_template(
-            "{msg:>18} [{bar:36.cyan/blue}] {percent:>3}% {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
+            // wide_bar takes what the terminal has left, so the line never wraps.
+            "{msg:<18} [{wide_bar:.cyan/blue}] {percent:>3}% {binary_bytes_per_sec:>12} ETA {eta:>4}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
@@ -44,13 +45,14 @@ impl Default for Bar {
 
 impl ProgressSink for Bar {
     fn progress(&self, p: &Progress) {
-        self.bar.set_length(p.job_total);
-        self.bar.set_position(p.job_done);
         let mut msg = phase_label(&p.phase);
         if p.failed_bytes > 0 {
             msg = format!("{msg} ({} B failed)", p.failed_bytes);
         }
+        // Message first: the position update triggers the redraw.
         self.bar.set_message(msg);
+        self.bar.set_length(p.job_total);
+        self.bar.set_position(p.job_done);
     }
 }
 
