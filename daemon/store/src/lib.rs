@@ -39,7 +39,9 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("job database was written by a newer lethe (schema {found}, this build knows {known})")]
+    #[error(
+        "job database was written by a newer lethe (schema {found}, this build knows {known})"
+    )]
     NewerSchema { found: i64, known: i64 },
 }
 
@@ -199,7 +201,9 @@ impl JobStore {
         // WAL lets `lethe jobs` read while a wipe updates its checkpoint;
         // synchronous=FULL makes a committed checkpoint survive power loss.
         self.conn
-            .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;")
+            .execute_batch(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;",
+            )
             .map_err(self.err())?;
         let version: i64 = self
             .conn
@@ -241,7 +245,12 @@ impl JobStore {
                 ],
             )
             .map_err(self.err())?;
-        self.event(&job.id, &job.now, "created", &format!("job created for {}", job.device_path))
+        self.event(
+            &job.id,
+            &job.now,
+            "created",
+            &format!("job created for {}", job.device_path),
+        )
     }
 
     /// Persist a checkpoint (the device was flushed just before).
@@ -375,7 +384,10 @@ impl JobStore {
             };
             if !live {
                 self.set_status(&job.id, JobStatus::Interrupted, None, now)?;
-                let detail = format!("owner process ended while running; last checkpoint {}", json(&job.checkpoint));
+                let detail = format!(
+                    "owner process ended while running; last checkpoint {}",
+                    json(&job.checkpoint)
+                );
                 self.event(&job.id, now, "interrupted", &detail)?;
                 reaped.push(job.id);
             }
@@ -384,7 +396,8 @@ impl JobStore {
     }
 }
 
-const SELECT: &str = "SELECT id, kind, device_path, spec, secret, status, checkpoint, write_failures,
+const SELECT: &str =
+    "SELECT id, kind, device_path, spec, secret, status, checkpoint, write_failures,
                              pid, boot_id, created_at, updated_at, certificate, result FROM jobs";
 
 type RawRow = (
@@ -486,8 +499,13 @@ mod tests {
         store.create(&new_job("j1", 42)).unwrap();
         let mut fails = RangeSet::new();
         fails.insert(512, 512);
-        let cp = Checkpoint::Writing { pass: 1, offset: 1 << 20 };
-        store.checkpoint("j1", &cp, &fails, "2026-11-23T10:00:05Z").unwrap();
+        let cp = Checkpoint::Writing {
+            pass: 1,
+            offset: 1 << 20,
+        };
+        store
+            .checkpoint("j1", &cp, &fails, "2026-11-23T10:00:05Z")
+            .unwrap();
         let j = store.get("j1").unwrap();
         assert_eq!(j.status, JobStatus::Running);
         assert_eq!(j.checkpoint, cp);
@@ -495,10 +513,19 @@ mod tests {
         assert_eq!(j.secret, vec![1, 2, 3]);
         assert_eq!(j.spec["serial"], "S1");
         store
-            .finish("j1", JobStatus::Pass, &serde_json::json!({"ok": true}), Some("/c.json"), "t")
+            .finish(
+                "j1",
+                JobStatus::Pass,
+                &serde_json::json!({"ok": true}),
+                Some("/c.json"),
+                "t",
+            )
             .unwrap();
         let j = store.get("j1").unwrap();
-        assert_eq!((j.status, j.certificate.as_deref()), (JobStatus::Pass, Some("/c.json")));
+        assert_eq!(
+            (j.status, j.certificate.as_deref()),
+            (JobStatus::Pass, Some("/c.json"))
+        );
         assert!(matches!(store.get("nope"), Err(StoreError::NoSuchJob(_))));
     }
 
@@ -517,7 +544,10 @@ mod tests {
         assert!(store.get("dead").unwrap().status.resumable());
         assert_eq!(store.get("live").unwrap().status, JobStatus::Running);
         let ev = store.events("dead").unwrap();
-        assert_eq!(ev.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["created", "interrupted"]);
+        assert_eq!(
+            ev.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+            ["created", "interrupted"]
+        );
     }
 
     #[test]
@@ -527,6 +557,9 @@ mod tests {
         let c = Connection::open(dir.path().join("lethe.db")).unwrap();
         c.execute_batch("PRAGMA user_version=99").unwrap();
         drop(c);
-        assert!(matches!(JobStore::open(dir.path()), Err(StoreError::NewerSchema { found: 99, .. })));
+        assert!(matches!(
+            JobStore::open(dir.path()),
+            Err(StoreError::NewerSchema { found: 99, .. })
+        ));
     }
 }
