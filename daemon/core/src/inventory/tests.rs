@@ -231,10 +231,7 @@ fn protection_reasons() {
             ..Default::default()
         },
     ];
-    assert_eq!(
-        assess(&sata_hdd(), &SystemFacts::default()).protected,
-        false
-    );
+    assert!(!assess(&sata_hdd(), &SystemFacts::default()).protected);
 
     let mut facts = facts_with_mount(DevNum { major: 8, minor: 1 }, "/mnt/old disk");
     facts.swaps.insert(DevNum { major: 8, minor: 0 });
