@@ -119,10 +119,7 @@ pub fn run(state: &StateDir, args: &WipeArgs) -> Result<u8> {
     // 1. Refuse protected devices before anything is opened for writing.
     let identity = match cmd_drives::assess(&path) {
         Ok(id) => id,
-        Err(refusal) => {
-            eprintln!("lethe: refused: {refusal}");
-            return Ok(exit::ERROR);
-        }
+        Err(refusal) => return Ok(refuse(args.json, &refusal.to_string())),
     };
 
     // 2. Confirmation.
@@ -145,8 +142,7 @@ pub fn run(state: &StateDir, args: &WipeArgs) -> Result<u8> {
     let dev = match DirectDevice::open(&path) {
         Ok(d) => d,
         Err(e @ (OpenError::Busy { .. } | OpenError::NotBlockDevice { .. })) => {
-            eprintln!("lethe: refused: {e}");
-            return Ok(exit::ERROR);
+            return Ok(refuse(args.json, &e.to_string()));
         }
         Err(e) => return Err(e).context("opening the device"),
     };
@@ -205,6 +201,16 @@ pub fn run(state: &StateDir, args: &WipeArgs) -> Result<u8> {
 /// a write buffer and a read buffer of one chunk. Nothing scales with the
 /// device size, so this cap keeps peak memory far below 128 MiB.
 const MAX_BUFFER_MIB: u32 = 64;
+
+/// Report a refusal: always on stderr, and as the JSON last line for scripts.
+fn refuse(json: bool, why: &str) -> u8 {
+    eprintln!("lethe: refused: {why}");
+    if json {
+        let v = serde_json::json!({"job": null, "result": "refused", "certificate": null, "error": why});
+        println!("{v}");
+    }
+    exit::ERROR
+}
 
 fn new_spec(args: &WipeArgs, device: DeviceIdentity) -> Result<WipeSpec> {
     let buffers = 2 * u32::from(args.io_depth) * u32::from(args.chunk_mib);

@@ -172,7 +172,7 @@ fn mounted_device_is_refused_and_untouched() {
     let mount = Mount::with_options(dev.path(), "ro,noload");
     let state = state_dir();
     let out = lethe(state.path())
-        .args(["wipe", "--yes"])
+        .args(["wipe", "--yes", "--json"])
         .arg(dev.path())
         .output()
         .unwrap();
@@ -180,6 +180,10 @@ fn mounted_device_is_refused_and_untouched() {
     let err = stderr(&out);
     assert!(err.contains("mounted"), "{err}");
     assert!(err.contains("nothing was written"), "{err}");
+    let s = summary(&out);
+    assert_eq!(s["result"], "refused");
+    assert!(s["error"].as_str().unwrap().contains("mounted"), "{s}");
+    assert!(s["job"].is_null() && s["certificate"].is_null());
     drop(mount);
     assert_eq!(dev.backing_sha256(), before);
 }

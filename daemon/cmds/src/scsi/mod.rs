@@ -1,0 +1,246 @@
+//! SCSI command model (SPC-5, SBC-4, SAT-4): CDB builders and response decoders.
+
+mod sat;
+mod sense;
+mod vpd;
+
+pub use sat::{ata_pass_through_16, decode_ata_pass_through_16, ATA_PASS_THROUGH_16};
+pub use sense::{decode_ata_status_return, Sense, SenseFormat, SenseKey};
+pub use vpd::{decode_inquiry, decode_vpd_80, decode_vpd_83, Designator, Inquiry};
+
+use crate::{be32, be64, need, BuildError, DataDir, DecodeError};
+use serde::{Deserialize, Serialize};
+
+/// A SCSI command descriptor block with its data phase and timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ScsiCdb {
+    /// CDB bytes; only the first `len` are sent.
+    pub cdb: [u8; 16],
+    /// CDB length: 6, 10, 12 or 16.
+    pub len: u8,
+    /// Data phase.
+    pub data: DataDir,
+    /// Timeout in milliseconds.
+    pub timeout_ms: u32,
+}
+
+/// Opcodes (SPC-5 / SBC-4).
+pub mod opcode {
+    /// TEST UNIT READY.
+    pub const TEST_UNIT_READY: u8 = 0x00;
+    /// REQUEST SENSE.
+    pub const REQUEST_SENSE: u8 = 0x03;
+    /// INQUIRY.
+    pub const INQUIRY: u8 = 0x12;
+    /// SANITIZE.
+    pub const SANITIZE: u8 = 0x48;
+    /// SERVICE ACTION IN(16), READ CAPACITY(16) is service action 10h.
+    pub const SERVICE_ACTION_IN_16: u8 = 0x9E;
+}
+
+/// Default timeout for short commands.
+pub const SHORT_TIMEOUT_MS: u32 = 30_000;
+
+impl ScsiCdb {
+    fn new(bytes: &[u8], data: DataDir) -> Self {
+        let mut cdb = [0u8; 16];
+        let n = bytes.len().min(16);
+        cdb[..n].copy_from_slice(&bytes[..n]);
+        ScsiCdb {
+            cdb,
+            len: n as u8,
+            data,
+            timeout_ms: SHORT_TIMEOUT_MS,
+        }
+    }
+
+    /// The bytes that go on the wire.
+    pub fn bytes(&self) -> &[u8] {
+        &self.cdb[..usize::from(self.len.min(16))]
+    }
+
+    /// Opcode.
+    pub fn opcode(&self) -> u8 {
+        self.cdb[0]
+    }
+}
+
+/// TEST UNIT READY.
+pub fn test_unit_ready() -> ScsiCdb {
+    ScsiCdb::new(&[opcode::TEST_UNIT_READY, 0, 0, 0, 0, 0], DataDir::None)
+}
+
+/// INQUIRY; `vpd` selects a VPD page (EVPD=1), else standard data.
+pub fn inquiry(vpd: Option<u8>, alloc: u16) -> ScsiCdb {
+    let [hi, lo] = alloc.to_be_bytes();
+    let (evpd, page) = vpd.map_or((0, 0), |p| (1, p));
+    ScsiCdb::new(
+        &[opcode::INQUIRY, evpd, page, hi, lo, 0],
+        DataDir::In(u32::from(alloc)),
+    )
+}
+
+/// READ CAPACITY(16) with a 32-byte allocation.
+pub fn read_capacity_16() -> ScsiCdb {
+    let mut c = [0u8; 16];
+    c[0] = opcode::SERVICE_ACTION_IN_16;
+    c[1] = 0x10;
+    c[13] = 32;
+    ScsiCdb::new(&c, DataDir::In(32))
+}
+
+/// REQUEST SENSE; `descriptor` asks for descriptor-format sense (DESC bit).
+pub fn request_sense(descriptor: bool) -> ScsiCdb {
+    ScsiCdb::new(
+        &[opcode::REQUEST_SENSE, u8::from(descriptor), 0, 0, 252, 0],
+        DataDir::In(252),
+    )
+}
+
+/// Decoded READ CAPACITY(16) data (SBC-4 5.20.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capacity16 {
+    /// Last addressable LBA.
+    pub last_lba: u64,
+    /// Logical block length in bytes.
+    pub block_len: u32,
+    /// Logical blocks per physical block exponent.
+    pub lbppbe: u8,
+    /// Protection enabled.
+    pub prot_en: bool,
+    /// Logical block provisioning management enabled (thin / UNMAP).
+    pub lbpme: bool,
+}
+
+impl Capacity16 {
+    /// Capacity in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.last_lba
+            .saturating_add(1)
+            .saturating_mul(u64::from(self.block_len))
+    }
+
+    /// Physical block size in bytes.
+    pub fn physical_block(&self) -> u32 {
+        self.block_len
+            .checked_shl(u32::from(self.lbppbe))
+            .unwrap_or(self.block_len)
+    }
+}
+
+/// Decode READ CAPACITY(16) parameter data.
+pub fn decode_read_capacity_16(b: &[u8]) -> Result<Capacity16, DecodeError> {
+    need("READ CAPACITY(16)", b, 16)?;
+    Ok(Capacity16 {
+        last_lba: be64(b, 0),
+        block_len: be32(b, 8),
+        lbppbe: b[13] & 0x0F,
+        prot_en: b[12] & 1 != 0,
+        lbpme: b[14] & 0x80 != 0,
+    })
+}
+
+/// SANITIZE service actions (SBC-4 5.30.1, table 99).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ScsiSanitizeAction {
+    /// 01h OVERWRITE with a parameter list.
+    Overwrite {
+        /// Passes 1..=31.
+        count: u8,
+        /// Invert between passes.
+        invert: bool,
+        /// Initialization pattern, 1..=(block length) bytes; here at most 512.
+        pattern: [u8; 4],
+    },
+    /// 02h BLOCK ERASE.
+    BlockErase,
+    /// 03h CRYPTOGRAPHIC ERASE.
+    CryptoErase,
+    /// 1Fh EXIT FAILURE MODE.
+    ExitFailureMode,
+}
+
+impl ScsiSanitizeAction {
+    /// The service action code.
+    pub fn code(&self) -> u8 {
+        match self {
+            ScsiSanitizeAction::Overwrite { .. } => 0x01,
+            ScsiSanitizeAction::BlockErase => 0x02,
+            ScsiSanitizeAction::CryptoErase => 0x03,
+            ScsiSanitizeAction::ExitFailureMode => 0x1F,
+        }
+    }
+}
+
+/// SANITIZE (48h) CDB and its parameter list (empty unless OVERWRITE).
+pub fn sanitize(
+    action: &ScsiSanitizeAction,
+    immed: bool,
+    ause: bool,
+) -> Result<(ScsiCdb, Vec<u8>), BuildError> {
+    let mut param = Vec::new();
+    if let ScsiSanitizeAction::Overwrite {
+        count,
+        invert,
+        pattern,
+    } = action
+    {
+        if !(1..=31).contains(count) {
+            return Err(BuildError::OutOfRange(format!(
+                "SCSI overwrite count must be 1..=31, got {count}"
+            )));
+        }
+        // SBC-4 table 100: byte 0 INVERT(7) TEST(6:5) COUNT(4:0); bytes 2-3 pattern length.
+        param.push(u8::from(*invert) << 7 | (count & 0x1F));
+        param.push(0);
+        param.extend_from_slice(&(pattern.len() as u16).to_be_bytes());
+        param.extend_from_slice(pattern);
+    }
+    let [hi, lo] = (param.len() as u16).to_be_bytes();
+    let byte1 = u8::from(immed) << 7 | u8::from(ause) << 5 | action.code();
+    let data = if param.is_empty() {
+        DataDir::None
+    } else {
+        DataDir::Out(param.len() as u32)
+    };
+    Ok((
+        ScsiCdb::new(&[opcode::SANITIZE, byte1, 0, 0, 0, 0, 0, hi, lo, 0], data),
+        param,
+    ))
+}
+
+/// Decode a SANITIZE CDB and parameter list (device side): action, IMMED, AUSE.
+pub fn decode_sanitize(cdb: &ScsiCdb, param: &[u8]) -> Option<(ScsiSanitizeAction, bool, bool)> {
+    if cdb.opcode() != opcode::SANITIZE || cdb.len < 10 {
+        return None;
+    }
+    let b1 = cdb.cdb[1];
+    let action = match b1 & 0x1F {
+        0x01 => {
+            if param.len() < 5 {
+                return None;
+            }
+            let ipl = usize::from(u16::from_be_bytes([param[2], param[3]]));
+            let mut pattern = [0u8; 4];
+            let n = ipl.min(4).min(param.len() - 4);
+            pattern[..n].copy_from_slice(&param[4..4 + n]);
+            let count = param[0] & 0x1F;
+            if count == 0 || ipl == 0 {
+                return None;
+            }
+            ScsiSanitizeAction::Overwrite {
+                count,
+                invert: param[0] & 0x80 != 0,
+                pattern,
+            }
+        }
+        0x02 => ScsiSanitizeAction::BlockErase,
+        0x03 => ScsiSanitizeAction::CryptoErase,
+        0x1F => ScsiSanitizeAction::ExitFailureMode,
+        _ => return None,
+    };
+    Some((action, b1 & 0x80 != 0, b1 & 0x20 != 0))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,218 @@
+//! SCSI builder/decoder tests with vectors from SPC-5, SBC-4 and SAT-4.
+
+use super::*;
+use crate::ata::{self, AtaRegisters};
+use proptest::prelude::*;
+
+fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn sanitize_cdbs() {
+    // SBC-4 5.30: byte 1 IMMED(7) AUSE(5) SERVICE ACTION(4:0).
+    let (c, p) = ok(sanitize(&ScsiSanitizeAction::CryptoErase, true, true));
+    assert_eq!(c.bytes(), &[0x48, 0xA3, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert!(p.is_empty());
+    let (c, _) = ok(sanitize(&ScsiSanitizeAction::BlockErase, false, false));
+    assert_eq!(c.cdb[1], 0x02);
+    let (c, _) = ok(sanitize(&ScsiSanitizeAction::ExitFailureMode, false, false));
+    assert_eq!(c.cdb[1], 0x1F);
+    let ow = ScsiSanitizeAction::Overwrite {
+        count: 3,
+        invert: true,
+        pattern: [0, 0, 0, 0],
+    };
+    let (c, p) = ok(sanitize(&ow, true, false));
+    assert_eq!(c.bytes(), &[0x48, 0x81, 0, 0, 0, 0, 0, 0, 8, 0]);
+    assert_eq!(p, vec![0x83, 0, 0, 4, 0, 0, 0, 0]);
+    assert_eq!(decode_sanitize(&c, &p), Some((ow, true, false)));
+    assert!(sanitize(
+        &ScsiSanitizeAction::Overwrite {
+            count: 0,
+            invert: false,
+            pattern: [0; 4]
+        },
+        false,
+        false
+    )
+    .is_err());
+}
+
+#[test]
+fn read_capacity_16_vector() {
+    let c = read_capacity_16();
+    assert_eq!(&c.bytes()[..2], &[0x9E, 0x10]);
+    assert_eq!(c.cdb[13], 32);
+    let mut b = [0u8; 32];
+    b[0..8].copy_from_slice(&0x0000_0000_7470_C05Fu64.to_be_bytes());
+    b[8..12].copy_from_slice(&512u32.to_be_bytes());
+    b[13] = 3;
+    b[14] = 0x80;
+    let cap = ok(decode_read_capacity_16(&b));
+    assert_eq!(cap.bytes(), 0x7470_C060 * 512);
+    assert_eq!(cap.physical_block(), 4096);
+    assert!(cap.lbpme && !cap.prot_en);
+}
+
+#[test]
+fn inquiry_and_vpd() {
+    assert_eq!(
+        inquiry(Some(0x80), 252).bytes(),
+        &[0x12, 1, 0x80, 0, 252, 0]
+    );
+    let mut std = [b' '; 36];
+    std[0] = 0;
+    std[1] = 0x80;
+    std[8..12].copy_from_slice(b"SEAG");
+    std[16..25].copy_from_slice(b"ST4000NM0");
+    std[32..36].copy_from_slice(b"E003");
+    let i = ok(decode_inquiry(&std));
+    assert_eq!(
+        (i.vendor.as_str(), i.product.as_str(), i.revision.as_str()),
+        ("SEAG", "ST4000NM0", "E003")
+    );
+    assert!(i.removable);
+    let v80 = [
+        0, 0x80, 0, 8, b'Z', b'1', b'Z', b'0', b'A', b'B', b' ', b' ',
+    ];
+    assert_eq!(ok(decode_vpd_80(&v80)), "Z1Z0AB");
+    assert!(decode_vpd_80(&[0, 0x83, 0, 0]).is_err());
+    // VPD 83h with an NAA-5 designator (binary, LU, type 3) and a T10 vendor one.
+    let v83 = [
+        0, 0x83, 0, 20, 0x01, 0x03, 0, 8, 0x50, 0x00, 0xC5, 0x00, 0x12, 0x34, 0x56, 0x78, 0x02,
+        0x01, 0, 4, b'A', b'T', b'A', b' ',
+    ];
+    let d = ok(decode_vpd_83(&v83));
+    assert_eq!(d.len(), 2);
+    assert_eq!(d[0].naa_wwn().as_deref(), Some("0x5000c50012345678"));
+    assert_eq!(d[1].naa_wwn(), None);
+}
+
+#[test]
+fn sense_progress_fixed_and_descriptor() {
+    // Fixed: NOT READY 04h/1Bh, SKSV with progress 0x8000 (50 %).
+    let mut f = [0u8; 18];
+    f[0] = 0x70;
+    f[2] = 0x02;
+    f[7] = 10;
+    f[12] = 0x04;
+    f[13] = 0x1B;
+    f[15] = 0x80;
+    f[16] = 0x80;
+    let s = ok(Sense::decode(&f));
+    assert!(s.is_sanitize_in_progress());
+    assert_eq!(s.progress, Some(0x8000));
+    let d = [
+        0x72, 0x02, 0x04, 0x1B, 0, 0, 0, 8, 0x02, 0x06, 0, 0, 0x80, 0x40, 0x00, 0,
+    ];
+    let s = ok(Sense::decode(&d));
+    assert_eq!(
+        (s.format, s.progress),
+        (SenseFormat::Descriptor, Some(0x4000))
+    );
+    assert!(Sense::decode(&[0x7F]).is_err());
+}
+
+#[test]
+fn ata_status_return_descriptor() {
+    // SAT-4 table 186: 09h, length 0Ch, EXTEND, error, count, LBA interleaved, device, status.
+    let d = [
+        0x72, 0x01, 0x00, 0x1D, 0, 0, 0, 14, 0x09, 0x0C, 0x01, 0x00, 0x80, 0x00, 0x00, 0xFF, 0x00,
+        0xFF, 0x00, 0x01, 0x40, 0x50,
+    ];
+    let s = ok(Sense::decode(&d));
+    let r = s.ata.unwrap_or_else(|| panic!("no ATA descriptor"));
+    assert_eq!(r.count, 0x8000);
+    // LBA 23:16 = 01h (byte 11), 15:8 = FFh (byte 9), 7:0 = FFh (byte 7).
+    assert_eq!(r.lba, 0x01_FFFF);
+    assert_eq!((r.device, r.status), (0x40, 0x50));
+    assert!(!r.failed());
+}
+
+#[test]
+fn ata_pass_through_16_layout() {
+    // SANITIZE CRYPTO SCRAMBLE EXT: non-data (3) with EXTEND, CK_COND.
+    let c = ata_pass_through_16(&ata::sanitize_crypto_scramble(false));
+    assert_eq!(
+        c.bytes(),
+        &[
+            0x85, 0x07, 0x20, 0x00, 0x11, 0x00, 0x00, 0x43, 0x70, 0x00, 0x79, 0x00, 0x72, 0x40,
+            0xB4, 0
+        ]
+    );
+    // IDENTIFY: PIO-in (4), T_DIR, BYT_BLOK, T_LENGTH=2, count 1.
+    let c = ata_pass_through_16(&ata::identify_device());
+    assert_eq!(&c.bytes()[..3], &[0x85, 0x08, 0x2E]);
+    assert_eq!((c.cdb[6], c.cdb[14]), (1, 0xEC));
+    let (pw, _) = ata::erase_unit(
+        ata::PasswordId::User,
+        false,
+        &ok(ata::Password::new(b"x")),
+        1,
+    );
+    assert_eq!(ata_pass_through_16(&pw).cdb[2], 0x26);
+}
+
+fn arb_ata() -> impl Strategy<Value = ata::AtaCommand> {
+    (
+        any::<u16>(),
+        any::<u16>(),
+        0u64..(1 << 48),
+        any::<u8>(),
+        any::<u8>(),
+        0usize..4,
+        any::<u32>(),
+    )
+        .prop_map(|(feature, count, lba, device, command, p, timeout_ms)| {
+            let (protocol, data) = [
+                (ata::AtaProtocol::NonData, DataDir::None),
+                (ata::AtaProtocol::PioIn, DataDir::In(512)),
+                (ata::AtaProtocol::PioOut, DataDir::Out(512)),
+                (ata::AtaProtocol::Dma, DataDir::In(4096)),
+            ][p];
+            ata::AtaCommand {
+                feature,
+                count,
+                lba,
+                device,
+                command,
+                protocol,
+                data,
+                timeout_ms,
+            }
+        })
+}
+
+proptest! {
+    #[test]
+    fn decoders_never_panic(b in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = Sense::decode(&b);
+        let _ = decode_inquiry(&b);
+        let _ = decode_vpd_80(&b);
+        let _ = decode_vpd_83(&b);
+        let _ = decode_read_capacity_16(&b);
+        let _ = decode_ata_status_return(&b);
+        let mut cdb = [0u8; 16];
+        let n = b.len().min(16);
+        cdb[..n].copy_from_slice(&b[..n]);
+        let c = ScsiCdb { cdb, len: 16, data: DataDir::None, timeout_ms: 0 };
+        let _ = decode_ata_pass_through_16(&c);
+        let _ = decode_sanitize(&ScsiCdb { len: 10, ..c }, &b);
+    }
+
+    #[test]
+    fn pass_through_round_trip(c in arb_ata()) {
+        let d = decode_ata_pass_through_16(&ata_pass_through_16(&c)).ok_or_else(|| TestCaseError::fail("decode"))?;
+        prop_assert_eq!(d, c);
+    }
+
+    #[test]
+    fn sense_round_trip(key in 0u8..16, asc: u8, ascq: u8, prog: Option<u16>, desc: bool,
+                        regs in (any::<u8>(), any::<u16>(), 0u64..(1 << 48), any::<u8>(), any::<u8>())) {
+        let format = if desc { SenseFormat::Descriptor } else { SenseFormat::Fixed };
+        let ata = desc.then_some(AtaRegisters { error: regs.0, count: regs.1, lba: regs.2, device: regs.3, status: regs.4 });
+        let s = Sense { format, key: SenseKey::from_code(key), asc, ascq, progress: prog, ata };
+        prop_assert_eq!(Sense::decode(&s.encode()).map_err(|e| TestCaseError::fail(e.to_string()))?, s);
+    }
+}
