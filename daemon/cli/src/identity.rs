@@ -63,7 +63,7 @@ mod tests {
 
     fn id() -> DeviceIdentity {
         DeviceIdentity {
-            path: "/dev/sdz".into(),
+            path: "/dev/disk/by-id/ata-X_S1".into(),
             stable_id: Some("ata-X_S1".into()),
             transport: "sata".into(),
             manufacturer: None,
@@ -84,7 +84,7 @@ mod tests {
     fn path_may_change_but_serial_and_size_may_not() {
         let a = id();
         let mut b = id();
-        b.path = "/dev/sdy".into();
+        b.path = "/dev/disk/by-path/pci-0000:00:17.0-ata-2".into();
         assert_eq!(a.mismatch(&b), None);
         b.serial = Some("S2".into());
         assert!(a.mismatch(&b).unwrap().contains("serial"));

@@ -353,8 +353,9 @@ fn table_lists_protection() {
     let t = render_table(&[assess(&sata_hdd(), &facts)]);
     let lines: Vec<&str> = t.lines().collect();
     assert!(lines[0].starts_with("PATH"));
+    let node = format!("/dev/{}", sata_hdd().name);
     assert!(
-        lines[1].contains("/dev/sda")
+        lines[1].contains(&node)
             && lines[1].contains("3.6 TiB")
             && lines[1].contains("YES (system)"),
         "{t}"
