@@ -53,23 +53,31 @@ fn start_long_wipe(state: &std::path::Path, dev: &LoopDevice) -> Running {
     Running { child, lines }
 }
 
-/// Read progress lines until the job is between 30 % and 80 % done and has
-/// passed at least one checkpoint interval; returns the job id.
+/// Read progress lines until the job has stored a durable checkpoint past
+/// the start and is at most 80 % done; returns the job id.
 fn wait_until_midway(run: &Running, state: &std::path::Path) -> String {
-    let started = std::time::Instant::now();
     for line in run.lines.iter() {
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         let (done, total) = (
             v["job_done"].as_u64().unwrap(),
             v["job_total"].as_u64().unwrap(),
         );
-        if done * 10 >= total * 3 && started.elapsed().as_millis() > 1500 {
-            assert!(
-                done * 10 <= total * 8,
-                "wipe went too fast to interrupt midway"
-            );
-            let store = lethe_store::JobStore::open(state).unwrap();
-            return store.list().unwrap()[0].id.clone();
+        assert!(
+            done * 10 <= total * 8,
+            "wipe went too fast to interrupt midway"
+        );
+        let Ok(store) = lethe_store::JobStore::open(state) else {
+            continue;
+        };
+        let Some(job) = store.list().unwrap().into_iter().next() else {
+            continue;
+        };
+        let past_start = match job.checkpoint {
+            lethe_core::plan::Checkpoint::Writing { pass, offset } => pass > 0 || offset > 0,
+            _ => true,
+        };
+        if past_start && done * 10 >= total * 2 {
+            return job.id;
         }
     }
     panic!("wipe ended before reaching the middle");
