@@ -20,6 +20,24 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# QEMU for the emulated controller board (and later the emulated drives).
+# bookworm's own 7.2 hangs on NVMe writes and its qemu-system packages remove
+# the 10.0.2 qemu-utils, so take both from bookworm-backports.
+if ! qemu-system-arm --version 2>/dev/null | grep -q "version 10\."; then
+    if [ ! -f /etc/apt/sources.list.d/lethe-bookworm-backports.sources ] && grep -q bookworm /etc/os-release; then
+        cat >/etc/apt/sources.list.d/lethe-bookworm-backports.sources <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    fi
+    apt-get update -qq
+    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends \
+        -t bookworm-backports qemu-system-arm qemu-utils >/dev/null
+fi
+
 if ! command -v cargo >/dev/null; then
     echo "cargo not found: install Rust with rustup first (https://rustup.rs)" >&2
     exit 1

@@ -13,3 +13,4 @@
 pub mod blkid;
 pub mod blockdev;
 pub mod discovery;
+pub mod passthrough;

@@ -1,0 +1,706 @@
+//! Pass-through against real kernel devices this test creates.
+//!
+//! - loop devices (root, `losetup`): SG_IO and NVMe admin must fail as
+//!   `Unsupported`, never as a device answer;
+//! - a `scsi_debug` disk (root, module available, not loaded before): TEST
+//!   UNIT READY, INQUIRY and READ CAPACITY(16) through SG_IO. Read-only;
+//! - a QEMU guest (TCG) with an emulated NVMe drive and AHCI disk over temp
+//!   files: Identify Controller, Get Log Page, NVME_IOCTL_ID, READ CAPACITY(16),
+//!   ATA IDENTIFY and SANITIZE STATUS through ATA PASS-THROUGH(16).
+//!
+//! Each test prints `SKIPPED:` and returns when its prerequisite is missing.
+
+use lethe_cmds::scsi::{self, Sense, SenseKey};
+use lethe_cmds::{ata, nvme};
+use lethe_linux::passthrough::{nvme as pt_nvme, sgio, PassthroughError};
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// A loop device over a temp file; detached on drop.
+struct LoopDev {
+    dev: PathBuf,
+    _backing: tempfile::NamedTempFile,
+}
+
+impl LoopDev {
+    fn new() -> Option<Self> {
+        let backing = tempfile::NamedTempFile::new().ok()?;
+        backing.as_file().set_len(4 << 20).ok()?;
+        let out = Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(backing.path())
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            eprintln!(
+                "losetup failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return None;
+        }
+        let dev = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        Some(LoopDev {
+            dev,
+            _backing: backing,
+        })
+    }
+
+    fn open(&self) -> File {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.dev)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.dev.display()))
+    }
+}
+
+impl Drop for LoopDev {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").arg("-d").arg(&self.dev).status();
+    }
+}
+
+fn loop_or_skip(test: &str) -> Option<LoopDev> {
+    if !is_root() {
+        eprintln!("SKIPPED: {test}: needs root for losetup");
+        return None;
+    }
+    let l = LoopDev::new();
+    if l.is_none() {
+        eprintln!("SKIPPED: {test}: no loop device available");
+    }
+    l
+}
+
+#[test]
+fn sg_io_on_a_loop_device_is_unsupported() {
+    let Some(l) = loop_or_skip("sg_io_on_a_loop_device_is_unsupported") else {
+        return;
+    };
+    let f = l.open();
+    let r = sgio::scsi(&f, &scsi::test_unit_ready(), &mut []);
+    assert!(matches!(r, Err(PassthroughError::Unsupported(_))), "{r:?}");
+    let mut buf = [0u8; 512];
+    let r = sgio::ata(&f, &ata::identify_device(), &mut buf);
+    assert!(matches!(r, Err(PassthroughError::Unsupported(_))), "{r:?}");
+    assert_eq!(buf, [0u8; 512], "nothing may be written on failure");
+}
+
+#[test]
+fn nvme_admin_on_a_loop_device_is_unsupported() {
+    let Some(l) = loop_or_skip("nvme_admin_on_a_loop_device_is_unsupported") else {
+        return;
+    };
+    let f = l.open();
+    let mut buf = vec![0u8; 4096];
+    let r = pt_nvme::admin(&f, &nvme::identify_controller(), &mut buf);
+    assert!(matches!(r, Err(PassthroughError::Unsupported(_))), "{r:?}");
+    let r = pt_nvme::namespace_id(&f);
+    assert!(matches!(r, Err(PassthroughError::Unsupported(_))), "{r:?}");
+}
+
+#[test]
+fn a_regular_file_is_unsupported_too() {
+    // No root needed: a file's ioctl path rejects both requests with ENOTTY.
+    let t = tempfile::tempfile().unwrap_or_else(|e| panic!("{e}"));
+    let r = sgio::scsi(&t, &scsi::test_unit_ready(), &mut []);
+    assert!(matches!(r, Err(PassthroughError::Unsupported(_))), "{r:?}");
+    let r = pt_nvme::admin(&t, &nvme::identify_controller(), &mut [0u8; 4096]);
+    assert!(matches!(r, Err(PassthroughError::Unsupported(_))), "{r:?}");
+}
+
+/// `scsi_debug`, loaded by this test and removed on drop.
+struct ScsiDebug {
+    disk: PathBuf,
+}
+
+impl ScsiDebug {
+    const DRIVER: &'static str = "/sys/bus/pseudo/drivers/scsi_debug";
+
+    fn load() -> Option<Self> {
+        if Path::new(Self::DRIVER).exists() {
+            eprintln!("scsi_debug already loaded by someone else; not touching it");
+            return None;
+        }
+        let ok = Command::new("modprobe")
+            .args(["scsi_debug", "dev_size_mb=8", "num_tgts=1", "max_luns=1"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return None;
+        }
+        let _ = Command::new("udevadm").arg("settle").status();
+        // Owned from here on: an early return below unloads the module.
+        let mut me = ScsiDebug {
+            disk: PathBuf::new(),
+        };
+        // adapter0/hostN/targetN:0:0/N:0:0:0/block/sdX
+        me.disk = glob_block(Path::new(Self::DRIVER))?;
+        Some(me)
+    }
+}
+
+impl Drop for ScsiDebug {
+    fn drop(&mut self) {
+        let _ = Command::new("modprobe").args(["-r", "scsi_debug"]).status();
+    }
+}
+
+/// The first `block/<name>` below a scsi_debug adapter, as /dev/<name>.
+fn glob_block(driver: &Path) -> Option<PathBuf> {
+    let mut stack = vec![driver.to_path_buf()];
+    let mut seen = 0;
+    while let Some(d) = stack.pop() {
+        seen += 1;
+        if seen > 200 {
+            return None;
+        }
+        for e in std::fs::read_dir(&d).ok()?.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if d.file_name().is_some_and(|n| n == "block") {
+                return Some(Path::new("/dev").join(name));
+            }
+            let is_hier = name.starts_with("adapter")
+                || name.starts_with("host")
+                || name.starts_with("target")
+                || name == "block"
+                || name.chars().next().is_some_and(|c| c.is_ascii_digit());
+            if is_hier && e.path().is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn scsi_commands_on_a_scsi_debug_disk() {
+    if !is_root() {
+        eprintln!("SKIPPED: scsi_commands_on_a_scsi_debug_disk: needs root");
+        return;
+    }
+    let Some(sd) = ScsiDebug::load() else {
+        eprintln!("SKIPPED: scsi_commands_on_a_scsi_debug_disk: scsi_debug module not available");
+        return;
+    };
+    // Read-only open: every command here is read-only.
+    let f = File::open(&sd.disk).unwrap_or_else(|e| panic!("{}: {e}", sd.disk.display()));
+    // The first command after attach may see UNIT ATTENTION (power on / reset).
+    let mut tur = sgio::scsi(&f, &scsi::test_unit_ready(), &mut []);
+    if let Ok(o) = &tur {
+        if o.is_check_condition() {
+            tur = sgio::scsi(&f, &scsi::test_unit_ready(), &mut []);
+        }
+    }
+    let tur = tur.unwrap_or_else(|e| panic!("TUR: {e}"));
+    assert!(tur.is_good(), "TUR: {tur:?}");
+
+    let mut inq = [0u8; 96];
+    let o = sgio::scsi(&f, &scsi::inquiry(None, 96), &mut inq).unwrap_or_else(|e| panic!("{e}"));
+    assert!(o.is_good(), "{o:?}");
+    let i =
+        scsi::decode_inquiry(&inq[..o.transferred(96) as usize]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(i.product, "scsi_debug", "{i:?}");
+
+    let mut cap = [0u8; 32];
+    let o = sgio::scsi(&f, &scsi::read_capacity_16(), &mut cap).unwrap_or_else(|e| panic!("{e}"));
+    assert!(o.is_good(), "{o:?}");
+    let c = scsi::decode_read_capacity_16(&cap).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.bytes(), 8 << 20);
+
+    // An opcode scsi_debug does not implement is a device answer, not an error.
+    let mut bogus = scsi::test_unit_ready();
+    bogus.cdb[0] = 0xFF;
+    let o = sgio::scsi(&f, &bogus, &mut []).unwrap_or_else(|e| panic!("{e}"));
+    assert!(o.is_check_condition(), "{o:?}");
+    let s: Sense = o
+        .decode_sense()
+        .unwrap_or_else(|| panic!("no sense"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.key, SenseKey::IllegalRequest);
+}
+
+// ---------------------------------------------------------------------------
+// QEMU tier: Identify Controller through `admin()` on an emulated NVMe drive.
+//
+// The host side packs this very test binary, its shared libraries, a static
+// busybox and the NVMe modules into an initramfs, boots Debian's kernel under
+// `qemu-system-x86_64` (TCG) with `-device nvme` over a temp raw file, and the
+// guest runs `guest_side_passthrough` below. Needs:
+//   LETHE_QEMU_KERNEL_ROOT  a directory with boot/vmlinuz-<kver> and
+//                           lib/modules/<kver> (e.g. `dpkg-deb -x` of
+//                           linux-image-6.1.0-*-amd64),
+//   LETHE_BUSYBOX           a static busybox (default /bin/busybox),
+//   qemu-system-x86_64      on PATH.
+// ---------------------------------------------------------------------------
+
+/// Guest-side marker on the kernel command line: the guest test refuses to
+/// run anywhere else, so it can never touch a host NVMe drive.
+const GUEST_FLAG: &str = "lethe.ptguest=1";
+const NVME_SERIAL: &str = "LETHEPT0001";
+const SATA_SERIAL: &str = "LETHESATA01";
+
+#[test]
+fn guest_side_passthrough() {
+    use lethe_linux::passthrough::topology;
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    if !cmdline.split_whitespace().any(|w| w == GUEST_FLAG) {
+        return; // Host run: this half only runs inside the QEMU guest.
+    }
+    let sys = Path::new("/sys");
+    // The namespace's name is not predictable (the multipath head takes the
+    // subsystem's instance: nvme0n1 or nvme1n1), so find it: the block device
+    // with a /dev node whose sysfs walk reaches an NVMe controller. Hidden
+    // per-path disks (nvmeXcYnZ) have no node.
+    let mut names: Vec<String> = std::fs::read_dir("/sys/class/block")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| Path::new("/dev").join(n).exists())
+        .filter(|n| topology::controllers_for_namespace(sys, n).is_ok())
+        .collect();
+    names.sort();
+    let ns_name = names
+        .first()
+        .cloned()
+        .unwrap_or_else(|| panic!("no NVMe namespace"));
+    let ctrl = topology::controller_for_namespace(sys, &ns_name)
+        .unwrap_or_else(|e| panic!("topology: {e}"));
+    let f = topology::open_controller(&ctrl, Path::new("/dev"))
+        .unwrap_or_else(|e| panic!("open {}: {e}", ctrl.name));
+    let mut buf = vec![0u8; 4096];
+    let c = pt_nvme::admin(&f, &nvme::identify_controller(), &mut buf)
+        .unwrap_or_else(|e| panic!("identify: {e}"));
+    assert!(c.is_success(), "identify status {:#x}", c.status);
+    let id = nvme::IdentifyController::decode(&buf).unwrap_or_else(|e| panic!("{e}"));
+    // A device refusal is an Ok completion with a status, not an Err:
+    // QEMU has no sanitize log (Invalid Field).
+    let log = nvme::get_log_page(nvme::LID_SANITIZE_STATUS, nvme::SANITIZE_LOG_LEN)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut lbuf = vec![0u8; 512];
+    let lc = pt_nvme::admin(&f, &log, &mut lbuf).unwrap_or_else(|e| panic!("log: {e}"));
+    let ns = File::open(Path::new("/dev").join(&ns_name)).unwrap_or_else(|e| panic!("{e}"));
+    let nsid = pt_nvme::namespace_id(&ns).unwrap_or_else(|e| panic!("{e}"));
+    let sysfs_nsid = topology::namespace_id(sys, &ns_name).unwrap_or_else(|e| panic!("{e}"));
+    // Admin commands on a controller handle have no namespace: NVME_IOCTL_ID refuses.
+    let ctrl_id = pt_nvme::namespace_id(&f);
+    let ctrls: Vec<String> = topology::controllers_for_namespace(sys, &ns_name)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    let ctrls = ctrls.join(",");
+    let multipath = std::fs::canonicalize(sys.join("class/block").join(&ns_name).join("device"))
+        .is_ok_and(|p| p.to_string_lossy().contains("nvme-subsystem"));
+
+    // The AHCI disk: SCSI through libata's SAT, and ATA wrapped in ATA PASS-THROUGH(16).
+    let sda = File::open("/dev/sda").unwrap_or_else(|e| panic!("/dev/sda: {e}"));
+    let mut cap = [0u8; 32];
+    let o = sgio::scsi(&sda, &scsi::read_capacity_16(), &mut cap)
+        .unwrap_or_else(|e| panic!("read capacity: {e}"));
+    assert!(o.is_good(), "{o:?}");
+    let sda_bytes = scsi::decode_read_capacity_16(&cap)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .bytes();
+    let mut ident = [0u8; 512];
+    let a = sgio::ata(&sda, &ata::identify_device(), &mut ident)
+        .unwrap_or_else(|e| panic!("ata identify: {e}"));
+    assert!(!a.failed(), "{a:?}");
+    let regs = a
+        .registers
+        .unwrap_or_else(|| panic!("no ATA registers: {a:?}"));
+    let idd = ata::IdentifyDevice::decode(&ident).unwrap_or_else(|e| panic!("{e}"));
+    // QEMU's AHCI disk has no SANITIZE feature set: the drive aborts, and that
+    // is a device answer (registers with ERR/ABRT), not a transport error.
+    let st = sgio::ata(&sda, &ata::sanitize_status(false), &mut [])
+        .unwrap_or_else(|e| panic!("sanitize status: {e}"));
+    println!(
+        "@@PT ns={ns_name} namespaces={} ctrl={} serial={} model={} oacs={:#x} nsid={} sysfs_nsid={} log_status={:#x} \
+         ctrl_id_unsupported={} multipath={multipath} ctrls={ctrls} sda_bytes={sda_bytes} \
+         ata_serial={} ata_status={:#x} ata_sense={:?} sanitize_abort={} sanitize_failed={}@@",
+        names.len(),
+        ctrl.name,
+        id.serial,
+        id.model.replace(' ', "_"),
+        id.oacs,
+        nsid,
+        sysfs_nsid,
+        lc.status,
+        ctrl_id
+            .as_ref()
+            .is_err_and(PassthroughError::is_unsupported),
+        idd.serial,
+        regs.status,
+        a.sense.map(|s| s.format),
+        st.registers.is_some_and(|r| r.is_abort()),
+        st.failed(),
+    );
+    println!(
+        "@@RAW identify status={:#x} sense={:02x?} sanitize status={:#x} sense={:02x?}@@",
+        a.scsi.status, a.scsi.sense, st.scsi.status, st.scsi.sense
+    );
+}
+
+mod qemu {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::io::Read;
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    /// A newc cpio archive built in memory (what the kernel unpacks as initramfs).
+    #[derive(Default)]
+    pub struct Cpio {
+        buf: Vec<u8>,
+        ino: u32,
+        dirs: BTreeSet<String>,
+    }
+
+    impl Cpio {
+        fn entry(&mut self, name: &str, mode: u32, data: &[u8]) {
+            self.ino += 1;
+            let hdr = format!(
+                "070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
+                self.ino, mode, 0, 0, 1, 0, data.len(), 0, 0, 0, 0, name.len() + 1, 0
+            );
+            self.buf.extend_from_slice(hdr.as_bytes());
+            self.buf.extend_from_slice(name.as_bytes());
+            self.buf.push(0);
+            self.pad4();
+            self.buf.extend_from_slice(data);
+            self.pad4();
+        }
+
+        /// newc aligns headers and data to 4 bytes.
+        fn pad4(&mut self) {
+            let n = (4 - self.buf.len() % 4) % 4;
+            self.buf.resize(self.buf.len() + n, 0);
+        }
+
+        fn parents(&mut self, path: &str) {
+            let mut acc = String::new();
+            let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+            for p in &parts[..parts.len().saturating_sub(1)] {
+                if !acc.is_empty() {
+                    acc.push('/');
+                }
+                acc.push_str(p);
+                if self.dirs.insert(acc.clone()) {
+                    let a = acc.clone();
+                    self.entry(&a, 0o040755, &[]);
+                }
+            }
+        }
+
+        /// Add a file at absolute guest path `path`.
+        pub fn file(&mut self, path: &str, mode: u32, data: &[u8]) {
+            self.parents(path);
+            self.entry(path.trim_start_matches('/'), 0o100000 | mode, data);
+        }
+
+        /// Add a directory.
+        pub fn dir(&mut self, path: &str) {
+            self.parents(&format!("{path}/x"));
+        }
+
+        pub fn finish(mut self) -> Vec<u8> {
+            self.entry("TRAILER!!!", 0, &[]);
+            self.buf
+        }
+    }
+
+    /// Shared libraries of `exe` (and the ELF interpreter) as `ldd` lists them.
+    pub fn shared_libs(exe: &Path) -> Vec<PathBuf> {
+        let out = Command::new("ldd").arg(exe).output().map(|o| o.stdout);
+        let text = String::from_utf8_lossy(&out.unwrap_or_default()).into_owned();
+        text.lines()
+            .filter_map(|l| {
+                let l = l.trim();
+                let p = match l.split_once("=>") {
+                    Some((_, r)) => r.split_whitespace().next()?,
+                    None => l.split_whitespace().next()?,
+                };
+                p.starts_with('/').then(|| PathBuf::from(p))
+            })
+            .collect()
+    }
+
+    /// `depends=` of a module, read from its `.modinfo` strings.
+    fn depends(ko: &[u8]) -> Vec<String> {
+        let key = b"depends=";
+        ko.windows(key.len())
+            .position(|w| w == key)
+            .map(|i| {
+                let rest = &ko[i + key.len()..];
+                let end = rest.iter().position(|&b| b == 0).unwrap_or(0);
+                String::from_utf8_lossy(&rest[..end])
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.replace('-', "_"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every `.ko` below `dir`, by normalized module name.
+    fn index(dir: &Path, map: &mut BTreeMap<String, PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                index(&p, map);
+            } else if let Some(n) = p.file_name().and_then(|n| n.to_str()) {
+                if let Some(stem) = n.strip_suffix(".ko") {
+                    map.insert(stem.replace('-', "_"), p.clone());
+                }
+            }
+        }
+    }
+
+    /// Modules to insmod, dependencies first.
+    pub fn module_closure(modroot: &Path, wanted: &[&str]) -> Option<Vec<PathBuf>> {
+        let mut map = BTreeMap::new();
+        index(modroot, &mut map);
+        let mut order = Vec::new();
+        let mut seen = BTreeSet::new();
+        fn visit(
+            m: &str,
+            map: &BTreeMap<String, PathBuf>,
+            seen: &mut BTreeSet<String>,
+            order: &mut Vec<PathBuf>,
+        ) -> Option<()> {
+            if !seen.insert(m.to_string()) {
+                return Some(());
+            }
+            let p = map.get(m)?;
+            let bytes = std::fs::read(p).ok()?;
+            for d in depends(&bytes) {
+                visit(&d, map, seen, order)?;
+            }
+            order.push(p.clone());
+            Some(())
+        }
+        for w in wanted {
+            visit(w, &map, &mut seen, &mut order)?;
+        }
+        Some(order)
+    }
+
+    /// Run QEMU, returning the serial console output; killed after `limit`.
+    pub fn run(args: &[String], limit: Duration) -> String {
+        let mut child = Command::new("qemu-system-x86_64")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("qemu: {e}"));
+        let mut out = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        let reader = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = out.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        });
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            if start.elapsed() > limit {
+                // Our own child, by its handle.
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        let mut s = reader.join().unwrap_or_default();
+        s.push_str(&err);
+        s
+    }
+}
+
+#[test]
+fn qemu_nvme_identify_controller_through_admin() {
+    let test = "qemu_nvme_identify_controller_through_admin";
+    let Some(kroot) = std::env::var_os("LETHE_QEMU_KERNEL_ROOT").map(PathBuf::from) else {
+        eprintln!(
+            "SKIPPED: {test}: set LETHE_QEMU_KERNEL_ROOT to an extracted linux-image package"
+        );
+        return;
+    };
+    let busybox = std::env::var_os("LETHE_BUSYBOX")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/bin/busybox"));
+    let has_qemu = Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_qemu || !busybox.exists() {
+        eprintln!("SKIPPED: {test}: needs qemu-system-x86_64 and a static busybox");
+        return;
+    }
+    let vmlinuz = std::fs::read_dir(kroot.join("boot"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+        })
+        .unwrap_or_else(|| panic!("no boot/vmlinuz-* under {}", kroot.display()));
+    let kver = vmlinuz
+        .file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .trim_start_matches("vmlinuz-")
+                .to_string()
+        })
+        .unwrap_or_default();
+    let modroot = kroot.join("lib/modules").join(&kver).join("kernel");
+    // crc64_rocksoft_generic is only a soft dependency of crc64_rocksoft.
+    let mods = qemu::module_closure(
+        &modroot,
+        &["crc64_rocksoft_generic", "nvme", "ahci", "sd_mod"],
+    )
+    .unwrap_or_else(|| panic!("nvme modules not found under {}", modroot.display()));
+
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
+    let mut cpio = qemu::Cpio::default();
+    let read = |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    cpio.file("/bin/busybox", 0o755, &read(&busybox));
+    cpio.file("/passthrough", 0o755, &read(&exe));
+    // The ELF interpreter must be executable, or every dynamic binary fails.
+    for lib in qemu::shared_libs(&exe) {
+        cpio.file(&lib.to_string_lossy(), 0o755, &read(&lib));
+    }
+    let mut insmods = String::new();
+    for (i, m) in mods.iter().enumerate() {
+        cpio.file(&format!("/mods/{i:02}.ko"), 0o644, &read(m));
+        insmods.push_str(&format!("insmod /mods/{i:02}.ko\n"));
+    }
+    for d in ["/proc", "/sys", "/dev", "/tmp"] {
+        cpio.dir(d);
+    }
+    let init = format!(
+        "#!/bin/busybox sh\n/bin/busybox --install -s /bin\nexport PATH=/bin\n\
+         mount -t proc proc /proc\nmount -t sysfs sysfs /sys\nmount -t devtmpfs dev /dev\n\
+         {insmods}\
+         i=0; while ! ls /dev/nvme*n1 >/dev/null 2>&1 || ! [ -e /dev/sda ] && [ $i -lt 900 ]; do sleep 0.1; i=$((i+1)); done\n\
+         echo \"@@DEVICES $(ls /sys/class/block | tr '\\n' ' ')@@\"\n\
+         /passthrough --exact guest_side_passthrough --nocapture --test-threads=1\n\
+         echo \"@@RC=$?@@\"\npoweroff -f\n"
+    );
+    cpio.file("/init", 0o755, init.as_bytes());
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let initrd = dir.path().join("initrd.cpio");
+    std::fs::write(&initrd, cpio.finish()).unwrap_or_else(|e| panic!("{e}"));
+    let disk = dir.path().join("nvme.raw");
+    let f = File::create(&disk).unwrap_or_else(|e| panic!("{e}"));
+    f.set_len(64 << 20).unwrap_or_else(|e| panic!("{e}"));
+    drop(f);
+    let sata = dir.path().join("sata.raw");
+    let f = File::create(&sata).unwrap_or_else(|e| panic!("{e}"));
+    f.set_len(32 << 20).unwrap_or_else(|e| panic!("{e}"));
+    drop(f);
+    let args: Vec<String> = [
+        "-machine",
+        "q35,accel=tcg",
+        "-m",
+        "512",
+        "-smp",
+        "1",
+        "-display",
+        "none",
+        "-nodefaults",
+        "-no-reboot",
+        "-serial",
+        "stdio",
+        "-kernel",
+        &vmlinuz.to_string_lossy(),
+        "-initrd",
+        &initrd.to_string_lossy(),
+        "-append",
+        &format!("console=ttyS0 quiet panic=-1 rdinit=/init {GUEST_FLAG}"),
+        "-drive",
+        &format!("file={},if=none,id=n0,format=raw", disk.display()),
+        "-device",
+        // Two controllers sharing namespace 1 in one NVM subsystem: the kernel
+        // builds the multipath layout the topology walk must follow.
+        "nvme-subsys,id=subsys0,nqn=lethe-passthrough",
+        "-device",
+        &format!("nvme,id=nvme0,serial={NVME_SERIAL},subsys=subsys0"),
+        "-device",
+        &format!("nvme,id=nvme1,serial={NVME_SERIAL},subsys=subsys0"),
+        "-device",
+        "nvme-ns,drive=n0,bus=nvme0,nsid=1,shared=on",
+        "-drive",
+        &format!("file={},if=none,id=a0,format=raw", sata.display()),
+        "-device",
+        "ahci,id=ahci",
+        "-device",
+        &format!("ide-hd,drive=a0,bus=ahci.0,serial={SATA_SERIAL}"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = qemu::run(&args, std::time::Duration::from_secs(240));
+    let line = out
+        .lines()
+        .find_map(|l| l.split("@@PT ").nth(1))
+        .and_then(|l| l.split("@@").next())
+        .unwrap_or_else(|| panic!("guest produced no result; console:\n{out}"));
+    let kv: std::collections::BTreeMap<&str, &str> = line
+        .split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .collect();
+    eprintln!("guest: {line}");
+    for raw in out.lines().filter(|l| l.contains("@@RAW")) {
+        eprintln!("guest: {raw}");
+    }
+    assert!(
+        out.contains("@@RC=0@@"),
+        "guest test failed; console:\n{out}"
+    );
+    assert_eq!(kv.get("serial"), Some(&NVME_SERIAL));
+    assert!(
+        kv.get("model").is_some_and(|m| m.starts_with("QEMU_NVMe")),
+        "{line}"
+    );
+    assert_eq!(kv.get("nsid"), Some(&"1"));
+    assert_eq!(kv.get("sysfs_nsid"), Some(&"1"));
+    assert_eq!(kv.get("namespaces"), Some(&"1"), "{line}");
+    assert_eq!(kv.get("ctrl"), Some(&"nvme0"));
+    assert_eq!(kv.get("multipath"), Some(&"true"), "{line}");
+    assert_eq!(kv.get("ctrls"), Some(&"nvme0,nvme1"), "{line}");
+    // Invalid Field in Command (SCT 0, SC 2), possibly with DNR (bit 14).
+    let log_status = kv
+        .get("log_status")
+        .and_then(|s| u16::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert_eq!(log_status & 0x7FF, nvme::sc::INVALID_FIELD, "{line}");
+    assert_eq!(kv.get("ctrl_id_unsupported"), Some(&"true"));
+    assert_eq!(kv.get("sda_bytes"), Some(&"33554432"));
+    assert_eq!(kv.get("ata_serial"), Some(&SATA_SERIAL));
+    // DRDY set, ERR clear, from the ATA Status Return (or fixed-format) sense.
+    let ata_status = kv
+        .get("ata_status")
+        .and_then(|s| u8::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert_eq!(ata_status & 0x41, 0x40, "{line}");
+    assert_eq!(kv.get("sanitize_abort"), Some(&"true"), "{line}");
+    assert_eq!(kv.get("sanitize_failed"), Some(&"true"), "{line}");
+}
