@@ -10,6 +10,8 @@
 //! A tier whose prerequisites are missing is skipped loudly with [`skip!`],
 //! never passed silently. CI runs as root, so the loop tier always runs there.
 
+pub mod qemu_board;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

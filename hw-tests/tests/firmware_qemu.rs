@@ -10,158 +10,27 @@ use lethe_controller::{
     Controller, ControllerConfig, ControllerError, DegausserState, FaultCode, LedPattern, Refusal,
 };
 use lethe_proto::{encode_frame, Frame, Msg, NakReason, MAX_FRAME};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::Duration;
 
-const RELAY_ON: &str =
-    "cmsdk-ahb-gpio: unimplemented device write (size 4, offset 0x004, value 0x00000001)";
-const RELAY_OFF: &str =
-    "cmsdk-ahb-gpio: unimplemented device write (size 4, offset 0x004, value 0x00000000)";
+use lethe_hw_tests::qemu_board::{firmware_elf, missing_prereq, QemuBoard, RELAY_OFF, RELAY_ON};
 
-/// The repository root: the nearest ancestor holding `firmware/Cargo.toml` (so this file works
-/// unchanged from `daemon/controller/tests` or `hw-tests/tests`).
-fn repo_root() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors()
-        .find(|d| d.join("firmware/Cargo.toml").exists())
-        .unwrap_or(here)
-        .to_path_buf()
-}
-
-fn missing_prereq() -> Option<String> {
-    if Command::new("qemu-system-arm")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        return Some("qemu-system-arm not installed (apt-get install qemu-system-arm)".into());
-    }
-    if std::env::var_os("LETHE_FW_ELF").is_some() {
-        return None;
-    }
-    let sysroot = Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .ok()?;
-    let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_owned();
-    if !Path::new(&sysroot)
-        .join("lib/rustlib/thumbv7em-none-eabihf")
-        .exists()
-    {
-        return Some(
-            "rust target thumbv7em-none-eabihf missing (rustup target add thumbv7em-none-eabihf)"
-                .into(),
-        );
-    }
-    None
-}
-
-/// Build (once per test binary) and return the firmware ELF.
-fn firmware_elf() -> &'static Result<PathBuf, String> {
-    static ELF: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    ELF.get_or_init(|| {
-        if let Some(p) = std::env::var_os("LETHE_FW_ELF") {
-            return Ok(PathBuf::from(p));
-        }
-        let fw = repo_root().join("firmware");
-        let target_dir = std::env::var_os("LETHE_FW_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| fw.join("target"));
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = Command::new(cargo)
-            .current_dir(&fw)
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "lethe-fw-mps2",
-                "--target",
-                "thumbv7em-none-eabihf",
-            ])
-            .args(["--features", "sim-inputs"])
-            .env("CARGO_TARGET_DIR", &target_dir)
-            .output()
-            .map_err(|e| format!("cargo: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "firmware build failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(target_dir.join("thumbv7em-none-eabihf/release/lethe-fw-mps2"))
-    })
-}
-
-/// A running QEMU; killed in Drop.
-struct Qemu {
-    child: Child,
-    pty: String,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
+/// The shared board harness plus the controller connection these tests use.
+struct Qemu(QemuBoard);
 
 impl Qemu {
     fn boot(elf: &Path) -> Qemu {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("qemu.log");
-        let mut child = Command::new("qemu-system-arm")
-            .args([
-                "-M",
-                "mps2-an386",
-                "-nographic",
-                "-monitor",
-                "none",
-                "-serial",
-                "pty",
-            ])
-            .args(["-d", "unimp", "-D"])
-            .arg(&log)
-            .args(["-trace", "led_change_intensity", "-kernel"])
-            .arg(elf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn qemu-system-arm");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let pty = loop {
-            let line = lines
-                .next()
-                .expect("qemu exited before announcing the pty")
-                .unwrap();
-            if let Some(i) = line.find("/dev/pts/") {
-                break line[i..].split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        // Keep draining stdout so QEMU never blocks on it.
-        std::thread::spawn(move || for _ in lines {});
-        Qemu {
-            child,
-            pty,
-            log,
-            _dir: dir,
-        }
+        Qemu(QemuBoard::boot(elf).expect("boot qemu-system-arm"))
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.0.log()
     }
 
     async fn connect(&self) -> Controller {
-        Controller::connect(ControllerConfig::new(&self.pty))
+        Controller::connect(ControllerConfig::new(self.0.pty()))
             .await
             .expect("connect to firmware")
-    }
-}
-
-impl Drop for Qemu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

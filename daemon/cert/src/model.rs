@@ -188,6 +188,10 @@ pub enum VerificationMethod {
     Full,
     /// Seeded random sample of sectors read back.
     Sample,
+    /// Destruction confirmed by the controller that performed it (a degausser
+    /// cycle the front-panel firmware reports as completed with the interlock
+    /// closed); the medium cannot be read back afterwards.
+    ControllerConfirmed,
     /// No verification.
     #[default]
     None,
@@ -329,6 +333,7 @@ labels!(Category {
 labels!(VerificationMethod {
     Full => "full", "Full read-back";
     Sample => "sample", "Sampled read-back";
+    ControllerConfirmed => "controller_confirmed", "Completed cycle confirmed by the degausser controller";
     None => "none", "None";
 });
 labels!(VerificationResult {

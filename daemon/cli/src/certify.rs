@@ -3,6 +3,8 @@
 //! [`body`] is pure: the same job, outcome and events always give the same
 //! certificate body. [`issue`] signs it and writes the JSON and PDF.
 
+use crate::degauss::DegaussSpec;
+use crate::identity::DeviceIdentity;
 use crate::job::{JobContext, WipeSpec};
 use crate::state;
 use lethe_cert::{
@@ -10,6 +12,7 @@ use lethe_cert::{
     MediaType, Method, Operator, Outcome, ResultStatus, Timing, Tool, Verification,
     VerificationMethod, VerificationResult, FORMAT,
 };
+use lethe_controller::DegaussConfirmation;
 use lethe_core::plan::{Checkpoint, VerifyMode};
 use lethe_store::{JobEvent, JobRecord};
 use lethe_wipe::{EndState, Verdict, WipeOutcome};
@@ -88,12 +91,6 @@ pub fn body(
     } else {
         (u128::from(outcome.verified.total()) * 1_000_000 / u128::from(d.size_bytes)) as u32
     };
-    let started = lethe_core::timefmt::parse_rfc3339_utc(&job.created_at);
-    let ended = lethe_core::timefmt::parse_rfc3339_utc(&facts.issued_at);
-    let duration = match (started, ended) {
-        (Some(a), Some(b)) if b >= a => (b - a) as u64,
-        _ => 0,
-    };
     let mut messages = outcome.problems();
     if let EndState::Aborted { reason, .. } = &outcome.end {
         if !messages.iter().any(|m| m.contains(reason.as_str())) {
@@ -107,30 +104,12 @@ pub fn body(
         format: FORMAT.to_string(),
         id: id.to_string(),
         issued_at: facts.issued_at.clone(),
-        appliance: Appliance {
-            id: facts.appliance_id.clone(),
-            hostname: facts.hostname.clone(),
-            location: None,
-        },
+        appliance: appliance(facts),
         tool: Tool {
             name: "lethe".into(),
             version: spec.tool_version.clone(),
         },
-        device: Device {
-            manufacturer: d.manufacturer.clone(),
-            model: d.model.clone().unwrap_or_default(),
-            serial: d.serial.clone().unwrap_or_default(),
-            wwn: d.wwn.clone().unwrap_or_default(),
-            firmware: d.firmware.clone().unwrap_or_default(),
-            capacity_bytes: d.size_bytes,
-            logical_sector_size: d.logical_sector,
-            physical_sector_size: d.physical_sector,
-            media_type: media_type(&d.media_type),
-            transport: d.transport.clone(),
-            path: d.path.clone(),
-            stable_id: d.stable_id.clone().unwrap_or_default(),
-            hidden_areas: Some(hidden_areas_note(&d.transport)),
-        },
+        device: device(d),
         method: Method {
             category: Category::Clear,
             technique: "overwrite".into(),
@@ -168,11 +147,7 @@ pub fn body(
             id: spec.parties.operator_id.clone(),
             name: spec.parties.operator_name.clone(),
         },
-        timing: Timing {
-            started_at: job.created_at.clone(),
-            ended_at: facts.issued_at.clone(),
-            duration_seconds: duration,
-        },
+        timing: timing(job, facts),
         customer: spec.parties.customer.clone(),
         asset_tag: spec.parties.asset_tag.clone(),
         media_source: None,
@@ -194,15 +169,168 @@ pub fn body(
                 .collect(),
             messages,
         },
-        events: events
-            .iter()
-            .map(|e| Event {
-                at: e.at.clone(),
-                kind: e.kind.clone(),
-                detail: e.detail.clone(),
-            })
-            .collect(),
+        events: events_of(events),
     }
+}
+
+/// The device section, from the identity a job recorded.
+fn device(d: &DeviceIdentity) -> Device {
+    Device {
+        manufacturer: d.manufacturer.clone(),
+        model: d.model.clone().unwrap_or_default(),
+        serial: d.serial.clone().unwrap_or_default(),
+        wwn: d.wwn.clone().unwrap_or_default(),
+        firmware: d.firmware.clone().unwrap_or_default(),
+        capacity_bytes: d.size_bytes,
+        logical_sector_size: d.logical_sector,
+        physical_sector_size: d.physical_sector,
+        media_type: media_type(&d.media_type),
+        transport: d.transport.clone(),
+        path: d.path.clone(),
+        stable_id: d.stable_id.clone().unwrap_or_default(),
+        hidden_areas: Some(hidden_areas_note(&d.transport)),
+    }
+}
+
+/// Job start to issue time.
+fn timing(job: &JobRecord, facts: &IssueFacts) -> Timing {
+    let started = lethe_core::timefmt::parse_rfc3339_utc(&job.created_at);
+    let ended = lethe_core::timefmt::parse_rfc3339_utc(&facts.issued_at);
+    let duration_seconds = match (started, ended) {
+        (Some(a), Some(b)) if b >= a => (b - a) as u64,
+        _ => 0,
+    };
+    Timing {
+        started_at: job.created_at.clone(),
+        ended_at: facts.issued_at.clone(),
+        duration_seconds,
+    }
+}
+
+fn events_of(events: &[JobEvent]) -> Vec<Event> {
+    events
+        .iter()
+        .map(|e| Event {
+            at: e.at.clone(),
+            kind: e.kind.clone(),
+            detail: e.detail.clone(),
+        })
+        .collect()
+}
+
+fn appliance(facts: &IssueFacts) -> Appliance {
+    Appliance {
+        id: facts.appliance_id.clone(),
+        hostname: facts.hostname.clone(),
+        location: None,
+    }
+}
+
+/// The Destroy certificate (or failure report) of a degauss job. Pure.
+pub fn degauss_body(
+    facts: &IssueFacts,
+    id: &str,
+    job: &JobRecord,
+    spec: &DegaussSpec,
+    outcome: &Result<DegaussConfirmation, String>,
+    events: &[JobEvent],
+) -> CertificateBody {
+    let (status, vresult, messages) = match outcome {
+        Ok(c) => (
+            ResultStatus::Pass,
+            VerificationResult::Pass,
+            vec![format!(
+                "degausser cycle {} completed: relay energized {} ms of a commanded {} ms, interlock closed \
+                 throughout (firmware refuses to fire otherwise), confirmed by controller firmware {}.{}.{} \
+                 at uptime {} ms",
+                c.cycle,
+                c.relay_on_ms,
+                c.commanded_ms,
+                c.firmware.version.0,
+                c.firmware.version.1,
+                c.firmware.version.2,
+                c.fw_uptime_ms
+            )],
+        ),
+        Err(e) => (
+            ResultStatus::Fail,
+            VerificationResult::Fail,
+            vec![format!("no completed degauss cycle: {e}")],
+        ),
+    };
+    CertificateBody {
+        format: FORMAT.to_string(),
+        id: id.to_string(),
+        issued_at: facts.issued_at.clone(),
+        appliance: appliance(facts),
+        tool: Tool {
+            name: "lethe".into(),
+            version: spec.tool_version.clone(),
+        },
+        device: device(&spec.device),
+        method: Method {
+            category: Category::Destroy,
+            technique: "degauss".into(),
+            pattern: "one degausser cycle".into(),
+            passes: 1,
+            final_blank: false,
+            standard: "NIST SP 800-88 Rev.1 (degauss, magnetic media only); IEEE 2883-2022".into(),
+            reason: "Magnetic medium routed to the degausser. Degaussing erases the servo tracks: the \
+                     drive is destroyed, not reusable. It is only effective on magnetic media, which \
+                     lethe checks before arming."
+                .into(),
+        },
+        verification: Verification {
+            method: VerificationMethod::ControllerConfirmed,
+            coverage_ppm: 0,
+            bytes_verified: 0,
+            sample_seed: None,
+            result: vresult,
+        },
+        operator: Operator {
+            id: spec.parties.operator_id.clone(),
+            name: spec.parties.operator_name.clone(),
+        },
+        timing: timing(job, facts),
+        customer: spec.parties.customer.clone(),
+        asset_tag: spec.parties.asset_tag.clone(),
+        media_source: None,
+        destination: Some(Destination::Destroy),
+        result: Outcome {
+            status,
+            bytes_written: 0,
+            failed_ranges: Vec::new(),
+            messages,
+        },
+        events: events_of(events),
+    }
+}
+
+/// Sign and store the certificate of a degauss job.
+pub fn issue_degauss(
+    ctx: &JobContext<'_>,
+    job: &JobRecord,
+    spec: &DegaussSpec,
+    outcome: &Result<DegaussConfirmation, String>,
+    events: &[JobEvent],
+) -> Result<IssuedCertificate, CertifyError> {
+    let now = state::unix_now();
+    let facts = IssueFacts {
+        appliance_id: ctx.key.key_id().to_string(),
+        hostname: state::hostname(),
+        issued_at: lethe_core::timefmt::rfc3339_utc(now),
+        carried_bytes: 0,
+    };
+    let cert = lethe_cert::sign(
+        &degauss_body(&facts, &job.id, job, spec, outcome, events),
+        ctx.key,
+    )?;
+    let (json_path, pdf_path) = CertStore::new(ctx.state.certificates()).save(&cert)?;
+    Ok(IssuedCertificate {
+        id: job.id.clone(),
+        json_path,
+        pdf_path,
+    })
 }
 
 /// What the certificate can honestly say about HPA/DCO hidden areas: this

@@ -9,6 +9,7 @@ use lethe_cli::identity::DeviceIdentity;
 use lethe_cli::job::{self, JobContext, JobParties, JobReport, ProgressSink, WipeSpec};
 use lethe_cli::progress::{Bar, JsonLines};
 use lethe_cli::state::StateDir;
+use lethe_controller::{Controller, ControllerConfig, LedPattern};
 use lethe_core::device::BlockDevice;
 use lethe_core::pattern::Pattern;
 use lethe_core::plan::{VerifyMode, WipePlan};
@@ -89,12 +90,19 @@ pub struct WipeArgs {
     /// Seconds between durable checkpoints (flush + job-store update).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=3600))]
     checkpoint_secs: u16,
+    /// Front-panel bay of this drive: its LED shows attention while waiting for
+    /// confirmation, busy while wiping, then success or failure.
+    #[arg(long, value_name = "N")]
+    bay: Option<u8>,
+    /// Serial port of the front-panel controller (needed with --bay).
+    #[arg(long, env = "LETHE_CONTROLLER_PORT")]
+    controller_port: Option<String>,
     /// Milliseconds between JSON progress lines (tests use short intervals).
     #[arg(long, default_value_t = 1000, hide = true)]
     progress_interval_ms: u64,
 }
 
-fn default_operator() -> String {
+pub fn default_operator() -> String {
     std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "unknown".into())
@@ -122,8 +130,10 @@ pub fn run(state: &StateDir, args: &WipeArgs) -> Result<u8> {
         Err(refusal) => return Ok(refuse(args.json, &refusal.to_string())),
     };
 
+    let leds = BayLeds::connect(args.bay, args.controller_port.as_deref());
     // 2. Confirmation.
     if !args.yes {
+        leds.set(LedPattern::Attention);
         let shown = resume_spec.as_ref().map(|s| &s.device).unwrap_or(&identity);
         if !std::io::stdin().is_terminal() {
             eprintln!("{}", confirm::prompt(shown));
@@ -133,6 +143,7 @@ pub fn run(state: &StateDir, args: &WipeArgs) -> Result<u8> {
         let confirmed =
             confirm::ask(shown, &mut std::io::stdin().lock()).context("reading confirmation")?;
         if !confirmed {
+            leds.set(LedPattern::Idle);
             eprintln!("lethe: not confirmed; nothing was written");
             return Ok(exit::ERROR);
         }
@@ -181,6 +192,7 @@ pub fn run(state: &StateDir, args: &WipeArgs) -> Result<u8> {
         checkpoint_interval: Duration::from_secs(u64::from(args.checkpoint_secs)),
     };
 
+    leds.set(LedPattern::Busy);
     let report = match (&args.resume, resume_spec) {
         (Some(id), Some(_)) => job::resume(&ctx, &dev, id, &identity).map_err(anyhow::Error::from),
         _ => new_spec(args, identity).and_then(|spec| Ok(job::start(&ctx, &dev, spec)?)),
@@ -188,7 +200,18 @@ pub fn run(state: &StateDir, args: &WipeArgs) -> Result<u8> {
     if let Some(b) = &bar {
         b.finish();
     }
-    let report = report?;
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            leds.set(LedPattern::Failure);
+            return Err(e);
+        }
+    };
+    leds.set(match report.result {
+        Verdict::Pass => LedPattern::Success,
+        Verdict::Fail => LedPattern::Failure,
+        Verdict::Incomplete => LedPattern::Attention,
+    });
     print_report(args.json, &report)?;
     Ok(match report.result {
         Verdict::Pass => exit::OK,
@@ -201,6 +224,49 @@ pub fn run(state: &StateDir, args: &WipeArgs) -> Result<u8> {
 /// a write buffer and a read buffer of one chunk. Nothing scales with the
 /// device size, so this cap keeps peak memory far below 128 MiB.
 const MAX_BUFFER_MIB: u32 = 64;
+
+/// The bay LED of the drive being wiped, when a controller is configured.
+/// The LED is a convenience: if the controller is unreachable the wipe goes on
+/// and a warning says why.
+struct BayLeds {
+    inner: Option<(tokio::runtime::Runtime, Controller, u8)>,
+}
+
+impl BayLeds {
+    fn connect(bay: Option<u8>, port: Option<&str>) -> Self {
+        let Some(bay) = bay else {
+            return Self { inner: None };
+        };
+        let Some(port) = port else {
+            eprintln!("lethe: warning: --bay needs --controller-port or LETHE_CONTROLLER_PORT; no bay LED");
+            return Self { inner: None };
+        };
+        let rt = match crate::cmd_controller::runtime() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("lethe: warning: no bay LED: {e:#}");
+                return Self { inner: None };
+            }
+        };
+        match rt.block_on(Controller::connect(ControllerConfig::new(port))) {
+            Ok(c) => Self {
+                inner: Some((rt, c, bay)),
+            },
+            Err(e) => {
+                eprintln!("lethe: warning: controller on {port} unavailable, no bay LED: {e}");
+                Self { inner: None }
+            }
+        }
+    }
+
+    fn set(&self, pattern: LedPattern) {
+        if let Some((rt, c, bay)) = &self.inner {
+            if let Err(e) = rt.block_on(c.set_led(*bay, pattern)) {
+                eprintln!("lethe: warning: bay {bay} LED: {e}");
+            }
+        }
+    }
+}
 
 /// Report a refusal: always on stderr, and as the JSON last line for scripts.
 fn refuse(json: bool, why: &str) -> u8 {

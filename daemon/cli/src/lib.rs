@@ -4,6 +4,7 @@
 
 pub mod certify;
 pub mod confirm;
+pub mod degauss;
 pub mod identity;
 pub mod job;
 pub mod progress;

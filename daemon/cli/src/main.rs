@@ -2,6 +2,8 @@
 //! signed certificates of sanitization.
 
 mod cmd_cert;
+mod cmd_controller;
+mod cmd_degauss;
 mod cmd_drives;
 mod cmd_jobs;
 mod cmd_wipe;
@@ -47,6 +49,10 @@ enum Cmd {
     Jobs(cmd_jobs::JobsArgs),
     /// Verify, list and show certificates.
     Cert(cmd_cert::CertArgs),
+    /// Destroy magnetic media in the degausser and issue a Destroy certificate.
+    Degauss(cmd_degauss::DegaussArgs),
+    /// The front-panel controller (bay LEDs, degausser relay).
+    Controller(cmd_controller::ControllerArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +63,8 @@ fn main() -> ExitCode {
         Cmd::Wipe(a) => cmd_wipe::run(&state, &a),
         Cmd::Jobs(a) => cmd_jobs::run(&state, &a),
         Cmd::Cert(a) => cmd_cert::run(&state, &a),
+        Cmd::Degauss(a) => cmd_degauss::run(&state, &a),
+        Cmd::Controller(a) => cmd_controller::run(&a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

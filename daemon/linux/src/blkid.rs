@@ -38,6 +38,9 @@ extern "C" {
     fn blkid_partlist_get_partition(ls: BlkidPartlist, n: c_int) -> BlkidPartition;
     fn blkid_partition_get_partno(par: BlkidPartition) -> c_int;
     fn blkid_partition_get_size(par: BlkidPartition) -> BlkidLoff;
+    fn blkid_partition_get_start(par: BlkidPartition) -> BlkidLoff;
+    fn blkid_partition_get_type(par: BlkidPartition) -> c_int;
+    fn blkid_partition_get_type_string(par: BlkidPartition) -> *const c_char;
 }
 
 /// What libblkid found on a device.
@@ -49,8 +52,19 @@ pub struct ProbeResult {
     pub fs_type: Option<String>,
     pub label: Option<String>,
     pub uuid: Option<String>,
-    /// (number, size in 512-byte sectors) of each partition in the table.
-    pub partitions: Vec<(u32, u64)>,
+    /// Each partition in the table.
+    pub partitions: Vec<ProbedPartition>,
+}
+
+/// One entry of a partition table, as libblkid reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProbedPartition {
+    pub number: u32,
+    /// Start and size in 512-byte sectors.
+    pub start: u64,
+    pub size: u64,
+    /// GPT type GUID, or the MBR type byte as `0x83`.
+    pub type_name: Option<String>,
 }
 
 /// Why probing failed.
@@ -158,10 +172,26 @@ pub fn probe(path: &Path) -> Result<ProbeResult, ProbeError> {
                 let no = unsafe { blkid_partition_get_partno(par) };
                 // SAFETY: as above.
                 let size = unsafe { blkid_partition_get_size(par) };
-                out.partitions.push((
-                    u32::try_from(no).unwrap_or(0),
-                    u64::try_from(size).unwrap_or(0),
-                ));
+                // SAFETY: as above.
+                let start = unsafe { blkid_partition_get_start(par) };
+                // SAFETY: as above; the string (if any) belongs to the list and
+                // is copied below while the probe lives.
+                let tstr = unsafe { blkid_partition_get_type_string(par) };
+                let type_name = if tstr.is_null() {
+                    // SAFETY: as above.
+                    let t = unsafe { blkid_partition_get_type(par) };
+                    (t != 0).then(|| format!("0x{t:02x}"))
+                } else {
+                    // SAFETY: non-null, NUL-terminated, owned by the live probe.
+                    let t = unsafe { CStr::from_ptr(tstr) };
+                    Some(t.to_string_lossy().into_owned()).filter(|t| !t.is_empty())
+                };
+                out.partitions.push(ProbedPartition {
+                    number: u32::try_from(no).unwrap_or(0),
+                    start: u64::try_from(start).unwrap_or(0),
+                    size: u64::try_from(size).unwrap_or(0),
+                    type_name,
+                });
             }
         }
     }

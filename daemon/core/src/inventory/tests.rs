@@ -144,7 +144,7 @@ fn usb_stick_behind_usb_storage() {
     assert_eq!(d.vendor.as_deref(), Some("SanDisk"));
     assert_eq!(
         d.stable_id.as_deref(),
-        Some("usb-Ultra_4C530001230815115193")
+        Some("usb-SanDisk_Ultra_4C530001230815115193-0:0")
     );
 }
 
@@ -159,7 +159,7 @@ fn sas_disk_behind_an_hba() {
     let d = classify(&r);
     assert_eq!(d.transport, Transport::Sas);
     assert_eq!(d.wwn.as_deref(), Some("naa.5000c500a1b2c3d4"));
-    assert_eq!(d.stable_id.as_deref(), Some("wwn-naa.5000c500a1b2c3d4"));
+    assert_eq!(d.stable_id.as_deref(), Some("wwn-0x5000c500a1b2c3d4"));
 }
 
 #[test]
@@ -364,31 +364,62 @@ fn table_lists_protection() {
     assert_eq!(human_size(268_439_552), "256.0 MiB");
 }
 
+/// Every fixture's `expect` object lists fields of the classified [`Drive`]
+/// (by their JSON names) that must come out exactly so.
 #[test]
 fn recorded_fixtures_classify() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return;
-    };
-    let mut seen = 0;
-    for e in entries.flatten() {
+    let mut seen = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
         let p = e.path();
-        if p.extension().is_some_and(|x| x == "json") {
-            let text = std::fs::read_to_string(&p).unwrap();
-            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-            let r: DeviceRecord = serde_json::from_value(v["record"].clone()).unwrap();
-            let d = classify(&r);
-            assert_eq!(
-                d.transport.as_str(),
-                v["expect"]["transport"],
-                "{}",
-                p.display()
-            );
-            assert_eq!(d.size_bytes, v["expect"]["size_bytes"], "{}", p.display());
-            seen += 1;
+        if p.extension().is_none_or(|x| x != "json") {
+            continue;
         }
+        let text = std::fs::read_to_string(&p).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let r: DeviceRecord = serde_json::from_value(v["record"].clone()).unwrap();
+        let d = serde_json::to_value(classify(&r)).unwrap();
+        let expect = v["expect"].as_object().unwrap();
+        assert!(expect.contains_key("transport"), "{}", p.display());
+        for (k, want) in expect {
+            assert_eq!(&d[k], want, "{}: field {k}", p.display());
+        }
+        // The record round-trips through JSON unchanged.
+        let again: DeviceRecord =
+            serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(again, r);
+        seen.push(d["transport"].as_str().unwrap().to_string());
     }
-    assert!(seen > 0, "no fixtures in {}", dir.display());
+    seen.sort();
+    seen.dedup();
+    for t in [
+        "sata", "sas", "nvme", "usb", "mmc", "virtio", "loop", "zram",
+    ] {
+        assert!(
+            seen.iter().any(|s| s == t),
+            "no {t} fixture in {}",
+            dir.display()
+        );
+    }
+}
+
+#[test]
+fn by_id_helpers_follow_udev() {
+    assert_eq!(
+        scsi_instance(
+            "/devices/pci0000:00/0000:00:14.0/usb2/2-1/2-1:1.0/host6/target6:0:0/6:0:1:2/block/sdc"
+        )
+        .as_deref(),
+        Some("1:2")
+    );
+    assert_eq!(scsi_instance("/devices/virtual/block/loop0"), None);
+    assert_eq!(scsi_instance("/a/1:2:3/b"), None);
+    assert_eq!(wwn_link("naa.5000C500A1B2C3D4"), "wwn-0x5000c500a1b2c3d4");
+    assert_eq!(wwn_link("0x5002538e40a1b2c3"), "wwn-0x5002538e40a1b2c3");
+    assert_eq!(mmc_vendor("0x000003").as_deref(), Some("SanDisk"));
+    assert_eq!(mmc_vendor("0x00001b").as_deref(), Some("Samsung"));
+    assert_eq!(mmc_vendor("0xzz"), None);
+    assert_eq!(mmc_vendor("0x0000ee"), None);
 }
 
 proptest! {
@@ -398,6 +429,8 @@ proptest! {
         let _ = parse_mountinfo(&s);
         let _ = parse_swaps(&s);
         let _ = DevNum::parse(&s);
+        let _ = scsi_instance(&s);
+        let _ = mmc_vendor(&s);
     }
 
     #[test]
@@ -409,4 +442,65 @@ proptest! {
         let m = parse_mountinfo(&line);
         prop_assert_eq!(m[0].mountpoint.clone(), format!("/mnt/{name}"));
     }
+}
+
+/// The `--json` field names are an interface: they must match the module docs.
+#[test]
+fn drive_json_field_names_are_stable() {
+    let mut d = classify(&sata_hdd());
+    d.reasons = vec![ProtectReason::Mounted {
+        by: "sda1".into(),
+        mountpoint: "/mnt/x".into(),
+    }];
+    let v = serde_json::to_value(&d).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut want = vec![
+        "path",
+        "name",
+        "stable_id",
+        "transport",
+        "vendor",
+        "model",
+        "serial",
+        "firmware",
+        "wwn",
+        "size_bytes",
+        "logical_sector",
+        "physical_sector",
+        "rotational",
+        "removable",
+        "read_only",
+        "media_type",
+        "partition_table",
+        "signatures",
+        "partitions",
+        "protected",
+        "reasons",
+        "warnings",
+    ];
+    want.sort_unstable();
+    let mut got = keys.clone();
+    got.sort_unstable();
+    assert_eq!(got, want);
+    assert_eq!(v["transport"], "sata");
+    assert_eq!(
+        v["reasons"][0],
+        serde_json::json!({"reason": "mounted", "by": "sda1", "mountpoint": "/mnt/x"})
+    );
+    assert_eq!(
+        serde_json::to_value(Transport::DeviceMapper).unwrap(),
+        "device_mapper"
+    );
+}
+
+#[test]
+fn probe_errors_become_warnings_without_the_path_twice() {
+    let mut r = sata_hdd();
+    r.probe_error = Some("/dev/sda: libblkid could not open it (Permission denied)".into());
+    let d = classify(&r);
+    assert_eq!(
+        d.warnings,
+        vec!["partition/filesystem probe failed: libblkid could not open it (Permission denied)"]
+    );
+    assert!(!d.protected, "a failed probe alone does not protect");
 }

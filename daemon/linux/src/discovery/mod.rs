@@ -33,6 +33,10 @@ const ATTRS: &[&str] = &[
     "device/rev",
     "device/firmware_rev",
     "device/wwid",
+    "device/name",
+    "device/manfid",
+    "device/oemid",
+    "device/type",
     "wwid",
     "serial",
     "loop/backing_file",
@@ -155,6 +159,26 @@ pub fn record(name: &str) -> Option<DeviceRecord> {
         Ok(found) => {
             r.partition_table = found.partition_table;
             r.fs_type = found.fs_type;
+            for bp in &found.partitions {
+                if let Some(p) = r.partitions.iter_mut().find(|p| p.number == bp.number) {
+                    p.start_sector = Some(bp.start);
+                    p.part_type = bp.type_name.clone();
+                }
+            }
+            // A table entry the kernel has no node for (not re-read since it
+            // was written): the operator should know before a wipe.
+            let missing: Vec<String> = found
+                .partitions
+                .iter()
+                .filter(|bp| !r.partitions.iter().any(|p| p.number == bp.number))
+                .map(|bp| bp.number.to_string())
+                .collect();
+            if !missing.is_empty() {
+                r.probe_error = Some(format!(
+                    "the partition table lists partition(s) {} that the kernel has not loaded",
+                    missing.join(", ")
+                ));
+            }
         }
         Err(e) => r.probe_error = Some(e.to_string()),
     }
@@ -202,12 +226,27 @@ fn disks_under(devnum: DevNum, depth: u32, out: &mut BTreeSet<String>) {
 }
 
 /// Whether the kernel refuses an exclusive open of `/dev/<name>` (EBUSY).
+///
+/// The handle is closed at once. Another discovery (another `lethe drives`,
+/// blkid, udev's own probe) holds devices exclusively for a moment too, so
+/// EBUSY counts only if it persists over a few short retries.
 fn busy(name: &str) -> bool {
-    let r = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_EXCL | libc::O_CLOEXEC | libc::O_NONBLOCK)
-        .open(format!("/dev/{name}"));
-    matches!(r, Err(e) if e.raw_os_error() == Some(libc::EBUSY))
+    let path = format!("/dev/{name}");
+    for attempt in 0..4 {
+        let r = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_EXCL | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(&path);
+        match r {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                if attempt < 3 {
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+            }
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// Mounts, swap, the disks under the system filesystems, and busy devices
@@ -320,3 +359,6 @@ pub fn assess_target(path: &Path) -> Result<TargetAssessment, Refusal> {
     drive.path = real.display().to_string();
     Ok(TargetAssessment { drive, record: rec })
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,207 @@
+//! `lethe degauss`, `lethe controller status` and bay LEDs against the real
+//! front-panel firmware booted in QEMU (mps2-an386), plus the refusals that
+//! need no controller at all.
+
+mod common;
+
+use common::*;
+use lethe_hw_tests::qemu_board::{
+    firmware_elf, missing_prereq, one_at_a_time, QemuBoard, RELAY_OFF, RELAY_ON,
+};
+use lethe_hw_tests::{loop_tier_unavailable, skip, LoopDevice};
+
+const MIB: u64 = 1 << 20;
+
+fn board() -> Option<QemuBoard> {
+    if let Some(why) = missing_prereq() {
+        eprintln!("SKIP: controller QEMU test: {why}");
+        return None;
+    }
+    let elf = firmware_elf().as_ref().unwrap_or_else(|e| panic!("{e}"));
+    Some(QemuBoard::boot(elf).expect("boot the controller firmware"))
+}
+
+#[test]
+fn degauss_refuses_media_that_is_not_magnetic_and_writes_nothing() {
+    if let Some(why) = loop_tier_unavailable() {
+        skip!("{why}");
+    }
+    let dev = LoopDevice::new(8 * MIB, 512, 0x5a).unwrap();
+    let before = dev.backing_sha256();
+    let state = state_dir();
+    let out = lethe(state.path())
+        .args(["degauss", "--yes", "--port", "/nonexistent/controller"])
+        .arg(dev.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("refused") && err.contains("magnetic"), "{err}");
+    assert!(
+        !err.contains("/nonexistent/controller"),
+        "the controller must not be contacted: {err}"
+    );
+    assert_eq!(dev.backing_sha256(), before);
+    // No job and no certificate.
+    assert!(!state.path().join("certificates").exists());
+}
+
+#[test]
+fn status_degauss_cycle_and_destroy_certificate() {
+    let _one = one_at_a_time();
+    let Some(q) = board() else { return };
+    let state = state_dir();
+    let out = lethe(state.path())
+        .args(["controller", "status", "--json", "--port", q.pty()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["relay"], false);
+    assert_eq!(st["interlock_closed"], true);
+    assert_eq!(st["firmware"]["version"], serde_json::json!([0, 1, 0]));
+
+    let mark = q.log().len();
+    let out = lethe(state.path())
+        .args([
+            "degauss",
+            "--tape",
+            "LTO-0042",
+            "--yes",
+            "--json",
+            "--operator-id",
+            "op-9",
+            "--port",
+            q.pty(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = summary(&out);
+    assert_eq!(r["result"], "pass");
+    assert_eq!(r["confirmation"]["cycle"], 1);
+    assert!(r["confirmation"]["relay_on_ms"].as_u64().unwrap() >= 1_000);
+    let log = q.log();
+    let new = log.get(mark..).unwrap_or("");
+    let on = new.find(RELAY_ON).expect("relay energized in the QEMU log");
+    assert!(
+        new[on..].contains(RELAY_OFF),
+        "relay dropped after the cycle"
+    );
+
+    let cert = r["certificate"].as_str().unwrap();
+    let body = cert_body(cert);
+    assert_eq!(body["method"]["category"], "destroy");
+    assert_eq!(body["method"]["technique"], "degauss");
+    assert_eq!(body["verification"]["method"], "controller_confirmed");
+    assert_eq!(body["result"]["status"], "pass");
+    assert_eq!(body["device"]["serial"], "LTO-0042");
+    assert_eq!(body["device"]["media_type"], "magnetic");
+    assert_eq!(body["operator"]["id"], "op-9");
+    let v = lethe(state.path())
+        .args(["cert", "verify", cert])
+        .output()
+        .unwrap();
+    assert_eq!(v.status.code(), Some(0), "{}", stderr(&v));
+}
+
+#[test]
+fn open_interlock_gives_a_failure_report_and_no_relay() {
+    let _one = one_at_a_time();
+    let Some(q) = board() else { return };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c =
+            lethe_controller::Controller::connect(lethe_controller::ControllerConfig::new(q.pty()))
+                .await
+                .unwrap();
+        c.sim_inputs(true, false).await.unwrap();
+    });
+    let mark = q.log().len();
+    let state = state_dir();
+    let out = lethe(state.path())
+        .args([
+            "degauss",
+            "--tape",
+            "LTO-0043",
+            "--yes",
+            "--json",
+            "--port",
+            q.pty(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let r = summary(&out);
+    assert_eq!(r["result"], "fail");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("interlock"),
+        "{r}"
+    );
+    let body = cert_body(r["certificate"].as_str().unwrap());
+    assert_eq!(body["result"]["status"], "fail");
+    assert!(
+        !q.log().get(mark..).unwrap_or("").contains(RELAY_ON),
+        "relay must never energize"
+    );
+}
+
+#[test]
+fn bay_led_follows_the_wipe() {
+    if let Some(why) = loop_tier_unavailable() {
+        skip!("{why}");
+    }
+    let _one = one_at_a_time();
+    let Some(q) = board() else { return };
+    let dev = LoopDevice::new(16 * MIB, 512, 0).unwrap();
+    let state = state_dir();
+    let mark = q.log().len();
+    let out = lethe(state.path())
+        .args([
+            "wipe",
+            "--yes",
+            "--json",
+            "--bay",
+            "1",
+            "--controller-port",
+            q.pty(),
+        ])
+        .arg(dev.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let log = q.log();
+    let new = log.get(mark..).unwrap_or("");
+    // Busy blinks, then success leaves the LED on.
+    assert!(
+        new.contains("'USERLED1' color:green intensity 0% -> 100%"),
+        "bay 1 LED:\n{new}"
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let pins = rt.block_on(async {
+        let c =
+            lethe_controller::Controller::connect(lethe_controller::ControllerConfig::new(q.pty()))
+                .await
+                .unwrap();
+        c.status().await.unwrap().pins
+    });
+    assert_eq!(
+        pins & 0b100,
+        0b100,
+        "bay 1 LED reported on after success: {pins:#b}"
+    );
+}

@@ -1,0 +1,185 @@
+//! Discovery and target assessment on this machine: loop devices over temp
+//! files (created and detached here), plus paths that must never be accepted.
+//! The loop tests need root and `losetup`; without them they say so and stop.
+
+use super::*;
+use std::io::Write;
+use std::process::Command;
+
+/// A loop device over a temp file, detached on drop.
+struct LoopDevice {
+    dev: PathBuf,
+    _file: tempfile::NamedTempFile,
+}
+
+impl LoopDevice {
+    fn new(bytes: u64) -> Option<Self> {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipping: loop devices need root");
+            return None;
+        }
+        let mut file = tempfile::NamedTempFile::new().ok()?;
+        file.as_file_mut().set_len(bytes).ok()?;
+        file.flush().ok()?;
+        let out = Command::new("losetup")
+            .args(["--find", "--show", "--partscan"])
+            .arg(file.path())
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            eprintln!(
+                "skipping: losetup failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return None;
+        }
+        let dev = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        Some(Self { dev, _file: file })
+    }
+
+    fn name(&self) -> String {
+        self.dev
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").arg("-d").arg(&self.dev).status();
+    }
+}
+
+#[test]
+fn an_exclusively_opened_loop_device_is_refused_as_in_use() {
+    let Some(lo) = LoopDevice::new(8 << 20) else {
+        return;
+    };
+    // Free: allowed, and the record describes this very device.
+    let ok = assess_target(&lo.dev).expect("a fresh loop device is allowed");
+    assert_eq!(ok.drive.name, lo.name());
+    assert_eq!(ok.drive.size_bytes, 8 << 20);
+    assert_eq!(ok.drive.transport, lethe_core::inventory::Transport::Loop);
+
+    // Held with O_EXCL by "another program" (this test): refused as in use.
+    let held = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_EXCL | libc::O_CLOEXEC)
+        .open(&lo.dev)
+        .expect("exclusive open of our own loop device");
+    let err = assess_target(&lo.dev).expect_err("held device must be refused");
+    match &err {
+        Refusal::Protected { reasons, .. } => assert!(
+            reasons.contains(&ProtectReason::InUse { by: lo.name() }),
+            "{reasons:?}"
+        ),
+        other => panic!("unexpected refusal {other:?}"),
+    }
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!("refusing to touch {}", lo.dev.display())),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("in use") && msg.ends_with("nothing was written"),
+        "{msg}"
+    );
+    // discover() agrees while it is held…
+    let listed = discover().expect("discover");
+    let d = listed.iter().find(|d| d.name == lo.name()).expect("listed");
+    assert!(d.protected && d.reasons.contains(&ProtectReason::InUse { by: lo.name() }));
+    drop(held);
+    // …and the device is free again once it is closed.
+    if let Err(e) = assess_target(&lo.dev) {
+        panic!("still refused after close: {e}");
+    }
+}
+
+#[test]
+fn regular_files_and_char_devices_are_not_block_devices() {
+    let f = tempfile::NamedTempFile::new().expect("temp file");
+    for p in [f.path(), Path::new("/dev/null")] {
+        let err = assess_target(p).expect_err("must be refused");
+        assert!(matches!(err, Refusal::NotBlockDevice { .. }), "{err:?}");
+        assert!(err.to_string().contains("not a block device"), "{err}");
+    }
+    let err = assess_target(Path::new("/nonexistent/lethe-disc")).expect_err("missing");
+    assert!(matches!(err, Refusal::Missing { .. }), "{err:?}");
+}
+
+#[test]
+fn by_id_style_symlinks_resolve_to_their_device() {
+    let Some(lo) = LoopDevice::new(4 << 20) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let link = dir.path().join("loop-link");
+    std::os::unix::fs::symlink(&lo.dev, &link).expect("symlink");
+    let a = assess_target(&link).expect("allowed through a link");
+    assert_eq!(a.drive.name, lo.name());
+    assert_eq!(Path::new(&a.drive.path), lo.dev.as_path());
+}
+
+#[test]
+fn partition_table_entries_carry_start_and_type() {
+    let Some(lo) = LoopDevice::new(16 << 20) else {
+        return;
+    };
+    let mut child = match Command::new("sfdisk")
+        .args(["--quiet", "--label", "gpt"])
+        .arg(&lo.dev)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("skipping: sfdisk unavailable: {e}");
+            return;
+        }
+    };
+    // One Linux-filesystem partition starting at sector 2048, 8 MiB long.
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"start=2048, size=16384, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n")
+        .expect("write script");
+    assert!(child.wait().expect("sfdisk").success());
+    // The kernel has not loaded the new table yet: the record says so.
+    let before = record(&lo.name()).expect("record of our loop device");
+    if before.partitions.is_empty() {
+        assert!(
+            before
+                .probe_error
+                .as_deref()
+                .is_some_and(|e| e.contains("partition(s) 1 that the kernel has not loaded")),
+            "{before:?}"
+        );
+    }
+    // Make it load the table, and wait for the partition's sysfs entry.
+    assert!(Command::new("partx")
+        .arg("-u")
+        .arg(&lo.dev)
+        .status()
+        .expect("partx")
+        .success());
+    let sys_part = Path::new(SYS_BLOCK).join(format!("{}p1", lo.name()));
+    for _ in 0..50 {
+        if sys_part.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let r = record(&lo.name()).expect("record of our loop device");
+    assert_eq!(r.partition_table.as_deref(), Some("gpt"));
+    assert_eq!(r.partitions.len(), 1, "{r:?}");
+    let p = &r.partitions[0];
+    assert_eq!((p.number, p.size_bytes), (1, 16384 * 512));
+    assert_eq!(p.start_sector, Some(2048));
+    assert_eq!(
+        p.part_type.as_deref(),
+        Some("0fc63daf-8483-4772-8e79-3d69d8477de4")
+    );
+    assert_eq!(r.probe_error, None);
+}
