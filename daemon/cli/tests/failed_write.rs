@@ -52,23 +52,12 @@ fn spec(dev: &dyn BlockDevice, path: &str) -> WipeSpec {
     }
 }
 
-#[test]
-fn medium_error_on_a_real_loop_device_fails_the_job_with_the_range() {
-    if let Some(why) = loop_tier_unavailable() {
-        skip!("{why}");
-    }
+/// Run a wipe job on a fresh 16 MiB loop device wrapped in `faults`; returns
+/// the report and the state directory (kept alive by the returned guard).
+fn job_with_faults(faults: FaultPlan) -> (lethe_cli::job::JobReport, tempfile::TempDir) {
     let lo = LoopDevice::new(16 * MIB, 512, 0x99).unwrap();
     let direct = DirectDevice::open(lo.path()).unwrap();
-    let mut bad = RangeSet::new();
-    bad.insert(5 * MIB + 3 * 512, 2 * 512);
-    let dev = FaultyDevice::new(
-        direct,
-        FaultPlan {
-            bad_writes: bad.clone(),
-            ..Default::default()
-        },
-    );
-
+    let dev = FaultyDevice::new(direct, faults);
     let state_tmp = state_dir();
     let state = StateDir::new(state_tmp.path());
     let key = ApplianceKey::load_or_create(&state.keys()).unwrap();
@@ -81,6 +70,21 @@ fn medium_error_on_a_real_loop_device_fails_the_job_with_the_range() {
         checkpoint_interval: Duration::from_secs(1),
     };
     let report = job::start(&ctx, &dev, spec(&dev, &lo.path().display().to_string())).unwrap();
+    (report, state_tmp)
+}
+
+#[test]
+fn medium_error_on_a_real_loop_device_fails_the_job_with_the_range() {
+    if let Some(why) = loop_tier_unavailable() {
+        skip!("{why}");
+    }
+    let mut bad = RangeSet::new();
+    bad.insert(5 * MIB + 3 * 512, 2 * 512);
+    let (report, state_tmp) = job_with_faults(FaultPlan {
+        bad_writes: bad.clone(),
+        ..Default::default()
+    });
+    let state = StateDir::new(state_tmp.path());
 
     assert_eq!(report.result, Verdict::Fail);
     assert_eq!(report.failed_ranges, bad);
@@ -111,27 +115,10 @@ fn a_drive_that_vanishes_mid_wipe_gets_a_failure_report() {
     if let Some(why) = loop_tier_unavailable() {
         skip!("{why}");
     }
-    let lo = LoopDevice::new(16 * MIB, 512, 0x99).unwrap();
-    let direct = DirectDevice::open(lo.path()).unwrap();
-    let dev = FaultyDevice::new(
-        direct,
-        FaultPlan {
-            gone_after_writes: Some(4),
-            ..Default::default()
-        },
-    );
-    let state_tmp = state_dir();
-    let state = StateDir::new(state_tmp.path());
-    let key = ApplianceKey::load_or_create(&state.keys()).unwrap();
-    let stop = AtomicBool::new(false);
-    let ctx = JobContext {
-        state: &state,
-        key: &key,
-        stop: &stop,
-        sink: &(),
-        checkpoint_interval: Duration::from_secs(1),
-    };
-    let report = job::start(&ctx, &dev, spec(&dev, &lo.path().display().to_string())).unwrap();
+    let (report, _state) = job_with_faults(FaultPlan {
+        gone_after_writes: Some(4),
+        ..Default::default()
+    });
     assert_eq!(report.result, Verdict::Fail);
     assert!(
         report.problems.iter().any(|p| p.contains("vanished")),
