@@ -5,6 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "${LETHE_SKIP_SETUP:-0}" = 1 ] || bash hw-tests/setup.sh
 
+# The QEMU drive tier boots the kernel setup.sh extracted (skipped loudly without it).
+QCACHE=${LETHE_QEMU_CACHE:-/var/cache/lethe-qemu}
+if [ -x "$QCACHE/bb/bin/busybox" ]; then
+    export LETHE_QEMU_KERNEL_ROOT=${LETHE_QEMU_KERNEL_ROOT:-$QCACHE/kroot}
+    export LETHE_BUSYBOX=${LETHE_BUSYBOX:-$QCACHE/bb/bin/busybox}
+fi
+
 cargo test --workspace --no-fail-fast 2>&1 | tee "${TMPDIR:-/tmp}/lethe-test.log"
 status=${PIPESTATUS[0]}
 # The firmware logic runs its host tests in its own workspace (the board

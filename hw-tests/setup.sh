@@ -23,7 +23,8 @@ fi
 # QEMU for the emulated controller board (and later the emulated drives).
 # bookworm's own 7.2 hangs on NVMe writes and its qemu-system packages remove
 # the 10.0.2 qemu-utils, so take both from bookworm-backports.
-if ! qemu-system-arm --version 2>/dev/null | grep -q "version 10\."; then
+if ! qemu-system-arm --version 2>/dev/null | grep -q "version 10\." \
+    || ! qemu-system-x86_64 --version 2>/dev/null | grep -q "version 10\."; then
     if [ ! -f /etc/apt/sources.list.d/lethe-bookworm-backports.sources ] && grep -q bookworm /etc/os-release; then
         cat >/etc/apt/sources.list.d/lethe-bookworm-backports.sources <<'SRC'
 Types: deb
@@ -35,7 +36,17 @@ SRC
     fi
     apt-get update -qq
     apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends \
-        -t bookworm-backports qemu-system-arm qemu-utils >/dev/null
+        -t bookworm-backports qemu-system-arm qemu-system-x86 qemu-utils >/dev/null
+fi
+
+# A Debian kernel and busybox for the QEMU guests of the drive tier: downloaded
+# and extracted into a cache, never installed (the host keeps its own kernel).
+QCACHE=${LETHE_QEMU_CACHE:-/var/cache/lethe-qemu}
+if [ ! -x "$QCACHE/bb/bin/busybox" ] || ! ls "$QCACHE"/kroot/boot/vmlinuz-* >/dev/null 2>&1; then
+    kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    rm -rf "$QCACHE" && mkdir -p "$QCACHE"
+    (cd "$QCACHE" && apt-get -o APT::Sandbox::User=root download "$kpkg" busybox-static >/dev/null \
+        && dpkg-deb -x linux-image-*.deb kroot && dpkg-deb -x busybox-static_*.deb bb && rm -f ./*.deb)
 fi
 
 if ! command -v cargo >/dev/null; then

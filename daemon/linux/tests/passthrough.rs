@@ -299,7 +299,15 @@ fn guest_side_passthrough() {
         .is_ok_and(|p| p.to_string_lossy().contains("nvme-subsystem"));
 
     // The AHCI disk: SCSI through libata's SAT, and ATA wrapped in ATA PASS-THROUGH(16).
-    let sda = File::open("/dev/sda").unwrap_or_else(|e| panic!("/dev/sda: {e}"));
+    // The guest's only SCSI disk is the emulated AHCI one; find it in sysfs.
+    let sd_name = std::fs::read_dir(sys.join("block"))
+        .unwrap_or_else(|e| panic!("guest sysfs: {e}"))
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("sd"))
+        .expect("the guest has an AHCI disk");
+    let sd_path = format!("/dev/{sd_name}");
+    let sda = File::open(&sd_path).unwrap_or_else(|e| panic!("{sd_path}: {e}"));
     let mut cap = [0u8; 32];
     let o = sgio::scsi(&sda, &scsi::read_capacity_16(), &mut cap)
         .unwrap_or_else(|e| panic!("read capacity: {e}"));

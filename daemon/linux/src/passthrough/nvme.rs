@@ -31,11 +31,9 @@ pub fn admin(
         raw.addr = data.as_mut_ptr() as u64;
         raw.data_len = len as u32;
     }
-    // SAFETY: `raw` is a valid `nvme_passthru_cmd`; `addr` is either 0 with
-    // `data_len` 0, or points at `data_len` bytes of `data` (length checked
-    // above), which stays mutably borrowed for the whole call. The ioctl is
-    // synchronous: the kernel has finished with the buffer when it returns,
-    // and the integer address in `raw` is dropped with it.
+    // `addr` is 0 with `data_len` 0, or points at `data_len` bytes of `data`
+    // (checked above), mutably borrowed for the whole synchronous ioctl.
+    // SAFETY: `raw` is a valid nvme_passthru_cmd whose buffer outlives the call.
     let ret = unsafe { sys::nvme_admin_cmd(file.as_raw_fd(), &mut raw) };
     completion(ret, raw.result)
 }

@@ -113,11 +113,9 @@ pub fn scsi(file: &File, cdb: &ScsiCdb, data: &mut [u8]) -> Result<ScsiOutcome, 
         duration: 0,
         info: 0,
     };
-    // SAFETY: `hdr` is a valid `sg_io_hdr`; `cmdp` points at `cmd_len` readable
-    // bytes of `cdb`, `sbp` at `mx_sb_len` writable bytes of `sense`, and
-    // `dxferp` at `dxfer_len` bytes of `data` (checked above), all borrowed for
-    // the whole call. SG_IO is synchronous, so the kernel is done with every
-    // pointer when the ioctl returns, and `hdr` (holding them) is dropped here.
+    // `cmdp`, `sbp` and `dxferp` point at `cdb`, `sense` and `data` (lengths
+    // checked above), all borrowed for the whole synchronous SG_IO call.
+    // SAFETY: `hdr` is a valid sg_io_hdr whose buffers outlive the call.
     unsafe { sys::sg_io(file.as_raw_fd(), &mut hdr) }.map_err(PassthroughError::from_errno)?;
     let sb_len = usize::from(hdr.sb_len_wr).min(SENSE_LEN);
     classify(ScsiOutcome {
