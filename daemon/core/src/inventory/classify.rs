@@ -154,6 +154,14 @@ pub fn classify(r: &DeviceRecord) -> Drive {
     if vendor.is_none() && t == Transport::Mmc {
         vendor = attr("device/manfid").and_then(|m| mmc_vendor(&m));
     }
+    // Virtual devices have no model string; name what they are rather than
+    // leave the certificate's model blank.
+    let model = model.or(match t {
+        Transport::Loop => Some("Linux loop device".to_string()),
+        Transport::Zram => Some("Linux zram device".to_string()),
+        Transport::Virtio => Some("virtio block device".to_string()),
+        _ => None,
+    });
     let size = attr("size")
         .and_then(|s| s.parse::<u64>().ok())
         .unwrap_or(0)

@@ -195,6 +195,8 @@ fn mmc_virtio_loop_zram() {
     let d = classify(&lo);
     assert_eq!((d.transport, d.size_bytes), (Transport::Loop, 268_439_552));
     assert_eq!(d.stable_id.as_deref(), Some("loop-backing:/tmp/x.img"));
+    // Certificates name virtual devices instead of leaving the model blank.
+    assert_eq!(d.model.as_deref(), Some("Linux loop device"));
     assert_eq!(
         classify(&rec("zram0", "/devices/virtual/block/zram0", &[], &[])).transport,
         Transport::Zram
