@@ -149,6 +149,25 @@ pub struct Method {
     pub standard: String,
     /// Why this method was chosen.
     pub reason: String,
+    /// The level the operator asked for, when a job reached a different one
+    /// (a Purge request that ended in a Clear overwrite) or ran a drive command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_level: Option<Category>,
+    /// The drive-native command, for firmware sanitize methods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drive_command: Option<DriveCommand>,
+}
+
+/// A drive-native sanitize command and the drive's own answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriveCommand {
+    /// The command, e.g. `NVMe Format NVM (SES=1)`.
+    pub name: String,
+    /// The drive's raw completion status, verbatim (empty when it never completed).
+    pub completion_status: String,
+    /// Every command sent with its raw answer, in order.
+    pub commands: Vec<String>,
 }
 
 /// NIST SP 800-88 sanitization category.
@@ -178,6 +197,10 @@ pub struct Verification {
     pub sample_seed: Option<String>,
     /// Outcome of the verification.
     pub result: VerificationResult,
+    /// How the read-back was done, when it is not a plain pattern compare
+    /// (drive-native methods: canaries written before the erase).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// Verification method (NIST §4.7).

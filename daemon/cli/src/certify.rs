@@ -8,12 +8,14 @@ use crate::identity::DeviceIdentity;
 use crate::job::{JobContext, WipeSpec};
 use crate::state;
 use lethe_cert::{
-    Appliance, Category, CertStore, CertificateBody, Destination, Device, Event, FailedRange,
-    MediaType, Method, Operator, Outcome, ResultStatus, Timing, Tool, Verification,
+    Appliance, Category, CertStore, CertificateBody, Destination, Device, DriveCommand, Event,
+    FailedRange, MediaType, Method, Operator, Outcome, ResultStatus, Timing, Tool, Verification,
     VerificationMethod, VerificationResult, FORMAT,
 };
+use lethe_cmds::policy::{Level as PolicyLevel, Method as PolicyMethod};
 use lethe_controller::DegaussConfirmation;
 use lethe_core::plan::{Checkpoint, VerifyMode};
+use lethe_purge::{Expect, Outcome as PurgeOutcome, PurgeReport};
 use lethe_store::{JobEvent, JobRecord};
 use lethe_wipe::{EndState, Verdict, WipeOutcome};
 use std::path::PathBuf;
@@ -109,7 +111,7 @@ pub fn body(
             name: "lethe".into(),
             version: spec.tool_version.clone(),
         },
-        device: device(d),
+        device: device_with_hidden(d, spec.purge.as_ref().and_then(|p| p.report.as_ref())),
         method: Method {
             category: Category::Clear,
             technique: "overwrite".into(),
@@ -117,13 +119,18 @@ pub fn body(
             passes: spec.plan.passes.len() as u32,
             final_blank: spec.plan.blank,
             standard: "NIST SP 800-88 Rev.1 Clear; IEEE 2883-2022 Clear (overwrite)".into(),
-            reason: format!(
-                "Operator requested a verified overwrite ({}; verification {}). An overwrite \
-                 reaches every user-addressable sector (Clear); it cannot reach remapped sectors \
-                 or flash over-provisioning, which only drive-native Purge commands do.",
-                describe_passes(spec),
-                spec.plan.verify
-            ),
+            reason: overwrite_reason(spec),
+            requested_level: spec
+                .purge
+                .as_ref()
+                .map(|p| category(p.requested))
+                .filter(|c| *c != Category::Clear),
+            drive_command: spec
+                .purge
+                .as_ref()
+                .and_then(|p| p.report.as_ref())
+                .filter(|r| !r.attempts.is_empty())
+                .map(|r| drive_command(r, "")),
         },
         verification: Verification {
             method: match spec.plan.verify {
@@ -142,6 +149,7 @@ pub fn body(
             } else {
                 VerificationResult::Fail
             },
+            detail: None,
         },
         operator: Operator {
             id: spec.parties.operator_id.clone(),
@@ -171,6 +179,238 @@ pub fn body(
         },
         events: events_of(events),
     }
+}
+
+fn overwrite_reason(spec: &WipeSpec) -> String {
+    let base = format!(
+        "Operator requested a verified overwrite ({}; verification {}). An overwrite \
+         reaches every user-addressable sector (Clear); it cannot reach remapped sectors \
+         or flash over-provisioning, which only drive-native Purge commands do.",
+        describe_passes(spec),
+        spec.plan.verify
+    );
+    match &spec.purge {
+        Some(p) if p.requested != PolicyLevel::Clear => {
+            let why = p
+                .report
+                .as_ref()
+                .map(|r| r.reasons.join("; "))
+                .unwrap_or_default();
+            format!(
+                "{:?} was requested and could not be reached by a drive-native command, so the job \
+                 fell back to a verified overwrite, which achieves Clear only. Policy: {why}",
+                p.requested
+            )
+        }
+        _ => base,
+    }
+}
+
+fn category(l: PolicyLevel) -> Category {
+    match l {
+        PolicyLevel::Clear => Category::Clear,
+        PolicyLevel::Purge => Category::Purge,
+        PolicyLevel::Destroy => Category::Destroy,
+    }
+}
+
+/// Snake-case name of a method, for `method.technique` and JSON output.
+pub fn technique(m: PolicyMethod) -> String {
+    use lethe_cmds::nvme::{SanitizeAction as A, Ses};
+    use lethe_cmds::policy::{AtaSanitizeKind as K, ScsiSanitizeKind as S};
+    match m {
+        PolicyMethod::Overwrite => "overwrite".into(),
+        PolicyMethod::AtaSanitize(K::CryptoScramble) => "ata_sanitize_crypto_scramble".into(),
+        PolicyMethod::AtaSanitize(K::BlockErase) => "ata_sanitize_block_erase".into(),
+        PolicyMethod::AtaSanitize(K::Overwrite) => "ata_sanitize_overwrite".into(),
+        PolicyMethod::AtaSecurityErase { enhanced: true } => "ata_secure_erase_enhanced".into(),
+        PolicyMethod::AtaSecurityErase { enhanced: false } => "ata_secure_erase".into(),
+        PolicyMethod::NvmeSanitize(A::CryptoErase) => "nvme_sanitize_crypto_erase".into(),
+        PolicyMethod::NvmeSanitize(A::BlockErase) => "nvme_sanitize_block_erase".into(),
+        PolicyMethod::NvmeSanitize(A::Overwrite) => "nvme_sanitize_overwrite".into(),
+        PolicyMethod::NvmeSanitize(a) => format!("nvme_sanitize_{a:?}").to_lowercase(),
+        PolicyMethod::NvmeFormat(Ses::UserData) => "nvme_format_ses1".into(),
+        PolicyMethod::NvmeFormat(Ses::Crypto) => "nvme_format_ses2".into(),
+        PolicyMethod::NvmeFormat(Ses::None) => "nvme_format_ses0".into(),
+        PolicyMethod::ScsiSanitize(S::CryptoErase) => "scsi_sanitize_crypto_erase".into(),
+        PolicyMethod::ScsiSanitize(S::BlockErase) => "scsi_sanitize_block_erase".into(),
+        PolicyMethod::ScsiSanitize(S::Overwrite) => "scsi_sanitize_overwrite".into(),
+        PolicyMethod::Destroy => "destroy".into(),
+    }
+}
+
+fn drive_command(r: &PurgeReport, completion: &str) -> DriveCommand {
+    DriveCommand {
+        name: format!("{:?}", r.method),
+        completion_status: completion.to_string(),
+        commands: r
+            .command_log
+            .iter()
+            .cloned()
+            .chain(
+                r.attempts
+                    .iter()
+                    .map(|a| format!("{}: {:?}", a.method, a.result)),
+            )
+            .collect(),
+    }
+}
+
+/// The certificate (or failure report) of a drive-native purge job. Pure.
+pub fn purge_body(
+    facts: &IssueFacts,
+    id: &str,
+    job: &JobRecord,
+    spec: &WipeSpec,
+    r: &PurgeReport,
+    events: &[JobEvent],
+) -> CertificateBody {
+    let d = &spec.device;
+    let verified = matches!(r.outcome, PurgeOutcome::Verified);
+    let rb = r.read_back.as_ref();
+    let read = rb.map_or(0, |b| b.samples as u64 * b.unit_bytes);
+    let mut messages: Vec<String> = Vec::new();
+    if let PurgeOutcome::Failed(why) = &r.outcome {
+        messages.push(format!("FAILED: {why}"));
+    }
+    if let PurgeOutcome::Destroy = r.outcome {
+        messages
+            .push("Purge cannot be reached on this device by any drive command: destroy it".into());
+    }
+    if r.password_left_set {
+        messages.push(
+            "the drive may still hold Lethe's temporary ATA user password: it vanished before \
+             the password could be removed; reconnect it and run the job again to unlock it"
+                .into(),
+        );
+    }
+    if r.waited_ms > 0 {
+        messages.push(format!(
+            "waited {} s for the operator to unfreeze the drive",
+            r.waited_ms / 1000
+        ));
+    }
+    CertificateBody {
+        format: FORMAT.to_string(),
+        id: id.to_string(),
+        issued_at: facts.issued_at.clone(),
+        appliance: appliance(facts),
+        tool: Tool {
+            name: "lethe".into(),
+            version: spec.tool_version.clone(),
+        },
+        device: device_with_hidden(d, Some(r)),
+        method: Method {
+            category: category(r.category),
+            technique: technique(r.method),
+            pattern: match rb.map(|b| b.expect) {
+                Some(Expect::Byte(b)) => format!("0x{b:02x} (drive firmware)"),
+                _ => "set by the drive firmware".into(),
+            },
+            passes: u32::from(matches!(rb.map(|b| b.expect), Some(Expect::Byte(_)))),
+            final_blank: false,
+            standard: format!(
+                "NIST SP 800-88 Rev.1 {0:?}; IEEE 2883-2022 {0:?} ({1})",
+                r.category,
+                technique(r.method)
+            ),
+            reason: r.reasons.join("; "),
+            requested_level: Some(category(r.requested)),
+            drive_command: Some(drive_command(r, r.completion.as_deref().unwrap_or(""))),
+        },
+        verification: Verification {
+            method: if rb.is_some() {
+                VerificationMethod::Sample
+            } else {
+                VerificationMethod::None
+            },
+            coverage_ppm: if d.size_bytes == 0 {
+                0
+            } else {
+                (u128::from(read) * 1_000_000 / u128::from(d.size_bytes)) as u32
+            },
+            bytes_verified: read,
+            sample_seed: rb.map(|b| format!("{:016x}", b.seed)),
+            result: match rb {
+                None => VerificationResult::NotPerformed,
+                Some(b) if b.passed() => VerificationResult::Pass,
+                Some(_) => VerificationResult::Fail,
+            },
+            detail: rb.map(|b| {
+                format!(
+                    "read-back of canaries: before the command, per-job bytes were written to {} \
+                     blocks of {} bytes (first, last and a seeded stratified sample) and read back; \
+                     after the drive reported completion each block had to read back {}: {}",
+                    b.samples,
+                    b.unit_bytes,
+                    match b.expect {
+                        Expect::Changed => "changed".to_string(),
+                        Expect::Byte(x) => format!("as 0x{x:02x}"),
+                    },
+                    b.summary()
+                )
+            }),
+        },
+        operator: Operator {
+            id: spec.parties.operator_id.clone(),
+            name: spec.parties.operator_name.clone(),
+        },
+        timing: timing(job, facts),
+        customer: spec.parties.customer.clone(),
+        asset_tag: spec.parties.asset_tag.clone(),
+        media_source: None,
+        destination: spec.parties.destination.as_deref().and_then(destination),
+        result: Outcome {
+            status: if verified {
+                ResultStatus::Pass
+            } else {
+                ResultStatus::Fail
+            },
+            bytes_written: 0,
+            failed_ranges: Vec::new(),
+            messages,
+        },
+        events: events_of(events),
+    }
+}
+
+/// Sign and store the certificate of a drive-native purge job.
+pub fn issue_purge(
+    ctx: &JobContext<'_>,
+    job: &JobRecord,
+    spec: &WipeSpec,
+    r: &PurgeReport,
+    events: &[JobEvent],
+) -> Result<IssuedCertificate, CertifyError> {
+    let now = state::unix_now();
+    let facts = IssueFacts {
+        appliance_id: ctx.key.key_id().to_string(),
+        hostname: state::hostname(),
+        issued_at: lethe_core::timefmt::rfc3339_utc(now),
+        carried_bytes: 0,
+    };
+    let cert = lethe_cert::sign(&purge_body(&facts, &job.id, job, spec, r, events), ctx.key)?;
+    let (json_path, pdf_path) = CertStore::new(ctx.state.certificates()).save(&cert)?;
+    Ok(IssuedCertificate {
+        id: job.id.clone(),
+        json_path,
+        pdf_path,
+    })
+}
+
+/// The device section, with what a purge probe learned about hidden areas.
+fn device_with_hidden(d: &DeviceIdentity, r: Option<&PurgeReport>) -> Device {
+    let mut dev = device(d);
+    if let Some(r) = r {
+        dev.hidden_areas = Some(match &r.hidden {
+            Some(h) => h.note.clone(),
+            None if r.method == PolicyMethod::Overwrite => dev.hidden_areas.unwrap_or_default(),
+            None => {
+                "checked: no HPA or DCO hides sectors (or the drive has neither feature)".into()
+            }
+        });
+    }
+    dev
 }
 
 /// The device section, from the identity a job recorded.
@@ -279,6 +519,8 @@ pub fn degauss_body(
                      drive is destroyed, not reusable. It is only effective on magnetic media, which \
                      lethe checks before arming."
                 .into(),
+            requested_level: None,
+            drive_command: None,
         },
         verification: Verification {
             method: VerificationMethod::ControllerConfirmed,
@@ -286,6 +528,7 @@ pub fn degauss_body(
             bytes_verified: 0,
             sample_seed: None,
             result: vresult,
+            detail: None,
         },
         operator: Operator {
             id: spec.parties.operator_id.clone(),

@@ -38,6 +38,43 @@ impl Destination {
     }
 }
 
+/// `--level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LevelArg {
+    /// Verified overwrite of every user-addressable sector.
+    Clear,
+    /// Drive-native sanitize command chosen by the NIST SP 800-88 policy.
+    Purge,
+}
+
+impl From<LevelArg> for lethe_cmds::policy::Level {
+    fn from(l: LevelArg) -> Self {
+        match l {
+            LevelArg::Clear => lethe_cmds::policy::Level::Clear,
+            LevelArg::Purge => lethe_cmds::policy::Level::Purge,
+        }
+    }
+}
+
+/// `--method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MethodArg {
+    /// The policy chooses.
+    Auto,
+    /// Verified software overwrite (Clear).
+    Overwrite,
+    /// ATA SECURITY ERASE UNIT (enhanced when supported).
+    AtaSecureErase,
+    /// ATA SANITIZE (crypto scramble, block erase or overwrite, best first).
+    AtaSanitize,
+    /// NVMe Format NVM with Secure Erase Settings.
+    NvmeFormat,
+    /// NVMe Sanitize (crypto erase, block erase or overwrite, best first).
+    NvmeSanitize,
+    /// SCSI SANITIZE.
+    ScsiSanitize,
+}
+
 #[derive(Args)]
 pub struct WipeArgs {
     /// The whole device to wipe, e.g. /dev/sdb or /dev/disk/by-id/ata-…
@@ -59,6 +96,22 @@ pub struct WipeArgs {
     /// Add a final zero pass (for drives going back to reuse); it is the pass verified.
     #[arg(long)]
     blank: bool,
+    /// clear: verified overwrite. purge: drive-native command chosen by the
+    /// NIST SP 800-88 policy, then a read-back proof.
+    #[arg(long, value_enum, default_value = "clear")]
+    pub(crate) level: LevelArg,
+    /// Force a method family; refused with an explanation if the drive lacks it.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub(crate) method: MethodArg,
+    /// Restore the native max address (remove an ATA HPA) before the erase.
+    #[arg(long)]
+    pub(crate) remove_hpa: bool,
+    /// Fail instead of falling back (to another command, or to a Clear overwrite).
+    #[arg(long)]
+    pub(crate) no_fallback: bool,
+    /// Seconds to wait for the operator to unfreeze a frozen drive.
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    pub(crate) unfreeze_wait: u64,
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     yes: bool,
@@ -192,9 +245,30 @@ pub fn run(state: &StateDir, args: &WipeArgs) -> Result<u8> {
         checkpoint_interval: Duration::from_secs(u64::from(args.checkpoint_secs)),
     };
 
+    let native = args.resume.is_none()
+        && (args.level == LevelArg::Purge
+            || !matches!(args.method, MethodArg::Auto | MethodArg::Overwrite));
+    let setup = if native {
+        match crate::cmd_purge::prepare(args, &path, &identity)? {
+            crate::cmd_purge::Prepared::Run(s) => Some(s),
+            crate::cmd_purge::Prepared::Refused(why) => {
+                leds.set(LedPattern::Attention);
+                return Ok(refuse(args.json, &why));
+            }
+        }
+    } else {
+        None
+    };
     leds.set(LedPattern::Busy);
-    let report = match (&args.resume, resume_spec) {
-        (Some(id), Some(_)) => job::resume(&ctx, &dev, id, &identity).map_err(anyhow::Error::from),
+    let report = match (&args.resume, resume_spec, setup) {
+        (Some(id), Some(_), _) => {
+            job::resume(&ctx, &dev, id, &identity).map_err(anyhow::Error::from)
+        }
+        (_, _, Some(setup)) => new_spec(args, identity).and_then(|spec| {
+            crate::cmd_purge::run(&ctx, &dev, *setup, spec, args.json, &|| {
+                leds.set(LedPattern::Attention)
+            })
+        }),
         _ => new_spec(args, identity).and_then(|spec| Ok(job::start(&ctx, &dev, spec)?)),
     };
     if let Some(b) = &bar {
@@ -214,6 +288,7 @@ pub fn run(state: &StateDir, args: &WipeArgs) -> Result<u8> {
     });
     print_report(args.json, &report)?;
     Ok(match report.result {
+        Verdict::Pass if report.requested.is_some() => exit::LOWER_LEVEL,
         Verdict::Pass => exit::OK,
         Verdict::Fail => exit::FAILED,
         Verdict::Incomplete => exit::INCOMPLETE,
@@ -304,6 +379,7 @@ fn new_spec(args: &WipeArgs, device: DeviceIdentity) -> Result<WipeSpec> {
             destination: args.destination.map(|d| d.as_str().to_string()),
         },
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        purge: None,
     })
 }
 
@@ -312,14 +388,21 @@ fn print_report(json: bool, r: &JobReport) -> Result<()> {
         println!("{}", serde_json::to_string(r)?);
         return Ok(());
     }
-    let headline = match r.result {
-        Verdict::Pass => "PASS: wiped and verified",
-        Verdict::Fail => "FAIL: the device is NOT certified as sanitized",
-        Verdict::Incomplete => "INCOMPLETE: stopped before the end",
+    let headline = match (r.result, &r.requested) {
+        (Verdict::Pass, Some(req)) => {
+            format!(
+                "PASS at {} only ({req} was requested): see the certificate's reasons",
+                r.category
+            )
+        }
+        (Verdict::Pass, None) => format!("PASS: {} ({}) and verified", r.method, r.category),
+        (Verdict::Fail, _) => "FAIL: the device is NOT certified as sanitized".into(),
+        (Verdict::Incomplete, _) => "INCOMPLETE: stopped before the end".into(),
     };
     println!("{headline}");
     println!("  job          {}", r.job);
     println!("  device       {}", r.device);
+    println!("  method       {} ({})", r.method, r.category);
     println!("  written      {} bytes", r.bytes_written);
     println!("  verified     {} bytes", r.bytes_verified);
     for p in &r.problems {

@@ -41,6 +41,8 @@ pub enum JobError {
     Certify(#[from] certify::CertifyError),
     #[error("cannot read the operating system's random generator: {0}")]
     Random(String),
+    #[error(transparent)]
+    Purge(#[from] lethe_purge::PurgeError),
 }
 
 /// Who is doing the work, and for whom; all of it goes on the certificate.
@@ -64,6 +66,19 @@ pub struct WipeSpec {
     pub depth: usize,
     pub parties: JobParties,
     pub tool_version: String,
+    /// Set when the operator asked for a drive-native Purge: what was
+    /// requested and, once the job fell back to this overwrite, why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purge: Option<PurgeContext>,
+}
+
+/// A Purge request carried by a job whose method may end up an overwrite.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PurgeContext {
+    /// The level the operator asked for.
+    pub requested: lethe_cmds::policy::Level,
+    /// The drive-native part of the job, once it has run.
+    pub report: Option<lethe_purge::PurgeReport>,
 }
 
 /// What a finished (or stopped) run produced.
@@ -83,6 +98,13 @@ pub struct JobReport {
     /// Wall time of this run's write and verify phases, for throughput figures.
     pub write_seconds: f64,
     pub verify_seconds: f64,
+    /// The method that ran (`overwrite`, `nvme_format_ses1`...).
+    pub method: String,
+    /// The NIST category reached: `clear` or `purge`.
+    pub category: String,
+    /// The level asked for, when it differs from the one reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested: Option<String>,
 }
 
 /// Receives progress for display.
@@ -139,6 +161,23 @@ pub fn start(
     dev: &dyn BlockDevice,
     spec: WipeSpec,
 ) -> Result<JobReport, JobError> {
+    let (id, key) = create(ctx, &spec)?;
+    run_created(ctx, dev, &id, &spec, key)
+}
+
+/// Run the overwrite of a job [`create`] recorded.
+pub fn run_created(
+    ctx: &JobContext<'_>,
+    dev: &dyn BlockDevice,
+    id: &str,
+    spec: &WipeSpec,
+    key: StreamKey,
+) -> Result<JobReport, JobError> {
+    execute(ctx, dev, id, spec, key, Checkpoint::START, RangeSet::new())
+}
+
+/// Record a new job (row, stream key, `started` event) before anything is written.
+pub fn create(ctx: &JobContext<'_>, spec: &WipeSpec) -> Result<(String, StreamKey), JobError> {
     let store = JobStore::open(ctx.state.root())?;
     let id = state::new_job_id("wipe");
     let key = StreamKey::generate().map_err(|e| JobError::Random(e.to_string()))?;
@@ -147,7 +186,7 @@ pub fn start(
         id: id.clone(),
         kind: "wipe".into(),
         device_path: spec.device.path.clone(),
-        spec: serde_json::to_value(&spec)
+        spec: serde_json::to_value(spec)
             .map_err(|e| JobError::BadSpec(id.clone(), e.to_string()))?,
         secret: key.0.to_vec(),
         pid: std::process::id(),
@@ -165,17 +204,12 @@ pub fn start(
         spec.plan.verify,
         spec.device.label()
     );
+    let detail = match &spec.purge {
+        Some(p) => format!("{:?} requested on {}", p.requested, spec.device.label()),
+        None => detail,
+    };
     store.event(&id, &now, "started", &detail)?;
-    drop(store);
-    execute(
-        ctx,
-        dev,
-        &id,
-        &spec,
-        key,
-        Checkpoint::START,
-        RangeSet::new(),
-    )
+    Ok((id, key))
 }
 
 /// Load a resumable job: returns its spec after checking it may be resumed.
@@ -201,7 +235,17 @@ pub fn load_resumable(state: &StateDir, id: &str) -> Result<WipeSpec, JobError> 
             format!("kind is {}", job.kind),
         ));
     }
-    serde_json::from_value(job.spec).map_err(|e| JobError::BadSpec(id.into(), e.to_string()))
+    let spec: WipeSpec = serde_json::from_value(job.spec)
+        .map_err(|e| JobError::BadSpec(id.into(), e.to_string()))?;
+    // A drive-native command cannot be resumed half-way; only its overwrite
+    // fallback (recorded with its report) can.
+    if spec.purge.as_ref().is_some_and(|p| p.report.is_none()) {
+        return Err(JobError::BadSpec(
+            id.into(),
+            "it was a drive-native purge interrupted during its command: start a new job".into(),
+        ));
+    }
+    Ok(spec)
 }
 
 /// Continue an interrupted or stopped job on `dev`, whose identity is `now_identity`.
@@ -337,6 +381,13 @@ fn finish(
         resumable: verdict == Verdict::Incomplete,
         write_seconds: outcome.write_time.as_secs_f64(),
         verify_seconds: outcome.verify_time.as_secs_f64(),
+        method: "overwrite".into(),
+        category: "clear".into(),
+        requested: spec
+            .purge
+            .as_ref()
+            .filter(|p| p.requested != lethe_cmds::policy::Level::Clear)
+            .map(|p| format!("{:?}", p.requested).to_lowercase()),
     };
     let result_json = serde_json::to_value(&report).unwrap_or_default();
     if verdict == Verdict::Incomplete {

@@ -8,4 +8,5 @@ pub mod degauss;
 pub mod identity;
 pub mod job;
 pub mod progress;
+pub mod purge_job;
 pub mod state;

@@ -6,6 +6,7 @@ mod cmd_controller;
 mod cmd_degauss;
 mod cmd_drives;
 mod cmd_jobs;
+mod cmd_purge;
 mod cmd_wipe;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,9 @@ pub mod exit {
     pub const FAILED: u8 = 2;
     /// The wipe was stopped (Ctrl-C): an incomplete report was issued; resumable.
     pub const INCOMPLETE: u8 = 3;
+    /// Verified, but at a lower level than requested (a Purge request that
+    /// could only be met with a Clear overwrite): the certificate says why.
+    pub const LOWER_LEVEL: u8 = 4;
 }
 
 #[derive(Parser)]

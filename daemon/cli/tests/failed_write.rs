@@ -49,6 +49,7 @@ fn spec(dev: &dyn BlockDevice, path: &str) -> WipeSpec {
             ..Default::default()
         },
         tool_version: "test".into(),
+        purge: None,
     }
 }
 

@@ -7,6 +7,7 @@
 //! The [`policy`] module picks the NIST SP 800-88 / IEEE 2883 method.
 
 pub mod ata;
+pub mod io;
 pub mod nvme;
 pub mod policy;
 pub mod scsi;

@@ -178,11 +178,14 @@ pub(crate) fn execute(
             match s.sec.erase_unit(&p) {
                 Ok(()) => {
                     // Normal erase writes zeros; enhanced writes a vendor pattern.
-                    s.media.erase(if p.enhanced {
-                        Erase::Crypto
-                    } else {
-                        Erase::Fill(0)
-                    });
+                    crate::apply_erase(
+                        s,
+                        if p.enhanced {
+                            Erase::Crypto
+                        } else {
+                            Erase::Fill(0)
+                        },
+                    );
                     ok(Vec::new())
                 }
                 Err(()) => abort(),

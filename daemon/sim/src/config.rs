@@ -125,4 +125,7 @@ pub enum Fault {
     MediumError(u64),
     /// The next sanitize (ATA, NVMe or SCSI) ends in failure.
     SanitizeFails,
+    /// The next erase (sanitize, ERASE UNIT, Format) reports success but
+    /// changes nothing, like USB bridges that fake FORMAT UNIT.
+    LieAboutErase,
 }

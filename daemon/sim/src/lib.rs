@@ -8,6 +8,7 @@
 
 mod ata;
 mod config;
+mod io;
 mod media;
 mod nvme;
 mod scsi;
@@ -237,6 +238,11 @@ impl SimDrive {
         self.lock().sec.user
     }
 
+    /// True once the drive has vanished (a `GoneAfter` fault fired).
+    pub fn is_gone(&self) -> bool {
+        self.lock().gone
+    }
+
     /// Number of power cycles so far.
     pub fn power_cycles(&self) -> u32 {
         self.lock().power_cycles
@@ -407,6 +413,13 @@ pub(crate) fn take_fault(s: &mut State, pred: impl Fn(&Fault) -> bool) -> bool {
     }
 }
 
+/// Apply an erase, unless a scripted [`Fault::LieAboutErase`] swallows it.
+pub(crate) fn apply_erase(s: &mut State, e: media::Erase) {
+    if !take_fault(s, |f| matches!(f, Fault::LieAboutErase)) {
+        s.media.erase(e);
+    }
+}
+
 /// End a running sanitize: apply its erase, or fail it if scripted to.
 pub(crate) fn finish_sanitize(s: &mut State) {
     if let SanOp::Running {
@@ -419,7 +432,7 @@ pub(crate) fn finish_sanitize(s: &mut State) {
         if will_fail {
             s.san = SanOp::Failed { unrestricted };
         } else {
-            s.media.erase(erase);
+            apply_erase(s, erase);
             s.san = SanOp::Idle { completed: true };
             s.ever_sanitized = true;
         }

@@ -134,7 +134,7 @@ pub(crate) fn execute(
                     Ses::Crypto if cfg.nvme_lax_ses => Erase::Fill(0),
                     Ses::Crypto => return Ok(done(sc::INVALID_FIELD, Vec::new())),
                 };
-                s.media.erase(erase);
+                crate::apply_erase(s, erase);
                 done(sc::SUCCESS, Vec::new())
             }
             None => done(sc::INVALID_FIELD, Vec::new()),

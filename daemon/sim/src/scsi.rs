@@ -4,7 +4,7 @@
 use crate::media::Erase;
 use crate::{CmdMatch, SanOp, ScsiResponse, SimDrive, SimError, SimKind};
 use lethe_cmds::scsi::{
-    decode_ata_pass_through_16, decode_sanitize, opcode, ScsiCdb, ScsiSanitizeAction, Sense,
+    self, decode_ata_pass_through_16, decode_sanitize, opcode, ScsiCdb, ScsiSanitizeAction, Sense,
     SenseFormat, SenseKey, ATA_PASS_THROUGH_16,
 };
 
@@ -137,6 +137,31 @@ pub(crate) fn execute(
             let mut b = vec![0u8; 32];
             b[0..8].copy_from_slice(&s.max_sectors.saturating_sub(1).to_be_bytes());
             b[8..12].copy_from_slice(&512u32.to_be_bytes());
+            ScsiResponse::good(trunc(b))
+        }
+        opcode::MAINTENANCE_IN if cdb.cdb[1] & 0x1F == scsi::REPORT_SUPPORTED_OPCODES_SA => {
+            // One-command format only (REPORTING OPTIONS 001b/010b).
+            let c = &cdb.cdb;
+            if !matches!(c[2] & 0x07, 1 | 2) {
+                return Ok(invalid_field());
+            }
+            let (cr, bl, ow) = cfg.scsi_sanitize;
+            let sa = u16::from_be_bytes([c[4], c[5]]);
+            let supported = c[3] == opcode::SANITIZE
+                && cfg.kind == SimKind::Sas
+                && match sa {
+                    0x01 => ow,
+                    0x02 => bl,
+                    0x03 => cr,
+                    0x1F => cr || bl || ow,
+                    _ => false,
+                }
+                || matches!(
+                    c[3],
+                    opcode::INQUIRY | opcode::TEST_UNIT_READY | opcode::REQUEST_SENSE
+                );
+            let mut b = vec![0u8; 4];
+            b[1] = if supported { 0x03 } else { 0x01 };
             ScsiResponse::good(trunc(b))
         }
         opcode::SANITIZE => {

@@ -652,3 +652,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn scsi_reports_sanitize_support_per_service_action() {
+    let d = nvme_drive(SimConfig::sas_hdd(64));
+    let ask = |sa: u16| {
+        let r = d
+            .scsi(
+                &scsi::report_supported_opcode(scsi::opcode::SANITIZE, sa),
+                &[],
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        scsi::decode_supported_opcode(&r.data).unwrap_or_else(|e| panic!("{e}"))
+    };
+    // The SAS preset supports crypto erase and overwrite, not block erase.
+    assert!(ask(0x03).is_supported());
+    assert!(ask(0x01).is_supported());
+    assert_eq!(ask(0x02), scsi::OpcodeSupport::NotSupported);
+    let nv = nvme_drive(SimConfig::nvme(64));
+    let r = nv
+        .scsi(
+            &scsi::report_supported_opcode(scsi::opcode::SANITIZE, 3),
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!scsi::decode_supported_opcode(&r.data).is_ok_and(|s| s.is_supported()));
+}

@@ -274,6 +274,27 @@ impl JobStore {
         Ok(())
     }
 
+    /// Replace a job's stored specification (a purge that falls back to an
+    /// overwrite records why, so a resumed job still certifies it).
+    pub fn set_spec(
+        &self,
+        id: &str,
+        spec: &serde_json::Value,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE jobs SET spec = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, spec.to_string(), now],
+            )
+            .map_err(self.err())?;
+        if n == 0 {
+            return Err(StoreError::NoSuchJob(id.to_string()));
+        }
+        Ok(())
+    }
+
     /// Change status; `running` also records which process owns the job.
     pub fn set_status(
         &self,
@@ -512,6 +533,11 @@ mod tests {
         assert_eq!(j.write_failures, fails);
         assert_eq!(j.secret, vec![1, 2, 3]);
         assert_eq!(j.spec["serial"], "S1");
+        store
+            .set_spec("j1", &serde_json::json!({"serial": "S1", "purge": 1}), "t")
+            .unwrap();
+        assert_eq!(store.get("j1").unwrap().spec["purge"], 1);
+        assert!(store.set_spec("nope", &serde_json::json!({}), "t").is_err());
         store
             .finish(
                 "j1",

@@ -172,7 +172,17 @@ pub fn build(cert: &SignedCertificate) -> Vec<Vec<Op>> {
         if b.method.final_blank { "yes" } else { "no" },
     );
     l.row("Standard", &b.method.standard);
+    if let Some(r) = b.method.requested_level {
+        l.row("Requested level", &r.to_string());
+    }
     l.row("Reason", &b.method.reason);
+    if let Some(c) = &b.method.drive_command {
+        l.row("Drive command", &c.name);
+        l.row("Completion status", or_none(&c.completion_status));
+        for (i, line) in c.commands.iter().enumerate() {
+            l.row(if i == 0 { "Command log" } else { "" }, line);
+        }
+    }
     l.row("Tool", &format!("{} {}", b.tool.name, b.tool.version));
 
     l.heading("Verification");
@@ -188,6 +198,9 @@ pub fn build(cert: &SignedCertificate) -> Vec<Vec<Op>> {
     );
     l.row("Bytes verified", &bytes_human(v.bytes_verified));
     l.row("Sample seed", opt(&v.sample_seed));
+    if let Some(d) = &v.detail {
+        l.row("Read-back", d);
+    }
     l.row("Result", &v.result.to_string());
 
     l.heading("Operator & timing");

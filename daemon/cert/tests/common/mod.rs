@@ -50,6 +50,8 @@ pub fn vector_body() -> CertificateBody {
             final_blank: false,
             standard: "NIST SP 800-88 Rev.1".into(),
             reason: "magnetic media: one overwrite pass is a Clear per NIST SP 800-88".into(),
+            requested_level: None,
+            drive_command: None,
         },
         verification: Verification {
             method: VerificationMethod::Full,
@@ -57,6 +59,7 @@ pub fn vector_body() -> CertificateBody {
             bytes_verified: 268_439_552,
             sample_seed: None,
             result: VerificationResult::Pass,
+            detail: None,
         },
         operator: Operator {
             id: "op-7".into(),

@@ -36,6 +36,71 @@ pub mod opcode {
     pub const SANITIZE: u8 = 0x48;
     /// SERVICE ACTION IN(16), READ CAPACITY(16) is service action 10h.
     pub const SERVICE_ACTION_IN_16: u8 = 0x9E;
+    /// MAINTENANCE IN; REPORT SUPPORTED OPERATION CODES is service action 0Ch.
+    pub const MAINTENANCE_IN: u8 = 0xA3;
+}
+
+/// Service action of REPORT SUPPORTED OPERATION CODES within MAINTENANCE IN.
+pub const REPORT_SUPPORTED_OPCODES_SA: u8 = 0x0C;
+
+/// REPORT SUPPORTED OPERATION CODES for one opcode and service action
+/// (SPC-5 6.35, REPORTING OPTIONS 010b), answered in the one_command format.
+pub fn report_supported_opcode(op: u8, service_action: u16) -> ScsiCdb {
+    let [sa_hi, sa_lo] = service_action.to_be_bytes();
+    ScsiCdb::new(
+        &[
+            opcode::MAINTENANCE_IN,
+            REPORT_SUPPORTED_OPCODES_SA,
+            0x02,
+            op,
+            sa_hi,
+            sa_lo,
+            0,
+            0,
+            0,
+            20,
+            0,
+            0,
+        ],
+        DataDir::In(20),
+    )
+}
+
+/// SUPPORT field of the one_command parameter data (SPC-5 table 253).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OpcodeSupport {
+    /// 000b: the device cannot say.
+    NotAvailable,
+    /// 001b: not supported.
+    NotSupported,
+    /// 011b: supported as the standard defines it.
+    Standard,
+    /// 101b: supported in a vendor-specific way.
+    VendorSpecific,
+    /// Reserved values.
+    Reserved(u8),
+}
+
+impl OpcodeSupport {
+    /// True for the two "supported" values.
+    pub fn is_supported(&self) -> bool {
+        matches!(
+            self,
+            OpcodeSupport::Standard | OpcodeSupport::VendorSpecific
+        )
+    }
+}
+
+/// Decode the one_command answer of [`report_supported_opcode`].
+pub fn decode_supported_opcode(b: &[u8]) -> Result<OpcodeSupport, DecodeError> {
+    need("REPORT SUPPORTED OPERATION CODES", b, 2)?;
+    Ok(match b[1] & 0x07 {
+        0 => OpcodeSupport::NotAvailable,
+        1 => OpcodeSupport::NotSupported,
+        3 => OpcodeSupport::Standard,
+        5 => OpcodeSupport::VendorSpecific,
+        v => OpcodeSupport::Reserved(v),
+    })
 }
 
 /// Default timeout for short commands.

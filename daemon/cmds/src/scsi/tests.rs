@@ -216,3 +216,24 @@ proptest! {
         prop_assert_eq!(Sense::decode(&s.encode()).map_err(|e| TestCaseError::fail(e.to_string()))?, s);
     }
 }
+
+#[test]
+fn report_supported_opcode_cdb_and_answer() {
+    // SPC-5 6.35: A3h, SA 0Ch, RO 010b, opcode 48h, SA 0003h, alloc 20.
+    let c = report_supported_opcode(0x48, 0x03);
+    assert_eq!(
+        c.bytes(),
+        &[0xA3, 0x0C, 0x02, 0x48, 0x00, 0x03, 0, 0, 0, 20, 0, 0]
+    );
+    assert_eq!(c.data, DataDir::In(20));
+    assert_eq!(
+        decode_supported_opcode(&[0, 0x03, 0, 10]),
+        Ok(OpcodeSupport::Standard)
+    );
+    assert!(decode_supported_opcode(&[0, 0x05]).is_ok_and(|s| s.is_supported()));
+    assert_eq!(
+        decode_supported_opcode(&[0, 0x81]),
+        Ok(OpcodeSupport::NotSupported)
+    );
+    assert!(decode_supported_opcode(&[0]).is_err());
+}

@@ -12,7 +12,9 @@
 //! - [`sgio`]: [`sgio::scsi`] and [`sgio::ata`].
 //! - [`nvme`]: [`nvme::admin`] and [`nvme::namespace_id`].
 //! - [`topology`]: namespace block device to controller character device.
+//! - [`drive`]: [`drive::LinuxDrive`], the `DriveIo` the purge runner uses.
 
+pub mod drive;
 pub mod nvme;
 pub mod sgio;
 pub mod sys;

@@ -1,0 +1,52 @@
+//! Drive-native Purge runner (issue 5).
+//!
+//! Written against two narrow seams only: [`lethe_cmds::io::DriveIo`] carries
+//! commands (Linux `SG_IO`/NVMe ioctls, or the software drive in `lethe-sim`)
+//! and [`lethe_core::device::BlockDevice`] carries the read-back. So the same
+//! runner body runs against the model in property tests, against QEMU's
+//! emulated drives, and against real drives.
+//!
+//! - [`profile`]: probe identity, capabilities and hidden areas (read-only).
+//! - [`runner`]: policy, operator blockers, HPA, canaries, fallbacks, proof.
+//! - [`exec`]: one method, watched until the drive itself reports completion.
+//! - [`canary`]: the read-back proof.
+
+pub mod canary;
+pub mod clock;
+pub mod exec;
+pub mod profile;
+pub mod runner;
+
+pub use canary::{CanarySet, Expect, ReadBack};
+pub use clock::{Clock, SystemClock};
+pub use exec::MethodResult;
+pub use profile::{probe, CommandPath, DriveProfile, HiddenArea, Hints};
+pub use runner::{default_path, run_purge, Outcome, PurgeReport, PurgeRequest};
+
+use lethe_cmds::policy::MethodChoice;
+
+/// Errors before anything is written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PurgeError {
+    /// The drive could not be probed.
+    #[error("probing the drive: {0}")]
+    Probe(String),
+    /// An explicitly requested method cannot be used on this drive.
+    #[error("{0}")]
+    MethodRefused(String),
+}
+
+/// What the runner reports while it works.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PurgeEvent {
+    /// The policy's choice.
+    Chosen(MethodChoice),
+    /// The operator must act (frozen drive, hidden area...).
+    Attention(String),
+    /// A command is being sent.
+    Command(String),
+    /// A long command is running.
+    Waiting(String),
+    /// Progress of a background sanitize, when the drive reports it.
+    Progress(Option<f64>),
+}
