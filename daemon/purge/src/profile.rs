@@ -242,12 +242,14 @@ fn hidden_area(io: &dyn DriveIo, id: &IdentifyDevice) -> Result<Option<HiddenAre
     if !id.hpa_supported {
         return Ok(None);
     }
-    let r = io
-        .ata(&ata::read_native_max_ext(), &mut [])
-        .map_err(|e| gone_or(e, "READ NATIVE MAX ADDRESS EXT"))?;
-    if r.failed() {
-        return Ok(None);
-    }
+    let r = match io.ata(&ata::read_native_max_ext(), &mut []) {
+        Ok(r) if !r.failed() => r,
+        Ok(_) => return Ok(None),
+        Err(e @ DriveIoError::Gone(_)) => return Err(gone_or(e, "READ NATIVE MAX ADDRESS EXT")),
+        // Unreadable (e.g. truncated registers): the HPA state stays unknown,
+        // which the certificate says, rather than failing the whole probe.
+        Err(_) => return Ok(None),
+    };
     let dco_sectors = if id.dco_supported {
         let mut b = vec![0u8; 512];
         match io.ata(&ata::dco_identify(), &mut b) {

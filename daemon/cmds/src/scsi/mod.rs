@@ -8,7 +8,7 @@ pub use sat::{ata_pass_through_16, decode_ata_pass_through_16, ATA_PASS_THROUGH_
 pub use sense::{decode_ata_status_return, Sense, SenseFormat, SenseKey};
 pub use vpd::{decode_inquiry, decode_vpd_80, decode_vpd_83, Designator, Inquiry};
 
-use crate::{be32, be64, need, BuildError, DataDir, DecodeError};
+use crate::{be16, be32, be64, need, BuildError, DataDir, DecodeError};
 use serde::{Deserialize, Serialize};
 
 /// A SCSI command descriptor block with its data phase and timeout.
@@ -38,6 +38,73 @@ pub mod opcode {
     pub const SERVICE_ACTION_IN_16: u8 = 0x9E;
     /// MAINTENANCE IN; REPORT SUPPORTED OPERATION CODES is service action 0Ch.
     pub const MAINTENANCE_IN: u8 = 0xA3;
+    /// MODE SENSE(10).
+    pub const MODE_SENSE_10: u8 = 0x5A;
+    /// MODE SELECT(10).
+    pub const MODE_SELECT_10: u8 = 0x55;
+}
+
+/// Page code of the Control mode page (SPC-5 7.5.10), which holds D_SENSE.
+pub const CONTROL_MODE_PAGE: u8 = 0x0A;
+
+/// MODE SENSE(10) of one page's current values, without block descriptors.
+pub fn mode_sense_10(page: u8, alloc: u16) -> ScsiCdb {
+    let [hi, lo] = alloc.to_be_bytes();
+    ScsiCdb::new(
+        &[
+            opcode::MODE_SENSE_10,
+            0x08,
+            page & 0x3F,
+            0,
+            0,
+            0,
+            0,
+            hi,
+            lo,
+            0,
+        ],
+        DataDir::In(u32::from(alloc)),
+    )
+}
+
+/// MODE SELECT(10) of a `len`-byte parameter list (PF set, SP clear: the
+/// change lasts until the next reset or power cycle and is never saved).
+pub fn mode_select_10(len: u16) -> ScsiCdb {
+    let [hi, lo] = len.to_be_bytes();
+    ScsiCdb::new(
+        &[opcode::MODE_SELECT_10, 0x10, 0, 0, 0, 0, 0, hi, lo, 0],
+        DataDir::Out(u32::from(len)),
+    )
+}
+
+/// From a MODE SENSE(10) answer holding the Control mode page: whether
+/// D_SENSE is set, and the MODE SELECT(10) parameter list that sets it.
+///
+/// libata answers ATA PASS-THROUGH with fixed-format sense unless D_SENSE is
+/// set, and fixed format cannot carry the upper ATA registers (sanitize status,
+/// native max address): descriptor format is needed for those.
+pub fn control_page_d_sense(resp: &[u8]) -> Result<(bool, Vec<u8>), DecodeError> {
+    need("MODE SENSE(10) header", resp, 8)?;
+    let bdl = usize::from(be16(resp, 6));
+    let start = 8 + bdl;
+    need("MODE SENSE(10) control page", resp, start + 2)?;
+    let page = &resp[start..];
+    if page[0] & 0x3F != CONTROL_MODE_PAGE {
+        return Err(DecodeError::Invalid {
+            what: "MODE SENSE(10)",
+            detail: format!("page {:#04x} instead of the Control page", page[0] & 0x3F),
+        });
+    }
+    let plen = usize::from(page[1]) + 2;
+    need("MODE SENSE(10) control page", page, plen.max(3))?;
+    let d_sense = page[2] & 0x04 != 0;
+    // Header with mode data length 0 (reserved for MODE SELECT), no block
+    // descriptors; the page with PS cleared and D_SENSE set.
+    let mut list = vec![0u8; 8];
+    list.extend_from_slice(&page[..plen]);
+    list[8] &= 0x7F;
+    list[10] |= 0x04;
+    Ok((d_sense, list))
 }
 
 /// Service action of REPORT SUPPORTED OPERATION CODES within MAINTENANCE IN.

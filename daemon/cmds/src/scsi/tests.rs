@@ -237,3 +237,41 @@ fn report_supported_opcode_cdb_and_answer() {
     );
     assert!(decode_supported_opcode(&[0]).is_err());
 }
+
+#[test]
+fn mode_pages_for_descriptor_sense() {
+    // SPC-5 6.14 / 6.12: 5Ah DBD PC=0 page 0Ah; 55h PF.
+    assert_eq!(
+        mode_sense_10(CONTROL_MODE_PAGE, 64).bytes(),
+        &[0x5A, 0x08, 0x0A, 0, 0, 0, 0, 0, 64, 0]
+    );
+    assert_eq!(
+        mode_select_10(20).bytes(),
+        &[0x55, 0x10, 0, 0, 0, 0, 0, 0, 20, 0]
+    );
+    // libata's answer: 8-byte header, no block descriptors, control page with
+    // PS set and D_SENSE clear (byte 2 = 0x02: GLTSD).
+    let resp = [
+        0, 18, 0, 0, 0, 0, 0, 0, 0x8A, 0x0A, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    let (on, list) = ok(control_page_d_sense(&resp));
+    assert!(!on);
+    assert_eq!(
+        list,
+        vec![0, 0, 0, 0, 0, 0, 0, 0, 0x0A, 0x0A, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    );
+    let mut set = resp;
+    set[10] = 0x06;
+    assert!(ok(control_page_d_sense(&set)).0);
+    assert!(control_page_d_sense(&resp[..9]).is_err());
+    let mut other = resp;
+    other[8] = 0x08;
+    assert!(control_page_d_sense(&other).is_err());
+}
+
+proptest! {
+    #[test]
+    fn control_page_decoder_never_panics(b in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let _ = control_page_d_sense(&b);
+    }
+}

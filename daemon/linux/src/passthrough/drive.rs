@@ -11,7 +11,7 @@ use super::{nvme as pt_nvme, sgio, topology, PassthroughError};
 use lethe_cmds::ata::{AtaCommand, AtaRegisters};
 use lethe_cmds::io::{DriveIo, DriveIoError, ScsiReply};
 use lethe_cmds::nvme::{NvmeAdminCmd, NvmeCompletion};
-use lethe_cmds::scsi::ScsiCdb;
+use lethe_cmds::scsi::{self, ScsiCdb};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -32,6 +32,8 @@ impl From<PassthroughError> for DriveIoError {
 pub struct LinuxDrive {
     /// The whole-disk block device (SG_IO).
     block: File,
+    /// Whether descriptor-format sense was requested yet (first ATA command).
+    dsense: std::sync::Once,
     /// The NVMe controller node and the namespace id, for NVMe drives.
     nvme: Option<(File, u32)>,
 }
@@ -48,6 +50,7 @@ impl LinuxDrive {
             .map_err(|e| DriveIoError::Transport(format!("{}: {e}", block.display())))?;
         Ok(LinuxDrive {
             block: f,
+            dsense: std::sync::Once::new(),
             nvme: None,
         })
     }
@@ -69,6 +72,28 @@ impl LinuxDrive {
         Ok(d)
     }
 
+    /// Ask the SCSI translator for descriptor-format sense (D_SENSE in the
+    /// Control mode page, current values only): libata's fixed format cannot
+    /// carry the upper ATA registers. Best effort: a translator that refuses
+    /// leaves fixed format, and [`DriveIo::ata`] then refuses truncated answers.
+    fn enable_descriptor_sense(&self) {
+        let mut buf = [0u8; 64];
+        let Ok(o) = sgio::scsi(
+            &self.block,
+            &scsi::mode_sense_10(scsi::CONTROL_MODE_PAGE, 64),
+            &mut buf,
+        ) else {
+            return;
+        };
+        if !o.is_good() {
+            return;
+        }
+        if let Ok((false, mut list)) = scsi::control_page_d_sense(&buf) {
+            let len = u16::try_from(list.len()).unwrap_or(0);
+            let _ = sgio::scsi(&self.block, &scsi::mode_select_10(len), &mut list);
+        }
+    }
+
     /// The namespace id, for NVMe drives.
     pub fn nsid(&self) -> Option<u32> {
         self.nvme.as_ref().map(|(_, n)| *n)
@@ -77,6 +102,7 @@ impl LinuxDrive {
 
 impl DriveIo for LinuxDrive {
     fn ata(&self, cmd: &AtaCommand, data: &mut [u8]) -> Result<AtaRegisters, DriveIoError> {
+        self.dsense.call_once(|| self.enable_descriptor_sense());
         let o = sgio::ata(&self.block, cmd, data)?;
         if !o.registers_complete {
             // Fixed-format sense cut the upper register bytes (libata before
