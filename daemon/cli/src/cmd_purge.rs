@@ -181,8 +181,12 @@ pub fn prepare(args: &WipeArgs, path: &Path, id: &DeviceIdentity) -> Result<Prep
     let hints = Hints {
         transport,
         rotational: id.rotational,
-        removable_flash: matches!(id.transport.as_str(), "usb" | "mmc")
-            && id.rotational != Some(true),
+        // Memory cards are flash; a USB device is a flash stick when it says it
+        // is removable media (RMB) or solid state. Many sticks claim to be
+        // rotational, so that flag alone proves nothing.
+        removable_flash: id.transport == "mmc"
+            || (id.transport == "usb"
+                && (id.removable == Some(true) || id.rotational == Some(false))),
     };
     let (io, profile, notes) = open_and_probe(path, id, hints);
     for n in &notes {
