@@ -11,6 +11,7 @@
 //! never passed silently. CI runs as root, so the loop tier always runs there.
 
 pub mod qemu_board;
+pub mod qemu_guest;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,21 +1,40 @@
-//! `lethe drives` and the target assessment used by `lethe wipe`.
+//! `lethe drives` (optionally `--watch` for hot-plug) and the target
+//! assessment used by `lethe wipe`.
 
 use crate::exit;
 use anyhow::{Context, Result};
 use clap::Args;
 use lethe_cli::identity::DeviceIdentity;
 use lethe_core::inventory::{render_table, Drive};
+use lethe_linux::discovery::uevent::{DriveEvent, Watcher};
 use lethe_linux::discovery::{self, Refusal};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 #[derive(Args)]
 pub struct DrivesArgs {
-    /// Print JSON instead of a table.
+    /// Print JSON instead of a table. With --watch, one object a line:
+    /// `{"event":"present"|"add","device":{..}}` for each drive listed or
+    /// arriving, `{"event":"watching"}` once the list is done, and
+    /// `{"event":"remove","path":..,"name":..,"serial":..,"stable_id":..}`.
     #[arg(long)]
     json: bool,
+    /// Keep running: after the current list, print one line per drive that
+    /// arrives or leaves (kernel uevents; no udev needed). Stops on
+    /// SIGINT/SIGTERM.
+    #[arg(long)]
+    watch: bool,
+    /// With --watch: stop after this many seconds.
+    #[arg(long, value_name = "SECS", requires = "watch")]
+    watch_timeout: Option<u64>,
 }
 
 pub fn run(args: &DrivesArgs) -> Result<u8> {
+    if args.watch {
+        return watch(args);
+    }
     let drives = discovery::discover().context("listing block devices")?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&drives)?);
@@ -29,6 +48,83 @@ pub fn run(args: &DrivesArgs) -> Result<u8> {
     for d in &drives {
         for w in &d.warnings {
             println!("  note: {}: {w}", d.path);
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// One `--watch` line: JSON (`present`, `watching`, `add`, `remove`) or text.
+fn emit(json: bool, ev: &str, d: Option<&Drive>, name: &str) -> Result<()> {
+    if json {
+        let v = match (ev, d) {
+            ("add" | "present", Some(d)) => serde_json::json!({"event": ev, "device": d}),
+            ("remove", _) => serde_json::json!({
+                "event": ev,
+                "path": format!("/dev/{name}"),
+                "name": name,
+                "serial": d.and_then(|d| d.serial.clone()),
+                "stable_id": d.and_then(|d| d.stable_id.clone()),
+            }),
+            _ => serde_json::json!({"event": ev}),
+        };
+        println!("{}", serde_json::to_string(&v)?);
+    } else {
+        let dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+        match (ev, d) {
+            ("add", Some(d)) => println!(
+                "+ {} {} {} serial={} {} bytes{}",
+                d.path,
+                d.transport,
+                dash(&d.model),
+                dash(&d.serial),
+                d.size_bytes,
+                if d.protected { " (protected)" } else { "" }
+            ),
+            ("remove", d) => println!(
+                "- /dev/{name} removed (serial={})",
+                dash(&d.and_then(|d| d.serial.clone()))
+            ),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `--watch`: the list, then arrivals and removals until a signal or the timeout.
+fn watch(args: &DrivesArgs) -> Result<u8> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
+    }
+    // Listens before listing, so a drive arriving in between is not lost.
+    let (mut watcher, drives) = Watcher::start().context("watching for drives")?;
+    if args.json {
+        for d in &drives {
+            emit(true, "present", Some(d), &d.name)?;
+        }
+        emit(true, "watching", None, "")?;
+    } else {
+        print!("{}", render_table(&drives));
+        println!("watching for drives to arrive or leave (Ctrl-C to stop)");
+    }
+    let deadline = args
+        .watch_timeout
+        .map(|s| Instant::now() + Duration::from_secs(s));
+    while !stop.load(Ordering::Relaxed) {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left == Some(Duration::ZERO) {
+            break;
+        }
+        // Short slices, so a signal or the deadline is noticed promptly.
+        let slice = left
+            .unwrap_or(Duration::MAX)
+            .min(Duration::from_millis(250));
+        match watcher.next(slice).context("watching for drives")? {
+            Some(DriveEvent::Added(d)) => emit(args.json, "add", Some(&d), &d.name)?,
+            Some(DriveEvent::Removed { name, last, .. }) => {
+                emit(args.json, "remove", last.as_deref(), &name)?
+            }
+            None => {}
         }
     }
     Ok(exit::OK)

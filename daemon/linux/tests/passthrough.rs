@@ -12,6 +12,7 @@
 
 use lethe_cmds::scsi::{self, Sense, SenseKey};
 use lethe_cmds::{ata, nvme};
+use lethe_hw_tests::qemu_guest::{DiskSpec, GuestBuilder};
 use lethe_linux::passthrough::{nvme as pt_nvme, sgio, PassthroughError};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -228,10 +229,10 @@ fn scsi_commands_on_a_scsi_debug_disk() {
 // ---------------------------------------------------------------------------
 // QEMU tier: Identify Controller through `admin()` on an emulated NVMe drive.
 //
-// The host side packs this very test binary, its shared libraries, a static
-// busybox and the NVMe modules into an initramfs, boots Debian's kernel under
-// `qemu-system-x86_64` (TCG) with `-device nvme` over a temp raw file, and the
-// guest runs `guest_side_passthrough` below. Needs:
+// Through `lethe_hw_tests::qemu_guest`, the host side packs this very test
+// binary, its shared libraries, a static busybox and the NVMe modules into an
+// initramfs, boots Debian's kernel under `qemu-system-x86_64` (TCG) with
+// `-device nvme` over a temp raw file, and the guest runs `guest_side_passthrough` below. Needs:
 //   LETHE_QEMU_KERNEL_ROOT  a directory with boot/vmlinuz-<kver> and
 //                           lib/modules/<kver> (e.g. `dpkg-deb -x` of
 //                           linux-image-6.1.0-*-amd64),
@@ -354,318 +355,43 @@ fn guest_side_passthrough() {
     );
 }
 
-mod qemu {
-    use std::collections::{BTreeMap, BTreeSet};
-    use std::io::Read;
-    use std::path::{Path, PathBuf};
-    use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
-
-    /// A newc cpio archive built in memory (what the kernel unpacks as initramfs).
-    #[derive(Default)]
-    pub struct Cpio {
-        buf: Vec<u8>,
-        ino: u32,
-        dirs: BTreeSet<String>,
-    }
-
-    impl Cpio {
-        fn entry(&mut self, name: &str, mode: u32, data: &[u8]) {
-            self.ino += 1;
-            let hdr = format!(
-                "070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
-                self.ino, mode, 0, 0, 1, 0, data.len(), 0, 0, 0, 0, name.len() + 1, 0
-            );
-            self.buf.extend_from_slice(hdr.as_bytes());
-            self.buf.extend_from_slice(name.as_bytes());
-            self.buf.push(0);
-            self.pad4();
-            self.buf.extend_from_slice(data);
-            self.pad4();
-        }
-
-        /// newc aligns headers and data to 4 bytes.
-        fn pad4(&mut self) {
-            let n = (4 - self.buf.len() % 4) % 4;
-            self.buf.resize(self.buf.len() + n, 0);
-        }
-
-        fn parents(&mut self, path: &str) {
-            let mut acc = String::new();
-            let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-            for p in &parts[..parts.len().saturating_sub(1)] {
-                if !acc.is_empty() {
-                    acc.push('/');
-                }
-                acc.push_str(p);
-                if self.dirs.insert(acc.clone()) {
-                    let a = acc.clone();
-                    self.entry(&a, 0o040755, &[]);
-                }
-            }
-        }
-
-        /// Add a file at absolute guest path `path`.
-        pub fn file(&mut self, path: &str, mode: u32, data: &[u8]) {
-            self.parents(path);
-            self.entry(path.trim_start_matches('/'), 0o100000 | mode, data);
-        }
-
-        /// Add a directory.
-        pub fn dir(&mut self, path: &str) {
-            self.parents(&format!("{path}/x"));
-        }
-
-        pub fn finish(mut self) -> Vec<u8> {
-            self.entry("TRAILER!!!", 0, &[]);
-            self.buf
-        }
-    }
-
-    /// Shared libraries of `exe` (and the ELF interpreter) as `ldd` lists them.
-    pub fn shared_libs(exe: &Path) -> Vec<PathBuf> {
-        let out = Command::new("ldd").arg(exe).output().map(|o| o.stdout);
-        let text = String::from_utf8_lossy(&out.unwrap_or_default()).into_owned();
-        text.lines()
-            .filter_map(|l| {
-                let l = l.trim();
-                let p = match l.split_once("=>") {
-                    Some((_, r)) => r.split_whitespace().next()?,
-                    None => l.split_whitespace().next()?,
-                };
-                p.starts_with('/').then(|| PathBuf::from(p))
-            })
-            .collect()
-    }
-
-    /// `depends=` of a module, read from its `.modinfo` strings.
-    fn depends(ko: &[u8]) -> Vec<String> {
-        let key = b"depends=";
-        ko.windows(key.len())
-            .position(|w| w == key)
-            .map(|i| {
-                let rest = &ko[i + key.len()..];
-                let end = rest.iter().position(|&b| b == 0).unwrap_or(0);
-                String::from_utf8_lossy(&rest[..end])
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(|s| s.replace('-', "_"))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// Every `.ko` below `dir`, by normalized module name.
-    fn index(dir: &Path, map: &mut BTreeMap<String, PathBuf>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                index(&p, map);
-            } else if let Some(n) = p.file_name().and_then(|n| n.to_str()) {
-                if let Some(stem) = n.strip_suffix(".ko") {
-                    map.insert(stem.replace('-', "_"), p.clone());
-                }
-            }
-        }
-    }
-
-    /// Modules to insmod, dependencies first.
-    pub fn module_closure(modroot: &Path, wanted: &[&str]) -> Option<Vec<PathBuf>> {
-        let mut map = BTreeMap::new();
-        index(modroot, &mut map);
-        let mut order = Vec::new();
-        let mut seen = BTreeSet::new();
-        fn visit(
-            m: &str,
-            map: &BTreeMap<String, PathBuf>,
-            seen: &mut BTreeSet<String>,
-            order: &mut Vec<PathBuf>,
-        ) -> Option<()> {
-            if !seen.insert(m.to_string()) {
-                return Some(());
-            }
-            let p = map.get(m)?;
-            let bytes = std::fs::read(p).ok()?;
-            for d in depends(&bytes) {
-                visit(&d, map, seen, order)?;
-            }
-            order.push(p.clone());
-            Some(())
-        }
-        for w in wanted {
-            visit(w, &map, &mut seen, &mut order)?;
-        }
-        Some(order)
-    }
-
-    /// Run QEMU, returning the serial console output; killed after `limit`.
-    pub fn run(args: &[String], limit: Duration) -> String {
-        let mut child = Command::new("qemu-system-x86_64")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("qemu: {e}"));
-        let mut out = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-        let reader = std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = out.read_to_end(&mut s);
-            String::from_utf8_lossy(&s).into_owned()
-        });
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(_)) = child.try_wait() {
-                break;
-            }
-            if start.elapsed() > limit {
-                // Our own child, by its handle.
-                let _ = child.kill();
-                let _ = child.wait();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            let _ = e.read_to_string(&mut err);
-        }
-        let mut s = reader.join().unwrap_or_default();
-        s.push_str(&err);
-        s
-    }
-}
-
 #[test]
 fn qemu_nvme_identify_controller_through_admin() {
-    let test = "qemu_nvme_identify_controller_through_admin";
-    let Some(kroot) = std::env::var_os("LETHE_QEMU_KERNEL_ROOT").map(PathBuf::from) else {
-        eprintln!(
-            "SKIPPED: {test}: set LETHE_QEMU_KERNEL_ROOT to an extracted linux-image package"
-        );
+    let Some(mut b) = GuestBuilder::new("qemu_nvme_identify_controller_through_admin") else {
         return;
     };
-    let busybox = std::env::var_os("LETHE_BUSYBOX")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/bin/busybox"));
-    let has_qemu = Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_qemu || !busybox.exists() {
-        eprintln!("SKIPPED: {test}: needs qemu-system-x86_64 and a static busybox");
-        return;
-    }
-    let vmlinuz = std::fs::read_dir(kroot.join("boot"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
-        })
-        .unwrap_or_else(|| panic!("no boot/vmlinuz-* under {}", kroot.display()));
-    let kver = vmlinuz
-        .file_name()
-        .map(|n| {
-            n.to_string_lossy()
-                .trim_start_matches("vmlinuz-")
-                .to_string()
-        })
-        .unwrap_or_default();
-    let modroot = kroot.join("lib/modules").join(&kver).join("kernel");
-    // crc64_rocksoft_generic is only a soft dependency of crc64_rocksoft.
-    let mods = qemu::module_closure(
-        &modroot,
-        &["crc64_rocksoft_generic", "nvme", "ahci", "sd_mod"],
-    )
-    .unwrap_or_else(|| panic!("nvme modules not found under {}", modroot.display()));
-
+    let disk = b.backing_file("nvme", &DiskSpec::new(NVME_SERIAL, 64 << 20));
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
-    let mut cpio = qemu::Cpio::default();
-    let read = |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    cpio.file("/bin/busybox", 0o755, &read(&busybox));
-    cpio.file("/passthrough", 0o755, &read(&exe));
-    // The ELF interpreter must be executable, or every dynamic binary fails.
-    for lib in qemu::shared_libs(&exe) {
-        cpio.file(&lib.to_string_lossy(), 0o755, &read(&lib));
-    }
-    let mut insmods = String::new();
-    for (i, m) in mods.iter().enumerate() {
-        cpio.file(&format!("/mods/{i:02}.ko"), 0o644, &read(m));
-        insmods.push_str(&format!("insmod /mods/{i:02}.ko\n"));
-    }
-    for d in ["/proc", "/sys", "/dev", "/tmp"] {
-        cpio.dir(d);
-    }
-    let init = format!(
-        "#!/bin/busybox sh\n/bin/busybox --install -s /bin\nexport PATH=/bin\n\
-         mount -t proc proc /proc\nmount -t sysfs sysfs /sys\nmount -t devtmpfs dev /dev\n\
-         {insmods}\
-         i=0; while ! ls /dev/nvme*n1 >/dev/null 2>&1 || ! [ -e /dev/sda ] && [ $i -lt 900 ]; do sleep 0.1; i=$((i+1)); done\n\
-         echo \"@@DEVICES $(ls /sys/class/block | tr '\\n' ' ')@@\"\n\
-         /passthrough --exact guest_side_passthrough --nocapture --test-threads=1\n\
-         echo \"@@RC=$?@@\"\npoweroff -f\n"
-    );
-    cpio.file("/init", 0o755, init.as_bytes());
-
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let initrd = dir.path().join("initrd.cpio");
-    std::fs::write(&initrd, cpio.finish()).unwrap_or_else(|e| panic!("{e}"));
-    let disk = dir.path().join("nvme.raw");
-    let f = File::create(&disk).unwrap_or_else(|e| panic!("{e}"));
-    f.set_len(64 << 20).unwrap_or_else(|e| panic!("{e}"));
-    drop(f);
-    let sata = dir.path().join("sata.raw");
-    let f = File::create(&sata).unwrap_or_else(|e| panic!("{e}"));
-    f.set_len(32 << 20).unwrap_or_else(|e| panic!("{e}"));
-    drop(f);
-    let args: Vec<String> = [
-        "-machine",
-        "q35,accel=tcg",
-        "-m",
-        "512",
-        "-smp",
-        "1",
-        "-display",
-        "none",
-        "-nodefaults",
-        "-no-reboot",
-        "-serial",
-        "stdio",
-        "-kernel",
-        &vmlinuz.to_string_lossy(),
-        "-initrd",
-        &initrd.to_string_lossy(),
-        "-append",
-        &format!("console=ttyS0 quiet panic=-1 rdinit=/init {GUEST_FLAG}"),
-        "-drive",
-        &format!("file={},if=none,id=n0,format=raw", disk.display()),
-        "-device",
-        // Two controllers sharing namespace 1 in one NVM subsystem: the kernel
-        // builds the multipath layout the topology walk must follow.
-        "nvme-subsys,id=subsys0,nqn=lethe-passthrough",
-        "-device",
-        &format!("nvme,id=nvme0,serial={NVME_SERIAL},subsys=subsys0"),
-        "-device",
-        &format!("nvme,id=nvme1,serial={NVME_SERIAL},subsys=subsys0"),
-        "-device",
-        "nvme-ns,drive=n0,bus=nvme0,nsid=1,shared=on",
-        "-drive",
-        &format!("file={},if=none,id=a0,format=raw", sata.display()),
-        "-device",
-        "ahci,id=ahci",
-        "-device",
-        &format!("ide-hd,drive=a0,bus=ahci.0,serial={SATA_SERIAL}"),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let out = qemu::run(&args, std::time::Duration::from_secs(240));
+    let mut guest = b
+        .binary("/bin/passthrough", &exe)
+        // crc64_rocksoft_generic is only a soft dependency of crc64_rocksoft.
+        .modules(&["crc64_rocksoft_generic", "nvme", "ahci", "sd_mod"])
+        .kernel_arg(GUEST_FLAG)
+        .qemu_args(&[
+            "-drive",
+            &format!("file={},if=none,id=n0,format=raw", disk.display()),
+            // Two controllers sharing namespace 1 in one NVM subsystem: the
+            // kernel builds the multipath layout the topology walk must follow.
+            "-device",
+            "nvme-subsys,id=subsys0,nqn=lethe-passthrough",
+            "-device",
+            &format!("nvme,id=nvme0,serial={NVME_SERIAL},subsys=subsys0"),
+            "-device",
+            &format!("nvme,id=nvme1,serial={NVME_SERIAL},subsys=subsys0"),
+            "-device",
+            "nvme-ns,drive=n0,bus=nvme0,nsid=1,shared=on",
+        ])
+        .extra_disks(1)
+        .sata("sata", &DiskSpec::new(SATA_SERIAL, 32 << 20))
+        .script(
+            "/bin/passthrough --exact guest_side_passthrough --nocapture --test-threads=1\n\
+             echo \"@@RC=$?@@\"\n",
+        )
+        .boot()
+        .unwrap_or_else(|e| panic!("boot: {e}"));
+    let out = guest
+        .wait_exit(std::time::Duration::from_secs(240))
+        .unwrap_or_else(|e| panic!("{e}"));
     let line = out
         .lines()
         .find_map(|l| l.split("@@PT ").nth(1))

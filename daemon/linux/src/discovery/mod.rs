@@ -16,6 +16,8 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+pub mod uevent;
+
 const SYS_BLOCK: &str = "/sys/class/block";
 const UDEV_DATA: &str = "/run/udev/data";
 
@@ -125,6 +127,18 @@ pub fn record(name: &str) -> Option<DeviceRecord> {
             r.attrs.insert(a.to_string(), v);
         }
     }
+    if !r.attrs.contains_key("device/serial") && !r.attrs.contains_key("serial") {
+        // Without udev a SCSI disk (SATA behind libata, a USB stick) has no
+        // serial attribute of its own: take the USB device's iSerial (what
+        // udev's usb_id reports) or the unit serial number VPD page.
+        if let Some(s) = usb_serial(&dir).or_else(|| {
+            fs::read(dir.join("device/vpd_pg80"))
+                .ok()
+                .and_then(|b| vpd80_serial(&b))
+        }) {
+            r.attrs.insert("serial".into(), s);
+        }
+    }
     if let Some(d) = r.devnum {
         if let Ok(text) = fs::read_to_string(format!("{UDEV_DATA}/b{d}")) {
             (r.udev, r.devlinks) = parse_udev_db(&text);
@@ -185,6 +199,30 @@ pub fn record(name: &str) -> Option<DeviceRecord> {
     Some(r)
 }
 
+/// The `serial` attribute of the USB device above sysfs dir `dir`: the
+/// nearest ancestor with `idVendor` (a USB device, not an interface).
+fn usb_serial(dir: &Path) -> Option<String> {
+    dir.ancestors()
+        .take_while(|d| *d != Path::new("/sys/devices"))
+        .find(|d| d.join("idVendor").exists())
+        .and_then(|d| read_trim(d.join("serial")))
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// The product serial number of a Unit Serial Number VPD page (0x80):
+/// 4-byte header, then `PAGE LENGTH` ASCII bytes, space padded.
+pub fn vpd80_serial(page: &[u8]) -> Option<String> {
+    if page.len() < 4 || page[1] != 0x80 {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([page[2], page[3]]));
+    let body = page.get(4..4 + len).unwrap_or(&page[4..]);
+    let s: String = String::from_utf8_lossy(body)
+        .trim_matches(|c: char| c.is_whitespace() || c == '\0')
+        .to_string();
+    (!s.is_empty()).then_some(s)
+}
+
 /// Whole-disk kernel names worth listing.
 fn disk_names() -> Result<Vec<String>, DiscoveryError> {
     let rd = fs::read_dir(SYS_BLOCK).map_err(DiscoveryError::Sysfs)?;
@@ -192,6 +230,9 @@ fn disk_names() -> Result<Vec<String>, DiscoveryError> {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| !n.starts_with("ram"))
+        // Per-path disks of NVMe multipath (nvme0c0n1) are hidden: no device
+        // node; the namespace is listed through its head (nvme0n1).
+        .filter(|n| read_trim(Path::new(SYS_BLOCK).join(n).join("hidden")).as_deref() != Some("1"))
         .filter(|n| !Path::new(SYS_BLOCK).join(n).join("partition").exists())
         .filter(|n| read_trim(Path::new(SYS_BLOCK).join(n).join("size")).is_some_and(|s| s != "0"))
         .collect();
@@ -307,6 +348,18 @@ pub fn discover() -> Result<Vec<Drive>, DiscoveryError> {
     let records: Vec<DeviceRecord> = disk_names()?.iter().filter_map(|n| record(n)).collect();
     let f = facts(&records);
     Ok(records.iter().map(|r| inventory::assess(r, &f)).collect())
+}
+
+/// The classified record of whole disk `name` (e.g. after its hot-plug event).
+pub fn drive(name: &str) -> Option<Drive> {
+    let r = record(name)?;
+    let f = facts(std::slice::from_ref(&r));
+    Some(inventory::assess(&r, &f))
+}
+
+/// The device number of a device node.
+fn devnum_of_node(path: &str) -> Option<DevNum> {
+    fs::metadata(path).ok().map(|m| devnum_of(&m))
 }
 
 /// Decide whether `path` may be wiped, before anything opens it for writing.

@@ -183,3 +183,86 @@ fn partition_table_entries_carry_start_and_type() {
     );
     assert_eq!(r.probe_error, None);
 }
+
+#[test]
+fn vpd_page_80_gives_the_unit_serial() {
+    // libata's page for an ATA disk: the 20-byte serial, space padded.
+    let mut page = vec![0x00, 0x80, 0x00, 20];
+    page.extend_from_slice(b"   LETHESATA01      ");
+    assert_eq!(vpd80_serial(&page).as_deref(), Some("LETHESATA01"));
+    // A length beyond the buffer takes what is there.
+    assert_eq!(
+        vpd80_serial(&[0, 0x80, 0, 99, b'A', b'B']).as_deref(),
+        Some("AB")
+    );
+    assert_eq!(
+        vpd80_serial(&[0, 0x83, 0, 2, b'A', b'B']),
+        None,
+        "wrong page"
+    );
+    assert_eq!(vpd80_serial(&[0, 0x80, 0, 4, b' ', 0, b' ', b' ']), None);
+    assert_eq!(vpd80_serial(&[0, 0x80]), None);
+}
+
+proptest::proptest! {
+    #[test]
+    fn vpd80_serial_never_panics(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+        if let Some(s) = vpd80_serial(&b) {
+            proptest::prop_assert!(!s.is_empty());
+            proptest::prop_assert_eq!(s.trim(), s.as_str());
+        }
+    }
+}
+
+/// The next event `want` accepts within 10 s (other loop devices may come and go).
+fn wait_event(
+    w: &mut uevent::Watcher,
+    want: impl Fn(&uevent::DriveEvent) -> bool,
+) -> Option<uevent::DriveEvent> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(10) {
+        match w.next(std::time::Duration::from_millis(500)) {
+            Ok(Some(e)) if want(&e) => return Some(e),
+            Ok(_) => {}
+            Err(e) => panic!("watch: {e}"),
+        }
+    }
+    None
+}
+
+#[test]
+fn the_watcher_sees_a_loop_device_attached_and_detached() {
+    // Bound before the loop device exists: its attach must be reported.
+    let Ok((mut w, before)) = uevent::Watcher::start() else {
+        eprintln!(
+            "SKIPPED: the_watcher_sees_a_loop_device_attached_and_detached: no uevent socket"
+        );
+        return;
+    };
+    let Some(lo) = LoopDevice::new(4 << 20) else {
+        return;
+    };
+    let name = lo.name();
+    assert!(!before.iter().any(|d| d.name == name));
+    let added = wait_event(
+        &mut w,
+        |e| matches!(e, uevent::DriveEvent::Added(d) if d.name == name),
+    )
+    .unwrap_or_else(|| panic!("no add event for {name}"));
+    let uevent::DriveEvent::Added(d) = added else {
+        unreachable!()
+    };
+    assert_eq!(d.transport, lethe_core::inventory::Transport::Loop);
+    assert_eq!(d.size_bytes, 4 << 20);
+    drop(lo);
+    let removed = wait_event(
+        &mut w,
+        |e| matches!(e, uevent::DriveEvent::Removed { name: n, .. } if *n == name),
+    )
+    .unwrap_or_else(|| panic!("no remove event for {name}"));
+    let uevent::DriveEvent::Removed { path, last, .. } = removed else {
+        unreachable!()
+    };
+    assert_eq!(path, format!("/dev/{name}"));
+    assert_eq!(last.map(|d| d.size_bytes), Some(4 << 20));
+}
