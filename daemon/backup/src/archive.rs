@@ -1,0 +1,651 @@
+//! Archivers: directory trees, raw block devices and streams become blobs, a
+//! tree or extent lists, and finally a snapshot (written last).
+//!
+//! A file whose size, mtime, ctime, device and inode match the parent snapshot
+//! and whose blobs are all stored is not read again (as restic and borg do).
+
+use crate::repo::{now, Repository};
+use crate::walk::Filter;
+use crate::writer::{self, BlobSink, WriteStats};
+use crate::BackupError;
+use lethe_repo::chunker::{is_zero, Chunker};
+use lethe_repo::index::Index;
+use lethe_repo::snapshot::{DeviceIdentity, Snapshot, Source, Summary};
+use lethe_repo::tree::{Extent, ExtentList, Node, NodeKind, Timestamp, Tree};
+use lethe_repo::{BlobKind, FileKind, Id};
+use std::collections::HashMap;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Options of one backup run.
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    /// Snapshot tags.
+    pub tags: Vec<String>,
+    /// Sealing workers.
+    pub threads: usize,
+    /// Include/exclude patterns (trees only).
+    pub filter: Filter,
+    /// Host name recorded in the snapshot.
+    pub hostname: String,
+    /// User name recorded in the snapshot.
+    pub username: String,
+}
+
+/// What a backup produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BackupReport {
+    /// The new snapshot.
+    pub snapshot: String,
+    /// Counters.
+    pub files: u64,
+    /// Directories.
+    pub dirs: u64,
+    /// Bytes read from the source (unchanged files skipped are not read).
+    pub bytes_read: u64,
+    /// Bytes of the source covered by this snapshot.
+    pub bytes_total: u64,
+    /// Plaintext bytes of new blobs.
+    pub bytes_new: u64,
+    /// Plaintext bytes that were already in the repository.
+    pub bytes_reused: u64,
+    /// Bytes uploaded.
+    pub bytes_stored: u64,
+    /// bytes_total / bytes_stored.
+    pub dedup_ratio: f64,
+    /// Seconds.
+    pub seconds: f64,
+    /// Files that could not be read (skipped, named here).
+    pub warnings: Vec<String>,
+}
+
+/// Live progress (bytes of source processed).
+pub trait Progress: Sync {
+    /// `n` more source bytes processed.
+    fn bytes(&self, _n: u64) {}
+    /// Current file.
+    fn file(&self, _p: &Path) {}
+}
+
+impl Progress for () {}
+
+fn ts(secs: i64, nanos: i64) -> Timestamp {
+    Timestamp {
+        secs,
+        nanos: u32::try_from(nanos.clamp(0, 999_999_999)).unwrap_or(0),
+    }
+}
+
+/// Extents, BLAKE3 and length of one content.
+type ContentOut = (Vec<Extent>, [u8; 32], u64);
+
+/// Reads a source's content into chunks and blobs.
+struct Content<'c> {
+    chunker: &'c Chunker,
+    buf: Vec<u8>,
+}
+
+impl Content<'_> {
+    /// Chunk `r` to the end: extents (zero runs sparse), BLAKE3 and length.
+    fn read(
+        &mut self,
+        r: &mut dyn Read,
+        sink: &mut BlobSink<'_>,
+        progress: &dyn Progress,
+    ) -> std::io::Result<Result<ContentOut, BackupError>> {
+        let cap = self.buf.len();
+        let mut filled = 0;
+        let mut start = 0;
+        let mut eof = false;
+        let mut hasher = blake3::Hasher::new();
+        let mut ext: Vec<Extent> = Vec::new();
+        let mut total = 0u64;
+        loop {
+            while !eof && filled < cap {
+                match r.read(&mut self.buf[filled..]) {
+                    Ok(0) => eof = true,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            while let Some(n) = self.chunker.next_boundary(&self.buf[start..filled], eof) {
+                let chunk = &self.buf[start..start + n];
+                hasher.update(chunk);
+                total += n as u64;
+                progress.bytes(n as u64);
+                if is_zero(chunk) {
+                    match ext.last_mut() {
+                        Some(Extent::Zero { len }) => *len += n as u64,
+                        _ => ext.push(Extent::Zero { len: n as u64 }),
+                    }
+                } else {
+                    let id = match sink.add(BlobKind::Data, chunk.to_vec()) {
+                        Ok(id) => id,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                    ext.push(Extent::Data { id, len: n as u32 });
+                }
+                start += n;
+            }
+            if eof {
+                return Ok(Ok((ext, *hasher.finalize().as_bytes(), total)));
+            }
+            self.buf.copy_within(start..filled, 0);
+            filled -= start;
+            start = 0;
+        }
+    }
+}
+
+struct TreeArchiver<'a, 'c> {
+    repo: &'a Repository,
+    index: &'a Index,
+    filter: &'a Filter,
+    progress: &'a dyn Progress,
+    content: Content<'c>,
+    hardlinks: HashMap<(u64, u64), NodeKind>,
+    users: HashMap<u32, Option<String>>,
+    groups: HashMap<u32, Option<String>>,
+    opener: lethe_repo::crypto::Opener,
+    summary: Summary,
+    bytes_total: u64,
+    warnings: Vec<String>,
+}
+
+impl TreeArchiver<'_, '_> {
+    fn user(&mut self, uid: u32) -> Option<String> {
+        self.users
+            .entry(uid)
+            .or_insert_with(|| {
+                nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+                    .ok()
+                    .flatten()
+                    .map(|u| u.name)
+            })
+            .clone()
+    }
+
+    fn group(&mut self, gid: u32) -> Option<String> {
+        self.groups
+            .entry(gid)
+            .or_insert_with(|| {
+                nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))
+                    .ok()
+                    .flatten()
+                    .map(|g| g.name)
+            })
+            .clone()
+    }
+
+    fn parent_tree(&mut self, id: Option<Id>) -> Option<Tree> {
+        let id = id?;
+        let bytes = self
+            .repo
+            .blob(self.index, BlobKind::Tree, &id, &mut self.opener)
+            .ok()?;
+        Tree::decode(&bytes).ok()
+    }
+
+    fn node(&mut self, name: &[u8], md: &std::fs::Metadata, kind: NodeKind) -> Node {
+        Node {
+            name: name.to_vec(),
+            kind,
+            mode: md.mode() & 0o7777,
+            uid: md.uid(),
+            gid: md.gid(),
+            user: self.user(md.uid()),
+            group: self.group(md.gid()),
+            size: if md.is_file() { md.len() } else { 0 },
+            mtime: ts(md.mtime(), md.mtime_nsec()),
+            atime: ts(md.atime(), md.atime_nsec()),
+            ctime: ts(md.ctime(), md.ctime_nsec()),
+            dev: md.dev(),
+            inode: md.ino(),
+            nlink: md.nlink(),
+            xattrs: Vec::new(),
+        }
+    }
+
+    /// One directory entry (recursing into directories). `None`: skipped.
+    fn entry(
+        &mut self,
+        sink: &mut BlobSink<'_>,
+        path: &Path,
+        name: &[u8],
+        rel: &[u8],
+        parent: Option<&Node>,
+    ) -> Result<Option<Node>, BackupError> {
+        if self.filter.excluded(path) {
+            return Ok(None);
+        }
+        let md = match std::fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) => {
+                self.warnings.push(format!("{}: {e}", path.display()));
+                return Ok(None);
+            }
+        };
+        let ft = md.file_type();
+        if !ft.is_dir() && !self.filter.included(path) {
+            return Ok(None);
+        }
+        self.progress.file(path);
+        let kind = if ft.is_dir() {
+            let sub_parent = parent.and_then(|n| match &n.kind {
+                NodeKind::Dir { subtree } => Some(*subtree),
+                _ => None,
+            });
+            let subtree = self.dir(sink, path, rel, sub_parent)?;
+            self.summary.dirs += 1;
+            NodeKind::Dir { subtree }
+        } else if ft.is_symlink() {
+            match std::fs::read_link(path) {
+                Ok(t) => NodeKind::Symlink {
+                    target: t.as_os_str().as_bytes().to_vec(),
+                },
+                Err(e) => {
+                    self.warnings.push(format!("{}: {e}", path.display()));
+                    return Ok(None);
+                }
+            }
+        } else if ft.is_file() {
+            self.summary.files += 1;
+            self.bytes_total += md.len();
+            // Every name of a hard-linked inode carries the content (so any
+            // sub-path restores alone); restore re-links names of one inode.
+            // The content is read once.
+            let linked = (md.nlink() > 1)
+                .then(|| self.hardlinks.get(&(md.dev(), md.ino())).cloned())
+                .flatten();
+            let kind = match linked.or_else(|| self.unchanged(parent, &md, sink)) {
+                Some(k) => {
+                    self.progress.bytes(md.len());
+                    k
+                }
+                None => match self.file(sink, path)? {
+                    Some(k) => k,
+                    None => return Ok(None),
+                },
+            };
+            if md.nlink() > 1 {
+                self.hardlinks.insert((md.dev(), md.ino()), kind.clone());
+            }
+            kind
+        } else if ft.is_block_device() {
+            NodeKind::BlockDev { rdev: md.rdev() }
+        } else if ft.is_char_device() {
+            NodeKind::CharDev { rdev: md.rdev() }
+        } else if ft.is_fifo() {
+            NodeKind::Fifo
+        } else {
+            NodeKind::Socket
+        };
+        Ok(Some(self.node(name, &md, kind)))
+    }
+
+    /// The parent snapshot's content, when the file has not changed.
+    fn unchanged(
+        &self,
+        parent: Option<&Node>,
+        md: &std::fs::Metadata,
+        sink: &BlobSink<'_>,
+    ) -> Option<NodeKind> {
+        let p = parent?;
+        let NodeKind::File { content, .. } = &p.kind else {
+            return None;
+        };
+        let same = p.size == md.len()
+            && p.mtime == ts(md.mtime(), md.mtime_nsec())
+            && p.ctime == ts(md.ctime(), md.ctime_nsec())
+            && p.inode == md.ino()
+            && p.dev == md.dev();
+        let stored = content.iter().all(|e| match e {
+            Extent::Data { id, .. } => sink.has(id),
+            Extent::Zero { .. } => true,
+        });
+        (same && stored).then(|| p.kind.clone())
+    }
+
+    fn file(
+        &mut self,
+        sink: &mut BlobSink<'_>,
+        path: &Path,
+    ) -> Result<Option<NodeKind>, BackupError> {
+        let mut f = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                self.warnings.push(format!("{}: {e}", path.display()));
+                return Ok(None);
+            }
+        };
+        match self.content.read(&mut f, sink, self.progress) {
+            Ok(r) => {
+                let (content, blake3, n) = r?;
+                self.summary.bytes_read += n;
+                Ok(Some(NodeKind::File { content, blake3 }))
+            }
+            Err(e) => {
+                self.warnings.push(format!("{}: {e}", path.display()));
+                Ok(None)
+            }
+        }
+    }
+
+    fn dir(
+        &mut self,
+        sink: &mut BlobSink<'_>,
+        path: &Path,
+        rel: &[u8],
+        parent: Option<Id>,
+    ) -> Result<Id, BackupError> {
+        let parent = self.parent_tree(parent);
+        let mut names: Vec<Vec<u8>> = match std::fs::read_dir(path) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().as_bytes().to_vec())
+                .collect(),
+            Err(e) => {
+                self.warnings.push(format!("{}: {e}", path.display()));
+                Vec::new()
+            }
+        };
+        names.sort();
+        let mut nodes = Vec::with_capacity(names.len());
+        for name in names {
+            let child = path.join(std::ffi::OsStr::from_bytes(&name));
+            let mut crel = rel.to_vec();
+            crel.push(b'/');
+            crel.extend_from_slice(&name);
+            let pnode = parent
+                .as_ref()
+                .and_then(|t| t.nodes.iter().find(|n| n.name == name));
+            if let Some(n) = self.entry(sink, &child, &name, &crel, pnode)? {
+                nodes.push(n);
+            }
+        }
+        sink.add(BlobKind::Tree, Tree { nodes }.encode()?)
+    }
+}
+
+fn report(
+    snapshot: Id,
+    summary: &Summary,
+    stats: &WriteStats,
+    bytes_total: u64,
+    started: Instant,
+    warnings: Vec<String>,
+) -> BackupReport {
+    let stored = stats.bytes_stored.load(Ordering::Relaxed);
+    BackupReport {
+        snapshot: snapshot.to_hex(),
+        files: summary.files,
+        dirs: summary.dirs,
+        bytes_read: summary.bytes_read,
+        bytes_total,
+        bytes_new: stats.bytes_new.load(Ordering::Relaxed),
+        bytes_reused: stats.bytes_reused.load(Ordering::Relaxed),
+        bytes_stored: stored,
+        dedup_ratio: if stored == 0 {
+            0.0
+        } else {
+            bytes_total as f64 / stored as f64
+        },
+        seconds: started.elapsed().as_secs_f64(),
+        warnings,
+    }
+}
+
+fn finish_snapshot(
+    repo: &Repository,
+    mut snap: Snapshot,
+    stats: &WriteStats,
+    started: Instant,
+) -> Result<Id, BackupError> {
+    snap.summary.bytes_added = stats.bytes_new.load(Ordering::Relaxed);
+    snap.summary.bytes_stored = stats.bytes_stored.load(Ordering::Relaxed);
+    snap.summary.blobs_added = stats.blobs_new.load(Ordering::Relaxed);
+    snap.summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let mut sealer = repo.sealer()?;
+    repo.write_file(FileKind::Snapshot, snap.seal(&mut sealer)?)
+}
+
+/// Back up directory trees (or single files). Each given path becomes an
+/// entry of the root tree, named by its last component.
+pub fn backup_paths(
+    repo: &Repository,
+    paths: &[PathBuf],
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupReport, BackupError> {
+    let started = Instant::now();
+    let time = now();
+    let raw: Vec<Vec<u8>> = paths
+        .iter()
+        .map(|p| p.as_os_str().as_bytes().to_vec())
+        .collect();
+    let (index, _) = repo.load_index()?;
+    // The newest snapshot of the same paths is the parent.
+    let parent = repo
+        .snapshots()?
+        .into_iter()
+        .rev()
+        .find(|(_, s)| matches!(&s.source, Source::Tree { paths, .. } if *paths == raw));
+    let chunker = Chunker::new(repo.config.chunker, repo.keys().gear_key())?;
+    let stats = Arc::new(WriteStats::default());
+    let mut arch = TreeArchiver {
+        repo,
+        index: &index,
+        filter: &opts.filter,
+        progress,
+        content: Content {
+            chunker: &chunker,
+            buf: vec![0u8; 2 * repo.config.chunker.max_size as usize],
+        },
+        hardlinks: HashMap::new(),
+        users: HashMap::new(),
+        groups: HashMap::new(),
+        opener: repo.opener(),
+        summary: Summary::default(),
+        bytes_total: 0,
+        warnings: Vec::new(),
+    };
+    let parent_root = parent.as_ref().and_then(|(_, s)| match &s.source {
+        Source::Tree { root, .. } => Some(*root),
+        _ => None,
+    });
+    let ((root, _), _) = writer::session(repo, &index, opts.threads, Arc::clone(&stats), |sink| {
+        let proot = arch.parent_tree(parent_root);
+        let mut nodes: Vec<Node> = Vec::new();
+        for p in paths {
+            let name = p
+                .file_name()
+                .map(|n| n.as_bytes().to_vec())
+                .unwrap_or_else(|| b"root".to_vec());
+            if nodes.iter().any(|n| n.name == name) {
+                return Err(BackupError::Invalid(format!(
+                    "two source paths end in the same name {:?}",
+                    String::from_utf8_lossy(&name)
+                )));
+            }
+            let pnode = proot
+                .as_ref()
+                .and_then(|t| t.nodes.iter().find(|n| n.name == name));
+            match arch.entry(sink, p, &name, &name, pnode)? {
+                Some(n) => nodes.push(n),
+                None => {
+                    return Err(BackupError::NotFound(format!(
+                        "{}: cannot be read or is excluded",
+                        p.display()
+                    )))
+                }
+            }
+        }
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        let root = sink.add(BlobKind::Tree, Tree { nodes }.encode()?)?;
+        Ok((root, ()))
+    })?;
+    let snap = Snapshot {
+        time,
+        hostname: opts.hostname.clone(),
+        username: opts.username.clone(),
+        tags: opts.tags.clone(),
+        parent: parent.map(|(id, _)| id),
+        source: Source::Tree { root, paths: raw },
+        summary: arch.summary.clone(),
+    };
+    let id = finish_snapshot(repo, snap, &stats, started)?;
+    Ok(report(
+        id,
+        &arch.summary,
+        &stats,
+        arch.bytes_total,
+        started,
+        std::mem::take(&mut arch.warnings),
+    ))
+}
+
+fn store_extents(sink: &mut BlobSink<'_>, ext: &[Extent]) -> Result<Vec<Id>, BackupError> {
+    ExtentList::split(ext)
+        .into_iter()
+        .map(|l| sink.add(BlobKind::ExtentList, l.encode()?))
+        .collect()
+}
+
+/// Back up a stream (stdin, a database dump) under `name`.
+pub fn backup_stream(
+    repo: &Repository,
+    r: &mut dyn Read,
+    name: &str,
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupReport, BackupError> {
+    let started = Instant::now();
+    let time = now();
+    let (index, _) = repo.load_index()?;
+    let chunker = Chunker::new(repo.config.chunker, repo.keys().gear_key())?;
+    let stats = Arc::new(WriteStats::default());
+    let mut content = Content {
+        chunker: &chunker,
+        buf: vec![0u8; 2 * repo.config.chunker.max_size as usize],
+    };
+    let ((lists, blake3, size), _) =
+        writer::session(repo, &index, opts.threads, Arc::clone(&stats), |sink| {
+            let (ext, blake3, size) =
+                content
+                    .read(r, sink, progress)
+                    .map_err(|e| BackupError::Io {
+                        path: name.into(),
+                        source: e,
+                    })??;
+            Ok((store_extents(sink, &ext)?, blake3, size))
+        })?;
+    let summary = Summary {
+        files: 1,
+        bytes_read: size,
+        ..Summary::default()
+    };
+    let snap = Snapshot {
+        time,
+        hostname: opts.hostname.clone(),
+        username: opts.username.clone(),
+        tags: opts.tags.clone(),
+        parent: None,
+        source: Source::Stream {
+            name: name.into(),
+            size,
+            extent_lists: lists,
+            blake3,
+        },
+        summary: summary.clone(),
+    };
+    let id = finish_snapshot(repo, snap, &stats, started)?;
+    Ok(report(id, &summary, &stats, size, started, Vec::new()))
+}
+
+/// Image a raw block device (or any file) in fixed-size chunks; all-zero
+/// chunks are sparse; unreadable chunks are retried, then stored as zeros and
+/// listed in the snapshot.
+pub fn backup_device(
+    repo: &Repository,
+    path: &Path,
+    identity: DeviceIdentity,
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupReport, BackupError> {
+    use std::os::unix::fs::FileExt;
+    let started = Instant::now();
+    let time = now();
+    let (index, _) = repo.load_index()?;
+    let f = std::fs::File::open(path).map_err(|e| BackupError::io(path, e))?;
+    let size = identity.size_bytes;
+    let cs = u64::from(repo.config.device_chunk_size);
+    let stats = Arc::new(WriteStats::default());
+    let mut warnings = Vec::new();
+    let ((lists, blake3, unreadable), _) =
+        writer::session(repo, &index, opts.threads, Arc::clone(&stats), |sink| {
+            let mut hasher = blake3::Hasher::new();
+            let mut ext: Vec<Extent> = Vec::new();
+            let mut unreadable = Vec::new();
+            let mut buf = vec![0u8; cs as usize];
+            let mut off = 0u64;
+            while off < size {
+                let n = (size - off).min(cs) as usize;
+                let b = &mut buf[..n];
+                let ok = f.read_exact_at(b, off).or_else(|_| f.read_exact_at(b, off));
+                if let Err(e) = ok {
+                    warnings.push(format!(
+                        "{}: bytes {off}..{}: {e}",
+                        path.display(),
+                        off + n as u64
+                    ));
+                    unreadable.push((off, n as u64));
+                    b.fill(0);
+                }
+                hasher.update(b);
+                progress.bytes(n as u64);
+                if is_zero(b) {
+                    match ext.last_mut() {
+                        Some(Extent::Zero { len }) => *len += n as u64,
+                        _ => ext.push(Extent::Zero { len: n as u64 }),
+                    }
+                } else {
+                    let id = sink.add(BlobKind::Data, b.to_vec())?;
+                    ext.push(Extent::Data { id, len: n as u32 });
+                }
+                off += n as u64;
+            }
+            Ok((
+                store_extents(sink, &ext)?,
+                *hasher.finalize().as_bytes(),
+                unreadable,
+            ))
+        })?;
+    let summary = Summary {
+        files: 1,
+        bytes_read: size,
+        ..Summary::default()
+    };
+    let snap = Snapshot {
+        time,
+        hostname: opts.hostname.clone(),
+        username: opts.username.clone(),
+        tags: opts.tags.clone(),
+        parent: None,
+        source: Source::Device {
+            identity,
+            chunk_size: repo.config.device_chunk_size,
+            extent_lists: lists,
+            blake3,
+            unreadable,
+        },
+        summary: summary.clone(),
+    };
+    let id = finish_snapshot(repo, snap, &stats, started)?;
+    Ok(report(id, &summary, &stats, size, started, warnings))
+}

@@ -1,0 +1,220 @@
+//! `check`: the structure (every snapshot's trees and lists decode and every
+//! blob they name is indexed in a pack that exists and is long enough), and
+//! with `read_data` the content (packs re-hashed against their names, every
+//! blob decrypted, authenticated and re-hashed against its id). Problems are
+//! named; nothing panics and nothing is modified.
+
+use crate::repo::Repository;
+use crate::restore::Reader;
+use crate::BackupError;
+use lethe_repo::pack::PackReader;
+use lethe_repo::snapshot::Source;
+use lethe_repo::tree::{Extent, NodeKind};
+use lethe_repo::{BlobKind, FileKind, Id};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+/// What `check` found.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CheckReport {
+    /// Snapshots checked.
+    pub snapshots: usize,
+    /// Distinct blobs referenced.
+    pub blobs: usize,
+    /// Packs in the index.
+    pub packs: usize,
+    /// Packs downloaded and verified.
+    pub packs_read: usize,
+    /// Errors: the repository is damaged.
+    pub errors: Vec<String>,
+    /// Harmless findings (packs no index names, left by an interrupted backup).
+    pub warnings: Vec<String>,
+}
+
+impl CheckReport {
+    /// No errors.
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// Every blob the snapshots reference, by id, with the snapshots that need it.
+pub fn referenced(
+    r: &mut Reader<'_>,
+    report: &mut CheckReport,
+) -> Result<BTreeMap<Id, (BlobKind, BTreeSet<String>)>, BackupError> {
+    let mut used: BTreeMap<Id, (BlobKind, BTreeSet<String>)> = BTreeMap::new();
+    let mut seen_trees = HashSet::new();
+    let snaps = match r.repo.snapshots() {
+        Ok(s) => s,
+        Err(e) => {
+            report.errors.push(format!("snapshots: {e}"));
+            Vec::new()
+        }
+    };
+    report.snapshots = snaps.len();
+    for (sid, s) in &snaps {
+        let sname = sid.to_hex()[..8].to_string();
+        let mut mark = |id: Id, k: BlobKind| {
+            used.entry(id)
+                .or_insert_with(|| (k, BTreeSet::new()))
+                .1
+                .insert(sname.clone());
+        };
+        match &s.source {
+            Source::Tree { root, .. } => {
+                let mut stack = vec![(*root, String::from("/"))];
+                while let Some((tid, path)) = stack.pop() {
+                    mark(tid, BlobKind::Tree);
+                    if !seen_trees.insert((tid, sname.clone())) {
+                        continue;
+                    }
+                    let t = match r.tree(&tid) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            report
+                                .errors
+                                .push(format!("snapshot {sname}: tree {path}: {e}"));
+                            continue;
+                        }
+                    };
+                    for n in &t.nodes {
+                        match &n.kind {
+                            NodeKind::Dir { subtree } => stack.push((
+                                *subtree,
+                                format!("{path}{}/", String::from_utf8_lossy(&n.name)),
+                            )),
+                            NodeKind::File { content, .. } => {
+                                for e in content {
+                                    if let Extent::Data { id, .. } = e {
+                                        mark(*id, BlobKind::Data);
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            Source::Device { extent_lists, .. } | Source::Stream { extent_lists, .. } => {
+                for l in extent_lists {
+                    mark(*l, BlobKind::ExtentList);
+                }
+                match r.extents(extent_lists) {
+                    Ok(ext) => {
+                        for e in ext {
+                            if let Extent::Data { id, .. } = e {
+                                mark(id, BlobKind::Data);
+                            }
+                        }
+                    }
+                    Err(e) => report
+                        .errors
+                        .push(format!("snapshot {sname}: extent lists: {e}")),
+                }
+            }
+        }
+    }
+    Ok(used)
+}
+
+/// Check the repository; `read_data_ppm` of the packs (1_000_000 = all) are
+/// downloaded and every blob in them verified.
+pub fn check(repo: &Repository, read_data_ppm: u32, seed: u64) -> Result<CheckReport, BackupError> {
+    let mut report = CheckReport::default();
+    let mut r = Reader::new(repo)?;
+    let used = referenced(&mut r, &mut report)?;
+    report.blobs = used.len();
+    let packs: BTreeMap<Id, u64> = repo.list_files(FileKind::Pack)?.into_iter().collect();
+    let mut indexed_packs: BTreeMap<Id, u64> = BTreeMap::new();
+    for (id, (kind, snaps)) in &used {
+        match r.index.get(id) {
+            None => report.errors.push(format!(
+                "{kind:?} blob {id} (needed by snapshot(s) {}) is not in any index",
+                snaps.iter().cloned().collect::<Vec<_>>().join(", ")
+            )),
+            Some(e) => {
+                let end = u64::from(e.offset) + u64::from(e.length);
+                let m = indexed_packs.entry(e.pack).or_insert(0);
+                *m = (*m).max(end);
+            }
+        }
+    }
+    for (pack, need) in &indexed_packs {
+        match packs.get(pack) {
+            None => report.errors.push(format!(
+                "pack {pack} is missing (blobs in the index point into it)"
+            )),
+            Some(&size) if size < *need => report.errors.push(format!(
+                "pack {pack} is truncated: {size} bytes, blobs extend to {need}"
+            )),
+            _ => {}
+        }
+    }
+    let all_indexed: HashSet<Id> = {
+        // Every pack any index entry names, used or not.
+        let mut s = HashSet::new();
+        for id in used.keys() {
+            if let Some(e) = r.index.get(id) {
+                s.insert(e.pack);
+            }
+        }
+        s
+    };
+    report.packs = indexed_packs.len();
+    for p in packs.keys() {
+        if !all_indexed.contains(p) {
+            report.warnings.push(format!(
+                "pack {p} is not referenced by any snapshot (prune removes it)"
+            ));
+        }
+    }
+    if read_data_ppm > 0 {
+        let mut rng = lethe_rng(seed);
+        let mut opener = repo.opener();
+        for (pack, _) in indexed_packs.iter().filter(|_| {
+            read_data_ppm >= 1_000_000 || (rng() % 1_000_000) < u64::from(read_data_ppm)
+        }) {
+            if !packs.contains_key(pack) {
+                continue;
+            }
+            report.packs_read += 1;
+            let bytes = match repo.store.read(&FileKind::Pack.path(pack)) {
+                Ok(b) => b,
+                Err(e) => {
+                    report.errors.push(format!("pack {pack}: {e}"));
+                    continue;
+                }
+            };
+            let reader = match PackReader::open(&mut opener, pack, &bytes, true) {
+                Ok(p) => p,
+                Err(e) => {
+                    report.errors.push(format!("pack {pack}: {e}"));
+                    continue;
+                }
+            };
+            for e in reader.entries() {
+                let res = reader
+                    .sealed(e)
+                    .and_then(|s| lethe_repo::pack::open_blob(&mut opener, repo.keys(), e, s));
+                if let Err(err) = res {
+                    report
+                        .errors
+                        .push(format!("pack {pack}: blob {}: {err}", e.id));
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// A small seeded generator (SplitMix64) for sampling.
+pub fn lethe_rng(seed: u64) -> impl FnMut() -> u64 {
+    let mut s = seed;
+    move || {
+        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,102 @@
+//! The backup engine (issue 3): repositories on any `lethe-backend` storage,
+//! in the `lethe-repo` format.
+//!
+//! - [`repo`]: init/open (passphrase or recovery key), keys, index, snapshots.
+//! - [`writer`]: dedup + parallel sealing workers + pack uploads + index files.
+//! - [`archive`]: directory trees, raw block devices, streams → snapshots.
+//! - [`restore`]: snapshots (or a sub-path) → files, images → files/devices.
+//! - [`check`]: structure, and optionally decrypt-and-verify content.
+//! - [`lock`], [`prune`]: forget/prune that a concurrent backup cannot break.
+//! - [`drill`]: restore drills that compare against backup-time hashes.
+
+pub mod archive;
+pub mod check;
+pub mod drill;
+pub mod lock;
+pub mod prune;
+pub mod repo;
+pub mod restore;
+pub mod store;
+pub mod walk;
+pub mod writer;
+
+pub use repo::Repository;
+pub use store::Store;
+
+use lethe_backend::BackendError;
+use lethe_repo::{Id, RepoError};
+
+/// Errors of the backup engine.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// The storage backend failed (after its retries).
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// A format-level error outside a named object.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// A stored object is damaged.
+    #[error("{what} is damaged: {source}")]
+    Corrupt {
+        /// The object.
+        what: String,
+        /// Why.
+        source: RepoError,
+    },
+    /// No key file accepts the passphrase. Nothing was written.
+    #[error("wrong passphrase: no key file of this repository accepts it")]
+    WrongPassphrase,
+    /// `init` on an existing repository.
+    #[error("{0} is already a repository; nothing was written")]
+    AlreadyInitialized(String),
+    /// No key files at the location.
+    #[error("{0} is not a Lethe repository (no keys/)")]
+    NotARepository(String),
+    /// A blob named by a tree or list is not in the index.
+    #[error("blob {0} is missing from the index")]
+    MissingBlob(Id),
+    /// A snapshot or path was not found.
+    #[error("{0}")]
+    NotFound(String),
+    /// Local file-system error, with the path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Another process holds a conflicting lock.
+    #[error("repository is locked: {0}")]
+    Locked(String),
+    /// Restored content does not match the hash recorded at backup time.
+    #[error("{0}: restored content does not match the BLAKE3 recorded at backup time")]
+    HashMismatch(String),
+    /// Bad option or input.
+    #[error("{0}")]
+    Invalid(String),
+    /// The OS random generator failed.
+    #[error("random generator: {0}")]
+    Random(String),
+    /// A bug or a broken invariant.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl BackupError {
+    /// A damaged named object.
+    pub fn corrupt(what: impl Into<String>, source: RepoError) -> Self {
+        BackupError::Corrupt {
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// An I/O error on `path`.
+    pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        BackupError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
