@@ -12,6 +12,9 @@ if [ -x "$QCACHE/bb/bin/busybox" ]; then
     export LETHE_BUSYBOX=${LETHE_BUSYBOX:-$QCACHE/bb/bin/busybox}
 fi
 
+# A failing test must not stop the script before the firmware tests and the
+# summary line: collect the status instead of letting `set -e` exit.
+set +e
 cargo test --workspace --no-fail-fast 2>&1 | tee "${TMPDIR:-/tmp}/lethe-test.log"
 status=${PIPESTATUS[0]}
 # The firmware logic runs its host tests in its own workspace (the board

@@ -177,11 +177,34 @@ async fn fire_refusals() {
         c.fire(nonce ^ 1).await,
         Err(ControllerError::Refused(Refusal::BadNonce))
     ));
-    tokio::time::sleep(Duration::from_millis(5_200)).await;
-    assert!(matches!(
-        c.fire(nonce).await,
-        Err(ControllerError::Refused(Refusal::ArmExpired))
-    ));
+    // Expired arm. A heavily loaded host can delay heartbeats past the 500 ms
+    // link watchdog during the 5 s wait; the firmware then (correctly) drops
+    // to a LinkLost fault, which also refuses the fire. Retry that case so the
+    // test checks what it is about: the expiry.
+    let mut nonce = nonce;
+    let mut expired = false;
+    for attempt in 0..3 {
+        tokio::time::sleep(Duration::from_millis(5_200)).await;
+        match c.fire(nonce).await {
+            Err(ControllerError::Refused(Refusal::ArmExpired)) => {
+                expired = true;
+                break;
+            }
+            other => {
+                let s = c.status().await.unwrap();
+                assert_eq!(
+                    s.fault,
+                    Some(FaultCode::LinkLost),
+                    "fire after expiry gave {other:?}, status {s:?}"
+                );
+                assert!(!s.relay);
+                eprintln!("attempt {attempt}: host load tripped the link watchdog; retrying");
+                c.clear_fault().await.unwrap();
+                nonce = c.arm().await.unwrap().0;
+            }
+        }
+    }
+    assert!(expired, "an expired arm must be refused as ArmExpired");
 
     // Interlock: simulated door input (sim-inputs build only; QEMU cannot drive GPIO inputs).
     let (nonce, _) = c.arm().await.unwrap();

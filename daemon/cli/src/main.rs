@@ -1,6 +1,7 @@
 //! `lethe`: find drives, wipe them with a verified overwrite, and issue
 //! signed certificates of sanitization.
 
+mod cmd_backup;
 mod cmd_cert;
 mod cmd_controller;
 mod cmd_degauss;
@@ -57,6 +58,8 @@ enum Cmd {
     Degauss(cmd_degauss::DegaussArgs),
     /// The front-panel controller (bay LEDs, degausser relay).
     Controller(cmd_controller::ControllerArgs),
+    /// Encrypted, deduplicated backups and restore drills.
+    Backup(Box<cmd_backup::BackupArgs>),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Cmd::Cert(a) => cmd_cert::run(&state, &a),
         Cmd::Degauss(a) => cmd_degauss::run(&state, &a),
         Cmd::Controller(a) => cmd_controller::run(&a),
+        Cmd::Backup(a) => cmd_backup::run(&a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

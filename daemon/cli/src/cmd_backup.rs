@@ -1,0 +1,690 @@
+//! `lethe backup …`: encrypted, deduplicated backups with restic's
+//! conventions (`--repo`/`LETHE_REPO`, `--password-file`/`LETHE_PASSWORD_FILE`/
+//! `LETHE_PASSWORD`, AWS_* credentials for S3), plus restore drills.
+
+use crate::exit;
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lethe_backend::{BackendConfig, HostKeyCheck, Location, S3Credentials, SftpConfig};
+use lethe_backup::archive::{self, BackupOptions, Progress};
+use lethe_backup::walk::Filter;
+use lethe_backup::{check, drill, prune, restore, Repository, Store};
+use lethe_repo::keys::KdfParams;
+use lethe_repo::retention::{KeepN, Policy};
+use lethe_repo::snapshot::Source;
+use lethe_repo::tree::NodeKind;
+use lethe_repo::FileKind;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct BackupArgs {
+    /// Repository: a local path, s3:http://HOST:PORT/BUCKET/PREFIX or sftp:USER@HOST:PORT/PATH.
+    #[arg(long, short = 'r', env = "LETHE_REPO", global = true)]
+    repo: Option<String>,
+    /// File holding the repository passphrase.
+    #[arg(long, env = "LETHE_PASSWORD_FILE", global = true)]
+    password_file: Option<PathBuf>,
+    /// Private key for sftp: repositories.
+    #[arg(long, env = "LETHE_SFTP_KEY", global = true)]
+    sftp_key: Option<PathBuf>,
+    /// known_hosts file for sftp: repositories (host keys are always checked).
+    #[arg(long, env = "LETHE_SFTP_KNOWN_HOSTS", global = true)]
+    sftp_known_hosts: Option<PathBuf>,
+    /// JSON output (a JSON object as the last line).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: BackupCmd,
+}
+
+#[derive(Subcommand)]
+enum BackupCmd {
+    /// Create a repository; prints the recovery key once.
+    Init,
+    /// Back up paths, a block device (--device) or stdin (--stdin).
+    Run(RunArgs),
+    /// List snapshots.
+    Snapshots,
+    /// List the files of a snapshot.
+    Ls {
+        /// Snapshot id (prefix) or `latest`.
+        snapshot: String,
+    },
+    /// Restore a snapshot, a sub-path, or an image/stream onto a file or device.
+    Restore(RestoreArgs),
+    /// Verify the repository; --read-data[=PERCENT] also decrypts content.
+    Check {
+        /// Download and verify this share of the packs (default all).
+        #[arg(long, num_args = 0..=1, default_missing_value = "100", value_name = "PERCENT")]
+        read_data: Option<f64>,
+    },
+    /// Remove snapshots by retention policy.
+    Forget(ForgetArgs),
+    /// Delete data no snapshot needs.
+    Prune {
+        /// Repack packs with more than this share unused.
+        #[arg(long, default_value_t = 5.0)]
+        max_unused: f64,
+    },
+    /// Manage passphrases.
+    Key {
+        #[command(subcommand)]
+        cmd: KeyCmd,
+    },
+    /// Restore a random sample of the newest snapshot and compare with backup-time hashes.
+    Drill {
+        /// Files (or device ranges) to restore.
+        #[arg(long, default_value_t = 20)]
+        sample: usize,
+        /// Scratch directory (default: a temporary directory).
+        #[arg(long)]
+        scratch: Option<PathBuf>,
+        /// Seed of the sample (default: random, printed).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Files and directories to back up.
+    paths: Vec<PathBuf>,
+    /// Image this block device (or file) instead.
+    #[arg(long, conflicts_with_all = ["paths", "stdin"])]
+    device: Option<PathBuf>,
+    /// Back up standard input (e.g. a database dump).
+    #[arg(long, conflicts_with = "paths")]
+    stdin: bool,
+    /// Name recorded for --stdin.
+    #[arg(long, default_value = "stdin")]
+    stdin_name: String,
+    /// Tag the snapshot.
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Skip paths matching this glob (a bare name matches at any depth).
+    #[arg(long)]
+    exclude: Vec<String>,
+    /// Keep only files matching this glob.
+    #[arg(long)]
+    include: Vec<String>,
+    /// Sealing threads (default: CPU count).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args)]
+struct RestoreArgs {
+    /// Snapshot id (prefix) or `latest`.
+    snapshot: String,
+    /// Target directory (tree snapshots).
+    #[arg(long, conflicts_with = "to")]
+    target: Option<PathBuf>,
+    /// Only this path inside the snapshot.
+    #[arg(long)]
+    path: Option<String>,
+    /// File or block device to write an image or stream to.
+    #[arg(long)]
+    to: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ForgetArgs {
+    #[arg(long)]
+    keep_last: Option<u32>,
+    #[arg(long)]
+    keep_hourly: Option<u32>,
+    #[arg(long)]
+    keep_daily: Option<u32>,
+    #[arg(long)]
+    keep_weekly: Option<u32>,
+    #[arg(long)]
+    keep_monthly: Option<u32>,
+    #[arg(long)]
+    keep_yearly: Option<u32>,
+    /// Show what would be removed.
+    #[arg(long)]
+    dry_run: bool,
+    /// Prune afterwards.
+    #[arg(long)]
+    prune: bool,
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// List key files.
+    List,
+    /// Add a passphrase (read from --new-password-file).
+    Add {
+        #[arg(long)]
+        new_password_file: PathBuf,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// Remove a key file (never the one in use, never the last).
+    Remove { id: String },
+    /// Change the passphrase of the key in use.
+    Passwd {
+        #[arg(long)]
+        new_password_file: PathBuf,
+    },
+}
+
+impl ForgetArgs {
+    fn policy(&self) -> Policy {
+        let k = |v: Option<u32>| v.map(KeepN::Count);
+        Policy {
+            last: k(self.keep_last),
+            hourly: k(self.keep_hourly),
+            daily: k(self.keep_daily),
+            weekly: k(self.keep_weekly),
+            monthly: k(self.keep_monthly),
+            yearly: k(self.keep_yearly),
+            ..Policy::default()
+        }
+    }
+}
+
+fn read_secret(path: &Path) -> Result<Vec<u8>> {
+    let s = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    // A trailing newline is not part of the passphrase (as in restic).
+    let s = s.strip_suffix(b"\n").unwrap_or(&s);
+    let s = s.strip_suffix(b"\r").unwrap_or(s);
+    if s.is_empty() {
+        bail!("{} is empty", path.display());
+    }
+    Ok(s.to_vec())
+}
+
+fn password(a: &BackupArgs) -> Result<Vec<u8>> {
+    if let Some(p) = &a.password_file {
+        return read_secret(p);
+    }
+    match std::env::var("LETHE_PASSWORD") {
+        Ok(p) if !p.is_empty() => Ok(p.into_bytes()),
+        _ => bail!("no passphrase: give --password-file, LETHE_PASSWORD_FILE or LETHE_PASSWORD"),
+    }
+}
+
+/// The runtime and the store for `--repo`.
+fn store(a: &BackupArgs) -> Result<(tokio::runtime::Runtime, Store)> {
+    let url = a
+        .repo
+        .as_deref()
+        .ok_or_else(|| anyhow!("no repository: give --repo or LETHE_REPO"))?;
+    let loc = lethe_backend::location::parse(url).map_err(|e| anyhow!("{e}"))?;
+    let mut cfg = BackendConfig::default();
+    match &loc {
+        Location::S3(_) => cfg.s3 = Some(S3Credentials::from_env()?),
+        Location::Sftp(_) => {
+            let key_file = a
+                .sftp_key
+                .clone()
+                .ok_or_else(|| anyhow!("sftp: repositories need --sftp-key (or LETHE_SFTP_KEY)"))?;
+            let kh = a.sftp_known_hosts.clone().unwrap_or_else(|| {
+                PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+                    .join(".ssh/known_hosts")
+            });
+            cfg.sftp = Some(SftpConfig {
+                key_file,
+                host_key: HostKeyCheck::KnownHostsFile(kh),
+            });
+        }
+        Location::Local(_) => {}
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the I/O runtime")?;
+    let backend = rt
+        .block_on(lethe_backend::open(&loc, &cfg))
+        .with_context(|| format!("opening {loc}"))?;
+    let s = Store::new(backend, rt.handle().clone());
+    Ok((rt, s))
+}
+
+fn open(a: &BackupArgs) -> Result<(tokio::runtime::Runtime, Repository)> {
+    let (rt, s) = store(a)?;
+    let pw = password(a)?;
+    let repo = Repository::open(s, &pw)?;
+    Ok((rt, repo))
+}
+
+struct BarProgress(Option<ProgressBar>);
+
+impl BarProgress {
+    fn new(json: bool, total: Option<u64>) -> Self {
+        if json || !std::io::stderr().is_terminal() {
+            return BarProgress(None);
+        }
+        let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr_with_hz(4));
+        let t = if total.is_some() {
+            "{msg:<10} [{wide_bar:.cyan/blue}] {bytes}/{total_bytes} {binary_bytes_per_sec:>12} ETA {eta:>4}"
+        } else {
+            "{msg:<10} {spinner} {bytes} {binary_bytes_per_sec:>12} {elapsed}"
+        };
+        bar.set_style(
+            ProgressStyle::with_template(t).unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message("backup");
+        BarProgress(Some(bar))
+    }
+}
+
+impl Progress for BarProgress {
+    fn bytes(&self, n: u64) {
+        if let Some(b) = &self.0 {
+            b.inc(n);
+        }
+    }
+}
+
+fn human(n: u64) -> String {
+    let u = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < u.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.1} {}", u[i])
+}
+
+pub fn run(a: &BackupArgs) -> Result<u8> {
+    match &a.cmd {
+        BackupCmd::Init => {
+            let (_rt, s) = store(a)?;
+            let pw = password(a)?;
+            let (repo, recovery) = Repository::init(s, &pw, KdfParams::DEFAULT, "init")?;
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"repository": repo.store.describe(), "recovery_key": recovery})
+                );
+            } else {
+                println!("created repository {}", repo.store.describe());
+                println!("recovery key (print it and store it offline; it is shown only now):");
+                println!("  {recovery}");
+            }
+            Ok(exit::OK)
+        }
+        BackupCmd::Run(r) => {
+            let (_rt, repo) = open(a)?;
+            let _lock =
+                lethe_backup::lock::Lock::acquire(&repo, lethe_backup::lock::LockKind::Shared)?;
+            let opts = BackupOptions {
+                tags: r.tags.clone(),
+                threads: r
+                    .threads
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+                filter: Filter::new(&r.include, &r.exclude)?,
+                hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|s| s.trim().to_string())
+                    .unwrap_or_default(),
+                username: std::env::var("USER").unwrap_or_default(),
+            };
+            let report = if let Some(dev) = &r.device {
+                let id = device_identity(dev)?;
+                let bar = BarProgress::new(a.json, Some(id.size_bytes));
+                archive::backup_device(&repo, dev, id, &opts, &bar)?
+            } else if r.stdin {
+                let bar = BarProgress::new(a.json, None);
+                let mut stdin = std::io::stdin().lock();
+                archive::backup_stream(&repo, &mut stdin, &r.stdin_name, &opts, &bar)?
+            } else {
+                if r.paths.is_empty() {
+                    bail!("nothing to back up: give paths, --device or --stdin");
+                }
+                let paths: Vec<PathBuf> = r
+                    .paths
+                    .iter()
+                    .map(|p| std::fs::canonicalize(p).with_context(|| p.display().to_string()))
+                    .collect::<Result<_>>()?;
+                let bar = BarProgress::new(a.json, None);
+                archive::backup_paths(&repo, &paths, &opts, &bar)?
+            };
+            if a.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("snapshot {} saved", &report.snapshot[..16]);
+                println!(
+                    "  {} files, {} dirs, {} processed, {} read in {:.1} s",
+                    report.files,
+                    report.dirs,
+                    human(report.bytes_total),
+                    human(report.bytes_read),
+                    report.seconds
+                );
+                println!(
+                    "  new {}  reused {}  stored {}  dedup ratio {:.2}",
+                    human(report.bytes_new),
+                    human(report.bytes_reused),
+                    human(report.bytes_stored),
+                    report.dedup_ratio
+                );
+                for w in &report.warnings {
+                    eprintln!("  warning: {w}");
+                }
+            }
+            // Files that could not be read make the run incomplete, not silent.
+            Ok(if report.warnings.is_empty() {
+                exit::OK
+            } else {
+                exit::INCOMPLETE
+            })
+        }
+        BackupCmd::Snapshots => {
+            let (_rt, repo) = open(a)?;
+            let snaps = repo.snapshots()?;
+            if a.json {
+                let v: Vec<_> = snaps
+                    .iter()
+                    .map(|(id, s)| {
+                        serde_json::json!({
+                            "id": id.to_hex(), "time": s.time.secs, "hostname": s.hostname,
+                            "tags": s.tags, "source": source_label(&s.source),
+                            "bytes_read": s.summary.bytes_read, "bytes_added": s.summary.bytes_added,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string(&v)?);
+            } else {
+                println!("{:<16}  {:<20}  {:<12}  source", "id", "time (UTC)", "host");
+                for (id, s) in &snaps {
+                    println!(
+                        "{:<16}  {:<20}  {:<12}  {}",
+                        &id.to_hex()[..16],
+                        lethe_core::timefmt::rfc3339_utc(s.time.secs),
+                        s.hostname,
+                        source_label(&s.source)
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
+        BackupCmd::Ls { snapshot } => {
+            let (_rt, repo) = open(a)?;
+            let (_, snap) = repo.find_snapshot(snapshot)?;
+            let Source::Tree { root, .. } = snap.source else {
+                println!("{}", source_label(&snap.source));
+                return Ok(exit::OK);
+            };
+            let mut r = restore::Reader::new(&repo)?;
+            let mut stack = vec![(root, String::new())];
+            while let Some((tid, path)) = stack.pop() {
+                let t = r.tree(&tid)?;
+                for n in t.nodes.iter().rev() {
+                    let p = format!("{path}/{}", String::from_utf8_lossy(&n.name));
+                    match &n.kind {
+                        NodeKind::Dir { subtree } => {
+                            println!("{p}/");
+                            stack.push((*subtree, p));
+                        }
+                        _ => println!("{p}  {}", n.size),
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
+        BackupCmd::Restore(r) => {
+            let (_rt, repo) = open(a)?;
+            let (id, snap) = repo.find_snapshot(&r.snapshot)?;
+            let rep = match (&r.target, &r.to) {
+                (Some(t), None) => restore::restore_tree(&repo, &snap, r.path.as_deref(), t)?,
+                (None, Some(to)) => {
+                    if std::fs::metadata(to).is_ok_and(|m| {
+                        use std::os::unix::fs::FileTypeExt;
+                        m.file_type().is_block_device()
+                    }) {
+                        // Restoring onto a device overwrites it: the same refusal rules as a wipe.
+                        if let Err(refusal) = crate::cmd_drives::assess(to) {
+                            bail!("refused: {refusal}");
+                        }
+                    }
+                    restore::restore_image(&repo, &snap, to)?
+                }
+                _ => bail!(
+                    "give --target DIR (directory trees) or --to FILE|DEVICE (images, streams)"
+                ),
+            };
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"snapshot": id.to_hex(), "restored": rep})
+                );
+            } else {
+                println!(
+                    "restored {} files, {} dirs, {} from {}; every file matched its backup-time BLAKE3",
+                    rep.files,
+                    rep.dirs,
+                    human(rep.bytes),
+                    &id.to_hex()[..16]
+                );
+                for w in &rep.warnings {
+                    eprintln!("  warning: {w}");
+                }
+            }
+            Ok(exit::OK)
+        }
+        BackupCmd::Check { read_data } => {
+            let (_rt, repo) = open(a)?;
+            let ppm = read_data.map_or(0, |p| (p.clamp(0.0, 100.0) * 10_000.0) as u32);
+            let seed = u64::from_le_bytes(lethe_backup::repo::random()?);
+            let rep = check::check(&repo, ppm, seed)?;
+            if a.json {
+                println!("{}", serde_json::to_string(&rep)?);
+            } else {
+                println!(
+                    "{} snapshots, {} blobs in {} packs; {} packs read back",
+                    rep.snapshots, rep.blobs, rep.packs, rep.packs_read
+                );
+                for w in &rep.warnings {
+                    println!("  warning: {w}");
+                }
+                for e in &rep.errors {
+                    println!("  ERROR: {e}");
+                }
+                println!(
+                    "{}",
+                    if rep.ok() {
+                        "no errors"
+                    } else {
+                        "THE REPOSITORY IS DAMAGED"
+                    }
+                );
+            }
+            Ok(if rep.ok() { exit::OK } else { exit::FAILED })
+        }
+        BackupCmd::Forget(f) => {
+            let (_rt, repo) = open(a)?;
+            let dec = prune::forget(&repo, &f.policy(), f.dry_run)?;
+            let removed = dec.iter().filter(|d| !d.keep).count();
+            if a.json {
+                let v: Vec<_> = dec
+                    .iter()
+                    .map(|d| {
+                        serde_json::json!({"id": d.id.to_hex(), "time": d.time, "keep": d.keep,
+                        "reasons": d.reasons.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>()})
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string(&v)?);
+            } else {
+                for d in &dec {
+                    println!(
+                        "{} {}  {:?}",
+                        if d.keep { "keep  " } else { "remove" },
+                        &d.id.to_hex()[..16],
+                        d.reasons
+                    );
+                }
+                println!(
+                    "{removed} snapshot(s) {}",
+                    if f.dry_run {
+                        "would be removed"
+                    } else {
+                        "removed"
+                    }
+                );
+            }
+            if f.prune && !f.dry_run {
+                let rep = prune::prune(&repo, 50_000)?;
+                println!("{}", serde_json::to_string(&rep)?);
+            }
+            Ok(exit::OK)
+        }
+        BackupCmd::Prune { max_unused } => {
+            let (_rt, repo) = open(a)?;
+            let rep = prune::prune(&repo, (max_unused.clamp(0.0, 100.0) * 10_000.0) as u32)?;
+            if a.json {
+                println!("{}", serde_json::to_string(&rep)?);
+            } else {
+                println!(
+                    "deleted {} packs, repacked {} into {}, freed {}",
+                    rep.packs_deleted,
+                    rep.packs_repacked,
+                    rep.packs_written,
+                    human(rep.bytes_freed)
+                );
+            }
+            Ok(exit::OK)
+        }
+        BackupCmd::Key { cmd } => {
+            let (_rt, mut repo) = open(a)?;
+            match cmd {
+                KeyCmd::List => {
+                    for (id, _) in repo.list_files(FileKind::Key)? {
+                        let mark = if id == repo.key_id { "*" } else { " " };
+                        println!("{mark} {}", id.to_hex());
+                    }
+                }
+                KeyCmd::Add {
+                    new_password_file,
+                    label,
+                } => {
+                    let id = repo.key_add(&read_secret(new_password_file)?, label)?;
+                    println!("added key {}", id.to_hex());
+                }
+                KeyCmd::Remove { id } => {
+                    let all = repo.list_files(FileKind::Key)?;
+                    let m: Vec<_> = all
+                        .iter()
+                        .filter(|(k, _)| k.to_hex().starts_with(id.as_str()))
+                        .collect();
+                    let [(k, _)] = m.as_slice() else {
+                        bail!("{id} matches {} key files", m.len());
+                    };
+                    repo.key_remove(k)?;
+                    println!("removed key {}", k.to_hex());
+                }
+                KeyCmd::Passwd { new_password_file } => {
+                    let old = password(a)?;
+                    let id = repo.key_passwd(
+                        &old,
+                        &read_secret(new_password_file)?,
+                        KdfParams::DEFAULT,
+                    )?;
+                    println!("passphrase changed; key is now {}", id.to_hex());
+                }
+            }
+            Ok(exit::OK)
+        }
+        BackupCmd::Drill {
+            sample,
+            scratch,
+            seed,
+        } => {
+            let (_rt, repo) = open(a)?;
+            let tmp;
+            let dir = match scratch {
+                Some(d) => d.clone(),
+                None => {
+                    tmp = tempfile::tempdir().context("scratch directory")?;
+                    tmp.path().to_path_buf()
+                }
+            };
+            let seed = match seed {
+                Some(s) => *s,
+                None => u64::from_le_bytes(lethe_backup::repo::random()?),
+            };
+            let rep = drill::drill(&repo, *sample, seed, &dir)?;
+            if a.json {
+                println!("{}", serde_json::to_string(&rep)?);
+            } else {
+                println!(
+                    "drill of {}: {} items, {} restored and compared in {:.1} s (seed {:#x}): {}",
+                    &rep.snapshot[..16],
+                    rep.items,
+                    human(rep.bytes),
+                    rep.seconds,
+                    rep.seed,
+                    rep.result.to_uppercase()
+                );
+                for f in &rep.failures {
+                    eprintln!("  DRILL FAILURE: {f}");
+                }
+            }
+            Ok(if rep.result == "pass" {
+                exit::OK
+            } else {
+                exit::FAILED
+            })
+        }
+    }
+}
+
+fn source_label(s: &Source) -> String {
+    match s {
+        Source::Tree { paths, .. } => paths
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect::<Vec<_>>()
+            .join(" "),
+        Source::Device { identity, .. } => format!(
+            "device {} ({} {}, {} bytes)",
+            identity.path, identity.model, identity.serial, identity.size_bytes
+        ),
+        Source::Stream { name, size, .. } => format!("stream {name} ({size} bytes)"),
+    }
+}
+
+/// Identity recorded with a device image: from discovery for block devices,
+/// from the file itself for image files.
+fn device_identity(path: &Path) -> Result<lethe_repo::snapshot::DeviceIdentity> {
+    let canon = std::fs::canonicalize(path).with_context(|| path.display().to_string())?;
+    let md = std::fs::metadata(&canon)?;
+    use std::os::unix::fs::FileTypeExt;
+    if md.file_type().is_block_device() {
+        let drives = lethe_linux::discovery::discover().context("listing block devices")?;
+        let d = drives
+            .iter()
+            .find(|d| Path::new(&d.path) == canon)
+            .ok_or_else(|| anyhow!("{} is not a whole block device", canon.display()))?;
+        if d.reasons.iter().any(|r| r.to_string().contains("mounted")) {
+            eprintln!(
+                "lethe: warning: {} is mounted: the image may be inconsistent",
+                d.path
+            );
+        }
+        Ok(lethe_repo::snapshot::DeviceIdentity {
+            path: d.path.clone(),
+            model: d.model.clone().unwrap_or_default(),
+            serial: d.serial.clone().unwrap_or_default(),
+            wwn: d.wwn.clone(),
+            size_bytes: d.size_bytes,
+            logical_block_size: d.logical_sector,
+        })
+    } else if md.is_file() {
+        Ok(lethe_repo::snapshot::DeviceIdentity {
+            path: canon.display().to_string(),
+            model: "image file".into(),
+            serial: String::new(),
+            wwn: None,
+            size_bytes: md.len(),
+            logical_block_size: 512,
+        })
+    } else {
+        bail!("{} is neither a block device nor a file", canon.display())
+    }
+}

@@ -1,0 +1,248 @@
+//! `lethe backup` end to end on a local repository: init, run, snapshots,
+//! restore byte-exact, check, drill, wrong passphrase, and `kill -9` at random
+//! points of a backup and of a prune: the repository still checks clean and
+//! every earlier snapshot restores byte-exact.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn backup(state: &Path, repo: &Path, pw: &Path) -> Command {
+    let mut c = lethe(state);
+    c.arg("backup")
+        .arg("--repo")
+        .arg(repo)
+        .arg("--password-file")
+        .arg(pw)
+        .env_remove("LETHE_REPO")
+        .env_remove("LETHE_PASSWORD")
+        .env_remove("LETHE_PASSWORD_FILE");
+    c
+}
+
+fn noise(seed: u64, n: usize) -> Vec<u8> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 33) as u8
+        })
+        .collect()
+}
+
+fn ok(c: &mut Command) -> serde_json::Value {
+    let out = c.arg("--json").output().unwrap();
+    assert!(out.status.success(), "{:?}: {}", c, stderr(&out));
+    summary(&out)
+}
+
+fn same_tree(a: &Path, b: &Path) {
+    let mut n = 0;
+    for e in std::fs::read_dir(a).unwrap() {
+        let e = e.unwrap();
+        let (pa, pb) = (e.path(), b.join(e.file_name()));
+        if pa.is_dir() {
+            same_tree(&pa, &pb);
+        } else {
+            assert_eq!(
+                std::fs::read(&pa).unwrap(),
+                std::fs::read(&pb).unwrap(),
+                "{}",
+                pb.display()
+            );
+        }
+        n += 1;
+    }
+    assert!(n > 0);
+}
+
+#[test]
+fn backup_restore_check_drill_and_wrong_passphrase() {
+    let t = tempfile::tempdir().unwrap();
+    let (state, repo, pw) = (
+        t.path().join("state"),
+        t.path().join("repo"),
+        t.path().join("pw"),
+    );
+    std::fs::write(&pw, "correct horse\n").unwrap();
+    let src = t.path().join("src");
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::write(src.join("a.bin"), noise(1, 3 << 20)).unwrap();
+    std::fs::write(src.join("d/b.txt"), "patient record\n".repeat(10_000)).unwrap();
+
+    let v = ok(backup(&state, &repo, &pw).arg("init"));
+    assert!(v["recovery_key"].as_str().is_some_and(|k| k.len() > 40));
+    let r1 = ok(backup(&state, &repo, &pw).args(["run"]).arg(&src));
+    assert!(r1["bytes_new"].as_u64().unwrap() > 3 << 20);
+    let r2 = ok(backup(&state, &repo, &pw).args(["run"]).arg(&src));
+    assert_eq!(
+        r2["bytes_read"], 0,
+        "unchanged files are not read again: {r2}"
+    );
+    let snaps = ok(backup(&state, &repo, &pw).arg("snapshots"));
+    assert_eq!(snaps.as_array().unwrap().len(), 2);
+    let out = t.path().join("out");
+    ok(backup(&state, &repo, &pw)
+        .args(["restore", "latest", "--target"])
+        .arg(&out));
+    same_tree(&src, &out.join("src"));
+    let c = ok(backup(&state, &repo, &pw).args(["check", "--read-data"]));
+    assert_eq!(c["errors"].as_array().unwrap().len(), 0, "{c}");
+    let d = ok(backup(&state, &repo, &pw).args(["drill", "--sample", "5"]));
+    assert_eq!(d["result"], "pass", "{d}");
+
+    // Wrong passphrase: clear error, exit 1, nothing written.
+    let before = walk(&repo);
+    std::fs::write(t.path().join("bad"), "wrong").unwrap();
+    let out = backup(&state, &repo, &t.path().join("bad"))
+        .args(["run"])
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("wrong passphrase"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(walk(&repo), before);
+
+    // stdin.
+    let mut child = backup(&state, &repo, &pw)
+        .args(["run", "--stdin", "--stdin-name", "dump.sql", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    let data = noise(5, 1 << 20);
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    let id = summary(&o)["snapshot"].as_str().unwrap().to_string();
+    let f = t.path().join("dump.out");
+    ok(backup(&state, &repo, &pw)
+        .args(["restore", &id[..12], "--to"])
+        .arg(&f));
+    assert_eq!(std::fs::read(&f).unwrap(), data);
+}
+
+fn walk(p: &Path) -> Vec<(String, u64)> {
+    let mut v = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                v.extend(walk(&path));
+            } else {
+                v.push((
+                    path.display().to_string(),
+                    e.metadata().map(|m| m.len()).unwrap_or(0),
+                ));
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+#[test]
+fn kill_9_during_backup_and_prune_leaves_a_consistent_repository() {
+    let t = tempfile::tempdir().unwrap();
+    let (state, repo, pw) = (
+        t.path().join("state"),
+        t.path().join("repo"),
+        t.path().join("pw"),
+    );
+    std::fs::write(&pw, "pw").unwrap();
+    let src = t.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for i in 0..6 {
+        std::fs::write(src.join(format!("f{i}")), noise(i, 4 << 20)).unwrap();
+    }
+    ok(backup(&state, &repo, &pw).arg("init"));
+    let first = ok(backup(&state, &repo, &pw).args(["run"]).arg(&src));
+    let first_id = first["snapshot"].as_str().unwrap().to_string();
+    // New data for the killed runs.
+    for i in 0..6 {
+        std::fs::write(src.join(format!("g{i}")), noise(100 + i, 4 << 20)).unwrap();
+    }
+    let mut seed = 0x1234_5678u64;
+    for round in 0..4 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let delay = 20 + (seed >> 33) % 400;
+        let mut child = backup(&state, &repo, &pw)
+            .args(["run"])
+            .arg(&src)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        // SIGKILL: no cleanup of any kind runs.
+        let _ = child.kill();
+        let _ = child.wait();
+        // A killed backup leaves its lock; a stale lock must not block check or restore.
+        let c = ok(backup(&state, &repo, &pw).args(["check", "--read-data"]));
+        assert_eq!(
+            c["errors"].as_array().unwrap().len(),
+            0,
+            "round {round} (delay {delay} ms): {c}"
+        );
+        let out = t.path().join(format!("r{round}"));
+        ok(backup(&state, &repo, &pw)
+            .args(["restore", &first_id[..16], "--target"])
+            .arg(&out));
+        for i in 0..6 {
+            assert_eq!(
+                std::fs::read(out.join(format!("src/f{i}"))).unwrap(),
+                noise(i, 4 << 20),
+                "round {round}"
+            );
+        }
+    }
+    // Locks left by SIGKILL block forget/prune until they are stale: remove
+    // them as an operator would after checking no backup runs.
+    let _ = std::fs::remove_dir_all(repo.join("locks"));
+    let done = ok(backup(&state, &repo, &pw).args(["run"]).arg(&src));
+    let done_id = done["snapshot"].as_str().unwrap().to_string();
+    ok(backup(&state, &repo, &pw).args(["forget", "--keep-last", "1"]));
+    for round in 0..3 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let delay = 5 + (seed >> 33) % 150;
+        let mut child = backup(&state, &repo, &pw)
+            .args(["prune", "--max-unused", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(repo.join("locks"));
+        let c = ok(backup(&state, &repo, &pw).args(["check", "--read-data"]));
+        assert_eq!(
+            c["errors"].as_array().unwrap().len(),
+            0,
+            "prune round {round}: {c}"
+        );
+        let out = t.path().join(format!("p{round}"));
+        ok(backup(&state, &repo, &pw)
+            .args(["restore", &done_id[..16], "--target"])
+            .arg(&out));
+        same_tree(&src, &out.join("src"));
+    }
+    ok(backup(&state, &repo, &pw).args(["prune"]));
+    let c = ok(backup(&state, &repo, &pw).args(["check", "--read-data"]));
+    assert_eq!(c["errors"].as_array().unwrap().len(), 0, "{c}");
+    assert_eq!(
+        c["warnings"].as_array().unwrap().len(),
+        0,
+        "prune removed every leftover: {c}"
+    );
+}
