@@ -16,6 +16,7 @@ pub mod lock;
 pub mod prune;
 pub mod repo;
 pub mod restore;
+pub mod schedule;
 pub mod store;
 pub mod walk;
 pub mod writer;

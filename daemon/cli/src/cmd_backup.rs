@@ -8,13 +8,16 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lethe_backend::{BackendConfig, HostKeyCheck, Location, S3Credentials, SftpConfig};
 use lethe_backup::archive::{self, BackupOptions, Progress};
+use lethe_backup::schedule::{self, JobConfig, ScheduleFile};
 use lethe_backup::walk::Filter;
 use lethe_backup::{check, drill, prune, restore, Repository, Store};
+use lethe_cli::state::StateDir;
 use lethe_repo::keys::KdfParams;
 use lethe_repo::retention::{KeepN, Policy};
 use lethe_repo::snapshot::Source;
 use lethe_repo::tree::NodeKind;
 use lethe_repo::FileKind;
+use lethe_store::{BackupRun, JobStore};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -72,6 +75,19 @@ enum BackupCmd {
     Key {
         #[command(subcommand)]
         cmd: KeyCmd,
+    },
+    /// Run the jobs of a schedule file that are due (backup, retention, drill),
+    /// recording every run, failure and missed slot in the history.
+    RunScheduled {
+        /// The schedule (TOML).
+        #[arg(long, env = "LETHE_SCHEDULE")]
+        config: PathBuf,
+    },
+    /// The history of scheduled runs, failures, missed slots and drills.
+    History {
+        /// Only this job.
+        #[arg(long)]
+        job: Option<String>,
     },
     /// Restore a random sample of the newest snapshot and compare with backup-time hashes.
     Drill {
@@ -213,6 +229,19 @@ fn store(a: &BackupArgs) -> Result<(tokio::runtime::Runtime, Store)> {
         .repo
         .as_deref()
         .ok_or_else(|| anyhow!("no repository: give --repo or LETHE_REPO"))?;
+    store_at(url, a.sftp_key.clone(), a.sftp_known_hosts.clone())
+}
+
+/// The runtime and the store for a repository URL.
+fn store_at(
+    url: &str,
+    sftp_key: Option<PathBuf>,
+    sftp_known_hosts: Option<PathBuf>,
+) -> Result<(tokio::runtime::Runtime, Store)> {
+    let a = SftpOpts {
+        sftp_key,
+        sftp_known_hosts,
+    };
     let loc = lethe_backend::location::parse(url).map_err(|e| anyhow!("{e}"))?;
     let mut cfg = BackendConfig::default();
     match &loc {
@@ -243,6 +272,11 @@ fn store(a: &BackupArgs) -> Result<(tokio::runtime::Runtime, Store)> {
         .with_context(|| format!("opening {loc}"))?;
     let s = Store::new(backend, rt.handle().clone());
     Ok((rt, s))
+}
+
+struct SftpOpts {
+    sftp_key: Option<PathBuf>,
+    sftp_known_hosts: Option<PathBuf>,
 }
 
 fn open(a: &BackupArgs) -> Result<(tokio::runtime::Runtime, Repository)> {
@@ -292,8 +326,10 @@ fn human(n: u64) -> String {
     format!("{v:.1} {}", u[i])
 }
 
-pub fn run(a: &BackupArgs) -> Result<u8> {
+pub fn run(state: &StateDir, a: &BackupArgs) -> Result<u8> {
     match &a.cmd {
+        BackupCmd::RunScheduled { config } => run_scheduled(state, config, a.json),
+        BackupCmd::History { job } => history(state, job.as_deref(), a.json),
         BackupCmd::Init => {
             let (_rt, s) = store(a)?;
             let pw = password(a)?;
@@ -687,4 +723,228 @@ fn device_identity(path: &Path) -> Result<lethe_repo::snapshot::DeviceIdentity> 
     } else {
         bail!("{} is neither a block device nor a file", canon.display())
     }
+}
+
+fn unix_now() -> i64 {
+    lethe_backup::repo::now().secs
+}
+
+fn backup_opts(j: &JobConfig) -> Result<BackupOptions> {
+    Ok(BackupOptions {
+        tags: j.tags.clone(),
+        threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        filter: Filter::new(&j.include, &j.exclude)?,
+        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
+        username: std::env::var("USER").unwrap_or_default(),
+    })
+}
+
+/// One scheduled backup (and its retention), as a history entry each.
+fn scheduled_backup(repo: &Repository, j: &JobConfig) -> Result<serde_json::Value> {
+    let _lock = lethe_backup::lock::Lock::acquire(repo, lethe_backup::lock::LockKind::Shared)?;
+    let opts = backup_opts(j)?;
+    let report = if let Some(dev) = &j.device {
+        let p = Path::new(dev);
+        archive::backup_device(repo, p, device_identity(p)?, &opts, &())?
+    } else if let Some(cmd) = &j.stdin_command {
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {cmd:?}"))?;
+        let mut out = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let r = archive::backup_stream(repo, &mut out, &j.name, &opts, &())?;
+        let st = child.wait()?;
+        if !st.success() {
+            // The dump failed: its snapshot is incomplete and must not pass.
+            bail!(
+                "{cmd:?} exited with {st}; snapshot {} holds its partial output",
+                r.snapshot
+            );
+        }
+        r
+    } else {
+        let paths: Vec<PathBuf> = j.paths.iter().map(PathBuf::from).collect();
+        archive::backup_paths(repo, &paths, &opts, &())?
+    };
+    if !report.warnings.is_empty() {
+        bail!(
+            "{} file(s) could not be read: {}",
+            report.warnings.len(),
+            report.warnings.join("; ")
+        );
+    }
+    Ok(serde_json::to_value(&report)?)
+}
+
+fn retention(j: &JobConfig) -> Policy {
+    ForgetArgs {
+        keep_last: j.keep_last,
+        keep_hourly: j.keep_hourly,
+        keep_daily: j.keep_daily,
+        keep_weekly: j.keep_weekly,
+        keep_monthly: j.keep_monthly,
+        keep_yearly: j.keep_yearly,
+        dry_run: false,
+        prune: false,
+    }
+    .policy()
+}
+
+fn run_scheduled(state: &StateDir, config: &Path, json: bool) -> Result<u8> {
+    let text = std::fs::read_to_string(config).with_context(|| config.display().to_string())?;
+    let sched = ScheduleFile::parse(&text)?;
+    let db = JobStore::open(state.root())?;
+    let mut failed = 0;
+    let mut done = Vec::new();
+    let mut record = |job: &str,
+                      kind: &str,
+                      started: i64,
+                      r: std::result::Result<serde_json::Value, String>|
+     -> Result<()> {
+        let (result, detail) = match r {
+            Ok(v) if kind == "drill" && v["result"] != "pass" => ("fail", v.to_string()),
+            Ok(v) => ("pass", v.to_string()),
+            Err(e) if kind == "missed" => ("missed", e),
+            Err(e) => ("fail", e),
+        };
+        if result != "pass" {
+            failed += 1;
+            eprintln!("lethe: {job}: {kind} {}: {detail}", result.to_uppercase());
+        }
+        let run = BackupRun {
+            job: job.into(),
+            kind: kind.into(),
+            started,
+            ended: unix_now(),
+            result: result.into(),
+            detail,
+        };
+        db.record_run(&run)?;
+        done.push(run);
+        Ok(())
+    };
+    for j in &sched.jobs {
+        let runs = db.runs(Some(&j.name))?;
+        let last = |k: &str| runs.iter().rev().find(|r| r.kind == k).map(|r| r.started);
+        let now = unix_now();
+        let due = schedule::due(
+            schedule::parse_interval(&j.every)?,
+            j.drill_every
+                .as_deref()
+                .map(schedule::parse_interval)
+                .transpose()?,
+            last("backup"),
+            last("drill"),
+            now,
+        );
+        if due.missed > 0 {
+            record(
+                &j.name,
+                "missed",
+                now,
+                Err(format!(
+                    "{} scheduled backup(s) every {} did not run (appliance off or scheduler stopped)",
+                    due.missed, j.every
+                )),
+            )?;
+        }
+        if !due.backup && !due.drill {
+            continue;
+        }
+        let opened = read_secret(Path::new(&j.password_file)).and_then(|pw| {
+            let (rt, s) = store_at(
+                &j.repo,
+                j.sftp_key.as_ref().map(PathBuf::from),
+                j.sftp_known_hosts.as_ref().map(PathBuf::from),
+            )?;
+            Ok((rt, Repository::open(s, &pw)?))
+        });
+        let (_rt, repo) = match opened {
+            Ok(x) => x,
+            Err(e) => {
+                let kind = if due.backup { "backup" } else { "drill" };
+                record(&j.name, kind, now, Err(format!("{e:#}")))?;
+                continue;
+            }
+        };
+        if due.backup {
+            let t = unix_now();
+            let r = scheduled_backup(&repo, j).map_err(|e| format!("{e:#}"));
+            let ok = r.is_ok();
+            record(&j.name, "backup", t, r)?;
+            let policy = retention(j);
+            if ok && !policy.is_empty() {
+                let t = unix_now();
+                let r = prune::forget(&repo, &policy, false)
+                    .and_then(|d| {
+                        let removed = d.iter().filter(|x| !x.keep).count();
+                        let p = prune::prune(&repo, 50_000)?;
+                        Ok(serde_json::json!({"removed_snapshots": removed, "prune": p}))
+                    })
+                    .map_err(|e| format!("{e:#}"));
+                record(&j.name, "forget", t, r)?;
+            }
+        }
+        if due.drill {
+            let t = unix_now();
+            let r = tempfile::tempdir()
+                .map_err(|e| format!("scratch: {e}"))
+                .and_then(|d| {
+                    let seed = u64::from_le_bytes(
+                        lethe_backup::repo::random().map_err(|e| e.to_string())?,
+                    );
+                    drill::drill(&repo, j.drill_sample, seed, d.path())
+                        .map_err(|e| e.to_string())
+                        .and_then(|rep| serde_json::to_value(&rep).map_err(|e| e.to_string()))
+                });
+            record(&j.name, "drill", t, r)?;
+        }
+    }
+    if json {
+        println!("{}", serde_json::json!({"runs": done, "failed": failed}));
+    } else {
+        for r in &done {
+            println!("{:<16} {:<7} {}", r.job, r.kind, r.result.to_uppercase());
+        }
+        if done.is_empty() {
+            println!("nothing due");
+        }
+    }
+    Ok(if failed == 0 { exit::OK } else { exit::FAILED })
+}
+
+fn history(state: &StateDir, job: Option<&str>, json: bool) -> Result<u8> {
+    let db = JobStore::open(state.root())?;
+    let runs = db.runs(job)?;
+    if json {
+        println!("{}", serde_json::to_string(&runs)?);
+        return Ok(exit::OK);
+    }
+    println!(
+        "{:<20}  {:<16} {:<7} {:>6}  result",
+        "started (UTC)", "job", "kind", "secs"
+    );
+    for r in &runs {
+        println!(
+            "{:<20}  {:<16} {:<7} {:>6}  {}",
+            lethe_core::timefmt::rfc3339_utc(r.started),
+            r.job,
+            r.kind,
+            r.ended - r.started,
+            if r.result == "pass" {
+                "pass".to_string()
+            } else {
+                format!(
+                    "{} — {}",
+                    r.result.to_uppercase(),
+                    r.detail.chars().take(120).collect::<String>()
+                )
+            }
+        );
+    }
+    Ok(exit::OK)
 }

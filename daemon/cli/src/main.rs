@@ -72,7 +72,7 @@ fn main() -> ExitCode {
         Cmd::Cert(a) => cmd_cert::run(&state, &a),
         Cmd::Degauss(a) => cmd_degauss::run(&state, &a),
         Cmd::Controller(a) => cmd_controller::run(&a),
-        Cmd::Backup(a) => cmd_backup::run(&a),
+        Cmd::Backup(a) => cmd_backup::run(&state, &a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

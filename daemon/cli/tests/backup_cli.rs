@@ -246,3 +246,117 @@ fn kill_9_during_backup_and_prune_leaves_a_consistent_repository() {
         "prune removed every leftover: {c}"
     );
 }
+
+#[test]
+fn scheduled_runs_drills_failures_and_missed_slots_are_recorded() {
+    let t = tempfile::tempdir().unwrap();
+    let state = t.path().join("state");
+    let (repo, pw) = (t.path().join("repo"), t.path().join("pw"));
+    std::fs::write(&pw, "pw").unwrap();
+    let src = t.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a"), noise(7, 1 << 20)).unwrap();
+    ok(backup(&state, &repo, &pw).arg("init"));
+    let cfg = t.path().join("schedule.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[job]]\nname = 'records'\nrepo = '{}'\npassword_file = '{}'\npaths = ['{}']\n\
+             every = '1h'\nkeep_last = 2\ndrill_every = '1d'\ndrill_sample = 3\n\n\
+             [[job]]\nname = 'broken'\nrepo = '{}'\npassword_file = '{}'\npaths = ['{}']\nevery = '1h'\n",
+            repo.display(),
+            pw.display(),
+            src.display(),
+            repo.display(),
+            t.path().join("no-such-password-file").display(),
+            src.display()
+        ),
+    )
+    .unwrap();
+    let sched = |state: &Path| {
+        lethe(state)
+            .args(["backup", "run-scheduled", "--json", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    let out = sched(&state);
+    // The broken job fails loudly: exit 2 and a `fail` row.
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let v = summary(&out);
+    let runs = v["runs"].as_array().unwrap();
+    let find = |job: &str, kind: &str| {
+        runs.iter()
+            .find(|r| r["job"] == job && r["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {job}/{kind} in {v}"))
+            .clone()
+    };
+    assert_eq!(find("records", "backup")["result"], "pass");
+    assert_eq!(find("records", "forget")["result"], "pass");
+    let drill = find("records", "drill");
+    assert_eq!(drill["result"], "pass", "{drill}");
+    let dd: serde_json::Value = serde_json::from_str(drill["detail"].as_str().unwrap()).unwrap();
+    assert!(
+        dd["bytes"].as_u64().unwrap() > 0 && dd["seconds"].as_f64().is_some(),
+        "{dd}"
+    );
+    assert_eq!(find("broken", "backup")["result"], "fail");
+
+    // Right after: nothing due for `records` (the broken job is retried hourly too).
+    let out = sched(&state);
+    let v = summary(&out);
+    assert!(
+        v["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["job"] != "records"),
+        "{v}"
+    );
+
+    // The appliance was off for 4 hours: the missed slots are recorded as such.
+    let db = lethe_store::JobStore::open(&state).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    db.record_run(&lethe_store::BackupRun {
+        job: "records".into(),
+        kind: "backup".into(),
+        started: now - 4 * 3600 - 60,
+        ended: now - 4 * 3600,
+        result: "pass".into(),
+        detail: "{}".into(),
+    })
+    .unwrap();
+    let out = sched(&state);
+    assert_eq!(out.status.code(), Some(2), "missed slots fail the run");
+    let hist = lethe(&state)
+        .args(["backup", "history", "--json", "--job", "records"])
+        .output()
+        .unwrap();
+    let h: serde_json::Value = summary(&hist);
+    let missed = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "missed")
+        .unwrap_or_else(|| panic!("{h}"));
+    assert_eq!(missed["result"], "missed");
+    assert!(
+        missed["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("3 scheduled"),
+        "{missed}"
+    );
+    // And the backup that was due ran.
+    assert_eq!(
+        h.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["kind"] == "backup" && r["result"] == "pass")
+            .count(),
+        3
+    );
+}

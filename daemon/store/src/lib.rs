@@ -138,7 +138,7 @@ pub struct JobEvent {
     pub detail: String,
 }
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
@@ -165,7 +165,35 @@ CREATE TABLE IF NOT EXISTS job_events (
     detail  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS job_events_by_job ON job_events(job_id, seq);
+-- Version 2: scheduled backup history (runs, failures, missed slots, drills).
+CREATE TABLE IF NOT EXISTS backup_runs (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    job      TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    started  INTEGER NOT NULL,
+    ended    INTEGER NOT NULL,
+    result   TEXT NOT NULL,
+    detail   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS backup_runs_by_job ON backup_runs(job, kind, seq);
 ";
+
+/// One entry of the backup history: a backup, forget, drill or a missed slot.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BackupRun {
+    /// Job name from the schedule.
+    pub job: String,
+    /// `backup`, `forget`, `drill` or `missed`.
+    pub kind: String,
+    /// Unix seconds.
+    pub started: i64,
+    /// Unix seconds.
+    pub ended: i64,
+    /// `pass`, `fail` or `missed`.
+    pub result: String,
+    /// JSON report or error text.
+    pub detail: String,
+}
 
 /// Handle on the job database.
 pub struct JobStore {
@@ -293,6 +321,42 @@ impl JobStore {
             return Err(StoreError::NoSuchJob(id.to_string()));
         }
         Ok(())
+    }
+
+    /// Append to the backup history.
+    pub fn record_run(&self, r: &BackupRun) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO backup_runs (job, kind, started, ended, result, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![r.job, r.kind, r.started, r.ended, r.result, r.detail],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Backup history, oldest first; only `job` when given.
+    pub fn runs(&self, job: Option<&str>) -> Result<Vec<BackupRun>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT job, kind, started, ended, result, detail FROM backup_runs
+                 WHERE ?1 IS NULL OR job = ?1 ORDER BY seq",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map(params![job], |r| {
+                Ok(BackupRun {
+                    job: r.get(0)?,
+                    kind: r.get(1)?,
+                    started: r.get(2)?,
+                    ended: r.get(3)?,
+                    result: r.get(4)?,
+                    detail: r.get(5)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 
     /// Change status; `running` also records which process owns the job.
@@ -511,6 +575,37 @@ mod tests {
             boot_id: "boot-a".into(),
             now: "2026-11-23T10:00:00Z".into(),
         }
+    }
+
+    #[test]
+    fn backup_history_round_trips_and_filters() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(dir.path()).unwrap();
+        let run = |job: &str, kind: &str, result: &str| BackupRun {
+            job: job.into(),
+            kind: kind.into(),
+            started: 10,
+            ended: 20,
+            result: result.into(),
+            detail: "{}".into(),
+        };
+        store.record_run(&run("a", "backup", "pass")).unwrap();
+        store.record_run(&run("b", "drill", "fail")).unwrap();
+        store.record_run(&run("a", "missed", "missed")).unwrap();
+        assert_eq!(store.runs(None).unwrap().len(), 3);
+        let a = store.runs(Some("a")).unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[1], run("a", "missed", "missed"));
+        drop(store);
+        // Reopening keeps the history.
+        assert_eq!(
+            JobStore::open(dir.path())
+                .unwrap()
+                .runs(None)
+                .unwrap()
+                .len(),
+            3
+        );
     }
 
     #[test]
