@@ -128,6 +128,12 @@ struct RunArgs {
     /// Sealing threads (default: CPU count).
     #[arg(long)]
     threads: Option<usize>,
+    /// S3 Object Lock: keep every object this run stores undeletable for N days.
+    #[arg(long, value_name = "DAYS")]
+    lock_days: Option<u32>,
+    /// Object Lock mode: compliance (nobody can delete early) or governance.
+    #[arg(long, default_value = "compliance", value_parser = ["compliance", "governance"])]
+    lock_mode: String,
 }
 
 #[derive(Args)]
@@ -347,7 +353,20 @@ pub fn run(state: &StateDir, a: &BackupArgs) -> Result<u8> {
             Ok(exit::OK)
         }
         BackupCmd::Run(r) => {
-            let (_rt, repo) = open(a)?;
+            let (_rt, mut repo) = open(a)?;
+            if let Some(days) = r.lock_days {
+                // Ransomware protection: the backend refuses to delete these
+                // objects (even with the repository's credentials) until then.
+                repo.write_opts.retention = Some(lethe_backend::Retention {
+                    mode: if r.lock_mode == "governance" {
+                        lethe_backend::RetentionMode::Governance
+                    } else {
+                        lethe_backend::RetentionMode::Compliance
+                    },
+                    retain_until: std::time::SystemTime::now()
+                        + std::time::Duration::from_secs(u64::from(days) * 86_400),
+                });
+            }
             let _lock =
                 lethe_backup::lock::Lock::acquire(&repo, lethe_backup::lock::LockKind::Shared)?;
             let opts = BackupOptions {
