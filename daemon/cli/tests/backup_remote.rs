@@ -5,7 +5,6 @@
 
 mod common;
 #[path = "../../backend/tests/common/mod.rs"]
-#[allow(dead_code)]
 mod remote;
 
 use common::*;
