@@ -397,7 +397,10 @@ pub fn run(state: &StateDir, a: &BackupArgs) -> Result<u8> {
                     .iter()
                     .map(|p| std::fs::canonicalize(p).with_context(|| p.display().to_string()))
                     .collect::<Result<_>>()?;
-                let bar = BarProgress::new(a.json, None);
+                // On a terminal, a quick stat pass gives the bar its total (and an ETA).
+                let total = (!a.json && std::io::stderr().is_terminal())
+                    .then(|| paths.iter().map(|p| tree_bytes(p)).sum());
+                let bar = BarProgress::new(a.json, total);
                 archive::backup_paths(&repo, &paths, &opts, &bar)?
             };
             if a.json {
@@ -966,4 +969,15 @@ fn history(state: &StateDir, job: Option<&str>, json: bool) -> Result<u8> {
         );
     }
     Ok(exit::OK)
+}
+
+/// Bytes of regular files below `p` (not following symlinks).
+fn tree_bytes(p: &Path) -> u64 {
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(p)
+            .map(|rd| rd.flatten().map(|e| tree_bytes(&e.path())).sum())
+            .unwrap_or(0),
+        Ok(m) if m.is_file() => m.len(),
+        _ => 0,
+    }
 }

@@ -360,3 +360,71 @@ fn scheduled_runs_drills_failures_and_missed_slots_are_recorded() {
         3
     );
 }
+
+#[test]
+fn a_full_local_disk_fails_clearly_and_the_repository_stays_consistent() {
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    if uid != b"0\n" {
+        eprintln!("SKIPPED: full disk: mounting a small tmpfs needs root");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    // A 12 MiB file system of our own for the repository, unmounted on drop.
+    struct Mount(std::path::PathBuf);
+    impl Drop for Mount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=12m", "lethe-full"])
+        .arg(&repo)
+        .status()
+        .unwrap();
+    if !st.success() {
+        eprintln!("SKIPPED: full disk: cannot mount tmpfs");
+        return;
+    }
+    let _m = Mount(repo.clone());
+    let (state, pw) = (t.path().join("state"), t.path().join("pw"));
+    std::fs::write(&pw, "pw").unwrap();
+    let src = t.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("small"), noise(1, 2 << 20)).unwrap();
+    ok(backup(&state, &repo, &pw).arg("init"));
+    let first = ok(backup(&state, &repo, &pw).arg("run").arg(&src));
+    // 30 MiB of incompressible data cannot fit.
+    std::fs::write(src.join("big"), noise(2, 30 << 20)).unwrap();
+    let out = backup(&state, &repo, &pw)
+        .arg("run")
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("no space left"), "{err}");
+    // Still consistent: check is clean (leftover packs are only warnings) and
+    // the earlier snapshot restores byte-exact.
+    let c = ok(backup(&state, &repo, &pw).args(["check", "--read-data"]));
+    assert_eq!(c["errors"].as_array().unwrap().len(), 0, "{c}");
+    let snaps = ok(backup(&state, &repo, &pw).arg("snapshots"));
+    assert_eq!(
+        snaps.as_array().unwrap().len(),
+        1,
+        "no snapshot for the failed run"
+    );
+    let out_dir = t.path().join("out");
+    ok(backup(&state, &repo, &pw)
+        .args(["restore", first["snapshot"].as_str().unwrap(), "--target"])
+        .arg(&out_dir));
+    assert_eq!(
+        std::fs::read(out_dir.join("src/small")).unwrap(),
+        noise(1, 2 << 20)
+    );
+}
