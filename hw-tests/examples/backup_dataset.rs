@@ -69,7 +69,8 @@ fn write(path: &Path, data: &[u8]) {
         std::fs::create_dir_all(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     }
     let mut f = std::fs::File::create(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    f.write_all(data).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    f.write_all(data)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
 
 fn text_size(rng: &mut Rng) -> usize {
@@ -85,7 +86,10 @@ fn create(dir: &Path, mib: u64) {
     let (mut t, mut i) = (0u64, 0u64);
     while t < text_total {
         let n = text_size(&mut rng);
-        write(&dir.join(format!("src/d{:03}/f{:05}.rs", i % 300, i)), &text(&mut rng, n));
+        write(
+            &dir.join(format!("src/d{:03}/f{:05}.rs", i % 300, i)),
+            &text(&mut rng, n),
+        );
         t += n as u64;
         i += 1;
     }
@@ -150,7 +154,10 @@ fn mutate(dir: &Path) {
     }
     for k in 0..(n / 100).max(1) {
         let size = text_size(&mut rng);
-        write(&dir.join(format!("src/new/n{k:05}.rs")), &text(&mut rng, size));
+        write(
+            &dir.join(format!("src/new/n{k:05}.rs")),
+            &text(&mut rng, size),
+        );
         added += 1;
     }
     println!("changed {changed}, added {added}, deleted {deleted} of {n} files");
