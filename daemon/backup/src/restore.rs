@@ -31,8 +31,8 @@ pub struct RestoreReport {
 pub struct Reader<'a> {
     /// The repository.
     pub repo: &'a Repository,
-    /// Its index.
-    pub index: Index,
+    /// Its index (shared by forked readers).
+    pub index: std::sync::Arc<Index>,
     opener: Opener,
 }
 
@@ -41,9 +41,18 @@ impl<'a> Reader<'a> {
     pub fn new(repo: &'a Repository) -> Result<Self, BackupError> {
         Ok(Reader {
             repo,
-            index: repo.load_index()?.0,
+            index: std::sync::Arc::new(repo.load_index()?.0),
             opener: repo.opener(),
         })
+    }
+
+    /// Another reader of the same index (for a worker thread).
+    pub fn fork(&self) -> Reader<'a> {
+        Reader {
+            repo: self.repo,
+            index: std::sync::Arc::clone(&self.index),
+            opener: self.repo.opener(),
+        }
     }
 
     /// A tree blob.
@@ -166,6 +175,12 @@ struct TreeRestore<'r, 'a> {
     /// (dev, inode) of hard-linked files → their first restored name.
     inodes: std::collections::HashMap<(u64, u64), PathBuf>,
     root_uid: bool,
+    /// Regular files, written in parallel after the walk.
+    files: Vec<(Node, PathBuf)>,
+    /// Hard links (first name, this name), made once the files exist.
+    links: Vec<(PathBuf, PathBuf)>,
+    /// Directories, whose metadata is set last (creating entries changes mtime).
+    dirs: Vec<(Node, PathBuf)>,
 }
 
 impl TreeRestore<'_, '_> {
@@ -182,27 +197,21 @@ impl TreeRestore<'_, '_> {
                     crel.extend_from_slice(&c.name);
                     self.node(c, &dest.join(OsStr::from_bytes(&c.name)), &crel)?;
                 }
-            }
-            NodeKind::File { .. } if n.nlink > 1 && self.inodes.contains_key(&(n.dev, n.inode)) => {
-                let first = &self.inodes[&(n.dev, n.inode)];
-                let _ = std::fs::remove_file(dest);
-                std::fs::hard_link(first, dest).map_err(io)?;
+                self.dirs.push((n.clone(), dest.to_path_buf()));
                 return Ok(());
             }
-            NodeKind::File { content, blake3 } => {
-                let mut f = std::fs::File::create(dest).map_err(io)?;
-                let (h, n_bytes) =
-                    self.r
-                        .write_extents(content, &mut f, false, &dest.display().to_string())?;
-                if &h != blake3 {
-                    return Err(BackupError::HashMismatch(dest.display().to_string()));
-                }
-                self.report.files += 1;
-                self.report.bytes += n_bytes;
+            NodeKind::File { .. } if n.nlink > 1 && self.inodes.contains_key(&(n.dev, n.inode)) => {
+                let first = self.inodes[&(n.dev, n.inode)].clone();
+                self.links.push((first, dest.to_path_buf()));
+                return Ok(());
+            }
+            NodeKind::File { .. } => {
                 self.placed.insert(rel.to_vec(), dest.to_path_buf());
                 if n.nlink > 1 {
                     self.inodes.insert((n.dev, n.inode), dest.to_path_buf());
                 }
+                self.files.push((n.clone(), dest.to_path_buf()));
+                return Ok(());
             }
             NodeKind::Symlink { target } => {
                 let _ = std::fs::remove_file(dest);
@@ -210,8 +219,8 @@ impl TreeRestore<'_, '_> {
             }
             NodeKind::HardLink { target } => match self.placed.get(target) {
                 Some(first) => {
-                    let _ = std::fs::remove_file(dest);
-                    std::fs::hard_link(first, dest).map_err(io)?;
+                    self.links.push((first.clone(), dest.to_path_buf()));
+                    return Ok(());
                 }
                 None => self.report.warnings.push(format!(
                     "{}: hard link to {} which is outside the restored part",
@@ -236,50 +245,43 @@ impl TreeRestore<'_, '_> {
                 return Ok(());
             }
         }
-        self.metadata(n, dest);
+        metadata(n, dest, self.root_uid, &mut self.report.warnings);
         Ok(())
     }
+}
 
-    /// Owner, mode and times; after the content (and children) so mtime sticks.
-    fn metadata(&mut self, n: &Node, dest: &Path) {
-        use nix::sys::stat::{utimensat, UtimensatFlags};
-        use nix::sys::time::TimeSpec;
-        let is_link = matches!(n.kind, NodeKind::Symlink { .. });
-        if self.root_uid {
-            let r = nix::unistd::fchownat(
-                nix::fcntl::AT_FDCWD,
-                dest,
-                Some(nix::unistd::Uid::from_raw(n.uid)),
-                Some(nix::unistd::Gid::from_raw(n.gid)),
-                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-            );
-            if let Err(e) = r {
-                self.report
-                    .warnings
-                    .push(format!("{}: chown: {e}", dest.display()));
-            }
-        }
-        if !is_link {
-            use std::os::unix::fs::PermissionsExt;
-            if let Err(e) = std::fs::set_permissions(dest, std::fs::Permissions::from_mode(n.mode))
-            {
-                self.report
-                    .warnings
-                    .push(format!("{}: chmod: {e}", dest.display()));
-            }
-        }
-        let t = |s: &lethe_repo::tree::Timestamp| TimeSpec::new(s.secs, i64::from(s.nanos));
-        if let Err(e) = utimensat(
+/// Owner, mode and times; after the content (and children) so mtime sticks.
+fn metadata(n: &Node, dest: &Path, root_uid: bool, warnings: &mut Vec<String>) {
+    use nix::sys::stat::{utimensat, UtimensatFlags};
+    use nix::sys::time::TimeSpec;
+    let is_link = matches!(n.kind, NodeKind::Symlink { .. });
+    if root_uid {
+        let r = nix::unistd::fchownat(
             nix::fcntl::AT_FDCWD,
             dest,
-            &t(&n.atime),
-            &t(&n.mtime),
-            UtimensatFlags::NoFollowSymlink,
-        ) {
-            self.report
-                .warnings
-                .push(format!("{}: times: {e}", dest.display()));
+            Some(nix::unistd::Uid::from_raw(n.uid)),
+            Some(nix::unistd::Gid::from_raw(n.gid)),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        );
+        if let Err(e) = r {
+            warnings.push(format!("{}: chown: {e}", dest.display()));
         }
+    }
+    if !is_link {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(dest, std::fs::Permissions::from_mode(n.mode)) {
+            warnings.push(format!("{}: chmod: {e}", dest.display()));
+        }
+    }
+    let t = |s: &lethe_repo::tree::Timestamp| TimeSpec::new(s.secs, i64::from(s.nanos));
+    if let Err(e) = utimensat(
+        nix::fcntl::AT_FDCWD,
+        dest,
+        &t(&n.atime),
+        &t(&n.mtime),
+        UtimensatFlags::NoFollowSymlink,
+    ) {
+        warnings.push(format!("{}: times: {e}", dest.display()));
     }
 }
 
@@ -303,6 +305,9 @@ pub fn restore_tree(
         placed: Default::default(),
         inodes: Default::default(),
         root_uid: nix::unistd::geteuid().is_root(),
+        files: Vec::new(),
+        links: Vec::new(),
+        dirs: Vec::new(),
     };
     match sub {
         Some(s) => {
@@ -318,7 +323,84 @@ pub fn restore_tree(
             }
         }
     }
-    Ok(tr.report)
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let root_uid = tr.root_uid;
+    let (files, links, dirs) = (
+        std::mem::take(&mut tr.files),
+        std::mem::take(&mut tr.links),
+        std::mem::take(&mut tr.dirs),
+    );
+    let mut report = std::mem::take(&mut tr.report);
+    write_files(tr.r, &files, threads, root_uid, &mut report)?;
+    for (first, dest) in &links {
+        let _ = std::fs::remove_file(dest);
+        std::fs::hard_link(first, dest).map_err(|e| BackupError::io(dest, e))?;
+    }
+    for (n, dest) in &dirs {
+        metadata(n, dest, root_uid, &mut report.warnings);
+    }
+    Ok(report)
+}
+
+/// Files, bytes and warnings of one restore worker.
+type WorkerOut = (u64, u64, Vec<String>);
+
+/// Write regular files with `threads` workers; every file is checked against
+/// its backup-time BLAKE3 before its metadata is set.
+fn write_files(
+    r: &Reader<'_>,
+    files: &[(Node, PathBuf)],
+    threads: usize,
+    root_uid: bool,
+    report: &mut RestoreReport,
+) -> Result<(), BackupError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let results: Vec<Result<WorkerOut, BackupError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                let mut rd = r.fork();
+                let next = &next;
+                s.spawn(move || {
+                    let (mut n_files, mut n_bytes, mut warnings) = (0u64, 0u64, Vec::new());
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((n, dest)) = files.get(i) else { break };
+                        let NodeKind::File { content, blake3 } = &n.kind else {
+                            continue;
+                        };
+                        let mut f =
+                            std::fs::File::create(dest).map_err(|e| BackupError::io(dest, e))?;
+                        let (h, b) =
+                            rd.write_extents(content, &mut f, false, &dest.display().to_string())?;
+                        if &h != blake3 {
+                            return Err(BackupError::HashMismatch(dest.display().to_string()));
+                        }
+                        drop(f);
+                        metadata(n, dest, root_uid, &mut warnings);
+                        n_files += 1;
+                        n_bytes += b;
+                    }
+                    Ok((n_files, n_bytes, warnings))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(BackupError::Internal("a restore worker panicked".into()))
+                })
+            })
+            .collect()
+    });
+    for res in results {
+        let (f, b, w) = res?;
+        report.files += f;
+        report.bytes += b;
+        report.warnings.extend(w);
+    }
+    Ok(())
 }
 
 /// Restore an image or stream snapshot into `out` (a file, created, or an
