@@ -380,6 +380,7 @@ pub fn run(state: &StateDir, a: &BackupArgs) -> Result<u8> {
                     .unwrap_or_default(),
                 username: std::env::var("USER").unwrap_or_default(),
             };
+            let started = unix_now();
             let report = if let Some(dev) = &r.device {
                 let id = device_identity(dev)?;
                 let bar = BarProgress::new(a.json, Some(id.size_bytes));
@@ -403,6 +404,18 @@ pub fn run(state: &StateDir, a: &BackupArgs) -> Result<u8> {
                 let bar = BarProgress::new(a.json, total);
                 archive::backup_paths(&repo, &paths, &opts, &bar)?
             };
+            record_manual(
+                state,
+                &repo,
+                "backup",
+                started,
+                if report.warnings.is_empty() {
+                    "pass"
+                } else {
+                    "fail"
+                },
+                serde_json::to_string(&report)?,
+            );
             if a.json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
@@ -666,7 +679,16 @@ pub fn run(state: &StateDir, a: &BackupArgs) -> Result<u8> {
                 Some(s) => *s,
                 None => u64::from_le_bytes(lethe_backup::repo::random()?),
             };
+            let started = unix_now();
             let rep = drill::drill(&repo, *sample, seed, &dir)?;
+            record_manual(
+                state,
+                &repo,
+                "drill",
+                started,
+                &rep.result,
+                serde_json::to_string(&rep)?,
+            );
             if a.json {
                 println!("{}", serde_json::to_string(&rep)?);
             } else {
@@ -979,5 +1001,29 @@ fn tree_bytes(p: &Path) -> u64 {
             .unwrap_or(0),
         Ok(m) if m.is_file() => m.len(),
         _ => 0,
+    }
+}
+
+/// Manual runs and drills go into the same history as scheduled ones, under
+/// the job name `manual:<repository>`. The history is a record, not a
+/// precondition: failing to write it only warns.
+fn record_manual(
+    state: &StateDir,
+    repo: &Repository,
+    kind: &str,
+    started: i64,
+    result: &str,
+    detail: String,
+) {
+    let run = BackupRun {
+        job: format!("manual:{}", repo.store.describe()),
+        kind: kind.into(),
+        started,
+        ended: unix_now(),
+        result: result.into(),
+        detail,
+    };
+    if let Err(e) = JobStore::open(state.root()).and_then(|db| db.record_run(&run)) {
+        eprintln!("lethe: warning: backup history not updated: {e}");
     }
 }

@@ -428,3 +428,60 @@ fn a_full_local_disk_fails_clearly_and_the_repository_stays_consistent() {
         noise(1, 2 << 20)
     );
 }
+
+#[test]
+fn device_image_back_onto_a_loop_device_and_manual_history() {
+    if let Some(why) = lethe_hw_tests::loop_tier_unavailable() {
+        eprintln!("SKIPPED: device image: {why}");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let (state, repo, pw) = (
+        t.path().join("state"),
+        t.path().join("repo"),
+        t.path().join("pw"),
+    );
+    std::fs::write(&pw, "pw").unwrap();
+    // 16 MiB: a patterned head, zeros, a patterned tail (zero runs stay sparse).
+    let dev = lethe_hw_tests::LoopDevice::new(16 << 20, 512, 0).unwrap();
+    let mut content = vec![0u8; 16 << 20];
+    content[..1 << 20].copy_from_slice(&noise(21, 1 << 20));
+    content[(15 << 20)..].copy_from_slice(&noise(22, 1 << 20));
+    std::fs::write(dev.path(), &content).unwrap();
+    ok(backup(&state, &repo, &pw).arg("init"));
+    let r = ok(backup(&state, &repo, &pw)
+        .args(["run", "--device"])
+        .arg(dev.path()));
+    assert!(
+        r["bytes_stored"].as_u64().unwrap() < 4 << 20,
+        "zeros are sparse: {r}"
+    );
+    // Wipe the device, then restore the image onto it.
+    std::fs::write(dev.path(), vec![0xEEu8; 16 << 20]).unwrap();
+    ok(backup(&state, &repo, &pw)
+        .args(["restore", r["snapshot"].as_str().unwrap(), "--to"])
+        .arg(dev.path()));
+    assert_eq!(
+        std::fs::read(dev.path()).unwrap(),
+        content,
+        "image restored byte-exact, zeros included"
+    );
+    // A drill of device ranges, and both runs in the history.
+    assert_eq!(
+        ok(backup(&state, &repo, &pw).arg("drill"))["result"],
+        "pass"
+    );
+    let h = summary(
+        &lethe(&state)
+            .args(["backup", "history", "--json"])
+            .output()
+            .unwrap(),
+    );
+    let kinds: Vec<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["backup", "drill"], "{h}");
+}
