@@ -545,27 +545,13 @@ pub fn backup_stream(
                     })??;
             Ok((store_extents(sink, &ext)?, blake3, size))
         })?;
-    let summary = Summary {
-        files: 1,
-        bytes_read: size,
-        ..Summary::default()
+    let source = Source::Stream {
+        name: name.into(),
+        size,
+        extent_lists: lists,
+        blake3,
     };
-    let snap = Snapshot {
-        time,
-        hostname: opts.hostname.clone(),
-        username: opts.username.clone(),
-        tags: opts.tags.clone(),
-        parent: None,
-        source: Source::Stream {
-            name: name.into(),
-            size,
-            extent_lists: lists,
-            blake3,
-        },
-        summary: summary.clone(),
-    };
-    let id = finish_snapshot(repo, snap, &stats, started)?;
-    Ok(report(id, &summary, &stats, size, started, Vec::new()))
+    single_source_snapshot(repo, opts, time, source, size, &stats, started, Vec::new())
 }
 
 /// Image a raw block device (or any file) in fixed-size chunks; all-zero
@@ -626,6 +612,28 @@ pub fn backup_device(
                 unreadable,
             ))
         })?;
+    let source = Source::Device {
+        identity,
+        chunk_size: repo.config.device_chunk_size,
+        extent_lists: lists,
+        blake3,
+        unreadable,
+    };
+    single_source_snapshot(repo, opts, time, source, size, &stats, started, warnings)
+}
+
+/// Snapshot and report of a one-object source (a stream or a device image).
+#[allow(clippy::too_many_arguments)]
+fn single_source_snapshot(
+    repo: &Repository,
+    opts: &BackupOptions,
+    time: Timestamp,
+    source: Source,
+    size: u64,
+    stats: &WriteStats,
+    started: Instant,
+    warnings: Vec<String>,
+) -> Result<BackupReport, BackupError> {
     let summary = Summary {
         files: 1,
         bytes_read: size,
@@ -637,15 +645,9 @@ pub fn backup_device(
         username: opts.username.clone(),
         tags: opts.tags.clone(),
         parent: None,
-        source: Source::Device {
-            identity,
-            chunk_size: repo.config.device_chunk_size,
-            extent_lists: lists,
-            blake3,
-            unreadable,
-        },
+        source,
         summary: summary.clone(),
     };
-    let id = finish_snapshot(repo, snap, &stats, started)?;
-    Ok(report(id, &summary, &stats, size, started, warnings))
+    let id = finish_snapshot(repo, snap, stats, started)?;
+    Ok(report(id, &summary, stats, size, started, warnings))
 }

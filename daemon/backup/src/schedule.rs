@@ -7,7 +7,7 @@
 //! name = "records"
 //! repo = "s3:http://127.0.0.1:8333/backups/records"
 //! password_file = "/etc/lethe/records.pass"
-//! paths = ["/srv/records"]          # or device = "/dev/sdb", or stdin_command = "pg_dump db"
+//! paths = ["/srv/records"]          # or device = "/dev/disk/by-id/…", or stdin_command = "pg_dump db"
 //! exclude = ["*.tmp"]
 //! every = "6h"                      # s, m, h, d, w
 //! keep_last = 7

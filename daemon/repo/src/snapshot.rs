@@ -235,7 +235,7 @@ mod tests {
                 .prop_map(|(model, serial, size_bytes, cs, l, blake3, unreadable)| {
                     Source::Device {
                         identity: DeviceIdentity {
-                            path: "/dev/sdx".into(),
+                            path: "/dev/disk/by-id/ata-EXAMPLE".into(),
                             model,
                             serial,
                             wwn: None,
