@@ -74,7 +74,12 @@ pub struct PruneReport {
 /// than this share of it is unused (packs with nothing used are always deleted).
 pub fn prune(repo: &Repository, max_unused_ppm: u32) -> Result<PruneReport, BackupError> {
     let _lock = Lock::acquire(repo, LockKind::Exclusive)?;
-    let mut r = Reader::new(repo)?;
+    // One pass over the index files: all entries (duplicates included) for
+    // the rewrite, the lookup index for reading snapshots.
+    let (all_entries, old_index_files) = repo.index_entries()?;
+    let mut index = lethe_repo::index::Index::new();
+    index.extend(all_entries.iter().copied());
+    let mut r = Reader::with_index(repo, index);
     let mut cr = CheckReport::default();
     let used = referenced(&mut r, &mut cr)?;
     if !cr.errors.is_empty() {
@@ -88,15 +93,8 @@ pub fn prune(repo: &Repository, max_unused_ppm: u32) -> Result<PruneReport, Back
             return Err(BackupError::MissingBlob(*id));
         }
     }
-    let (_, old_index_files) = repo.load_index()?;
     // Group the index by pack.
     let mut by_pack: BTreeMap<Id, Vec<IndexEntry>> = BTreeMap::new();
-    for id in used.keys() {
-        if let Some(e) = r.index.get(id) {
-            by_pack.entry(e.pack).or_default();
-        }
-    }
-    let all_entries = all_index_entries(repo)?;
     for e in &all_entries {
         by_pack.entry(e.pack).or_default().push(*e);
     }
@@ -200,18 +198,4 @@ pub fn prune(repo: &Repository, max_unused_ppm: u32) -> Result<PruneReport, Back
         }
     }
     Ok(rep)
-}
-
-/// Every entry of every current index file (not only the first location per blob).
-fn all_index_entries(repo: &Repository) -> Result<Vec<IndexEntry>, BackupError> {
-    let (_, files) = repo.load_index()?;
-    let mut opener = repo.opener();
-    let mut out = Vec::new();
-    for id in files {
-        let bytes = repo.store.read(&FileKind::Index.path(&id))?;
-        let f = lethe_repo::index::IndexFile::open(&mut opener, &bytes)
-            .map_err(|e| BackupError::corrupt(format!("index {id}"), e))?;
-        out.extend(f.entries());
-    }
-    Ok(out)
 }

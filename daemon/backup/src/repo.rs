@@ -176,6 +176,15 @@ impl Repository {
     /// Read and open every index file; superseded ones are skipped. Returns the
     /// index and the ids of the files it came from.
     pub fn load_index(&self) -> Result<(Index, Vec<Id>), BackupError> {
+        let (entries, files) = self.index_entries()?;
+        let mut index = Index::new();
+        index.extend(entries);
+        Ok((index, files))
+    }
+
+    /// Every entry of every current (not superseded) index file, including
+    /// duplicate locations of a blob, and the ids of those files.
+    pub fn index_entries(&self) -> Result<(Vec<IndexEntry>, Vec<Id>), BackupError> {
         let mut files = Vec::new();
         let mut superseded = BTreeSet::new();
         let mut opener = self.opener();
@@ -188,16 +197,16 @@ impl Repository {
             superseded.extend(f.supersedes.iter().copied());
             files.push((id, f));
         }
-        let mut index = Index::new();
+        let mut entries = Vec::new();
         let mut used = Vec::new();
         for (id, f) in files {
             if superseded.contains(&id) {
                 continue;
             }
-            index.extend(f.entries());
+            entries.extend(f.entries());
             used.push(id);
         }
-        Ok((index, used))
+        Ok((entries, used))
     }
 
     /// Every snapshot, oldest first.

@@ -46,6 +46,15 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// A reader over an index the caller already loaded.
+    pub fn with_index(repo: &'a Repository, index: Index) -> Self {
+        Reader {
+            repo,
+            index: std::sync::Arc::new(index),
+            opener: repo.opener(),
+        }
+    }
+
     /// Another reader of the same index (for a worker thread).
     pub fn fork(&self) -> Reader<'a> {
         Reader {

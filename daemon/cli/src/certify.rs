@@ -382,17 +382,34 @@ pub fn issue_purge(
     r: &PurgeReport,
     events: &[JobEvent],
 ) -> Result<IssuedCertificate, CertifyError> {
-    let now = state::unix_now();
-    let facts = IssueFacts {
+    let facts = issue_facts(ctx, state::unix_now(), 0);
+    sign_and_save(
+        ctx,
+        job.id.clone(),
+        &purge_body(&facts, &job.id, job, spec, r, events),
+    )
+}
+
+/// Who issues, from where, and when.
+fn issue_facts(ctx: &JobContext<'_>, now: i64, carried_bytes: u64) -> IssueFacts {
+    IssueFacts {
         appliance_id: ctx.key.key_id().to_string(),
         hostname: state::hostname(),
         issued_at: lethe_core::timefmt::rfc3339_utc(now),
-        carried_bytes: 0,
-    };
-    let cert = lethe_cert::sign(&purge_body(&facts, &job.id, job, spec, r, events), ctx.key)?;
+        carried_bytes,
+    }
+}
+
+/// Sign `body` and write `<id>.json` and `<id>.pdf` to the certificate store.
+fn sign_and_save(
+    ctx: &JobContext<'_>,
+    id: String,
+    body: &CertificateBody,
+) -> Result<IssuedCertificate, CertifyError> {
+    let cert = lethe_cert::sign(body, ctx.key)?;
     let (json_path, pdf_path) = CertStore::new(ctx.state.certificates()).save(&cert)?;
     Ok(IssuedCertificate {
-        id: job.id.clone(),
+        id,
         json_path,
         pdf_path,
     })
@@ -557,23 +574,12 @@ pub fn issue_degauss(
     outcome: &Result<DegaussConfirmation, String>,
     events: &[JobEvent],
 ) -> Result<IssuedCertificate, CertifyError> {
-    let now = state::unix_now();
-    let facts = IssueFacts {
-        appliance_id: ctx.key.key_id().to_string(),
-        hostname: state::hostname(),
-        issued_at: lethe_core::timefmt::rfc3339_utc(now),
-        carried_bytes: 0,
-    };
-    let cert = lethe_cert::sign(
+    let facts = issue_facts(ctx, state::unix_now(), 0);
+    sign_and_save(
+        ctx,
+        job.id.clone(),
         &degauss_body(&facts, &job.id, job, spec, outcome, events),
-        ctx.key,
-    )?;
-    let (json_path, pdf_path) = CertStore::new(ctx.state.certificates()).save(&cert)?;
-    Ok(IssuedCertificate {
-        id: job.id.clone(),
-        json_path,
-        pdf_path,
-    })
+    )
 }
 
 /// What the certificate can honestly say about HPA/DCO hidden areas: this
@@ -607,18 +613,8 @@ pub fn issue(
         ),
         _ => job.id.clone(),
     };
-    let facts = IssueFacts {
-        appliance_id: ctx.key.key_id().to_string(),
-        hostname: state::hostname(),
-        issued_at: lethe_core::timefmt::rfc3339_utc(now),
-        carried_bytes: carried_bytes(start, spec.plan.passes.len(), spec.device.size_bytes),
-    };
-    let cert = lethe_cert::sign(&body(&facts, &id, job, spec, outcome, events), ctx.key)?;
-    let store = CertStore::new(ctx.state.certificates());
-    let (json_path, pdf_path) = store.save(&cert)?;
-    Ok(IssuedCertificate {
-        id,
-        json_path,
-        pdf_path,
-    })
+    let carried = carried_bytes(start, spec.plan.passes.len(), spec.device.size_bytes);
+    let facts = issue_facts(ctx, now, carried);
+    let b = body(&facts, &id, job, spec, outcome, events);
+    sign_and_save(ctx, id, &b)
 }

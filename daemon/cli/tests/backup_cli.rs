@@ -23,18 +23,6 @@ fn backup(state: &Path, repo: &Path, pw: &Path) -> Command {
     c
 }
 
-fn noise(seed: u64, n: usize) -> Vec<u8> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 33) as u8
-        })
-        .collect()
-}
-
 fn ok(c: &mut Command) -> serde_json::Value {
     let out = c.arg("--json").output().unwrap();
     assert!(out.status.success(), "{:?}: {}", c, stderr(&out));

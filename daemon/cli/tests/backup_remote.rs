@@ -11,18 +11,6 @@ use common::*;
 use std::path::Path;
 use std::process::Command;
 
-fn noise(seed: u64, n: usize) -> Vec<u8> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 33) as u8
-        })
-        .collect()
-}
-
 fn cli(state: &Path, repo: &str, pw: &Path) -> Command {
     let mut c = lethe(state);
     c.args(["backup", "--json", "--repo", repo, "--password-file"])

@@ -134,3 +134,16 @@ pub fn state_dir() -> tempfile::TempDir {
 pub fn pub_key(state: &Path) -> PathBuf {
     state.join("keys/appliance.pub")
 }
+
+/// Deterministic pseudo-random bytes (an LCG), for test data.
+pub fn noise(seed: u64, n: usize) -> Vec<u8> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 33) as u8
+        })
+        .collect()
+}
