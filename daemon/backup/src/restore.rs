@@ -147,6 +147,55 @@ impl<'a> Reader<'a> {
     }
 }
 
+impl Reader<'_> {
+    /// Write `ext` into `sink` at increasing offsets, returning the BLAKE3 of
+    /// the content and its length. Zero runs are written only to dense sinks.
+    pub fn write_extents_to(
+        &mut self,
+        ext: &[Extent],
+        sink: &mut dyn ImageSink,
+        what: &str,
+    ) -> Result<([u8; 32], u64), BackupError> {
+        let mut h = blake3::Hasher::new();
+        let mut pos = 0u64;
+        let zeros = vec![0u8; 1 << 20];
+        let dense = sink.dense();
+        let werr = |e| BackupError::Io {
+            path: what.into(),
+            source: e,
+        };
+        for e in ext {
+            match e {
+                Extent::Data { id, len } => {
+                    let b = self.data(id)?;
+                    if b.len() != *len as usize {
+                        return Err(BackupError::HashMismatch(format!(
+                            "{what}: blob {id} length"
+                        )));
+                    }
+                    h.update(&b);
+                    sink.write_at(pos, &b).map_err(werr)?;
+                }
+                Extent::Zero { len } => {
+                    let mut left = *len;
+                    let mut off = pos;
+                    while left > 0 {
+                        let n = left.min(zeros.len() as u64) as usize;
+                        h.update(&zeros[..n]);
+                        if dense {
+                            sink.write_at(off, &zeros[..n]).map_err(werr)?;
+                        }
+                        left -= n as u64;
+                        off += n as u64;
+                    }
+                }
+            }
+            pos += e.len();
+        }
+        Ok((*h.finalize().as_bytes(), pos))
+    }
+}
+
 /// Find the node at `sub` ('/'-separated, relative to the snapshot root).
 pub fn lookup(r: &mut Reader<'_>, root: &Id, sub: &str) -> Result<Node, BackupError> {
     let mut tree = r.tree(root)?;
@@ -412,12 +461,82 @@ fn write_files(
     Ok(())
 }
 
-/// Restore an image or stream snapshot into `out` (a file, created, or an
-/// existing block device, overwritten in full). Checks the whole BLAKE3.
+/// Where an image or stream restore writes. The engine never opens a block
+/// device itself: a device restore goes through the job library, which hands in
+/// an exclusive, identity-checked target that implements this seam.
+pub trait ImageSink {
+    /// Bytes the sink can hold, or `None` when it grows as written (a file).
+    fn capacity(&self) -> Option<u64>;
+    /// True when zero runs must be written out (a device must be overwritten in
+    /// full); false when they may stay holes (a sparse file).
+    fn dense(&self) -> bool;
+    /// Write `buf` at byte `offset`.
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> std::io::Result<()>;
+    /// Make the first `len` bytes durable (a file is also cut or extended to `len`).
+    fn finish(&mut self, len: u64) -> std::io::Result<()>;
+}
+
+/// A regular file created (or truncated) for an image restore; holes stay sparse.
+pub struct FileSink {
+    file: std::fs::File,
+}
+
+impl FileSink {
+    /// Create `path`, refusing anything that is not a regular file or absent.
+    pub fn create(path: &Path) -> Result<Self, BackupError> {
+        if let Ok(m) = std::fs::symlink_metadata(path) {
+            if !m.file_type().is_file() {
+                return Err(BackupError::Invalid(format!(
+                    "{}: not a regular file; devices are restored through the job library",
+                    path.display()
+                )));
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|e| BackupError::io(path, e))?;
+        Ok(FileSink { file })
+    }
+}
+
+impl ImageSink for FileSink {
+    fn capacity(&self) -> Option<u64> {
+        None
+    }
+    fn dense(&self) -> bool {
+        false
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.file.write_all_at(buf, offset)
+    }
+    fn finish(&mut self, len: u64) -> std::io::Result<()> {
+        self.file.set_len(len)?;
+        self.file.sync_all()
+    }
+}
+
+/// The logical size of an image or stream snapshot, or an error for a tree.
+pub fn image_len(snap: &Snapshot) -> Result<u64, BackupError> {
+    match &snap.source {
+        Source::Device { identity, .. } => Ok(identity.size_bytes),
+        Source::Stream { size, .. } => Ok(*size),
+        Source::Tree { .. } => Err(BackupError::Invalid(
+            "this snapshot is a directory tree: restore it to a directory".into(),
+        )),
+    }
+}
+
+/// Restore an image or stream snapshot into `sink`. A sink smaller than the
+/// image is refused before anything is written. Checks the whole BLAKE3.
 pub fn restore_image(
     repo: &Repository,
     snap: &Snapshot,
-    out: &Path,
+    sink: &mut dyn ImageSink,
+    what: &str,
 ) -> Result<RestoreReport, BackupError> {
     let (lists, want) = match &snap.source {
         Source::Device {
@@ -436,24 +555,23 @@ pub fn restore_image(
             ))
         }
     };
-    let is_dev = std::fs::metadata(out)
-        .map(|m| {
-            use std::os::unix::fs::FileTypeExt;
-            m.file_type().is_block_device()
-        })
-        .unwrap_or(false);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(!is_dev)
-        .truncate(!is_dev)
-        .open(out)
-        .map_err(|e| BackupError::io(out, e))?;
+    let len = image_len(snap)?;
+    if let Some(cap) = sink.capacity() {
+        if cap < len {
+            return Err(BackupError::Invalid(format!(
+                "{what}: holds {cap} bytes but the image is {len} bytes; nothing written"
+            )));
+        }
+    }
     let mut r = Reader::new(repo)?;
     let ext = r.extents(lists)?;
-    let (h, n) = r.write_extents(&ext, &mut f, is_dev, &out.display().to_string())?;
-    f.sync_all().map_err(|e| BackupError::io(out, e))?;
+    let (h, n) = r.write_extents_to(&ext, sink, what)?;
+    sink.finish(n).map_err(|e| BackupError::Io {
+        path: what.into(),
+        source: e,
+    })?;
     if &h != want {
-        return Err(BackupError::HashMismatch(out.display().to_string()));
+        return Err(BackupError::HashMismatch(what.to_string()));
     }
     Ok(RestoreReport {
         files: 1,

@@ -9,7 +9,7 @@ use lethe_backup::archive::{backup_device, backup_paths, backup_stream, BackupOp
 use lethe_backup::check::check;
 use lethe_backup::drill::drill;
 use lethe_backup::prune::{forget, prune};
-use lethe_backup::restore::{restore_image, restore_tree};
+use lethe_backup::restore::{restore_image, restore_tree, FileSink};
 use lethe_backup::walk::Filter;
 use lethe_backup::{BackupError, Repository, Store};
 use lethe_repo::keys::KdfParams;
@@ -253,7 +253,7 @@ fn stream_and_sparse_device_image_round_trip() {
     assert_eq!(r.bytes_total, data.len() as u64);
     let (_, snap) = repo.find_snapshot(&r.snapshot[..10]).unwrap();
     let out = env.dir.path().join("dump.out");
-    restore_image(&repo, &snap, &out).unwrap();
+    restore_image(&repo, &snap, &mut FileSink::create(&out).unwrap(), "out").unwrap();
     assert_eq!(std::fs::read(&out).unwrap(), data);
 
     // A "device": 8 MiB with data only in two places.
@@ -274,7 +274,7 @@ fn stream_and_sparse_device_image_round_trip() {
     assert!(r.bytes_stored < 1 << 20, "zero runs are sparse: {r:?}");
     let (_, snap) = repo.find_snapshot(&r.snapshot).unwrap();
     let out = env.dir.path().join("disk.out");
-    restore_image(&repo, &snap, &out).unwrap();
+    restore_image(&repo, &snap, &mut FileSink::create(&out).unwrap(), "out").unwrap();
     assert_eq!(std::fs::read(&out).unwrap(), d);
     let dr = drill(&repo, 10, 1, env.dir.path()).unwrap();
     assert_eq!(dr.result, "pass", "{dr:?}");
@@ -323,7 +323,7 @@ fn forget_and_prune_keep_what_retention_keeps() {
         if d.keep {
             let (_, snap) = repo.find_snapshot(&sid).unwrap();
             let out = env.dir.path().join(format!("o{sid}"));
-            restore_image(&repo, &snap, &out).unwrap();
+            restore_image(&repo, &snap, &mut FileSink::create(&out).unwrap(), "out").unwrap();
         } else {
             assert!(repo.find_snapshot(&sid).is_err());
         }

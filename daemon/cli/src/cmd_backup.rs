@@ -514,7 +514,7 @@ pub fn run(state: &StateDir, a: &BackupArgs) -> Result<u8> {
                             bail!("refused: {refusal}");
                         }
                     }
-                    restore::restore_image(&repo, &snap, to)?
+                    restore_image_to(&repo, &snap, to)?
                 }
                 _ => bail!(
                     "give --target DIR (directory trees) or --to FILE|DEVICE (images, streams)"
@@ -1026,4 +1026,45 @@ fn record_manual(
     if let Err(e) = JobStore::open(state.root()).and_then(|db| db.record_run(&run)) {
         eprintln!("lethe: warning: backup history not updated: {e}");
     }
+}
+
+/// Interim device/file restore edge: a block device is opened `O_EXCL` so
+/// nothing else can hold it while it is overwritten. The job library replaces
+/// this with its identity-checked exclusive target.
+fn restore_image_to(
+    repo: &lethe_backup::repo::Repository,
+    snap: &lethe_repo::snapshot::Snapshot,
+    to: &std::path::Path,
+) -> anyhow::Result<lethe_backup::restore::RestoreReport> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let what = to.display().to_string();
+    let is_dev = std::fs::metadata(to).is_ok_and(|m| m.file_type().is_block_device());
+    if !is_dev {
+        let mut sink = restore::FileSink::create(to)?;
+        return Ok(restore::restore_image(repo, snap, &mut sink, &what)?);
+    }
+    struct DevSink(std::fs::File, u64);
+    impl restore::ImageSink for DevSink {
+        fn capacity(&self) -> Option<u64> {
+            Some(self.1)
+        }
+        fn dense(&self) -> bool {
+            true
+        }
+        fn write_at(&mut self, offset: u64, buf: &[u8]) -> std::io::Result<()> {
+            std::os::unix::fs::FileExt::write_all_at(&self.0, buf, offset)
+        }
+        fn finish(&mut self, _len: u64) -> std::io::Result<()> {
+            self.0.sync_all()
+        }
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_EXCL)
+        .open(to)
+        .with_context(|| format!("opening {what} exclusively"))?;
+    let size = std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0))?;
+    let mut sink = DevSink(f, size);
+    Ok(restore::restore_image(repo, snap, &mut sink, &what)?)
 }
