@@ -21,6 +21,16 @@ macro_rules! uuid_id {
                 $name(uuid::Builder::from_random_bytes(entropy::bytes(e)).into_uuid())
             }
 
+            /// The 32-hex-digit form without hyphens.
+            pub fn simple(&self) -> String {
+                self.0.simple().to_string()
+            }
+
+            /// From the 16 raw bytes.
+            pub fn from_bytes(b: [u8; 16]) -> Self {
+                $name(Uuid::from_bytes(b))
+            }
+
             /// Parses the hyphenated text form.
             pub fn parse(s: &str) -> Option<Self> {
                 Uuid::try_parse(s).ok().map($name)
