@@ -242,8 +242,9 @@ fn idle_logoff_polling_does_not_count_and_lifetime_ends_all() {
     cfg.session.absolute_lifetime = Duration::from_secs(600);
     let mut h = H::with(cfg);
     let u = h.add("frank", Role::Operator);
-    let poller = h.login(&u);
     let worker = h.login(&u);
+    let poller = h.login(&u);
+    h.a.session(&worker, Activity::UserAction, h.now).unwrap();
     h.events();
     // the poller only polls progress; the worker clicks every 20 s
     h.advance(20);
