@@ -126,9 +126,14 @@ pub enum DenyReason {
     /// Only password change and logout until the password is changed.
     PasswordChangeRequired,
     /// The role does not include the privilege.
-    NotInRole { role: Role },
+    NotInRole {
+        role: Role,
+    },
     /// The token's scope (intersected with the owner's role) does not.
-    OutsideTokenScope { scope: Role, owner_role: Role },
+    OutsideTokenScope {
+        scope: Role,
+        owner_role: Role,
+    },
     /// Needs a re-authentication within the window.
     FreshAuthRequired {
         #[serde(with = "crate::time::duration_text")]
@@ -176,7 +181,8 @@ pub enum Decision {
 }
 
 /// Privileges while only a password change is allowed.
-const RESTRICTED: PrivilegeSet = PrivilegeSet::of(&[Privilege::OwnSession, Privilege::ManageOwnCredentials]);
+const RESTRICTED: PrivilegeSet =
+    PrivilegeSet::of(&[Privilege::OwnSession, Privilege::ManageOwnCredentials]);
 
 /// The principal's privileges at `now` (for an "effective permissions" view).
 pub fn effective(p: &Principal, now: Timestamp) -> PrivilegeSet {
@@ -203,7 +209,12 @@ pub fn effective(p: &Principal, now: Timestamp) -> PrivilegeSet {
 }
 
 /// Decides whether `p` may use `privilege` at `now`.
-pub fn check(p: &Principal, privilege: Privilege, now: Timestamp, reauth_window: Duration) -> Decision {
+pub fn check(
+    p: &Principal,
+    privilege: Privilege,
+    now: Timestamp,
+    reauth_window: Duration,
+) -> Decision {
     let deny = |reason| Decision::Deny(Refusal { privilege, reason });
     if p.disabled {
         return deny(DenyReason::UserDisabled);
@@ -214,7 +225,10 @@ pub fn check(p: &Principal, privilege: Privilege, now: Timestamp, reauth_window:
     if !effective(p, now).contains(privilege) {
         return deny(match p.via {
             Via::Token { scope, .. } if p.role.privileges().contains(privilege) => {
-                DenyReason::OutsideTokenScope { scope, owner_role: p.role }
+                DenyReason::OutsideTokenScope {
+                    scope,
+                    owner_role: p.role,
+                }
             }
             _ => DenyReason::NotInRole { role: p.role },
         });
@@ -224,10 +238,16 @@ pub fn check(p: &Principal, privilege: Privilege, now: Timestamp, reauth_window:
         match p.via {
             Via::Token { .. } => return deny(DenyReason::NotForTokens),
             Via::Session { .. } => {
-                let fresh = p.reauth.filter(|r| r.at <= now && now.since(r.at) <= reauth_window);
+                let fresh = p
+                    .reauth
+                    .filter(|r| r.at <= now && now.since(r.at) <= reauth_window);
                 match fresh {
                     Some(r) => reauth = Some(r),
-                    None => return deny(DenyReason::FreshAuthRequired { window: reauth_window }),
+                    None => {
+                        return deny(DenyReason::FreshAuthRequired {
+                            window: reauth_window,
+                        })
+                    }
                 }
             }
         }
@@ -272,15 +292,25 @@ mod tests {
             emergency_grant: false,
             disabled: false,
             must_change_password: false,
-            via: Via::Session { session: SessionId::generate(&mut e) },
+            via: Via::Session {
+                session: SessionId::generate(&mut e),
+            },
             reauth: None,
             elevation: None,
         }
     }
 
     fn reauthed(mut p: Principal, at: Timestamp) -> Principal {
-        let Via::Session { session } = p.via else { panic!() };
-        p.reauth = Some(ReauthRecord { id: ReauthId::generate(&mut TestEntropy(6)), user: p.user, session, at, second_factor: SecondFactorKind::Totp });
+        let Via::Session { session } = p.via else {
+            panic!()
+        };
+        p.reauth = Some(ReauthRecord {
+            id: ReauthId::generate(&mut TestEntropy(6)),
+            user: p.user,
+            session,
+            at,
+            second_factor: SecondFactorKind::Totp,
+        });
         p
     }
 
@@ -294,16 +324,36 @@ mod tests {
                 let fresh = check(&reauthed(principal(*role), t(0)), *priv_, t(10), W);
                 match (in_role, priv_.requires_fresh_auth()) {
                     (false, _) => {
-                        assert_eq!(plain, Decision::Deny(Refusal { privilege: *priv_, reason: DenyReason::NotInRole { role: *role } }), "{role} {priv_}");
+                        assert_eq!(
+                            plain,
+                            Decision::Deny(Refusal {
+                                privilege: *priv_,
+                                reason: DenyReason::NotInRole { role: *role }
+                            }),
+                            "{role} {priv_}"
+                        );
                         assert!(matches!(fresh, Decision::Deny(_)), "{role} {priv_}");
                     }
                     (true, false) => {
                         assert!(matches!(plain, Decision::Allow(_)), "{role} {priv_}");
-                        assert!(matches!(fresh, Decision::Allow(ref a) if a.reauth().is_none()), "{role} {priv_}");
+                        assert!(
+                            matches!(fresh, Decision::Allow(ref a) if a.reauth().is_none()),
+                            "{role} {priv_}"
+                        );
                     }
                     (true, true) => {
-                        assert_eq!(plain, Decision::Deny(Refusal { privilege: *priv_, reason: DenyReason::FreshAuthRequired { window: W } }), "{role} {priv_}");
-                        assert!(matches!(fresh, Decision::Allow(ref a) if a.reauth().is_some()), "{role} {priv_}");
+                        assert_eq!(
+                            plain,
+                            Decision::Deny(Refusal {
+                                privilege: *priv_,
+                                reason: DenyReason::FreshAuthRequired { window: W }
+                            }),
+                            "{role} {priv_}"
+                        );
+                        assert!(
+                            matches!(fresh, Decision::Allow(ref a) if a.reauth().is_some()),
+                            "{role} {priv_}"
+                        );
                     }
                 }
             }
@@ -313,8 +363,17 @@ mod tests {
     #[test]
     fn reauth_expires_after_the_window() {
         let p = reauthed(principal(Role::Operator), t(0));
-        assert!(matches!(check(&p, Privilege::StartWipe, t(300), W), Decision::Allow(_)));
-        assert!(matches!(check(&p, Privilege::StartWipe, t(301), W), Decision::Deny(Refusal { reason: DenyReason::FreshAuthRequired { .. }, .. })));
+        assert!(matches!(
+            check(&p, Privilege::StartWipe, t(300), W),
+            Decision::Allow(_)
+        ));
+        assert!(matches!(
+            check(&p, Privilege::StartWipe, t(301), W),
+            Decision::Deny(Refusal {
+                reason: DenyReason::FreshAuthRequired { .. },
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -322,23 +381,51 @@ mod tests {
         let mut p = principal(Role::Admin);
         p.disabled = true;
         for priv_ in Privilege::ALL {
-            assert!(matches!(check(&p, *priv_, t(0), W), Decision::Deny(Refusal { reason: DenyReason::UserDisabled, .. })));
+            assert!(matches!(
+                check(&p, *priv_, t(0), W),
+                Decision::Deny(Refusal {
+                    reason: DenyReason::UserDisabled,
+                    ..
+                })
+            ));
         }
         let mut p = reauthed(principal(Role::Admin), t(0));
         p.must_change_password = true;
-        assert!(matches!(check(&p, Privilege::ManageOwnCredentials, t(1), W), Decision::Allow(_)));
-        assert!(matches!(check(&p, Privilege::OwnSession, t(1), W), Decision::Allow(_)));
-        assert!(matches!(check(&p, Privilege::ReadJobs, t(1), W), Decision::Deny(Refusal { reason: DenyReason::PasswordChangeRequired, .. })));
+        assert!(matches!(
+            check(&p, Privilege::ManageOwnCredentials, t(1), W),
+            Decision::Allow(_)
+        ));
+        assert!(matches!(
+            check(&p, Privilege::OwnSession, t(1), W),
+            Decision::Allow(_)
+        ));
+        assert!(matches!(
+            check(&p, Privilege::ReadJobs, t(1), W),
+            Decision::Deny(Refusal {
+                reason: DenyReason::PasswordChangeRequired,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn emergency_grant_and_elevation() {
         let mut p = principal(Role::Operator);
-        assert!(matches!(check(&p, Privilege::RequestEmergencyAccess, t(0), W), Decision::Deny(_)));
+        assert!(matches!(
+            check(&p, Privilege::RequestEmergencyAccess, t(0), W),
+            Decision::Deny(_)
+        ));
         p.emergency_grant = true;
-        assert!(matches!(check(&p, Privilege::RequestEmergencyAccess, t(0), W), Decision::Allow(_)));
+        assert!(matches!(
+            check(&p, Privilege::RequestEmergencyAccess, t(0), W),
+            Decision::Allow(_)
+        ));
         let req = BreakGlassId::generate(&mut TestEntropy(9));
-        p.elevation = Some(Elevation { request: req, role: Role::Admin, until: t(3600) });
+        p.elevation = Some(Elevation {
+            request: req,
+            role: Role::Admin,
+            until: t(3600),
+        });
         let p = reauthed(p, t(100));
         match check(&p, Privilege::ManageKeys, t(200), W) {
             Decision::Allow(a) => assert_eq!(a.break_glass(), Some(req)),
@@ -350,7 +437,13 @@ mod tests {
             d => panic!("{d:?}"),
         }
         // expiry removes both the privileges and the tag
-        assert!(matches!(check(&p, Privilege::ManageKeys, t(3600), W), Decision::Deny(Refusal { reason: DenyReason::NotInRole { .. }, .. })));
+        assert!(matches!(
+            check(&p, Privilege::ManageKeys, t(3600), W),
+            Decision::Deny(Refusal {
+                reason: DenyReason::NotInRole { .. },
+                ..
+            })
+        ));
         match check(&p, Privilege::ReadJobs, t(3600), W) {
             Decision::Allow(a) => assert_eq!(a.break_glass(), None),
             d => panic!("{d:?}"),
@@ -362,21 +455,56 @@ mod tests {
         let mut e = TestEntropy(3);
         let mut p = principal(Role::Operator);
         p.emergency_grant = true;
-        p.via = Via::Token { token: TokenId::generate(&mut e), scope: Role::Auditor };
-        assert!(matches!(check(&p, Privilege::ReadCertificates, t(0), W), Decision::Allow(_)));
-        assert!(matches!(check(&p, Privilege::RunBackup, t(0), W), Decision::Deny(Refusal { reason: DenyReason::OutsideTokenScope { .. }, .. })));
-        assert!(matches!(check(&p, Privilege::RequestEmergencyAccess, t(0), W), Decision::Deny(_)));
+        p.via = Via::Token {
+            token: TokenId::generate(&mut e),
+            scope: Role::Auditor,
+        };
+        assert!(matches!(
+            check(&p, Privilege::ReadCertificates, t(0), W),
+            Decision::Allow(_)
+        ));
+        assert!(matches!(
+            check(&p, Privilege::RunBackup, t(0), W),
+            Decision::Deny(Refusal {
+                reason: DenyReason::OutsideTokenScope { .. },
+                ..
+            })
+        ));
+        assert!(matches!(
+            check(&p, Privilege::RequestEmergencyAccess, t(0), W),
+            Decision::Deny(_)
+        ));
         // an admin-scoped token of a demoted owner only has the owner's current role
-        p.via = Via::Token { token: TokenId::generate(&mut e), scope: Role::Admin };
-        assert!(matches!(check(&p, Privilege::ManageConfiguration, t(0), W), Decision::Deny(Refusal { reason: DenyReason::NotInRole { .. }, .. })));
-        assert!(matches!(check(&p, Privilege::RunBackup, t(0), W), Decision::Allow(_)));
-        assert_eq!(check(&p, Privilege::StartWipe, t(0), W), Decision::Deny(Refusal { privilege: Privilege::StartWipe, reason: DenyReason::NotForTokens }));
+        p.via = Via::Token {
+            token: TokenId::generate(&mut e),
+            scope: Role::Admin,
+        };
+        assert!(matches!(
+            check(&p, Privilege::ManageConfiguration, t(0), W),
+            Decision::Deny(Refusal {
+                reason: DenyReason::NotInRole { .. },
+                ..
+            })
+        ));
+        assert!(matches!(
+            check(&p, Privilege::RunBackup, t(0), W),
+            Decision::Allow(_)
+        ));
+        assert_eq!(
+            check(&p, Privilege::StartWipe, t(0), W),
+            Decision::Deny(Refusal {
+                privilege: Privilege::StartWipe,
+                reason: DenyReason::NotForTokens
+            })
+        );
     }
 
     #[test]
     fn authorization_serializes_for_the_audit_log() {
         let p = reauthed(principal(Role::Operator), t(0));
-        let Decision::Allow(a) = check(&p, Privilege::StartWipe, t(5), W) else { panic!() };
+        let Decision::Allow(a) = check(&p, Privilege::StartWipe, t(5), W) else {
+            panic!()
+        };
         let v = serde_json::to_value(&a).unwrap();
         assert_eq!(v["privilege"], "start_wipe");
         assert_eq!(v["actor"]["kind"], "user");
@@ -385,8 +513,15 @@ mod tests {
         assert!(v["reauth"]["id"].is_string());
         assert!(v.get("break_glass").is_none());
         let c = Authorization::console(Privilege::ManageUsers, t(0));
-        assert_eq!(serde_json::to_value(&c).unwrap()["actor"]["kind"], "console");
-        for r in [DenyReason::UserDisabled, DenyReason::NotForTokens, DenyReason::FreshAuthRequired { window: W }] {
+        assert_eq!(
+            serde_json::to_value(&c).unwrap()["actor"]["kind"],
+            "console"
+        );
+        for r in [
+            DenyReason::UserDisabled,
+            DenyReason::NotForTokens,
+            DenyReason::FreshAuthRequired { window: W },
+        ] {
             assert!(!r.to_string().is_empty());
         }
     }

@@ -125,11 +125,26 @@ pub struct BreakGlassRequest {
 /// What a call changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transition {
-    Granted { by: Approval, at: Timestamp, until: Timestamp },
-    Denied { by: UserId, at: Timestamp },
-    Cancelled { at: Timestamp },
-    Ended { reason: EndReason, at: Timestamp },
-    Reviewed { reviewer: UserId, at: Timestamp },
+    Granted {
+        by: Approval,
+        at: Timestamp,
+        until: Timestamp,
+    },
+    Denied {
+        by: UserId,
+        at: Timestamp,
+    },
+    Cancelled {
+        at: Timestamp,
+    },
+    Ended {
+        reason: EndReason,
+        at: Timestamp,
+    },
+    Reviewed {
+        reviewer: UserId,
+        at: Timestamp,
+    },
 }
 
 /// A refused operation; the request is unchanged.
@@ -273,7 +288,12 @@ impl BreakGlassRequest {
     /// Ends active access before its time (the requester is done, or an
     /// approver revokes it).
     pub fn end_early(&mut self, by: UserId, now: Timestamp) -> Result<Transition, BreakGlassError> {
-        let BreakGlassState::Granted { by: granted_by, at, until } = self.state else {
+        let BreakGlassState::Granted {
+            by: granted_by,
+            at,
+            until,
+        } = self.state
+        else {
             return Err(BreakGlassError::NotGranted);
         };
         if now >= until || now < at {
@@ -290,7 +310,12 @@ impl BreakGlassRequest {
     }
 
     /// The mandatory review, by someone other than the requester.
-    pub fn review(&mut self, reviewer: UserId, now: Timestamp, notes: &str) -> Result<Transition, BreakGlassError> {
+    pub fn review(
+        &mut self,
+        reviewer: UserId,
+        now: Timestamp,
+        notes: &str,
+    ) -> Result<Transition, BreakGlassError> {
         if reviewer == self.requester {
             return Err(BreakGlassError::SelfReview);
         }
@@ -328,7 +353,9 @@ impl BreakGlassRequest {
     pub fn is_open(&self) -> bool {
         matches!(
             self.state,
-            BreakGlassState::Pending { .. } | BreakGlassState::Granted { .. } | BreakGlassState::Ended { .. }
+            BreakGlassState::Pending { .. }
+                | BreakGlassState::Granted { .. }
+                | BreakGlassState::Ended { .. }
         )
     }
 }
@@ -347,7 +374,11 @@ mod tests {
 
     fn ids() -> Ids {
         let mut e = TestEntropy(77);
-        Ids { req: UserId::generate(&mut e), a: UserId::generate(&mut e), b: UserId::generate(&mut e) }
+        Ids {
+            req: UserId::generate(&mut e),
+            a: UserId::generate(&mut e),
+            b: UserId::generate(&mut e),
+        }
     }
 
     fn t(s: u64) -> Timestamp {
@@ -355,7 +386,14 @@ mod tests {
     }
 
     fn new_req(i: &Ids) -> BreakGlassRequest {
-        BreakGlassRequest::new(BreakGlassId::generate(&mut TestEntropy(1)), i.req, " ransomware on ward 3 PACS ", t(0), &BreakGlassPolicy::default()).unwrap()
+        BreakGlassRequest::new(
+            BreakGlassId::generate(&mut TestEntropy(1)),
+            i.req,
+            " ransomware on ward 3 PACS ",
+            t(0),
+            &BreakGlassPolicy::default(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -366,16 +404,38 @@ mod tests {
         assert!(r.tick(t(1799)).is_empty());
         assert_eq!(r.active_until(t(1799)), None);
         let tr = r.tick(t(1800));
-        assert_eq!(tr, vec![Transition::Granted { by: Approval::AutoAfterWait, at: t(1800), until: t(5400) }]);
+        assert_eq!(
+            tr,
+            vec![Transition::Granted {
+                by: Approval::AutoAfterWait,
+                at: t(1800),
+                until: t(5400)
+            }]
+        );
         assert_eq!(r.active_until(t(5399)), Some(t(5400)));
         assert_eq!(r.active_until(t(5400)), None);
-        assert_eq!(r.tick(t(6000)), vec![Transition::Ended { reason: EndReason::Expired, at: t(5400) }]);
+        assert_eq!(
+            r.tick(t(6000)),
+            vec![Transition::Ended {
+                reason: EndReason::Expired,
+                at: t(5400)
+            }]
+        );
         assert!(r.is_open(), "awaiting review");
-        assert_eq!(r.review(i.req, t(7000), "fine"), Err(BreakGlassError::SelfReview));
-        assert_eq!(r.review(i.a, t(7000), "  "), Err(BreakGlassError::EmptyNotes));
+        assert_eq!(
+            r.review(i.req, t(7000), "fine"),
+            Err(BreakGlassError::SelfReview)
+        );
+        assert_eq!(
+            r.review(i.a, t(7000), "  "),
+            Err(BreakGlassError::EmptyNotes)
+        );
         r.review(i.a, t(7000), "checked the audit trail").unwrap();
         assert!(!r.is_open());
-        assert_eq!(r.review(i.b, t(7001), "again"), Err(BreakGlassError::NotEnded));
+        assert_eq!(
+            r.review(i.b, t(7001), "again"),
+            Err(BreakGlassError::NotEnded)
+        );
     }
 
     #[test]
@@ -384,13 +444,29 @@ mod tests {
         let mut r = new_req(&i);
         assert_eq!(r.approve(i.req, t(10)), Err(BreakGlassError::SelfDecision));
         let tr = r.approve(i.a, t(10)).unwrap();
-        assert_eq!(tr, Transition::Granted { by: Approval::Approver(i.a), at: t(10), until: t(3610) });
+        assert_eq!(
+            tr,
+            Transition::Granted {
+                by: Approval::Approver(i.a),
+                at: t(10),
+                until: t(3610)
+            }
+        );
         assert_eq!(r.deny(i.b, t(11)), Err(BreakGlassError::NotPending));
         let mut r2 = new_req(&i);
         assert_eq!(r2.approve(i.a, t(1801)), Err(BreakGlassError::NotPending));
-        assert!(matches!(r2.state, BreakGlassState::Pending { .. }), "operations do not move time");
+        assert!(
+            matches!(r2.state, BreakGlassState::Pending { .. }),
+            "operations do not move time"
+        );
         assert_eq!(r2.tick(t(1801)).len(), 1);
-        assert!(matches!(r2.state, BreakGlassState::Granted { by: Approval::AutoAfterWait, .. }));
+        assert!(matches!(
+            r2.state,
+            BreakGlassState::Granted {
+                by: Approval::AutoAfterWait,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -415,7 +491,13 @@ mod tests {
         r.approve(i.a, t(10)).unwrap();
         r.end_early(i.req, t(20)).unwrap();
         assert_eq!(r.active_until(t(21)), None);
-        assert!(matches!(r.state, BreakGlassState::Ended { reason: EndReason::EndedEarly(_), .. }));
+        assert!(matches!(
+            r.state,
+            BreakGlassState::Ended {
+                reason: EndReason::EndedEarly(_),
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -423,25 +505,41 @@ mod tests {
         let i = ids();
         let p = BreakGlassPolicy::default();
         let id = BreakGlassId::generate(&mut TestEntropy(1));
-        assert_eq!(BreakGlassRequest::new(id, i.req, "  ", t(0), &p), Err(BreakGlassError::EmptyReason));
-        assert!(matches!(BreakGlassRequest::new(id, i.req, &"x".repeat(1001), t(0), &p), Err(BreakGlassError::ReasonTooLong { .. })));
+        assert_eq!(
+            BreakGlassRequest::new(id, i.req, "  ", t(0), &p),
+            Err(BreakGlassError::EmptyReason)
+        );
+        assert!(matches!(
+            BreakGlassRequest::new(id, i.req, &"x".repeat(1001), t(0), &p),
+            Err(BreakGlassError::ReasonTooLong { .. })
+        ));
         let r = new_req(&i);
         let j = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<BreakGlassRequest>(&j).unwrap(), r);
     }
 
     #[derive(Debug, Clone)]
-    enum Op { Tick, Approve(u8), Deny(u8), Cancel(u8), End(u8), Review(u8) }
+    enum Op {
+        Tick,
+        Approve(u8),
+        Deny(u8),
+        Cancel(u8),
+        End(u8),
+        Review(u8),
+    }
 
     fn op() -> impl Strategy<Value = (u64, Op)> {
-        (0u64..2400, prop_oneof![
-            Just(Op::Tick),
-            (0u8..3).prop_map(Op::Approve),
-            (0u8..3).prop_map(Op::Deny),
-            (0u8..3).prop_map(Op::Cancel),
-            (0u8..3).prop_map(Op::End),
-            (0u8..3).prop_map(Op::Review),
-        ])
+        (
+            0u64..2400,
+            prop_oneof![
+                Just(Op::Tick),
+                (0u8..3).prop_map(Op::Approve),
+                (0u8..3).prop_map(Op::Deny),
+                (0u8..3).prop_map(Op::Cancel),
+                (0u8..3).prop_map(Op::End),
+                (0u8..3).prop_map(Op::Review),
+            ],
+        )
     }
 
     proptest! {

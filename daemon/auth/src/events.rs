@@ -244,14 +244,42 @@ impl AuthEvent {
     pub fn severity(&self) -> Severity {
         use EventKind::*;
         match &self.kind {
-            LoginSucceeded { .. } | SessionEnded { .. } | Reauthenticated { .. } | TokenUsed { allowed: true, .. } | PasswordRehashed { .. } => Severity::Info,
-            LoginFailed { .. } | ReauthFailed { .. } | PasswordChanged { .. } | UserAdded { .. } | UserEnabled { .. } | RoleChanged { .. }
-            | TokenCreated { .. } | TokenRevoked { .. } | BadlistExtended { .. } | RecoveryCodesRegenerated { .. } | EmergencyGrantChanged { .. }
-            | BreakGlassReviewed { .. } | BreakGlassCancelled { .. } => Severity::Notice,
-            RateLimited { .. } | PrivilegeRefused { .. } | TokenUsed { allowed: false, .. } | TokenRejected { .. } | UserDisabled { .. } | UserRemoved { .. }
-            | PasswordOnBadlistAtLogin { .. } | RecoveryCodeUsed { .. } | SecondFactorReset { .. } | ConfigurationWarning { .. } | BreakGlassDenied { .. }
+            LoginSucceeded { .. }
+            | SessionEnded { .. }
+            | Reauthenticated { .. }
+            | TokenUsed { allowed: true, .. }
+            | PasswordRehashed { .. } => Severity::Info,
+            LoginFailed { .. }
+            | ReauthFailed { .. }
+            | PasswordChanged { .. }
+            | UserAdded { .. }
+            | UserEnabled { .. }
+            | RoleChanged { .. }
+            | TokenCreated { .. }
+            | TokenRevoked { .. }
+            | BadlistExtended { .. }
+            | RecoveryCodesRegenerated { .. }
+            | EmergencyGrantChanged { .. }
+            | BreakGlassReviewed { .. }
+            | BreakGlassCancelled { .. } => Severity::Notice,
+            RateLimited { .. }
+            | PrivilegeRefused { .. }
+            | TokenUsed { allowed: false, .. }
+            | TokenRejected { .. }
+            | UserDisabled { .. }
+            | UserRemoved { .. }
+            | PasswordOnBadlistAtLogin { .. }
+            | RecoveryCodeUsed { .. }
+            | SecondFactorReset { .. }
+            | ConfigurationWarning { .. }
+            | BreakGlassDenied { .. }
             | BreakGlassEnded { .. } => Severity::Warning,
-            AccountLocked { .. } | AccountUnlocked { .. } | AccountRecovered { .. } | BreakGlassRequested { .. } | BreakGlassGranted { .. } | ElevatedSessionStarted { .. } => Severity::Alert,
+            AccountLocked { .. }
+            | AccountUnlocked { .. }
+            | AccountRecovered { .. }
+            | BreakGlassRequested { .. }
+            | BreakGlassGranted { .. }
+            | ElevatedSessionStarted { .. } => Severity::Alert,
         }
     }
 

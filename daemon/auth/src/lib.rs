@@ -47,7 +47,10 @@ pub mod time;
 pub mod token;
 pub mod totp;
 
-pub use authenticator::{AuthConfig, AuthError, Authenticator, LoginRequest, LoginSuccess, NewUser, RecoveryKit, UserSummary};
+pub use authenticator::{
+    AuthConfig, AuthError, Authenticator, LoginRequest, LoginSuccess, NewUser, RecoveryKit,
+    UserSummary,
+};
 pub use authz::{check, Authorization, Decision, DenyReason, Principal, Refusal};
 pub use entropy::{Entropy, OsEntropy};
 pub use events::{AuthEvent, EventKind, Severity};

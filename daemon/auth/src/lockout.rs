@@ -157,7 +157,13 @@ mod tests {
             assert_eq!(s.on_failure(t(i), &p), None);
         }
         let e = s.on_failure(t(3), &p).unwrap();
-        assert_eq!(e, Engaged { until: t(33), failures: 4 });
+        assert_eq!(
+            e,
+            Engaged {
+                until: t(33),
+                failures: 4
+            }
+        );
         assert_eq!(s.locked_at(t(10)), Some(t(33)));
         // attempts during the lock are not counted
         assert_eq!(s.on_failure(t(20), &p), None);

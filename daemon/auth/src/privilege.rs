@@ -145,7 +145,10 @@ impl PrivilegeSet {
 
     /// The members, in declaration order.
     pub fn iter(self) -> impl Iterator<Item = Privilege> {
-        Privilege::ALL.iter().copied().filter(move |p| self.contains(*p))
+        Privilege::ALL
+            .iter()
+            .copied()
+            .filter(move |p| self.contains(*p))
     }
 }
 
@@ -265,11 +268,26 @@ mod tests {
         assert!(AUDITOR.is_subset(OPERATOR));
         assert!(OPERATOR.is_subset(ADMIN));
         // auditor: never starts a job or sees a secret
-        for p in [P::StartWipe, P::StartPurge, P::StartDegauss, P::RunBackup, P::RunDrill, P::ManageKeys, P::ManageUsers, P::ControlJobs] {
+        for p in [
+            P::StartWipe,
+            P::StartPurge,
+            P::StartDegauss,
+            P::RunBackup,
+            P::RunDrill,
+            P::ManageKeys,
+            P::ManageUsers,
+            P::ControlJobs,
+        ] {
             assert!(!Role::Auditor.privileges().contains(p), "{p}");
         }
         // operator: never manages users or keys, never restores onto a device
-        for p in [P::ManageUsers, P::ManageKeys, P::ManageConfiguration, P::RestoreOntoDevice, P::ApproveBreakGlass] {
+        for p in [
+            P::ManageUsers,
+            P::ManageKeys,
+            P::ManageConfiguration,
+            P::RestoreOntoDevice,
+            P::ApproveBreakGlass,
+        ] {
             assert!(!Role::Operator.privileges().contains(p), "{p}");
         }
         // the emergency request comes from the grant only
@@ -278,7 +296,11 @@ mod tests {
         }
         // admin has everything else
         for p in Privilege::ALL {
-            assert_eq!(Role::Admin.privileges().contains(*p), *p != P::RequestEmergencyAccess, "{p}");
+            assert_eq!(
+                Role::Admin.privileges().contains(*p),
+                *p != P::RequestEmergencyAccess,
+                "{p}"
+            );
         }
     }
 
@@ -290,12 +312,22 @@ mod tests {
         assert_eq!(a.union(b).iter().count(), 3);
         assert!(PrivilegeSet::EMPTY.is_subset(a));
         assert!(!a.is_subset(b));
-        assert_eq!(serde_json::to_string(&a).unwrap(), r#"["read_jobs","start_wipe"]"#);
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            r#"["read_jobs","start_wipe"]"#
+        );
     }
 
     #[test]
     fn fresh_auth_covers_issue_12_list() {
-        for p in [P::StartWipe, P::StartPurge, P::StartDegauss, P::RestoreOntoDevice, P::ManageKeys, P::ManageUsers] {
+        for p in [
+            P::StartWipe,
+            P::StartPurge,
+            P::StartDegauss,
+            P::RestoreOntoDevice,
+            P::ManageKeys,
+            P::ManageUsers,
+        ] {
             assert!(p.requires_fresh_auth(), "{p}");
         }
         for p in [P::ReadJobs, P::OwnSession, P::ReadAuditLog] {

@@ -126,7 +126,12 @@ impl SourceRateLimiter {
             self.buckets.remove(&k);
         }
         while self.buckets.len() >= self.policy.max_sources {
-            let Some(oldest) = self.buckets.iter().min_by_key(|(_, b)| b.last).map(|(k, _)| *k) else {
+            let Some(oldest) = self
+                .buckets
+                .iter()
+                .min_by_key(|(_, b)| b.last)
+                .map(|(k, _)| *k)
+            else {
                 break;
             };
             self.buckets.remove(&oldest);
@@ -158,16 +163,25 @@ mod tests {
         assert_eq!(l.check(ip("192.0.2.1"), t0), Err(Duration::from_secs(6)));
         // another source is unaffected
         l.check(ip("192.0.2.2"), t0).unwrap();
-        assert_eq!(l.check(ip("192.0.2.1"), t0.plus(Duration::from_secs(3))), Err(Duration::from_secs(3)));
-        l.check(ip("192.0.2.1"), t0.plus(Duration::from_secs(6))).unwrap();
-        assert!(l.check(ip("192.0.2.1"), t0.plus(Duration::from_secs(6))).is_err());
+        assert_eq!(
+            l.check(ip("192.0.2.1"), t0.plus(Duration::from_secs(3))),
+            Err(Duration::from_secs(3))
+        );
+        l.check(ip("192.0.2.1"), t0.plus(Duration::from_secs(6)))
+            .unwrap();
+        assert!(l
+            .check(ip("192.0.2.1"), t0.plus(Duration::from_secs(6)))
+            .is_err());
     }
 
     #[test]
     fn ipv6_counts_per_64_and_mapped_v4_as_v4() {
         assert_eq!(source_key(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
         assert_eq!(source_key(ip("::ffff:192.0.2.9")), ip("192.0.2.9"));
-        let mut l = SourceRateLimiter::new(RateLimitPolicy { burst: 2, ..Default::default() });
+        let mut l = SourceRateLimiter::new(RateLimitPolicy {
+            burst: 2,
+            ..Default::default()
+        });
         let t0 = Timestamp::from_unix_secs(100);
         l.check(ip("2001:db8:1:2::1"), t0).unwrap();
         l.check(ip("2001:db8:1:2::2"), t0).unwrap();
@@ -177,13 +191,20 @@ mod tests {
 
     #[test]
     fn table_is_bounded_and_keeps_busy_sources() {
-        let mut l = SourceRateLimiter::new(RateLimitPolicy { burst: 2, max_sources: 4, ..Default::default() });
+        let mut l = SourceRateLimiter::new(RateLimitPolicy {
+            burst: 2,
+            max_sources: 4,
+            ..Default::default()
+        });
         let t0 = Timestamp::from_unix_secs(100);
         // a busy attacker
         l.check(ip("10.0.0.1"), t0).unwrap();
         l.check(ip("10.0.0.1"), t0).unwrap();
         for i in 2..50 {
-            let _ = l.check(ip(&format!("10.0.0.{i}")), t0.plus(Duration::from_millis(i)));
+            let _ = l.check(
+                ip(&format!("10.0.0.{i}")),
+                t0.plus(Duration::from_millis(i)),
+            );
             assert!(l.tracked() <= 4);
         }
         // the busy source was least recently seen and got evicted eventually, but

@@ -162,7 +162,10 @@ mod tests {
         for c in codes.codes() {
             assert!(!d.contains(&c.expose()[..4]), "{d}");
         }
-        assert_eq!(d, "RecoveryCodes(<10 codes redacted>) StoredRecovery(<redacted>, 10 unused)");
+        assert_eq!(
+            d,
+            "RecoveryCodes(<10 codes redacted>) StoredRecovery(<redacted>, 10 unused)"
+        );
     }
 
     proptest! {

@@ -70,7 +70,10 @@ mod tests {
         assert_eq!(s.expose(), "hunter2-correct-horse");
         let b = SecretBytes::new(vec![0xAB; 20]);
         let d = format!("{b:?}");
-        assert!(!d.contains("171") && !d.to_lowercase().contains("ab,"), "{d}");
+        assert!(
+            !d.contains("171") && !d.to_lowercase().contains("ab,"),
+            "{d}"
+        );
         assert_eq!(d, "SecretBytes(<20 bytes redacted>)");
     }
 }

@@ -238,7 +238,10 @@ mod tests {
             s.touch(Activity::Poll, t0.plus(Duration::from_secs(m * 60)));
         }
         assert_eq!(s.expired_at(t0.plus(Duration::from_secs(599))), None);
-        assert_eq!(s.expired_at(t0.plus(Duration::from_secs(600))), Some(SessionEnd::IdleTimeout));
+        assert_eq!(
+            s.expired_at(t0.plus(Duration::from_secs(600))),
+            Some(SessionEnd::IdleTimeout)
+        );
     }
 
     #[test]
@@ -251,7 +254,10 @@ mod tests {
             assert_eq!(s.expired_at(now), None, "{now}");
             s.touch(Activity::UserAction, now);
         }
-        assert_eq!(s.expired_at(t0.plus(Duration::from_secs(8 * 3600))), Some(SessionEnd::LifetimeExpired));
+        assert_eq!(
+            s.expired_at(t0.plus(Duration::from_secs(8 * 3600))),
+            Some(SessionEnd::LifetimeExpired)
+        );
     }
 
     #[test]
@@ -260,22 +266,40 @@ mod tests {
         let mut s = rec(t0);
         let w = Duration::from_secs(300);
         assert_eq!(s.fresh_reauth(t0, w), None);
-        let r = ReauthRecord { id: ReauthId::generate(&mut TestEntropy(5)), user: s.user, session: s.id, at: t0, second_factor: SecondFactorKind::Totp };
+        let r = ReauthRecord {
+            id: ReauthId::generate(&mut TestEntropy(5)),
+            user: s.user,
+            session: s.id,
+            at: t0,
+            second_factor: SecondFactorKind::Totp,
+        };
         s.reauth = Some(r);
         assert_eq!(s.fresh_reauth(t0.plus(w), w), Some(r));
-        assert_eq!(s.fresh_reauth(t0.plus(w).plus(Duration::from_millis(1)), w), None);
+        assert_eq!(
+            s.fresh_reauth(t0.plus(w).plus(Duration::from_millis(1)), w),
+            None
+        );
     }
 
     #[test]
     fn policy_clamps_with_warnings() {
-        let (p, w) = SessionPolicy { idle_timeout: Duration::from_secs(3600), ..Default::default() }.normalized();
+        let (p, w) = SessionPolicy {
+            idle_timeout: Duration::from_secs(3600),
+            ..Default::default()
+        }
+        .normalized();
         assert_eq!(p.idle_timeout, SessionPolicy::MAX_IDLE);
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("15 min"), "{w:?}");
         let (p, w) = SessionPolicy::default().normalized();
         assert_eq!(p, SessionPolicy::default());
         assert!(w.is_empty());
-        let (p, _) = SessionPolicy { idle_timeout: Duration::from_secs(30), absolute_lifetime: Duration::from_secs(10), ..Default::default() }.normalized();
+        let (p, _) = SessionPolicy {
+            idle_timeout: Duration::from_secs(30),
+            absolute_lifetime: Duration::from_secs(10),
+            ..Default::default()
+        }
+        .normalized();
         assert_eq!(p.absolute_lifetime, Duration::from_secs(30));
         let p: SessionPolicy = serde_json::from_str(r#"{"idle_timeout":"30s"}"#).unwrap();
         assert_eq!(p.idle_timeout, Duration::from_secs(30));
@@ -288,7 +312,10 @@ mod tests {
         assert_eq!(t.expose().len(), 43);
         assert_eq!(SessionToken::parse(t.expose()), Some(t.clone()));
         assert_eq!(format!("{t:?}"), "SessionToken(<redacted>)");
-        assert_ne!(t.hash(), SessionToken::generate(&mut TestEntropy(10)).hash());
+        assert_ne!(
+            t.hash(),
+            SessionToken::generate(&mut TestEntropy(10)).hash()
+        );
         assert_eq!(SessionToken::parse("short"), None);
         assert_eq!(SessionToken::parse(&"*".repeat(43)), None);
     }

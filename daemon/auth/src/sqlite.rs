@@ -237,7 +237,14 @@ fn slots_from_blob(b: &[u8]) -> Result<Vec<Option<[u8; 32]>>, StoreError> {
 type UserRow = (String, String, String, bool, bool, i64);
 
 fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
 fn user_from(row: UserRow) -> Result<UserRecord, StoreError> {
@@ -287,7 +294,8 @@ fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
 }
 
 fn session_from(row: SessionRow) -> Result<SessionRecord, StoreError> {
-    let (id, user, hash, created, last, idle, expires, source, reauth, elevation, must_change) = row;
+    let (id, user, hash, created, last, idle, expires, source, reauth, elevation, must_change) =
+        row;
     Ok(SessionRecord {
         id: SessionId::parse(&id).ok_or_else(|| corrupt("session id"))?,
         user: uid(user)?,
@@ -309,12 +317,33 @@ fn session_from(row: SessionRow) -> Result<SessionRecord, StoreError> {
     })
 }
 
-type TokenRow = (String, String, String, String, Vec<u8>, i64, i64, Option<i64>, Option<i64>);
+type TokenRow = (
+    String,
+    String,
+    String,
+    String,
+    Vec<u8>,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
 
-const TOKEN_COLS: &str = "id, owner, label, role, secret_hash, created_ms, expires_ms, revoked_ms, last_used_ms";
+const TOKEN_COLS: &str =
+    "id, owner, label, role, secret_hash, created_ms, expires_ms, revoked_ms, last_used_ms";
 
 fn token_row(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+    ))
 }
 
 fn token_from(row: TokenRow) -> Result<ApiTokenRecord, StoreError> {
@@ -333,7 +362,11 @@ fn token_from(row: TokenRow) -> Result<ApiTokenRecord, StoreError> {
 }
 
 impl SqliteStore {
-    fn query_users(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<UserRecord>, StoreError> {
+    fn query_users(
+        &self,
+        sql: &str,
+        p: impl rusqlite::Params,
+    ) -> Result<Vec<UserRecord>, StoreError> {
         let mut st = self.conn.prepare(sql).map_err(|e| self.err(e))?;
         let rows = st
             .query_map(p, user_row)
@@ -343,7 +376,11 @@ impl SqliteStore {
         rows.into_iter().map(user_from).collect()
     }
 
-    fn query_sessions(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<SessionRecord>, StoreError> {
+    fn query_sessions(
+        &self,
+        sql: &str,
+        p: impl rusqlite::Params,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
         let mut st = self.conn.prepare(sql).map_err(|e| self.err(e))?;
         let rows = st
             .query_map(p, session_row)
@@ -353,7 +390,11 @@ impl SqliteStore {
         rows.into_iter().map(session_from).collect()
     }
 
-    fn query_tokens(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<ApiTokenRecord>, StoreError> {
+    fn query_tokens(
+        &self,
+        sql: &str,
+        p: impl rusqlite::Params,
+    ) -> Result<Vec<ApiTokenRecord>, StoreError> {
         let mut st = self.conn.prepare(sql).map_err(|e| self.err(e))?;
         let rows = st
             .query_map(p, token_row)
@@ -363,7 +404,11 @@ impl SqliteStore {
         rows.into_iter().map(token_from).collect()
     }
 
-    fn write_credentials(conn: &Connection, user: UserId, c: &Credentials) -> rusqlite::Result<usize> {
+    fn write_credentials(
+        conn: &Connection,
+        user: UserId,
+        c: &Credentials,
+    ) -> rusqlite::Result<usize> {
         conn.execute(
             "INSERT INTO credentials (user_id, password, password_set_ms, must_change, totp_secret, totp_last_step, recovery_key, recovery_slots)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -386,20 +431,32 @@ impl SqliteStore {
 impl AuthStore for SqliteStore {
     fn insert_user(&mut self, u: &UserRecord, c: &Credentials) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|source| StoreError::Sqlite {
+                path: path.clone(),
+                source,
+            })?;
         let r = tx.execute(
             "INSERT INTO users (id, name, role, emergency, disabled, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![u.id.to_string(), u.name.as_str(), u.role.name(), u.emergency, u.disabled, u.created.to_sql()],
         );
         match r {
-            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
                 return Err(StoreError::NameTaken(u.name.clone()));
             }
             Err(source) => return Err(StoreError::Sqlite { path, source }),
             Ok(_) => {}
         }
-        Self::write_credentials(&tx, u.id, c).map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
-        tx.commit().map_err(|source| StoreError::Sqlite { path, source })
+        Self::write_credentials(&tx, u.id, c).map_err(|source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        tx.commit()
+            .map_err(|source| StoreError::Sqlite { path, source })
     }
 
     fn update_user(&mut self, u: &UserRecord) -> Result<(), StoreError> {
@@ -421,13 +478,19 @@ impl AuthStore for SqliteStore {
 
     fn user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
         Ok(self
-            .query_users(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"), params![id.to_string()])?
+            .query_users(
+                &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
+                params![id.to_string()],
+            )?
             .pop())
     }
 
     fn user_by_name(&self, name: &UserName) -> Result<Option<UserRecord>, StoreError> {
         Ok(self
-            .query_users(&format!("SELECT {USER_COLS} FROM users WHERE name = ?1"), params![name.as_str()])?
+            .query_users(
+                &format!("SELECT {USER_COLS} FROM users WHERE name = ?1"),
+                params![name.as_str()],
+            )?
             .pop())
     }
 
@@ -478,12 +541,23 @@ impl AuthStore for SqliteStore {
             .map_err(|e| self.err(e))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.err(e))?;
-        rows.into_iter().map(|s| PasswordHash::from_phc(s).map_err(corrupt)).collect()
+        rows.into_iter()
+            .map(|s| PasswordHash::from_phc(s).map_err(corrupt))
+            .collect()
     }
 
-    fn push_password_history(&mut self, user: UserId, old: &PasswordHash, at: Timestamp, keep: usize) -> Result<(), StoreError> {
+    fn push_password_history(
+        &mut self,
+        user: UserId,
+        old: &PasswordHash,
+        at: Timestamp,
+        keep: usize,
+    ) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let e = |source| StoreError::Sqlite { path: path.clone(), source };
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
         let tx = self.conn.transaction().map_err(e)?;
         tx.execute(
             "INSERT INTO password_history (user_id, set_ms, password) VALUES (?1, ?2, ?3)",
@@ -521,7 +595,10 @@ impl AuthStore for SqliteStore {
     fn put_lock_state(&mut self, user: UserId, s: &LockState) -> Result<(), StoreError> {
         if *s == LockState::default() {
             self.conn
-                .execute("DELETE FROM lockout WHERE user_id = ?1", params![user.to_string()])
+                .execute(
+                    "DELETE FROM lockout WHERE user_id = ?1",
+                    params![user.to_string()],
+                )
                 .map_err(|e| self.err(e))?;
         } else {
             self.conn
@@ -546,7 +623,14 @@ impl AuthStore for SqliteStore {
             .prepare("SELECT user_id, failures, last_failure_ms, locked_until_ms FROM lockout WHERE locked_until_ms IS NOT NULL")
             .map_err(|e| self.err(e))?;
         let rows = st
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<i64>>(2)?, r.get::<_, Option<i64>>(3)?)))
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                ))
+            })
             .map_err(|e| self.err(e))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.err(e))?;
@@ -565,7 +649,11 @@ impl AuthStore for SqliteStore {
     }
 
     fn insert_session(&mut self, s: &SessionRecord) -> Result<(), StoreError> {
-        let reauth = s.reauth.map(|r| serde_json::to_string(&r)).transpose().map_err(corrupt)?;
+        let reauth = s
+            .reauth
+            .map(|r| serde_json::to_string(&r))
+            .transpose()
+            .map_err(corrupt)?;
         self.conn
             .execute(
                 &format!("INSERT INTO sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
@@ -589,12 +677,19 @@ impl AuthStore for SqliteStore {
 
     fn session_by_token_hash(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
         Ok(self
-            .query_sessions(&format!("SELECT {SESSION_COLS} FROM sessions WHERE token_hash = ?1"), params![&hash[..]])?
+            .query_sessions(
+                &format!("SELECT {SESSION_COLS} FROM sessions WHERE token_hash = ?1"),
+                params![&hash[..]],
+            )?
             .pop())
     }
 
     fn update_session(&mut self, s: &SessionRecord) -> Result<(), StoreError> {
-        let reauth = s.reauth.map(|r| serde_json::to_string(&r)).transpose().map_err(corrupt)?;
+        let reauth = s
+            .reauth
+            .map(|r| serde_json::to_string(&r))
+            .transpose()
+            .map_err(corrupt)?;
         self.conn
             .execute(
                 "UPDATE sessions SET last_action_ms = ?2, reauth = ?3, elevation = ?4, must_change = ?5 WHERE id = ?1",
@@ -612,7 +707,10 @@ impl AuthStore for SqliteStore {
 
     fn delete_session(&mut self, id: SessionId) -> Result<(), StoreError> {
         self.conn
-            .execute("DELETE FROM sessions WHERE id = ?1", params![id.to_string()])
+            .execute(
+                "DELETE FROM sessions WHERE id = ?1",
+                params![id.to_string()],
+            )
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -625,7 +723,10 @@ impl AuthStore for SqliteStore {
     }
 
     fn sessions(&self) -> Result<Vec<SessionRecord>, StoreError> {
-        self.query_sessions(&format!("SELECT {SESSION_COLS} FROM sessions ORDER BY created_ms"), [])
+        self.query_sessions(
+            &format!("SELECT {SESSION_COLS} FROM sessions ORDER BY created_ms"),
+            [],
+        )
     }
 
     fn insert_token(&mut self, t: &ApiTokenRecord) -> Result<(), StoreError> {
@@ -650,7 +751,10 @@ impl AuthStore for SqliteStore {
 
     fn token(&self, id: TokenId) -> Result<Option<ApiTokenRecord>, StoreError> {
         Ok(self
-            .query_tokens(&format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE id = ?1"), params![id.to_string()])?
+            .query_tokens(
+                &format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE id = ?1"),
+                params![id.to_string()],
+            )?
             .pop())
     }
 
@@ -658,7 +762,11 @@ impl AuthStore for SqliteStore {
         self.conn
             .execute(
                 "UPDATE api_tokens SET revoked_ms = ?2, last_used_ms = ?3 WHERE id = ?1",
-                params![t.id.to_string(), t.revoked.map(Timestamp::to_sql), t.last_used.map(Timestamp::to_sql)],
+                params![
+                    t.id.to_string(),
+                    t.revoked.map(Timestamp::to_sql),
+                    t.last_used.map(Timestamp::to_sql)
+                ],
             )
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -696,10 +804,15 @@ impl AuthStore for SqliteStore {
     fn break_glass(&self, id: BreakGlassId) -> Result<Option<BreakGlassRequest>, StoreError> {
         let j: Option<String> = self
             .conn
-            .query_row("SELECT record FROM break_glass WHERE id = ?1", params![id.to_string()], |r| r.get(0))
+            .query_row(
+                "SELECT record FROM break_glass WHERE id = ?1",
+                params![id.to_string()],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| self.err(e))?;
-        j.map(|j| serde_json::from_str(&j).map_err(corrupt)).transpose()
+        j.map(|j| serde_json::from_str(&j).map_err(corrupt))
+            .transpose()
     }
 
     fn open_break_glass(&self) -> Result<Vec<BreakGlassRequest>, StoreError> {
@@ -712,17 +825,25 @@ impl AuthStore for SqliteStore {
             .map_err(|e| self.err(e))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.err(e))?;
-        rows.into_iter().map(|j| serde_json::from_str(&j).map_err(corrupt)).collect()
+        rows.into_iter()
+            .map(|j| serde_json::from_str(&j).map_err(corrupt))
+            .collect()
     }
 
     fn badlist_append(&mut self, words: &[String], at: Timestamp) -> Result<usize, StoreError> {
         let path = self.path.clone();
-        let e = |source| StoreError::Sqlite { path: path.clone(), source };
+        let e = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
         let tx = self.conn.transaction().map_err(e)?;
         let mut added = 0;
         for w in words {
             added += tx
-                .execute("INSERT OR IGNORE INTO badlist (word, added_ms) VALUES (?1, ?2)", params![w, at.to_sql()])
+                .execute(
+                    "INSERT OR IGNORE INTO badlist (word, added_ms) VALUES (?1, ?2)",
+                    params![w, at.to_sql()],
+                )
                 .map_err(e)?;
         }
         tx.commit().map_err(e)?;
@@ -730,7 +851,10 @@ impl AuthStore for SqliteStore {
     }
 
     fn badlist(&self) -> Result<Vec<String>, StoreError> {
-        let mut st = self.conn.prepare("SELECT word FROM badlist ORDER BY word").map_err(|e| self.err(e))?;
+        let mut st = self
+            .conn
+            .prepare("SELECT word FROM badlist ORDER BY word")
+            .map_err(|e| self.err(e))?;
         let rows = st
             .query_map([], |r| r.get::<_, String>(0))
             .map_err(|e| self.err(e))?

@@ -64,7 +64,9 @@ pub enum StoreError {
     NameTaken(UserName),
     #[error("auth database row is corrupt: {0}")]
     Corrupt(String),
-    #[error("auth database was written by a newer lethe (schema {found}, this build knows {known})")]
+    #[error(
+        "auth database was written by a newer lethe (schema {found}, this build knows {known})"
+    )]
     NewerSchema { found: i64, known: i64 },
 }
 
@@ -84,7 +86,13 @@ pub trait AuthStore {
     /// Previous password hashes, newest first.
     fn password_history(&self, user: UserId) -> Result<Vec<PasswordHash>, StoreError>;
     /// Records `old` as the newest previous password, keeping `keep` entries.
-    fn push_password_history(&mut self, user: UserId, old: &PasswordHash, at: Timestamp, keep: usize) -> Result<(), StoreError>;
+    fn push_password_history(
+        &mut self,
+        user: UserId,
+        old: &PasswordHash,
+        at: Timestamp,
+        keep: usize,
+    ) -> Result<(), StoreError>;
 
     // soft lock
     fn lock_state(&self, user: UserId) -> Result<LockState, StoreError>;

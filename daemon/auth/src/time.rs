@@ -107,9 +107,17 @@ mod tests {
         let t = Timestamp::from_unix_secs(10);
         assert_eq!(t.plus(Duration::from_millis(1500)).unix_ms(), 11_500);
         assert_eq!(t.minus(Duration::from_secs(20)), Timestamp::EPOCH);
-        assert_eq!(t.since(Timestamp::from_unix_secs(4)), Duration::from_secs(6));
+        assert_eq!(
+            t.since(Timestamp::from_unix_secs(4)),
+            Duration::from_secs(6)
+        );
         assert_eq!(Timestamp::from_unix_secs(4).since(t), Duration::ZERO);
-        assert_eq!(Timestamp::from_unix_ms(u64::MAX).plus(Duration::from_secs(1)).unix_ms(), u64::MAX);
+        assert_eq!(
+            Timestamp::from_unix_ms(u64::MAX)
+                .plus(Duration::from_secs(1))
+                .unix_ms(),
+            u64::MAX
+        );
         assert_eq!(Timestamp::from_sql(-5), Timestamp::EPOCH);
         assert_eq!(Timestamp::from_sql(t.to_sql()), t);
     }

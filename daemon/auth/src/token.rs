@@ -48,7 +48,10 @@ const PREFIX: &str = "lethe_";
 
 impl ApiTokenSecret {
     /// Makes a secret for `id`; returns it and the hash to store.
-    pub(crate) fn generate(id: TokenId, e: &mut (impl Entropy + ?Sized)) -> (ApiTokenSecret, [u8; 32]) {
+    pub(crate) fn generate(
+        id: TokenId,
+        e: &mut (impl Entropy + ?Sized),
+    ) -> (ApiTokenSecret, [u8; 32]) {
         let raw: [u8; 32] = entropy::bytes(e);
         let hash: [u8; 32] = Sha256::digest(raw).into();
         let text = format!(
@@ -88,7 +91,9 @@ impl PresentedToken {
         }
         let id_bytes = data_encoding::HEXLOWER.decode(id_hex.as_bytes()).ok()?;
         let id = TokenId::from_bytes(id_bytes.try_into().ok()?);
-        let raw = data_encoding::BASE64URL_NOPAD.decode(secret.as_bytes()).ok()?;
+        let raw = data_encoding::BASE64URL_NOPAD
+            .decode(secret.as_bytes())
+            .ok()?;
         if raw.len() != 32 {
             return None;
         }
@@ -166,9 +171,18 @@ mod tests {
             assert!(!p.matches(&rec));
         }
         assert_eq!(rec.usable_at(Timestamp::from_unix_secs(99)), Ok(()));
-        assert_eq!(rec.usable_at(Timestamp::from_unix_secs(100)), Err(TokenRejection::Expired));
-        let revoked = ApiTokenRecord { revoked: Some(Timestamp::from_unix_secs(5)), ..rec };
-        assert_eq!(revoked.usable_at(Timestamp::from_unix_secs(6)), Err(TokenRejection::Revoked));
+        assert_eq!(
+            rec.usable_at(Timestamp::from_unix_secs(100)),
+            Err(TokenRejection::Expired)
+        );
+        let revoked = ApiTokenRecord {
+            revoked: Some(Timestamp::from_unix_secs(5)),
+            ..rec
+        };
+        assert_eq!(
+            revoked.usable_at(Timestamp::from_unix_secs(6)),
+            Err(TokenRejection::Revoked)
+        );
     }
 
     proptest! {

@@ -107,12 +107,14 @@ fn hmac_digest(alg: TotpAlgorithm, key: &[u8], msg: &[u8]) -> Vec<u8> {
             m.finalize().into_bytes().to_vec()
         }
         TotpAlgorithm::Sha256 => {
-            let mut m = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key).expect("any key length");
+            let mut m =
+                <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key).expect("any key length");
             m.update(msg);
             m.finalize().into_bytes().to_vec()
         }
         TotpAlgorithm::Sha512 => {
-            let mut m = <Hmac<sha2::Sha512> as KeyInit>::new_from_slice(key).expect("any key length");
+            let mut m =
+                <Hmac<sha2::Sha512> as KeyInit>::new_from_slice(key).expect("any key length");
             m.update(msg);
             m.finalize().into_bytes().to_vec()
         }
@@ -294,9 +296,15 @@ mod tests {
     #[test]
     fn rfc4226_appendix_d_vectors() {
         let key = b"12345678901234567890";
-        let want = [755224, 287082, 359152, 969429, 338314, 254676, 287922, 162583, 399871, 520489];
+        let want = [
+            755224, 287082, 359152, 969429, 338314, 254676, 287922, 162583, 399871, 520489,
+        ];
         for (c, w) in want.iter().enumerate() {
-            assert_eq!(hotp(key, c as u64, 6, TotpAlgorithm::Sha1), *w, "counter {c}");
+            assert_eq!(
+                hotp(key, c as u64, 6, TotpAlgorithm::Sha1),
+                *w,
+                "counter {c}"
+            );
         }
     }
 
@@ -315,7 +323,11 @@ mod tests {
             (2000000000, "69279037", "90698825", "38618901"),
             (20000000000, "65353130", "77737706", "47863826"),
         ];
-        let p = |algorithm| TotpParams { digits: 8, algorithm, ..TotpParams::default() };
+        let p = |algorithm| TotpParams {
+            digits: 8,
+            algorithm,
+            ..TotpParams::default()
+        };
         for (t, w1, w256, w512) in rows {
             let t = Timestamp::from_unix_secs(t);
             assert_eq!(code_at(&sha1, t, &p(TotpAlgorithm::Sha1)), w1);
@@ -337,7 +349,11 @@ mod tests {
         for (d, ok) in [(-2i64, false), (-1, true), (0, true), (1, true), (2, false)] {
             let code = code_for_step(&s, (step as i64 + d) as u64, &p);
             let r = verify(&s, &p, &code, now, None);
-            assert_eq!(matches!(r, TotpCheck::Accepted { .. }), ok, "offset {d}: {r:?}");
+            assert_eq!(
+                matches!(r, TotpCheck::Accepted { .. }),
+                ok,
+                "offset {d}: {r:?}"
+            );
         }
     }
 
@@ -347,18 +363,41 @@ mod tests {
         let p = TotpParams::default();
         let now = Timestamp::from_unix_secs(1_700_000_000);
         let code = code_at(&s, now, &p);
-        let TotpCheck::Accepted { step } = verify(&s, &p, &code, now, None) else { panic!() };
+        let TotpCheck::Accepted { step } = verify(&s, &p, &code, now, None) else {
+            panic!()
+        };
         assert_eq!(verify(&s, &p, &code, now, Some(step)), TotpCheck::Replayed);
         // still refused in the next step, where it is the -1 step of the window
-        assert_eq!(verify(&s, &p, &code, now.plus(std::time::Duration::from_secs(25)), Some(step)), TotpCheck::Replayed);
+        assert_eq!(
+            verify(
+                &s,
+                &p,
+                &code,
+                now.plus(std::time::Duration::from_secs(25)),
+                Some(step)
+            ),
+            TotpCheck::Replayed
+        );
         // and two steps on it is simply outside the window
-        assert_eq!(verify(&s, &p, &code, now.plus(std::time::Duration::from_secs(45)), Some(step)), TotpCheck::Wrong);
+        assert_eq!(
+            verify(
+                &s,
+                &p,
+                &code,
+                now.plus(std::time::Duration::from_secs(45)),
+                Some(step)
+            ),
+            TotpCheck::Wrong
+        );
         // an older code in the window is refused once a newer one was used
         let older = code_for_step(&s, step - 1, &p);
         assert_eq!(verify(&s, &p, &older, now, Some(step)), TotpCheck::Replayed);
         // the next step's code is fine
         let next = code_for_step(&s, step + 1, &p);
-        assert_eq!(verify(&s, &p, &next, now, Some(step)), TotpCheck::Accepted { step: step + 1 });
+        assert_eq!(
+            verify(&s, &p, &next, now, Some(step)),
+            TotpCheck::Accepted { step: step + 1 }
+        );
     }
 
     #[test]
@@ -367,7 +406,12 @@ mod tests {
         let p = TotpParams::default();
         let now = Timestamp::from_unix_secs(1_700_000_000);
         let code = code_at(&s, now, &p);
-        assert_eq!(verify(&s, &p, &format!("{} {}", &code[..3], &code[3..]), now, None), TotpCheck::Accepted { step: step_at(now, &p) });
+        assert_eq!(
+            verify(&s, &p, &format!("{} {}", &code[..3], &code[3..]), now, None),
+            TotpCheck::Accepted {
+                step: step_at(now, &p)
+            }
+        );
         for bad in ["", "12345", "1234567", "12345a", "١٢٣٤٥٦"] {
             assert_eq!(verify(&s, &p, bad, now, None), TotpCheck::Wrong, "{bad}");
         }
@@ -376,7 +420,12 @@ mod tests {
     #[test]
     fn enrolment_uri_and_qr() {
         let s = TotpSecret::from_bytes(b"12345678901234567890".to_vec());
-        let e = TotpEnrolment::new("Lethe st-mungo", &UserName::parse("alice").unwrap(), &s, &TotpParams::default());
+        let e = TotpEnrolment::new(
+            "Lethe st-mungo",
+            &UserName::parse("alice").unwrap(),
+            &s,
+            &TotpParams::default(),
+        );
         assert_eq!(
             e.uri().expose(),
             "otpauth://totp/Lethe%20st-mungo:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Lethe%20st-mungo&algorithm=SHA1&digits=6&period=30"

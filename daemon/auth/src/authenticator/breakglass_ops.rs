@@ -29,8 +29,15 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
             .collect())
     }
 
-    fn request_or_err(&mut self, id: BreakGlassId, now: Timestamp) -> Result<BreakGlassRequest, AuthError> {
-        let mut r = self.store.break_glass(id)?.ok_or(AuthError::NoSuchRequest)?;
+    fn request_or_err(
+        &mut self,
+        id: BreakGlassId,
+        now: Timestamp,
+    ) -> Result<BreakGlassRequest, AuthError> {
+        let mut r = self
+            .store
+            .break_glass(id)?
+            .ok_or(AuthError::NoSuchRequest)?;
         self.tick_request(&mut r, now)?;
         Ok(r)
     }
@@ -38,7 +45,12 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
     /// A user with the `emergency` grant asks for elevated access
     /// (`RequestEmergencyAccess`). The approvers are named in the
     /// [`EventKind::BreakGlassRequested`] alert, which the daemon sends at once.
-    pub fn request_break_glass(&mut self, auth: &Authorization, reason: &str, now: Timestamp) -> Result<BreakGlassId, AuthError> {
+    pub fn request_break_glass(
+        &mut self,
+        auth: &Authorization,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<BreakGlassId, AuthError> {
         self.require(auth, &[Privilege::RequestEmergencyAccess], now)?;
         let requester = auth.actor().user().ok_or(AuthError::NoSuchUser)?;
         let user = self.store.user(requester)?.ok_or(AuthError::NoSuchUser)?;
@@ -46,7 +58,8 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
             self.tick_request(&mut r, now)?;
             let busy = matches!(
                 r.state,
-                crate::breakglass::BreakGlassState::Pending { .. } | crate::breakglass::BreakGlassState::Granted { .. }
+                crate::breakglass::BreakGlassState::Pending { .. }
+                    | crate::breakglass::BreakGlassState::Granted { .. }
             );
             if r.requester == requester && busy {
                 return Err(AuthError::BreakGlassAlreadyOpen);
@@ -55,13 +68,25 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
         let id = BreakGlassId::generate(&mut self.entropy);
         let r = BreakGlassRequest::new(id, requester, reason, now, &self.config.break_glass)?;
         self.store.insert_break_glass(&r)?;
-        let approvers = self.approvers()?.into_iter().map(|u| u.id).filter(|a| *a != requester).collect();
+        let approvers = self
+            .approvers()?
+            .into_iter()
+            .map(|u| u.id)
+            .filter(|a| *a != requester)
+            .collect();
         let crate::breakglass::BreakGlassState::Pending { auto_grant_at } = r.state else {
             unreachable!("a new request is pending")
         };
         self.emit(
             now,
-            EventKind::BreakGlassRequested { request: id, requester, name: user.name, reason: r.reason.clone(), approvers, auto_grant_at },
+            EventKind::BreakGlassRequested {
+                request: id,
+                requester,
+                name: user.name,
+                reason: r.reason.clone(),
+                approvers,
+                auto_grant_at,
+            },
         );
         Ok(id)
     }
@@ -76,7 +101,12 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
     }
 
     /// An approver grants a pending request now.
-    pub fn approve_break_glass(&mut self, auth: &Authorization, id: BreakGlassId, now: Timestamp) -> Result<(), AuthError> {
+    pub fn approve_break_glass(
+        &mut self,
+        auth: &Authorization,
+        id: BreakGlassId,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
         let me = self.approver_check(auth, now)?;
         let mut r = self.request_or_err(id, now)?;
         let t = r.approve(me, now)?;
@@ -86,7 +116,12 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
     }
 
     /// An approver denies a pending request.
-    pub fn deny_break_glass(&mut self, auth: &Authorization, id: BreakGlassId, now: Timestamp) -> Result<(), AuthError> {
+    pub fn deny_break_glass(
+        &mut self,
+        auth: &Authorization,
+        id: BreakGlassId,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
         let me = self.approver_check(auth, now)?;
         let mut r = self.request_or_err(id, now)?;
         let t = r.deny(me, now)?;
@@ -96,8 +131,17 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
     }
 
     /// The requester withdraws a pending request.
-    pub fn cancel_break_glass(&mut self, auth: &Authorization, id: BreakGlassId, now: Timestamp) -> Result<(), AuthError> {
-        self.require(auth, &[Privilege::RequestEmergencyAccess, Privilege::OwnSession], now)?;
+    pub fn cancel_break_glass(
+        &mut self,
+        auth: &Authorization,
+        id: BreakGlassId,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
+        self.require(
+            auth,
+            &[Privilege::RequestEmergencyAccess, Privilege::OwnSession],
+            now,
+        )?;
         let me = auth.actor().user().ok_or(AuthError::NoSuchUser)?;
         let mut r = self.request_or_err(id, now)?;
         let t = r.cancel(me, now)?;
@@ -108,11 +152,20 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
 
     /// Ends active elevated access early: the requester (`OwnSession`) or an
     /// approver (`ApproveBreakGlass`).
-    pub fn end_break_glass(&mut self, auth: &Authorization, id: BreakGlassId, now: Timestamp) -> Result<(), AuthError> {
+    pub fn end_break_glass(
+        &mut self,
+        auth: &Authorization,
+        id: BreakGlassId,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
         let me = auth.actor().user().ok_or(AuthError::NoSuchUser)?;
         let mut r = self.request_or_err(id, now)?;
         if r.requester == me {
-            self.require(auth, &[Privilege::OwnSession, Privilege::RequestEmergencyAccess], now)?;
+            self.require(
+                auth,
+                &[Privilege::OwnSession, Privilege::RequestEmergencyAccess],
+                now,
+            )?;
         } else {
             self.approver_check(auth, now)?;
         }
@@ -124,7 +177,13 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
 
     /// The mandatory review that closes an episode (`ReviewBreakGlass`), by
     /// someone other than the requester.
-    pub fn review_break_glass(&mut self, auth: &Authorization, id: BreakGlassId, notes: &str, now: Timestamp) -> Result<(), AuthError> {
+    pub fn review_break_glass(
+        &mut self,
+        auth: &Authorization,
+        id: BreakGlassId,
+        notes: &str,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
         self.require(auth, &[Privilege::ReviewBreakGlass], now)?;
         let me = auth.actor().user().ok_or(AuthError::NoSuchUser)?;
         let mut r = self.request_or_err(id, now)?;
@@ -136,10 +195,25 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
 
     /// Open requests (pending, active, awaiting review), for approvers'
     /// and reviewers' pages and the elevated-session banner.
-    pub fn open_break_glass(&mut self, auth: &Authorization, now: Timestamp) -> Result<Vec<BreakGlassRequest>, AuthError> {
-        self.require(auth, &[Privilege::ApproveBreakGlass, Privilege::ReviewBreakGlass, Privilege::RequestEmergencyAccess], now)?;
+    pub fn open_break_glass(
+        &mut self,
+        auth: &Authorization,
+        now: Timestamp,
+    ) -> Result<Vec<BreakGlassRequest>, AuthError> {
+        self.require(
+            auth,
+            &[
+                Privilege::ApproveBreakGlass,
+                Privilege::ReviewBreakGlass,
+                Privilege::RequestEmergencyAccess,
+            ],
+            now,
+        )?;
         let me = auth.actor().user();
-        let all_visible = matches!(auth.privilege(), Privilege::ApproveBreakGlass | Privilege::ReviewBreakGlass);
+        let all_visible = matches!(
+            auth.privilege(),
+            Privilege::ApproveBreakGlass | Privilege::ReviewBreakGlass
+        );
         let mut out = Vec::new();
         for mut r in self.store.open_break_glass()? {
             self.tick_request(&mut r, now)?;
@@ -153,14 +227,21 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
     /// The requester enters a granted elevation in this session: until it
     /// ends, the session has the elevated role and every authorisation it
     /// gets is tagged with the request id.
-    pub fn enter_elevation(&mut self, token: &SessionToken, id: BreakGlassId, now: Timestamp) -> Result<crate::authz::Elevation, AuthError> {
+    pub fn enter_elevation(
+        &mut self,
+        token: &SessionToken,
+        id: BreakGlassId,
+        now: Timestamp,
+    ) -> Result<crate::authz::Elevation, AuthError> {
         let p = self.session(token, Activity::UserAction, now)?;
         self.authorize(&p, Privilege::OwnSession, now)?;
         let r = self.request_or_err(id, now)?;
         if r.requester != p.user {
             return Err(AuthError::NoSuchRequest);
         }
-        let until = r.active_until(now).ok_or(crate::breakglass::BreakGlassError::NotGranted)?;
+        let until = r
+            .active_until(now)
+            .ok_or(crate::breakglass::BreakGlassError::NotGranted)?;
         let crate::authz::Via::Session { session } = p.via else {
             return Err(AuthError::NotAuthenticated);
         };
@@ -172,7 +253,19 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
             .ok_or(AuthError::NotAuthenticated)?;
         s.elevation = Some(id);
         self.store.update_session(&s)?;
-        self.emit(now, EventKind::ElevatedSessionStarted { request: id, user: p.user, session, until });
-        Ok(crate::authz::Elevation { request: id, role: r.role, until })
+        self.emit(
+            now,
+            EventKind::ElevatedSessionStarted {
+                request: id,
+                user: p.user,
+                session,
+                until,
+            },
+        );
+        Ok(crate::authz::Elevation {
+            request: id,
+            role: r.role,
+            until,
+        })
     }
 }

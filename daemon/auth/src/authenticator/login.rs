@@ -9,7 +9,9 @@ use crate::password::hash;
 use crate::privilege::Privilege;
 use crate::recovery;
 use crate::secret::SecretString;
-use crate::session::{Activity, ReauthRecord, SecondFactorKind, SessionEnd, SessionRecord, SessionToken};
+use crate::session::{
+    Activity, ReauthRecord, SecondFactorKind, SessionEnd, SessionRecord, SessionToken,
+};
 use crate::store::{AuthStore, Credentials, UserRecord};
 use crate::time::Timestamp;
 use crate::totp::{self, TotpCheck};
@@ -60,7 +62,9 @@ impl Verdict {
         let second_ok = matches!(self.second, Second::Totp(_) | Second::Recovery(_));
         match (self.password_ok, second_ok) {
             (true, true) => None,
-            (true, false) if matches!(self.second, Second::Replayed) => Some(FailureReason::ReplayedCode),
+            (true, false) if matches!(self.second, Second::Replayed) => {
+                Some(FailureReason::ReplayedCode)
+            }
             (true, false) => Some(FailureReason::BadSecondFactor),
             (false, true) => Some(FailureReason::BadPassword),
             (false, false) => Some(FailureReason::BadPasswordAndSecondFactor),
@@ -70,10 +74,22 @@ impl Verdict {
 
 impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
     /// Checks password and second factor together (both are always evaluated).
-    fn verify(&self, creds: &Credentials, password: &SecretString, second: &SecretString, now: Timestamp) -> Result<Verdict, AuthError> {
+    fn verify(
+        &self,
+        creds: &Credentials,
+        password: &SecretString,
+        second: &SecretString,
+        now: Timestamp,
+    ) -> Result<Verdict, AuthError> {
         let password_ok = hash::verify_password(password.expose(), &creds.password)?;
         let second = if totp::parse_code(second.expose(), self.config.totp.digits).is_some() {
-            match totp::verify(&creds.totp, &self.config.totp, second.expose(), now, creds.totp_last_step) {
+            match totp::verify(
+                &creds.totp,
+                &self.config.totp,
+                second.expose(),
+                now,
+                creds.totp_last_step,
+            ) {
                 TotpCheck::Accepted { step } => Second::Totp(step),
                 TotpCheck::Replayed => Second::Replayed,
                 TotpCheck::Wrong => Second::Wrong,
@@ -86,11 +102,20 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
                 Second::Wrong
             }
         };
-        Ok(Verdict { password_ok, second })
+        Ok(Verdict {
+            password_ok,
+            second,
+        })
     }
 
     /// Stores what a successful check consumed (TOTP step, recovery code).
-    fn consume_second(&mut self, user: &UserRecord, creds: &mut Credentials, second: Second, now: Timestamp) -> Result<(SecondFactorKind, Option<usize>), AuthError> {
+    fn consume_second(
+        &mut self,
+        user: &UserRecord,
+        creds: &mut Credentials,
+        second: Second,
+        now: Timestamp,
+    ) -> Result<(SecondFactorKind, Option<usize>), AuthError> {
         let out = match second {
             Second::Totp(step) => {
                 creds.totp_last_step = Some(step);
@@ -99,7 +124,13 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
             Second::Recovery(rec) => {
                 let remaining = rec.remaining();
                 creds.recovery = rec;
-                self.emit(now, EventKind::RecoveryCodeUsed { user: user.id, remaining });
+                self.emit(
+                    now,
+                    EventKind::RecoveryCodeUsed {
+                        user: user.id,
+                        remaining,
+                    },
+                );
                 (SecondFactorKind::RecoveryCode, Some(remaining))
             }
             Second::Replayed | Second::Wrong => unreachable!("only called after success"),
@@ -109,7 +140,11 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
     }
 
     /// Counts a failure on the ladder; reports a lock that engages.
-    pub(super) fn count_failure(&mut self, user: &UserRecord, now: Timestamp) -> Result<(), AuthError> {
+    pub(super) fn count_failure(
+        &mut self,
+        user: &UserRecord,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
         let mut st = self.store.lock_state(user.id)?;
         if let Some(e) = st.on_failure(now, &self.config.lockout) {
             self.emit(
@@ -128,7 +163,11 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
 
     /// `Some(until)` if the account is locked now; a lock that ran out is
     /// reported and forgotten.
-    fn current_lock(&mut self, user: &UserRecord, now: Timestamp) -> Result<Option<Timestamp>, AuthError> {
+    fn current_lock(
+        &mut self,
+        user: &UserRecord,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, AuthError> {
         let mut st = self.store.lock_state(user.id)?;
         if let Some(until) = st.locked_at(now) {
             return Ok(Some(until));
@@ -160,9 +199,15 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
     /// Logs in with password and second factor. Every failure is the same
     /// [`AuthError::LoginFailed`] (rate limiting aside, which is per address);
     /// the queued event carries the real reason.
-    pub fn login(&mut self, req: &LoginRequest<'_>, now: Timestamp) -> Result<LoginSuccess, AuthError> {
+    pub fn login(
+        &mut self,
+        req: &LoginRequest<'_>,
+        now: Timestamp,
+    ) -> Result<LoginSuccess, AuthError> {
         self.rate_limit(req.source, now)?;
-        let failed = AuthError::LoginFailed { delay: self.config.failure_delay };
+        let failed = AuthError::LoginFailed {
+            delay: self.config.failure_delay,
+        };
         let user = match UserName::parse(req.username) {
             Ok(name) => self.store.user_by_name(&name)?,
             Err(_) => None,
@@ -174,21 +219,49 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
         let (Some(user), Some(mut creds)) = (user, creds) else {
             // same work as a real check: one Argon2 verification
             let _ = hash::verify_password(req.password.expose(), &self.dummy_hash);
-            self.emit(now, EventKind::LoginFailed { user: None, source: req.source, reason: FailureReason::UnknownUser });
+            self.emit(
+                now,
+                EventKind::LoginFailed {
+                    user: None,
+                    source: req.source,
+                    reason: FailureReason::UnknownUser,
+                },
+            );
             return Err(failed);
         };
         if self.current_lock(&user, now)?.is_some() {
-            self.emit(now, EventKind::LoginFailed { user: Some(user.id), source: req.source, reason: FailureReason::AccountLocked });
+            self.emit(
+                now,
+                EventKind::LoginFailed {
+                    user: Some(user.id),
+                    source: req.source,
+                    reason: FailureReason::AccountLocked,
+                },
+            );
             return Err(failed);
         }
         let verdict = self.verify(&creds, req.password, req.second_factor, now)?;
         if let Some(reason) = verdict.failure() {
-            self.emit(now, EventKind::LoginFailed { user: Some(user.id), source: req.source, reason });
+            self.emit(
+                now,
+                EventKind::LoginFailed {
+                    user: Some(user.id),
+                    source: req.source,
+                    reason,
+                },
+            );
             self.count_failure(&user, now)?;
             return Err(failed);
         }
         if user.disabled {
-            self.emit(now, EventKind::LoginFailed { user: Some(user.id), source: req.source, reason: FailureReason::UserDisabled });
+            self.emit(
+                now,
+                EventKind::LoginFailed {
+                    user: Some(user.id),
+                    source: req.source,
+                    reason: FailureReason::UserDisabled,
+                },
+            );
             return Err(failed);
         }
         // success
@@ -196,7 +269,8 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
         st.on_success();
         self.store.put_lock_state(user.id, &st)?;
         if creds.password.below(&self.config.hash) {
-            creds.password = hash::hash_password(req.password.expose(), &self.config.hash, &mut self.entropy)?;
+            creds.password =
+                hash::hash_password(req.password.expose(), &self.config.hash, &mut self.entropy)?;
             self.emit(now, EventKind::PasswordRehashed { user: user.id });
         }
         if !creds.must_change_password && self.badlist.contains(req.password.expose()) {
@@ -205,7 +279,8 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
             creds.must_change_password = true;
             self.emit(now, EventKind::PasswordOnBadlistAtLogin { user: user.id });
         }
-        let (second_factor, recovery_codes_left) = self.consume_second(&user, &mut creds, verdict.second, now)?;
+        let (second_factor, recovery_codes_left) =
+            self.consume_second(&user, &mut creds, verdict.second, now)?;
         let token = SessionToken::generate(&mut self.entropy);
         let session = SessionRecord {
             id: SessionId::generate(&mut self.entropy),
@@ -244,14 +319,31 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
         })
     }
 
-    pub(super) fn end_session(&mut self, s: &SessionRecord, reason: SessionEnd, now: Timestamp) -> Result<(), AuthError> {
+    pub(super) fn end_session(
+        &mut self,
+        s: &SessionRecord,
+        reason: SessionEnd,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
         self.store.delete_session(s.id)?;
-        self.emit(now, EventKind::SessionEnded { user: s.user, session: s.id, reason });
+        self.emit(
+            now,
+            EventKind::SessionEnded {
+                user: s.user,
+                session: s.id,
+                reason,
+            },
+        );
         Ok(())
     }
 
     /// Ends every session of `user` (disable, removal, credential reset).
-    pub(super) fn end_sessions_of(&mut self, user: crate::ids::UserId, reason: SessionEnd, now: Timestamp) -> Result<(), AuthError> {
+    pub(super) fn end_sessions_of(
+        &mut self,
+        user: crate::ids::UserId,
+        reason: SessionEnd,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
         for s in self.store.sessions_of(user)? {
             self.end_session(&s, reason, now)?;
         }
@@ -259,7 +351,11 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
     }
 
     /// Looks up a live session by its cookie value, ending it if it timed out.
-    fn live_session(&mut self, token: &SessionToken, now: Timestamp) -> Result<(SessionRecord, UserRecord), AuthError> {
+    fn live_session(
+        &mut self,
+        token: &SessionToken,
+        now: Timestamp,
+    ) -> Result<(SessionRecord, UserRecord), AuthError> {
         let Some(s) = self.store.session_by_token_hash(&token.hash())? else {
             return Err(AuthError::NotAuthenticated);
         };
@@ -284,7 +380,12 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
     /// Validates a session for one request and records its activity (only
     /// [`Activity::UserAction`] resets the idle clock). Returns the principal
     /// to authorise with.
-    pub fn session(&mut self, token: &SessionToken, activity: Activity, now: Timestamp) -> Result<Principal, AuthError> {
+    pub fn session(
+        &mut self,
+        token: &SessionToken,
+        activity: Activity,
+        now: Timestamp,
+    ) -> Result<Principal, AuthError> {
         let (mut s, user) = self.live_session(token, now)?;
         let before = s.clone();
         s.touch(activity, now);
@@ -293,7 +394,11 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
                 let active = match self.store.break_glass(id)? {
                     Some(mut r) => {
                         self.tick_request(&mut r, now)?;
-                        r.active_until(now).map(|until| Elevation { request: id, role: r.role, until })
+                        r.active_until(now).map(|until| Elevation {
+                            request: id,
+                            role: r.role,
+                            until,
+                        })
                     }
                     None => None,
                 };
@@ -322,7 +427,12 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
 
     /// The authorisation decision, with its event: a refusal is always
     /// recorded; a token's use is recorded whatever the outcome.
-    pub fn authorize(&mut self, p: &Principal, privilege: Privilege, now: Timestamp) -> Result<Authorization, AuthError> {
+    pub fn authorize(
+        &mut self,
+        p: &Principal,
+        privilege: Privilege,
+        now: Timestamp,
+    ) -> Result<Authorization, AuthError> {
         let decision = authz::check(p, privilege, now, self.config.session.reauth_window);
         if let Via::Token { token, .. } = p.via {
             self.emit(
@@ -341,7 +451,11 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
                 self.emit(
                     now,
                     EventKind::PrivilegeRefused {
-                        actor: Actor::User { user: p.user, name: p.name.clone(), via: p.via },
+                        actor: Actor::User {
+                            user: p.user,
+                            name: p.name.clone(),
+                            via: p.via,
+                        },
                         refusal: refusal.clone(),
                     },
                 );
@@ -351,7 +465,13 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
     }
 
     /// Session check and authorisation in one call (what most routes need).
-    pub fn authorize_session(&mut self, token: &SessionToken, activity: Activity, privilege: Privilege, now: Timestamp) -> Result<Authorization, AuthError> {
+    pub fn authorize_session(
+        &mut self,
+        token: &SessionToken,
+        activity: Activity,
+        privilege: Privilege,
+        now: Timestamp,
+    ) -> Result<Authorization, AuthError> {
         let p = self.session(token, activity, now)?;
         self.authorize(&p, privilege, now)
     }
@@ -369,17 +489,33 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
     ) -> Result<ReauthRecord, AuthError> {
         self.rate_limit(source, now)?;
         let (mut s, user) = self.live_session(token, now)?;
-        let failed = AuthError::ReauthFailed { delay: self.config.failure_delay };
+        let failed = AuthError::ReauthFailed {
+            delay: self.config.failure_delay,
+        };
         let Some(mut creds) = self.store.credentials(user.id)? else {
             return Err(AuthError::NoSuchUser);
         };
         if self.current_lock(&user, now)?.is_some() {
-            self.emit(now, EventKind::ReauthFailed { user: user.id, session: s.id, reason: FailureReason::AccountLocked });
+            self.emit(
+                now,
+                EventKind::ReauthFailed {
+                    user: user.id,
+                    session: s.id,
+                    reason: FailureReason::AccountLocked,
+                },
+            );
             return Err(failed);
         }
         let verdict = self.verify(&creds, password, second_factor, now)?;
         if let Some(reason) = verdict.failure() {
-            self.emit(now, EventKind::ReauthFailed { user: user.id, session: s.id, reason });
+            self.emit(
+                now,
+                EventKind::ReauthFailed {
+                    user: user.id,
+                    session: s.id,
+                    reason,
+                },
+            );
             self.count_failure(&user, now)?;
             return Err(failed);
         }
@@ -408,7 +544,12 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
 
     /// Ends every session of the authorised user (`OwnSession`), or of
     /// `target` (`ManageUsers`).
-    pub fn logout_everywhere(&mut self, auth: &Authorization, target: Option<crate::ids::UserId>, now: Timestamp) -> Result<usize, AuthError> {
+    pub fn logout_everywhere(
+        &mut self,
+        auth: &Authorization,
+        target: Option<crate::ids::UserId>,
+        now: Timestamp,
+    ) -> Result<usize, AuthError> {
         let me = auth.actor().user();
         let user = match target {
             Some(t) if Some(t) != me => {

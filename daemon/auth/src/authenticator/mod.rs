@@ -24,7 +24,9 @@ use crate::entropy::Entropy;
 use crate::events::{AuthEvent, EventKind};
 use crate::ids::{NameError, UserName};
 use crate::lockout::LockoutPolicy;
-use crate::password::{hash, Badlist, HashError, HashParams, PasswordHash, PasswordPolicy, PasswordRejection};
+use crate::password::{
+    hash, Badlist, HashError, HashParams, PasswordHash, PasswordPolicy, PasswordRejection,
+};
 use crate::privilege::{Privilege, Role};
 use crate::ratelimit::{RateLimitPolicy, SourceRateLimiter};
 use crate::session::SessionPolicy;
@@ -90,13 +92,19 @@ impl AuthConfig {
     /// Validates, clamping what may be clamped; returns the warnings.
     pub fn normalized(mut self) -> Result<(AuthConfig, Vec<String>), AuthError> {
         self.hash.validate()?;
-        if self.totp.digits < 6 || self.totp.digits > 8 || self.totp.step_secs == 0 || self.totp.skew > 2 {
+        if self.totp.digits < 6
+            || self.totp.digits > 8
+            || self.totp.step_secs == 0
+            || self.totp.skew > 2
+        {
             return Err(AuthError::Config(
                 "totp: digits 6-8, step_secs > 0, skew at most 2".to_owned(),
             ));
         }
         if self.password.min_length < 8 {
-            return Err(AuthError::Config("password.min_length is at least 8".to_owned()));
+            return Err(AuthError::Config(
+                "password.min_length is at least 8".to_owned(),
+            ));
         }
         let (session, warnings) = self.session.normalized();
         self.session = session;
@@ -187,7 +195,12 @@ impl<S: AuthStore, E: Entropy> std::fmt::Debug for Authenticator<S, E> {
 impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
     /// Builds the service over `store`. Configuration warnings (a clamped idle
     /// timeout) are queued as events.
-    pub fn new(store: S, mut entropy: E, config: AuthConfig, now: Timestamp) -> Result<Self, AuthError> {
+    pub fn new(
+        store: S,
+        mut entropy: E,
+        config: AuthConfig,
+        now: Timestamp,
+    ) -> Result<Self, AuthError> {
         let (config, warnings) = config.normalized()?;
         let badlist = Badlist::new(store.badlist()?);
         let dummy_hash = hash::hash_password("lethe-dummy-password", &config.hash, &mut entropy)?;
@@ -226,7 +239,12 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
     }
 
     /// Checks that `auth` is for one of `needed` and fresh.
-    fn require(&self, auth: &Authorization, needed: &[Privilege], now: Timestamp) -> Result<(), AuthError> {
+    fn require(
+        &self,
+        auth: &Authorization,
+        needed: &[Privilege],
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
         if !needed.contains(&auth.privilege()) {
             return Err(AuthError::WrongAuthorization {
                 needed: needed[0],

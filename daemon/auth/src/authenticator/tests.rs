@@ -38,7 +38,13 @@ fn ip(s: &str) -> Option<IpAddr> {
 impl H {
     fn with(config: AuthConfig) -> H {
         let now = Timestamp::from_unix_secs(1_800_000_000);
-        let a = Authenticator::new(SqliteStore::open_in_memory().unwrap(), TestEntropy(1), config, now).unwrap();
+        let a = Authenticator::new(
+            SqliteStore::open_in_memory().unwrap(),
+            TestEntropy(1),
+            config,
+            now,
+        )
+        .unwrap();
         H { a, now }
     }
 
@@ -56,13 +62,23 @@ impl H {
 
     fn add(&mut self, name: &str, role: Role) -> U {
         let auth = self.console(Privilege::ManageUsers);
-        let n = self.a.add_user(&auth, name, role, Some(&SecretString::from(PW)), self.now).unwrap();
-        let raw = data_encoding::BASE32_NOPAD.decode(n.enrolment.secret_base32().expose().as_bytes()).unwrap();
+        let n = self
+            .a
+            .add_user(&auth, name, role, Some(&SecretString::from(PW)), self.now)
+            .unwrap();
+        let raw = data_encoding::BASE32_NOPAD
+            .decode(n.enrolment.secret_base32().expose().as_bytes())
+            .unwrap();
         U {
             id: n.id,
             name: name.to_owned(),
             totp: TotpSecret::from_bytes(raw),
-            codes: n.recovery_codes.codes().iter().map(|c| c.expose().to_owned()).collect(),
+            codes: n
+                .recovery_codes
+                .codes()
+                .iter()
+                .map(|c| c.expose().to_owned())
+                .collect(),
         }
     }
 
@@ -70,9 +86,19 @@ impl H {
         SecretString::new(totp::code_at(&u.totp, self.now, &self.a.config().totp))
     }
 
-    fn try_login(&mut self, u: &U, pw: &str, code: &SecretString) -> Result<LoginSuccess, AuthError> {
+    fn try_login(
+        &mut self,
+        u: &U,
+        pw: &str,
+        code: &SecretString,
+    ) -> Result<LoginSuccess, AuthError> {
         let pw = SecretString::from(pw);
-        let req = LoginRequest { username: &u.name, password: &pw, second_factor: code, source: ip("192.0.2.10") };
+        let req = LoginRequest {
+            username: &u.name,
+            password: &pw,
+            second_factor: code,
+            source: ip("192.0.2.10"),
+        };
         self.a.login(&req, self.now)
     }
 
@@ -86,7 +112,9 @@ impl H {
     fn reauth(&mut self, t: &SessionToken, u: &U) -> crate::session::ReauthRecord {
         self.advance(30);
         let c = self.code(u);
-        self.a.reauthenticate(t, &SecretString::from(PW), &c, ip("192.0.2.10"), self.now).unwrap()
+        self.a
+            .reauthenticate(t, &SecretString::from(PW), &c, ip("192.0.2.10"), self.now)
+            .unwrap()
     }
 
     fn events(&mut self) -> Vec<EventKind> {
@@ -111,11 +139,26 @@ fn login_with_password_and_totp_and_replay_is_refused() {
     assert!(!ok.must_change_password);
     assert_eq!(ok.expires, h.now.plus(Duration::from_secs(8 * 3600)));
     let ev = h.events();
-    assert!(matches!(ev.as_slice(), [EventKind::LoginSucceeded { second_factor: crate::session::SecondFactorKind::Totp, .. }]), "{ev:?}");
+    assert!(
+        matches!(
+            ev.as_slice(),
+            [EventKind::LoginSucceeded {
+                second_factor: crate::session::SecondFactorKind::Totp,
+                ..
+            }]
+        ),
+        "{ev:?}"
+    );
     // the same code again, even with the right password
     let e = h.try_login(&u, PW, &c).unwrap_err();
     generic(&e);
-    assert!(matches!(h.events().as_slice(), [EventKind::LoginFailed { reason: FailureReason::ReplayedCode, .. }]));
+    assert!(matches!(
+        h.events().as_slice(),
+        [EventKind::LoginFailed {
+            reason: FailureReason::ReplayedCode,
+            ..
+        }]
+    ));
     // the session works
     let p = h.a.session(&ok.token, Activity::UserAction, h.now).unwrap();
     assert_eq!(p.user, u.id);
@@ -131,16 +174,35 @@ fn every_failure_gives_the_same_answer() {
     h.a.set_disabled(&auth, disabled.id, true, h.now).unwrap();
     h.advance(30);
     let good = h.code(&u);
-    let wrong_code = SecretString::from(if good.expose() == "000000" { "111111" } else { "000000" });
-    let ghost = U { id: u.id, name: "nobody".into(), totp: u.totp.clone(), codes: vec![] };
+    let wrong_code = SecretString::from(if good.expose() == "000000" {
+        "111111"
+    } else {
+        "000000"
+    });
+    let ghost = U {
+        id: u.id,
+        name: "nobody".into(),
+        totp: u.totp.clone(),
+        codes: vec![],
+    };
     let dc = h.code(&disabled);
     let answers = [
-        h.try_login(&u, "wrong password entirely", &good).unwrap_err(),
+        h.try_login(&u, "wrong password entirely", &good)
+            .unwrap_err(),
         h.try_login(&u, PW, &wrong_code).unwrap_err(),
-        h.try_login(&u, "wrong password entirely", &wrong_code).unwrap_err(),
+        h.try_login(&u, "wrong password entirely", &wrong_code)
+            .unwrap_err(),
         h.try_login(&ghost, PW, &good).unwrap_err(),
         h.try_login(&disabled, PW, &dc).unwrap_err(),
-        h.try_login(&U { name: "not a name!".into(), ..ghost }, PW, &good).unwrap_err(),
+        h.try_login(
+            &U {
+                name: "not a name!".into(),
+                ..ghost
+            },
+            PW,
+            &good,
+        )
+        .unwrap_err(),
     ];
     let texts: std::collections::HashSet<String> = answers.iter().map(generic).collect();
     assert_eq!(texts.len(), 1, "{texts:?}");
@@ -178,12 +240,17 @@ fn soft_lock_engages_progressively_is_audited_and_lifts() {
         let c = h.code(&u);
         h.try_login(&u, "not the password", &c).unwrap_err();
     }
-    assert!(!h.events().iter().any(|e| matches!(e, EventKind::AccountLocked { .. })));
+    assert!(!h
+        .events()
+        .iter()
+        .any(|e| matches!(e, EventKind::AccountLocked { .. })));
     h.advance(1);
     let c = h.code(&u);
     h.try_login(&u, "not the password", &c).unwrap_err();
     let locked_until = h.events().into_iter().find_map(|e| match e {
-        EventKind::AccountLocked { until, failures, .. } => Some((until, failures)),
+        EventKind::AccountLocked {
+            until, failures, ..
+        } => Some((until, failures)),
         _ => None,
     });
     let (until, failures) = locked_until.expect("lock engaged");
@@ -193,18 +260,37 @@ fn soft_lock_engages_progressively_is_audited_and_lifts() {
     h.advance(5);
     let c = h.code(&u);
     generic(&h.try_login(&u, PW, &c).unwrap_err());
-    assert!(matches!(h.events().as_slice(), [EventKind::LoginFailed { reason: FailureReason::AccountLocked, .. }]));
+    assert!(matches!(
+        h.events().as_slice(),
+        [EventKind::LoginFailed {
+            reason: FailureReason::AccountLocked,
+            ..
+        }]
+    ));
     // the lock's end is reported by the housekeeping tick
     h.advance(30);
     h.a.tick(h.now).unwrap();
-    assert!(matches!(h.events().as_slice(), [EventKind::AccountUnlocked { reason: UnlockReason::Expired, .. }]));
+    assert!(matches!(
+        h.events().as_slice(),
+        [EventKind::AccountUnlocked {
+            reason: UnlockReason::Expired,
+            ..
+        }]
+    ));
     // another failure climbs the ladder (60 s)
     let c = h.code(&u);
     h.try_login(&u, "not the password", &c).unwrap_err();
     assert!(h.events().iter().any(|e| matches!(e, EventKind::AccountLocked { failures: 5, until, .. } if *until == h.now.plus(Duration::from_secs(60)))));
     // an admin lifts it
-    h.a.unlock(&h.console(Privilege::ManageUsers), u.id, h.now).unwrap();
-    assert!(matches!(h.events().as_slice(), [EventKind::AccountUnlocked { reason: UnlockReason::Admin, .. }]));
+    h.a.unlock(&h.console(Privilege::ManageUsers), u.id, h.now)
+        .unwrap();
+    assert!(matches!(
+        h.events().as_slice(),
+        [EventKind::AccountUnlocked {
+            reason: UnlockReason::Admin,
+            ..
+        }]
+    ));
     let t = h.login(&u);
     h.a.session(&t, Activity::UserAction, h.now).unwrap();
     // success reset the ladder: three more free failures
@@ -212,7 +298,10 @@ fn soft_lock_engages_progressively_is_audited_and_lifts() {
         let c = h.code(&u);
         h.try_login(&u, "nope nope nope", &c).unwrap_err();
     }
-    assert!(!h.events().iter().any(|e| matches!(e, EventKind::AccountLocked { .. })));
+    assert!(!h
+        .events()
+        .iter()
+        .any(|e| matches!(e, EventKind::AccountLocked { .. })));
 }
 
 #[test]
@@ -222,16 +311,52 @@ fn rate_limit_per_source_address() {
     let c = h.code(&u);
     let pw = SecretString::from("x");
     for _ in 0..10 {
-        let r = h.a.login(&LoginRequest { username: "erin", password: &pw, second_factor: &c, source: ip("198.51.100.1") }, h.now);
+        let r = h.a.login(
+            &LoginRequest {
+                username: "erin",
+                password: &pw,
+                second_factor: &c,
+                source: ip("198.51.100.1"),
+            },
+            h.now,
+        );
         assert!(matches!(r, Err(AuthError::LoginFailed { .. })));
     }
-    let r = h.a.login(&LoginRequest { username: "erin", password: &pw, second_factor: &c, source: ip("198.51.100.1") }, h.now);
+    let r = h.a.login(
+        &LoginRequest {
+            username: "erin",
+            password: &pw,
+            second_factor: &c,
+            source: ip("198.51.100.1"),
+        },
+        h.now,
+    );
     assert!(matches!(r, Err(AuthError::RateLimited { .. })), "{r:?}");
-    assert!(h.events().iter().any(|e| matches!(e, EventKind::RateLimited { .. })));
+    assert!(h
+        .events()
+        .iter()
+        .any(|e| matches!(e, EventKind::RateLimited { .. })));
     // a different source is not limited (the account lock still applies separately)
     let _ = u;
-    h.a.unlock(&h.console(Privilege::ManageUsers), h.a.store().user_by_name(&crate::ids::UserName::parse("erin").unwrap()).unwrap().unwrap().id, h.now).unwrap();
-    let r = h.a.login(&LoginRequest { username: "erin", password: &pw, second_factor: &c, source: ip("198.51.100.2") }, h.now);
+    h.a.unlock(
+        &h.console(Privilege::ManageUsers),
+        h.a.store()
+            .user_by_name(&crate::ids::UserName::parse("erin").unwrap())
+            .unwrap()
+            .unwrap()
+            .id,
+        h.now,
+    )
+    .unwrap();
+    let r = h.a.login(
+        &LoginRequest {
+            username: "erin",
+            password: &pw,
+            second_factor: &c,
+            source: ip("198.51.100.2"),
+        },
+        h.now,
+    );
     assert!(matches!(r, Err(AuthError::LoginFailed { .. })));
 }
 
@@ -252,8 +377,17 @@ fn idle_logoff_polling_does_not_count_and_lifetime_ends_all() {
     h.a.session(&worker, Activity::UserAction, h.now).unwrap();
     h.advance(30);
     h.a.session(&worker, Activity::UserAction, h.now).unwrap();
-    assert!(matches!(h.a.session(&poller, Activity::Poll, h.now), Err(AuthError::NotAuthenticated)));
-    assert!(h.events().iter().any(|e| matches!(e, EventKind::SessionEnded { reason: SessionEnd::IdleTimeout, .. })));
+    assert!(matches!(
+        h.a.session(&poller, Activity::Poll, h.now),
+        Err(AuthError::NotAuthenticated)
+    ));
+    assert!(h.events().iter().any(|e| matches!(
+        e,
+        EventKind::SessionEnded {
+            reason: SessionEnd::IdleTimeout,
+            ..
+        }
+    )));
     // the active one lives until the absolute lifetime
     loop {
         h.advance(20);
@@ -281,7 +415,13 @@ fn tick_ends_idle_sessions_without_a_request() {
     assert!(h.events().is_empty());
     h.advance(1);
     h.a.tick(h.now).unwrap();
-    assert!(matches!(h.events().as_slice(), [EventKind::SessionEnded { reason: SessionEnd::IdleTimeout, .. }]));
+    assert!(matches!(
+        h.events().as_slice(),
+        [EventKind::SessionEnded {
+            reason: SessionEnd::IdleTimeout,
+            ..
+        }]
+    ));
     assert!(h.a.session(&t, Activity::UserAction, h.now).is_err());
 }
 
@@ -292,7 +432,9 @@ fn idle_timeout_above_15_minutes_is_clamped_with_a_warning() {
     let mut h = H::with(cfg);
     assert_eq!(h.a.config().session.idle_timeout, Duration::from_secs(900));
     let ev = h.a.take_events();
-    assert!(matches!(ev.as_slice(), [e] if matches!(e.kind, EventKind::ConfigurationWarning { .. }) && e.severity() == crate::Severity::Warning));
+    assert!(
+        matches!(ev.as_slice(), [e] if matches!(e.kind, EventKind::ConfigurationWarning { .. }) && e.severity() == crate::Severity::Warning)
+    );
 }
 
 #[test]
@@ -300,17 +442,34 @@ fn sensitive_actions_need_a_fresh_reauthentication() {
     let mut h = H::new();
     let u = h.add("hana", Role::Operator);
     let t = h.login(&u);
-    let r = h.a.authorize_session(&t, Activity::UserAction, Privilege::StartWipe, h.now);
-    assert!(matches!(r, Err(AuthError::Denied(Refusal { reason: DenyReason::FreshAuthRequired { .. }, .. }))), "{r:?}");
-    assert!(h.events().iter().any(|e| matches!(e, EventKind::PrivilegeRefused { .. })));
+    let r =
+        h.a.authorize_session(&t, Activity::UserAction, Privilege::StartWipe, h.now);
+    assert!(
+        matches!(
+            r,
+            Err(AuthError::Denied(Refusal {
+                reason: DenyReason::FreshAuthRequired { .. },
+                ..
+            }))
+        ),
+        "{r:?}"
+    );
+    assert!(h
+        .events()
+        .iter()
+        .any(|e| matches!(e, EventKind::PrivilegeRefused { .. })));
     // a failed re-auth gives the generic answer and counts on the ladder
     h.advance(30);
     let c = h.code(&u);
-    let e = h.a.reauthenticate(&t, &SecretString::from("wrong"), &c, None, h.now).unwrap_err();
+    let e =
+        h.a.reauthenticate(&t, &SecretString::from("wrong"), &c, None, h.now)
+            .unwrap_err();
     assert!(matches!(e, AuthError::ReauthFailed { .. }));
     assert_eq!(h.a.store().lock_state(u.id).unwrap().failures, 1);
     let rec = h.reauth(&t, &u);
-    let auth = h.a.authorize_session(&t, Activity::UserAction, Privilege::StartWipe, h.now).unwrap();
+    let auth =
+        h.a.authorize_session(&t, Activity::UserAction, Privilege::StartWipe, h.now)
+            .unwrap();
     assert_eq!(auth.reauth(), Some(&rec));
     // the audit entry carries the signature
     let v = serde_json::to_value(&auth).unwrap();
@@ -318,9 +477,15 @@ fn sensitive_actions_need_a_fresh_reauthentication() {
     // a successful re-auth also reset the ladder? no: only a login does; the
     // count stays until success at login or the quiet period
     h.advance(300);
-    assert!(h.a.authorize_session(&t, Activity::UserAction, Privilege::StartWipe, h.now).is_ok());
+    assert!(h
+        .a
+        .authorize_session(&t, Activity::UserAction, Privilege::StartWipe, h.now)
+        .is_ok());
     h.advance(1);
-    assert!(h.a.authorize_session(&t, Activity::UserAction, Privilege::StartWipe, h.now).is_err());
+    assert!(h
+        .a
+        .authorize_session(&t, Activity::UserAction, Privilege::StartWipe, h.now)
+        .is_err());
 }
 
 #[test]
@@ -333,14 +498,42 @@ fn roles_are_enforced_through_sessions() {
     h.reauth(&ta, &auditor);
     h.reauth(&to, &operator);
     h.events();
-    for p in [Privilege::StartWipe, Privilege::ManageUsers, Privilege::ManageKeys] {
+    for p in [
+        Privilege::StartWipe,
+        Privilege::ManageUsers,
+        Privilege::ManageKeys,
+    ] {
         let r = h.a.authorize_session(&ta, Activity::UserAction, p, h.now);
-        assert!(matches!(r, Err(AuthError::Denied(Refusal { reason: DenyReason::NotInRole { role: Role::Auditor }, .. }))), "{p}");
+        assert!(
+            matches!(
+                r,
+                Err(AuthError::Denied(Refusal {
+                    reason: DenyReason::NotInRole {
+                        role: Role::Auditor
+                    },
+                    ..
+                }))
+            ),
+            "{p}"
+        );
     }
-    assert!(h.a.authorize_session(&ta, Activity::Poll, Privilege::ReadCertificates, h.now).is_ok());
-    assert!(matches!(h.a.authorize_session(&to, Activity::UserAction, Privilege::ManageUsers, h.now), Err(AuthError::Denied(_))));
-    assert!(h.a.authorize_session(&to, Activity::UserAction, Privilege::StartWipe, h.now).is_ok());
-    let refusals = h.events().iter().filter(|e| matches!(e, EventKind::PrivilegeRefused { .. })).count();
+    assert!(h
+        .a
+        .authorize_session(&ta, Activity::Poll, Privilege::ReadCertificates, h.now)
+        .is_ok());
+    assert!(matches!(
+        h.a.authorize_session(&to, Activity::UserAction, Privilege::ManageUsers, h.now),
+        Err(AuthError::Denied(_))
+    ));
+    assert!(h
+        .a
+        .authorize_session(&to, Activity::UserAction, Privilege::StartWipe, h.now)
+        .is_ok());
+    let refusals = h
+        .events()
+        .iter()
+        .filter(|e| matches!(e, EventKind::PrivilegeRefused { .. }))
+        .count();
     assert_eq!(refusals, 4);
 }
 
@@ -348,23 +541,47 @@ fn roles_are_enforced_through_sessions() {
 fn one_time_password_restricts_until_changed() {
     let mut h = H::new();
     let auth = h.console(Privilege::ManageUsers);
-    let n = h.a.add_user(&auth, "kim", Role::Operator, None, h.now).unwrap();
+    let n =
+        h.a.add_user(&auth, "kim", Role::Operator, None, h.now)
+            .unwrap();
     let otp = n.one_time_password.clone().unwrap();
     assert_eq!(otp.expose().len(), 23);
-    let raw = data_encoding::BASE32_NOPAD.decode(n.enrolment.secret_base32().expose().as_bytes()).unwrap();
-    let u = U { id: n.id, name: "kim".into(), totp: TotpSecret::from_bytes(raw), codes: vec![] };
+    let raw = data_encoding::BASE32_NOPAD
+        .decode(n.enrolment.secret_base32().expose().as_bytes())
+        .unwrap();
+    let u = U {
+        id: n.id,
+        name: "kim".into(),
+        totp: TotpSecret::from_bytes(raw),
+        codes: vec![],
+    };
     h.advance(30);
     let c = h.code(&u);
     let s = h.try_login(&u, otp.expose(), &c).unwrap();
     assert!(s.must_change_password);
-    let r = h.a.authorize_session(&s.token, Activity::UserAction, Privilege::ReadJobs, h.now);
-    assert!(matches!(r, Err(AuthError::Denied(Refusal { reason: DenyReason::PasswordChangeRequired, .. }))));
+    let r =
+        h.a.authorize_session(&s.token, Activity::UserAction, Privilege::ReadJobs, h.now);
+    assert!(matches!(
+        r,
+        Err(AuthError::Denied(Refusal {
+            reason: DenyReason::PasswordChangeRequired,
+            ..
+        }))
+    ));
     // a weak new password is refused with reasons
-    let e = h.a.change_own_password(&s.token, &otp, &SecretString::from("kim12345"), h.now).unwrap_err();
-    let AuthError::Password(rej) = e else { panic!("{e:?}") };
+    let e =
+        h.a.change_own_password(&s.token, &otp, &SecretString::from("kim12345"), h.now)
+            .unwrap_err();
+    let AuthError::Password(rej) = e else {
+        panic!("{e:?}")
+    };
     assert!(rej.problems.len() >= 2, "{rej:?}");
-    h.a.change_own_password(&s.token, &otp, &SecretString::from(PW), h.now).unwrap();
-    assert!(h.a.authorize_session(&s.token, Activity::UserAction, Privilege::ReadJobs, h.now).is_ok());
+    h.a.change_own_password(&s.token, &otp, &SecretString::from(PW), h.now)
+        .unwrap();
+    assert!(h
+        .a
+        .authorize_session(&s.token, Activity::UserAction, Privilege::ReadJobs, h.now)
+        .is_ok());
 }
 
 #[test]
@@ -372,21 +589,48 @@ fn recent_passwords_cannot_be_reused() {
     let mut h = H::new();
     let u = h.add("lena", Role::Auditor);
     let t = h.login(&u);
-    let e = h.a.change_own_password(&t, &SecretString::from(PW), &SecretString::from(PW), h.now).unwrap_err();
-    assert!(matches!(e, AuthError::Password(ref r) if r.problems == [crate::password::PasswordProblem::RecentlyUsed { history: 5 }]), "{e:?}");
-    h.a.change_own_password(&t, &SecretString::from(PW), &SecretString::from(PW2), h.now).unwrap();
-    let e = h.a.change_own_password(&t, &SecretString::from(PW2), &SecretString::from(PW), h.now).unwrap_err();
+    let e =
+        h.a.change_own_password(&t, &SecretString::from(PW), &SecretString::from(PW), h.now)
+            .unwrap_err();
+    assert!(
+        matches!(e, AuthError::Password(ref r) if r.problems == [crate::password::PasswordProblem::RecentlyUsed { history: 5 }]),
+        "{e:?}"
+    );
+    h.a.change_own_password(&t, &SecretString::from(PW), &SecretString::from(PW2), h.now)
+        .unwrap();
+    let e =
+        h.a.change_own_password(&t, &SecretString::from(PW2), &SecretString::from(PW), h.now)
+            .unwrap_err();
     assert!(matches!(e, AuthError::Password(_)), "{e:?}");
-    let e = h.a.change_own_password(&t, &SecretString::from("wrong current"), &SecretString::from("fresh-Meadow-88-otter-Bugle"), h.now).unwrap_err();
+    let e =
+        h.a.change_own_password(
+            &t,
+            &SecretString::from("wrong current"),
+            &SecretString::from("fresh-Meadow-88-otter-Bugle"),
+            h.now,
+        )
+        .unwrap_err();
     assert!(matches!(e, AuthError::WrongCurrentPassword { .. }));
     // history is bounded: after 5 more changes the first is allowed again
     let mut current = PW2.to_owned();
     for i in 0..5 {
         let next = format!("fresh-Meadow-{i}{i}-otter-Bugle-{i}");
-        h.a.change_own_password(&t, &SecretString::from(current.as_str()), &SecretString::from(next.as_str()), h.now).unwrap();
+        h.a.change_own_password(
+            &t,
+            &SecretString::from(current.as_str()),
+            &SecretString::from(next.as_str()),
+            h.now,
+        )
+        .unwrap();
         current = next;
     }
-    h.a.change_own_password(&t, &SecretString::from(current.as_str()), &SecretString::from(PW), h.now).unwrap();
+    h.a.change_own_password(
+        &t,
+        &SecretString::from(current.as_str()),
+        &SecretString::from(PW),
+        h.now,
+    )
+    .unwrap();
 }
 
 #[test]
@@ -395,19 +639,55 @@ fn weak_hashes_are_rehashed_at_login() {
     let path = dir.path().join("auth.db");
     let now = Timestamp::from_unix_secs(1_800_000_000);
     let u = {
-        let mut h = H { a: Authenticator::new(SqliteStore::open(&path).unwrap(), TestEntropy(2), AuthConfig::for_tests(), now).unwrap(), now };
+        let mut h = H {
+            a: Authenticator::new(
+                SqliteStore::open(&path).unwrap(),
+                TestEntropy(2),
+                AuthConfig::for_tests(),
+                now,
+            )
+            .unwrap(),
+            now,
+        };
         h.add("mia", Role::Auditor)
     };
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-    let stronger = crate::password::HashParams { memory_kib: 64, iterations: 2, parallelism: 1 };
-    let cfg = AuthConfig { hash: stronger, ..AuthConfig::for_tests() };
-    let mut h = H { a: Authenticator::new(SqliteStore::open(&path).unwrap(), TestEntropy(3), cfg, now).unwrap(), now };
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let stronger = crate::password::HashParams {
+        memory_kib: 64,
+        iterations: 2,
+        parallelism: 1,
+    };
+    let cfg = AuthConfig {
+        hash: stronger,
+        ..AuthConfig::for_tests()
+    };
+    let mut h = H {
+        a: Authenticator::new(SqliteStore::open(&path).unwrap(), TestEntropy(3), cfg, now).unwrap(),
+        now,
+    };
     h.login(&u);
-    assert!(h.events().iter().any(|e| matches!(e, EventKind::PasswordRehashed { .. })));
-    assert_eq!(h.a.store().credentials(u.id).unwrap().unwrap().password.params(), stronger);
+    assert!(h
+        .events()
+        .iter()
+        .any(|e| matches!(e, EventKind::PasswordRehashed { .. })));
+    assert_eq!(
+        h.a.store()
+            .credentials(u.id)
+            .unwrap()
+            .unwrap()
+            .password
+            .params(),
+        stronger
+    );
     h.login(&u);
-    assert!(!h.events().iter().any(|e| matches!(e, EventKind::PasswordRehashed { .. })));
+    assert!(!h
+        .events()
+        .iter()
+        .any(|e| matches!(e, EventKind::PasswordRehashed { .. })));
 }
 
 #[test]
@@ -415,27 +695,56 @@ fn recovery_codes_work_once_and_a_reset_invalidates_everything() {
     let mut h = H::new();
     let u = h.add("nina", Role::Operator);
     h.add("olga", Role::Admin);
-    let s = h.try_login(&u, PW, &SecretString::from(u.codes[0].as_str())).unwrap();
+    let s = h
+        .try_login(&u, PW, &SecretString::from(u.codes[0].as_str()))
+        .unwrap();
     assert_eq!(s.recovery_codes_left, Some(9));
-    assert!(h.events().iter().any(|e| matches!(e, EventKind::RecoveryCodeUsed { remaining: 9, .. })));
+    assert!(h
+        .events()
+        .iter()
+        .any(|e| matches!(e, EventKind::RecoveryCodeUsed { remaining: 9, .. })));
     h.advance(1);
-    generic(&h.try_login(&u, PW, &SecretString::from(u.codes[0].as_str())).unwrap_err());
+    generic(
+        &h.try_login(&u, PW, &SecretString::from(u.codes[0].as_str()))
+            .unwrap_err(),
+    );
     // admin resets the second factor: sessions end, old TOTP and codes are dead
-    let (enrol, codes) = h.a.reset_second_factor(&h.console(Privilege::ManageUsers), u.id, h.now).unwrap();
-    assert!(matches!(h.a.session(&s.token, Activity::Poll, h.now), Err(AuthError::NotAuthenticated)));
+    let (enrol, codes) =
+        h.a.reset_second_factor(&h.console(Privilege::ManageUsers), u.id, h.now)
+            .unwrap();
+    assert!(matches!(
+        h.a.session(&s.token, Activity::Poll, h.now),
+        Err(AuthError::NotAuthenticated)
+    ));
     h.advance(30);
     let old = h.code(&u);
     generic(&h.try_login(&u, PW, &old).unwrap_err());
-    generic(&h.try_login(&u, PW, &SecretString::from(u.codes[1].as_str())).unwrap_err());
-    let raw = data_encoding::BASE32_NOPAD.decode(enrol.secret_base32().expose().as_bytes()).unwrap();
-    let u2 = U { totp: TotpSecret::from_bytes(raw), ..u };
-    h.a.unlock(&h.console(Privilege::ManageUsers), u2.id, h.now).unwrap();
+    generic(
+        &h.try_login(&u, PW, &SecretString::from(u.codes[1].as_str()))
+            .unwrap_err(),
+    );
+    let raw = data_encoding::BASE32_NOPAD
+        .decode(enrol.secret_base32().expose().as_bytes())
+        .unwrap();
+    let u2 = U {
+        totp: TotpSecret::from_bytes(raw),
+        ..u
+    };
+    h.a.unlock(&h.console(Privilege::ManageUsers), u2.id, h.now)
+        .unwrap();
     h.login(&u2);
     h.advance(1);
     h.try_login(&u2, PW, &codes.codes()[3]).unwrap();
     // the user's own regeneration invalidates the admin-issued batch
     let t = h.login(&u2);
-    let auth = h.a.authorize_session(&t, Activity::UserAction, Privilege::ManageOwnCredentials, h.now).unwrap();
+    let auth =
+        h.a.authorize_session(
+            &t,
+            Activity::UserAction,
+            Privilege::ManageOwnCredentials,
+            h.now,
+        )
+        .unwrap();
     let fresh = h.a.regenerate_recovery_codes(&auth, h.now).unwrap();
     h.advance(1);
     generic(&h.try_login(&u2, PW, &codes.codes()[4]).unwrap_err());
@@ -448,16 +757,31 @@ fn console_recovery_always_restores_the_last_admin() {
     let admin = h.add("root-admin", Role::Admin);
     let m = h.console(Privilege::ManageUsers);
     // the API cannot remove the last admin's access
-    assert!(matches!(h.a.set_disabled(&m, admin.id, true, h.now), Err(AuthError::LastAdmin)));
-    assert!(matches!(h.a.set_role(&m, admin.id, Role::Operator, h.now), Err(AuthError::LastAdmin)));
-    assert!(matches!(h.a.remove_user(&m, admin.id, h.now), Err(AuthError::LastAdmin)));
+    assert!(matches!(
+        h.a.set_disabled(&m, admin.id, true, h.now),
+        Err(AuthError::LastAdmin)
+    ));
+    assert!(matches!(
+        h.a.set_role(&m, admin.id, Role::Operator, h.now),
+        Err(AuthError::LastAdmin)
+    ));
+    assert!(matches!(
+        h.a.remove_user(&m, admin.id, h.now),
+        Err(AuthError::LastAdmin)
+    ));
     // lock the admin out completely and lose the phone
     for i in 0..12 {
         h.advance(1800 * u64::from(i > 3));
         let c = h.code(&admin);
         let _ = h.try_login(&admin, "forgotten", &c);
     }
-    assert!(h.a.store().lock_state(admin.id).unwrap().locked_at(h.now).is_some());
+    assert!(h
+        .a
+        .store()
+        .lock_state(admin.id)
+        .unwrap()
+        .locked_at(h.now)
+        .is_some());
     h.events();
     // recovery is console-only
     let t = {
@@ -466,18 +790,41 @@ fn console_recovery_always_restores_the_last_admin() {
         h.reauth(&t, &other);
         t
     };
-    let api_auth = h.a.authorize_session(&t, Activity::UserAction, Privilege::ManageUsers, h.now).unwrap();
-    assert!(matches!(h.a.recover(&api_auth, "root-admin", h.now), Err(AuthError::WrongAuthorization { .. })));
-    let kit = h.a.recover(&h.console(Privilege::ManageUsers), "root-admin", h.now).unwrap();
+    let api_auth =
+        h.a.authorize_session(&t, Activity::UserAction, Privilege::ManageUsers, h.now)
+            .unwrap();
+    assert!(matches!(
+        h.a.recover(&api_auth, "root-admin", h.now),
+        Err(AuthError::WrongAuthorization { .. })
+    ));
+    let kit =
+        h.a.recover(&h.console(Privilege::ManageUsers), "root-admin", h.now)
+            .unwrap();
     let ev = h.a.take_events();
-    let rec = ev.iter().find(|e| matches!(e.kind, EventKind::AccountRecovered { .. })).expect("recovered event");
+    let rec = ev
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::AccountRecovered { .. }))
+        .expect("recovered event");
     assert_eq!(rec.severity(), crate::Severity::Alert);
-    assert!(ev.iter().any(|e| matches!(e.kind, EventKind::AccountUnlocked { reason: UnlockReason::Recovery, .. })));
-    let raw = data_encoding::BASE32_NOPAD.decode(kit.enrolment.secret_base32().expose().as_bytes()).unwrap();
-    let admin2 = U { totp: TotpSecret::from_bytes(raw), ..admin };
+    assert!(ev.iter().any(|e| matches!(
+        e.kind,
+        EventKind::AccountUnlocked {
+            reason: UnlockReason::Recovery,
+            ..
+        }
+    )));
+    let raw = data_encoding::BASE32_NOPAD
+        .decode(kit.enrolment.secret_base32().expose().as_bytes())
+        .unwrap();
+    let admin2 = U {
+        totp: TotpSecret::from_bytes(raw),
+        ..admin
+    };
     h.advance(30);
     let c = h.code(&admin2);
-    let s = h.try_login(&admin2, kit.one_time_password.expose(), &c).unwrap();
+    let s = h
+        .try_login(&admin2, kit.one_time_password.expose(), &c)
+        .unwrap();
     assert!(s.must_change_password);
 }
 
@@ -485,7 +832,9 @@ fn console_recovery_always_restores_the_last_admin() {
 fn recovery_makes_an_admin_when_none_is_left() {
     let mut h = H::new();
     let op = h.add("quinn", Role::Operator);
-    let kit = h.a.recover(&h.console(Privilege::ManageUsers), "quinn", h.now).unwrap();
+    let kit =
+        h.a.recover(&h.console(Privilege::ManageUsers), "quinn", h.now)
+            .unwrap();
     assert_eq!(h.a.store().user(op.id).unwrap().unwrap().role, Role::Admin);
     assert_eq!(kit.name.as_str(), "quinn");
 }
@@ -497,27 +846,96 @@ fn api_tokens_are_scoped_hashed_audited_and_revocable() {
     let admin = h.add("sam", Role::Admin);
     let t = h.login(&op);
     // creating a token is sensitive: fresh re-auth first
-    assert!(h.a.authorize_session(&t, Activity::UserAction, Privilege::ManageOwnTokens, h.now).is_err());
+    assert!(h
+        .a
+        .authorize_session(&t, Activity::UserAction, Privilege::ManageOwnTokens, h.now)
+        .is_err());
     h.reauth(&t, &op);
-    let auth = h.a.authorize_session(&t, Activity::UserAction, Privilege::ManageOwnTokens, h.now).unwrap();
-    let e = h.a.create_token(&auth, "too much", Role::Admin, Duration::from_secs(3600), h.now).unwrap_err();
-    assert!(matches!(e, AuthError::TokenRoleTooHigh { requested: Role::Admin, owner: Role::Operator }));
-    assert!(matches!(h.a.create_token(&auth, "x", Role::Auditor, Duration::from_secs(400 * 86400), h.now), Err(AuthError::TokenLifetime { .. })));
-    assert!(matches!(h.a.create_token(&auth, " ", Role::Auditor, Duration::from_secs(60), h.now), Err(AuthError::BadLabel)));
-    let (tid, secret) = h.a.create_token(&auth, "nightly export", Role::Operator, Duration::from_secs(86400), h.now).unwrap();
+    let auth =
+        h.a.authorize_session(&t, Activity::UserAction, Privilege::ManageOwnTokens, h.now)
+            .unwrap();
+    let e =
+        h.a.create_token(
+            &auth,
+            "too much",
+            Role::Admin,
+            Duration::from_secs(3600),
+            h.now,
+        )
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        AuthError::TokenRoleTooHigh {
+            requested: Role::Admin,
+            owner: Role::Operator
+        }
+    ));
+    assert!(matches!(
+        h.a.create_token(
+            &auth,
+            "x",
+            Role::Auditor,
+            Duration::from_secs(400 * 86400),
+            h.now
+        ),
+        Err(AuthError::TokenLifetime { .. })
+    ));
+    assert!(matches!(
+        h.a.create_token(&auth, " ", Role::Auditor, Duration::from_secs(60), h.now),
+        Err(AuthError::BadLabel)
+    ));
+    let (tid, secret) =
+        h.a.create_token(
+            &auth,
+            "nightly export",
+            Role::Operator,
+            Duration::from_secs(86400),
+            h.now,
+        )
+        .unwrap();
     h.events();
     // use
-    let a = h.a.authorize_token(secret.expose(), Privilege::RunBackup, h.now).unwrap();
-    assert!(matches!(a.actor(), crate::authz::Actor::User { via: crate::authz::Via::Token { .. }, .. }));
-    assert!(matches!(h.events().as_slice(), [EventKind::TokenUsed { allowed: true, privilege: Privilege::RunBackup, .. }]));
+    let a =
+        h.a.authorize_token(secret.expose(), Privilege::RunBackup, h.now)
+            .unwrap();
+    assert!(matches!(
+        a.actor(),
+        crate::authz::Actor::User {
+            via: crate::authz::Via::Token { .. },
+            ..
+        }
+    ));
+    assert!(matches!(
+        h.events().as_slice(),
+        [EventKind::TokenUsed {
+            allowed: true,
+            privilege: Privilege::RunBackup,
+            ..
+        }]
+    ));
     // never sensitive
-    assert!(matches!(h.a.authorize_token(secret.expose(), Privilege::StartWipe, h.now), Err(AuthError::Denied(Refusal { reason: DenyReason::NotForTokens, .. }))));
-    assert!(h.events().iter().any(|e| matches!(e, EventKind::TokenUsed { allowed: false, .. })));
+    assert!(matches!(
+        h.a.authorize_token(secret.expose(), Privilege::StartWipe, h.now),
+        Err(AuthError::Denied(Refusal {
+            reason: DenyReason::NotForTokens,
+            ..
+        }))
+    ));
+    assert!(h
+        .events()
+        .iter()
+        .any(|e| matches!(e, EventKind::TokenUsed { allowed: false, .. })));
     // the owner is demoted: the token shrinks with them
     let m = h.console(Privilege::ManageUsers);
     h.a.set_role(&m, op.id, Role::Auditor, h.now).unwrap();
-    assert!(h.a.authorize_token(secret.expose(), Privilege::RunBackup, h.now).is_err());
-    assert!(h.a.authorize_token(secret.expose(), Privilege::ReadCertificates, h.now).is_ok());
+    assert!(h
+        .a
+        .authorize_token(secret.expose(), Privilege::RunBackup, h.now)
+        .is_err());
+    assert!(h
+        .a
+        .authorize_token(secret.expose(), Privilege::ReadCertificates, h.now)
+        .is_ok());
     // only the hash is stored
     let rec = h.a.store().token(tid).unwrap().unwrap();
     assert_eq!(rec.last_used, Some(h.now));
@@ -526,19 +944,49 @@ fn api_tokens_are_scoped_hashed_audited_and_revocable() {
     // wrong secret, garbage, expiry, revocation
     let mut bad = secret.expose().to_owned();
     bad.replace_range(40..41, if &bad[40..41] == "A" { "B" } else { "A" });
-    assert!(h.a.authorize_token(&bad, Privilege::ReadJobs, h.now).is_err());
-    assert!(h.a.authorize_token("Bearer nonsense", Privilege::ReadJobs, h.now).is_err());
-    let rej: Vec<_> = h.events().into_iter().filter_map(|e| match e { EventKind::TokenRejected { reason, .. } => Some(reason), _ => None }).collect();
-    assert_eq!(rej, [crate::token::TokenRejection::WrongSecret, crate::token::TokenRejection::Malformed]);
+    assert!(h
+        .a
+        .authorize_token(&bad, Privilege::ReadJobs, h.now)
+        .is_err());
+    assert!(h
+        .a
+        .authorize_token("Bearer nonsense", Privilege::ReadJobs, h.now)
+        .is_err());
+    let rej: Vec<_> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            EventKind::TokenRejected { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        rej,
+        [
+            crate::token::TokenRejection::WrongSecret,
+            crate::token::TokenRejection::Malformed
+        ]
+    );
     h.advance(86400);
-    assert!(h.a.authorize_token(secret.expose(), Privilege::ReadJobs, h.now).is_err());
+    assert!(h
+        .a
+        .authorize_token(secret.expose(), Privilege::ReadJobs, h.now)
+        .is_err());
     // an admin revokes someone else's token
     let ta = h.login(&admin);
     h.reauth(&ta, &admin);
-    let am = h.a.authorize_session(&ta, Activity::UserAction, Privilege::ManageUsers, h.now).unwrap();
+    let am =
+        h.a.authorize_session(&ta, Activity::UserAction, Privilege::ManageUsers, h.now)
+            .unwrap();
     h.a.revoke_token(&am, tid, h.now).unwrap();
-    assert!(h.events().iter().any(|e| matches!(e, EventKind::TokenRevoked { .. })));
-    assert_eq!(h.a.list_tokens(&am, Some(op.id), h.now).unwrap()[0].revoked, Some(h.now));
+    assert!(h
+        .events()
+        .iter()
+        .any(|e| matches!(e, EventKind::TokenRevoked { .. })));
+    assert_eq!(
+        h.a.list_tokens(&am, Some(op.id), h.now).unwrap()[0].revoked,
+        Some(h.now)
+    );
 }
 
 #[test]
@@ -548,12 +996,32 @@ fn disabled_owner_kills_tokens_and_sessions() {
     h.add("uma", Role::Admin);
     let t = h.login(&op);
     h.reauth(&t, &op);
-    let auth = h.a.authorize_session(&t, Activity::UserAction, Privilege::ManageOwnTokens, h.now).unwrap();
-    let (_, secret) = h.a.create_token(&auth, "monitor", Role::Auditor, Duration::from_secs(3600), h.now).unwrap();
-    h.a.set_disabled(&h.console(Privilege::ManageUsers), op.id, true, h.now).unwrap();
-    assert!(h.a.authorize_token(secret.expose(), Privilege::ReadJobs, h.now).is_err());
+    let auth =
+        h.a.authorize_session(&t, Activity::UserAction, Privilege::ManageOwnTokens, h.now)
+            .unwrap();
+    let (_, secret) =
+        h.a.create_token(
+            &auth,
+            "monitor",
+            Role::Auditor,
+            Duration::from_secs(3600),
+            h.now,
+        )
+        .unwrap();
+    h.a.set_disabled(&h.console(Privilege::ManageUsers), op.id, true, h.now)
+        .unwrap();
+    assert!(h
+        .a
+        .authorize_token(secret.expose(), Privilege::ReadJobs, h.now)
+        .is_err());
     assert!(h.a.session(&t, Activity::Poll, h.now).is_err());
-    assert!(h.events().iter().any(|e| matches!(e, EventKind::SessionEnded { reason: SessionEnd::UserDisabled, .. })));
+    assert!(h.events().iter().any(|e| matches!(
+        e,
+        EventKind::SessionEnded {
+            reason: SessionEnd::UserDisabled,
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -561,59 +1029,136 @@ fn break_glass_auto_grant_elevation_expiry_and_review() {
     let mut h = H::new();
     let op = h.add("vera", Role::Operator);
     let admin = h.add("walt", Role::Admin);
-    h.a.set_emergency_grant(&h.console(Privilege::ManageUsers), op.id, true, h.now).unwrap();
+    h.a.set_emergency_grant(&h.console(Privilege::ManageUsers), op.id, true, h.now)
+        .unwrap();
     let t = h.login(&op);
-    let auth = h.a.authorize_session(&t, Activity::UserAction, Privilege::RequestEmergencyAccess, h.now).unwrap();
-    assert!(matches!(h.a.request_break_glass(&auth, "  ", h.now), Err(AuthError::BreakGlass(_))));
-    let id = h.a.request_break_glass(&auth, "PACS restore at 3 a.m., no admin reachable", h.now).unwrap();
-    assert!(matches!(h.a.request_break_glass(&auth, "again", h.now), Err(AuthError::BreakGlassAlreadyOpen)));
+    let auth =
+        h.a.authorize_session(
+            &t,
+            Activity::UserAction,
+            Privilege::RequestEmergencyAccess,
+            h.now,
+        )
+        .unwrap();
+    assert!(matches!(
+        h.a.request_break_glass(&auth, "  ", h.now),
+        Err(AuthError::BreakGlass(_))
+    ));
+    let id =
+        h.a.request_break_glass(&auth, "PACS restore at 3 a.m., no admin reachable", h.now)
+            .unwrap();
+    assert!(matches!(
+        h.a.request_break_glass(&auth, "again", h.now),
+        Err(AuthError::BreakGlassAlreadyOpen)
+    ));
     let ev = h.a.take_events();
-    let req = ev.iter().find(|e| matches!(e.kind, EventKind::BreakGlassRequested { .. })).unwrap();
+    let req = ev
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::BreakGlassRequested { .. }))
+        .unwrap();
     assert_eq!(req.severity(), crate::Severity::Alert);
-    let EventKind::BreakGlassRequested { approvers, auto_grant_at, .. } = &req.kind else { unreachable!() };
+    let EventKind::BreakGlassRequested {
+        approvers,
+        auto_grant_at,
+        ..
+    } = &req.kind
+    else {
+        unreachable!()
+    };
     assert_eq!(approvers, &vec![admin.id]);
     assert_eq!(*auto_grant_at, h.now.plus(Duration::from_secs(1800)));
     // no elevation yet
-    assert!(matches!(h.a.enter_elevation(&t, id, h.now), Err(AuthError::BreakGlass(_))));
+    assert!(matches!(
+        h.a.enter_elevation(&t, id, h.now),
+        Err(AuthError::BreakGlass(_))
+    ));
     // nobody answers: granted after the wait (the tick reports it)
     for wait in [300, 300, 300, 300, 300, 299] {
         h.advance(wait);
         h.a.session(&t, Activity::UserAction, h.now).unwrap();
         h.a.tick(h.now).unwrap();
     }
-    assert!(!h.events().iter().any(|e| matches!(e, EventKind::BreakGlassGranted { .. })));
+    assert!(!h
+        .events()
+        .iter()
+        .any(|e| matches!(e, EventKind::BreakGlassGranted { .. })));
     h.advance(1);
     h.a.tick(h.now).unwrap();
-    assert!(h.events().iter().any(|e| matches!(e, EventKind::BreakGlassGranted { by: crate::breakglass::Approval::AutoAfterWait, .. })));
+    assert!(h.events().iter().any(|e| matches!(
+        e,
+        EventKind::BreakGlassGranted {
+            by: crate::breakglass::Approval::AutoAfterWait,
+            ..
+        }
+    )));
     let el = h.a.enter_elevation(&t, id, h.now).unwrap();
     assert_eq!(el.until, h.now.plus(Duration::from_secs(3600)));
-    assert!(h.events().iter().any(|e| matches!(e, EventKind::ElevatedSessionStarted { .. })));
+    assert!(h
+        .events()
+        .iter()
+        .any(|e| matches!(e, EventKind::ElevatedSessionStarted { .. })));
     // elevated: admin privileges, every authorisation tagged
     h.reauth(&t, &op);
-    let a = h.a.authorize_session(&t, Activity::UserAction, Privilege::ManageKeys, h.now).unwrap();
+    let a =
+        h.a.authorize_session(&t, Activity::UserAction, Privilege::ManageKeys, h.now)
+            .unwrap();
     assert_eq!(a.break_glass(), Some(id));
-    let a = h.a.authorize_session(&t, Activity::Poll, Privilege::ReadJobs, h.now).unwrap();
+    let a =
+        h.a.authorize_session(&t, Activity::Poll, Privilege::ReadJobs, h.now)
+            .unwrap();
     assert_eq!(a.break_glass(), Some(id));
-    assert_eq!(serde_json::to_value(&a).unwrap()["break_glass"], id.to_string());
+    assert_eq!(
+        serde_json::to_value(&a).unwrap()["break_glass"],
+        id.to_string()
+    );
     // keep the session alive until the box closes
     for _ in 0..12 {
         h.advance(300);
         h.a.session(&t, Activity::UserAction, h.now).unwrap();
     }
-    let a = h.a.authorize_session(&t, Activity::UserAction, Privilege::ReadJobs, h.now).unwrap();
+    let a =
+        h.a.authorize_session(&t, Activity::UserAction, Privilege::ReadJobs, h.now)
+            .unwrap();
     assert_eq!(a.break_glass(), None, "expired on time");
     assert!(matches!(
-        h.a.authorize_session(&t, Activity::UserAction, Privilege::ManageConfiguration, h.now),
-        Err(AuthError::Denied(Refusal { reason: DenyReason::NotInRole { role: Role::Operator }, .. }))
+        h.a.authorize_session(
+            &t,
+            Activity::UserAction,
+            Privilege::ManageConfiguration,
+            h.now
+        ),
+        Err(AuthError::Denied(Refusal {
+            reason: DenyReason::NotInRole {
+                role: Role::Operator
+            },
+            ..
+        }))
     ));
-    assert!(h.events().iter().any(|e| matches!(e, EventKind::BreakGlassEnded { reason: crate::breakglass::EndReason::Expired, .. })));
+    assert!(h.events().iter().any(|e| matches!(
+        e,
+        EventKind::BreakGlassEnded {
+            reason: crate::breakglass::EndReason::Expired,
+            ..
+        }
+    )));
     // the episode stays open until reviewed, by someone else
     let ta = h.login(&admin);
-    let rv = h.a.authorize_session(&ta, Activity::UserAction, Privilege::ReviewBreakGlass, h.now).unwrap();
+    let rv =
+        h.a.authorize_session(
+            &ta,
+            Activity::UserAction,
+            Privilege::ReviewBreakGlass,
+            h.now,
+        )
+        .unwrap();
     let open = h.a.open_break_glass(&rv, h.now).unwrap();
     assert!(matches!(open.as_slice(), [r] if matches!(r.state, BreakGlassState::Ended { .. })));
-    h.a.review_break_glass(&rv, id, "Restore verified; keys untouched.", h.now).unwrap();
-    assert!(h.events().iter().any(|e| matches!(e, EventKind::BreakGlassReviewed { .. })));
+    h.a.review_break_glass(&rv, id, "Restore verified; keys untouched.", h.now)
+        .unwrap();
+    assert!(h
+        .events()
+        .iter()
+        .any(|e| matches!(e, EventKind::BreakGlassReviewed { .. })));
     assert!(h.a.open_break_glass(&rv, h.now).unwrap().is_empty());
 }
 
@@ -625,48 +1170,112 @@ fn break_glass_approval_denial_and_approver_list() {
     let op = h.add("xena", Role::Operator);
     let yara = h.add("yara", Role::Admin);
     let zed = h.add("zed", Role::Admin);
-    h.a.set_emergency_grant(&h.console(Privilege::ManageUsers), op.id, true, h.now).unwrap();
+    h.a.set_emergency_grant(&h.console(Privilege::ManageUsers), op.id, true, h.now)
+        .unwrap();
     let t = h.login(&op);
-    let auth = h.a.authorize_session(&t, Activity::UserAction, Privilege::RequestEmergencyAccess, h.now).unwrap();
-    let id = h.a.request_break_glass(&auth, "ransomware triage", h.now).unwrap();
+    let auth =
+        h.a.authorize_session(
+            &t,
+            Activity::UserAction,
+            Privilege::RequestEmergencyAccess,
+            h.now,
+        )
+        .unwrap();
+    let id =
+        h.a.request_break_glass(&auth, "ransomware triage", h.now)
+            .unwrap();
     // zed is an admin but not a configured approver
     let tz = h.login(&zed);
     h.reauth(&tz, &zed);
-    let az = h.a.authorize_session(&tz, Activity::UserAction, Privilege::ApproveBreakGlass, h.now).unwrap();
-    assert!(matches!(h.a.approve_break_glass(&az, id, h.now), Err(AuthError::NotAnApprover)));
+    let az =
+        h.a.authorize_session(
+            &tz,
+            Activity::UserAction,
+            Privilege::ApproveBreakGlass,
+            h.now,
+        )
+        .unwrap();
+    assert!(matches!(
+        h.a.approve_break_glass(&az, id, h.now),
+        Err(AuthError::NotAnApprover)
+    ));
     let ty = h.login(&yara);
     h.reauth(&ty, &yara);
-    let ay = h.a.authorize_session(&ty, Activity::UserAction, Privilege::ApproveBreakGlass, h.now).unwrap();
+    let ay =
+        h.a.authorize_session(
+            &ty,
+            Activity::UserAction,
+            Privilege::ApproveBreakGlass,
+            h.now,
+        )
+        .unwrap();
     h.a.deny_break_glass(&ay, id, h.now).unwrap();
-    assert!(h.events().iter().any(|e| matches!(e, EventKind::BreakGlassDenied { .. })));
-    assert!(matches!(h.a.enter_elevation(&t, id, h.now), Err(AuthError::BreakGlass(_))));
+    assert!(h
+        .events()
+        .iter()
+        .any(|e| matches!(e, EventKind::BreakGlassDenied { .. })));
+    assert!(matches!(
+        h.a.enter_elevation(&t, id, h.now),
+        Err(AuthError::BreakGlass(_))
+    ));
     // a second request, approved at once
     h.advance(10);
-    let auth = h.a.authorize_session(&t, Activity::UserAction, Privilege::RequestEmergencyAccess, h.now).unwrap();
+    let auth =
+        h.a.authorize_session(
+            &t,
+            Activity::UserAction,
+            Privilege::RequestEmergencyAccess,
+            h.now,
+        )
+        .unwrap();
     let id2 = h.a.request_break_glass(&auth, "second try", h.now).unwrap();
-    let ay = h.a.authorize_session(&ty, Activity::UserAction, Privilege::ApproveBreakGlass, h.now).unwrap();
+    let ay =
+        h.a.authorize_session(
+            &ty,
+            Activity::UserAction,
+            Privilege::ApproveBreakGlass,
+            h.now,
+        )
+        .unwrap();
     h.a.approve_break_glass(&ay, id2, h.now).unwrap();
     h.a.enter_elevation(&t, id2, h.now).unwrap();
     // ended early by the requester
-    let own = h.a.authorize_session(&t, Activity::UserAction, Privilege::OwnSession, h.now).unwrap();
+    let own =
+        h.a.authorize_session(&t, Activity::UserAction, Privilege::OwnSession, h.now)
+            .unwrap();
     h.a.end_break_glass(&own, id2, h.now).unwrap();
     let p = h.a.session(&t, Activity::UserAction, h.now).unwrap();
     assert!(p.elevation.is_none());
     // the requester cannot review their own episode
-    let e = h.a.review_break_glass(&h.console(Privilege::ReviewBreakGlass), id2, "x", h.now).unwrap_err();
-    assert!(matches!(e, AuthError::NoSuchUser), "console has no user id: {e:?}");
+    let e =
+        h.a.review_break_glass(&h.console(Privilege::ReviewBreakGlass), id2, "x", h.now)
+            .unwrap_err();
+    assert!(
+        matches!(e, AuthError::NoSuchUser),
+        "console has no user id: {e:?}"
+    );
 }
 
 #[test]
 fn no_secret_reaches_debug_or_events() {
     let mut h = H::new();
     let auth = h.console(Privilege::ManageUsers);
-    let n = h.a.add_user(&auth, "amy", Role::Admin, None, h.now).unwrap();
+    let n =
+        h.a.add_user(&auth, "amy", Role::Admin, None, h.now)
+            .unwrap();
     let otp = n.one_time_password.clone().unwrap();
     let b32 = n.enrolment.secret_base32().expose().to_owned();
-    let codes: Vec<String> = n.recovery_codes.codes().iter().map(|c| c.expose().to_owned()).collect();
+    let codes: Vec<String> = n
+        .recovery_codes
+        .codes()
+        .iter()
+        .map(|c| c.expose().to_owned())
+        .collect();
     let debug = format!("{n:?} {h:?}", h = h.a);
-    assert!(!debug.contains(&b32) && !debug.contains(otp.expose()), "{debug}");
+    assert!(
+        !debug.contains(&b32) && !debug.contains(otp.expose()),
+        "{debug}"
+    );
     for c in &codes {
         assert!(!debug.contains(c.as_str()));
     }
@@ -675,14 +1284,28 @@ fn no_secret_reaches_debug_or_events() {
     assert!(!cd.contains("argon2") && !cd.contains(&b32), "{cd}");
     // run a full flow and check every event's JSON
     let raw = data_encoding::BASE32_NOPAD.decode(b32.as_bytes()).unwrap();
-    let u = U { id: n.id, name: "amy".into(), totp: TotpSecret::from_bytes(raw), codes };
+    let u = U {
+        id: n.id,
+        name: "amy".into(),
+        totp: TotpSecret::from_bytes(raw),
+        codes,
+    };
     h.advance(30);
     let c = h.code(&u);
     let s = h.try_login(&u, otp.expose(), &c).unwrap();
     let _ = h.try_login(&u, "typo", &c);
-    h.a.change_own_password(&s.token, &otp, &SecretString::from(PW), h.now).unwrap();
+    h.a.change_own_password(&s.token, &otp, &SecretString::from(PW), h.now)
+        .unwrap();
     let json = serde_json::to_string(&h.a.take_events()).unwrap();
-    for secret in [otp.expose(), PW, c.expose(), s.token.expose(), &b32, "typo", "$argon2"] {
+    for secret in [
+        otp.expose(),
+        PW,
+        c.expose(),
+        s.token.expose(),
+        &b32,
+        "typo",
+        "$argon2",
+    ] {
         assert!(!json.contains(secret), "{secret} leaked: {json}");
     }
     assert!(format!("{:?}", s.token) == "SessionToken(<redacted>)");
@@ -693,17 +1316,37 @@ fn badlist_additions_apply_at_change_and_at_login() {
     let mut h = H::new();
     let u = h.add("bea", Role::Operator);
     let cfg = h.console(Privilege::ManageConfiguration);
-    assert_eq!(h.a.extend_badlist(&cfg, &[PW.to_uppercase(), " ".into(), PW.to_owned()], h.now).unwrap(), 1);
-    assert!(matches!(h.a.extend_badlist(&h.console(Privilege::ManageUsers), &[], h.now), Err(AuthError::WrongAuthorization { .. })));
+    assert_eq!(
+        h.a.extend_badlist(&cfg, &[PW.to_uppercase(), " ".into(), PW.to_owned()], h.now)
+            .unwrap(),
+        1
+    );
+    assert!(matches!(
+        h.a.extend_badlist(&h.console(Privilege::ManageUsers), &[], h.now),
+        Err(AuthError::WrongAuthorization { .. })
+    ));
     // at the next login the now-breached password must be changed
     h.advance(30);
     let c = h.code(&u);
     let s = h.try_login(&u, PW, &c).unwrap();
     assert!(s.must_change_password);
-    assert!(h.events().iter().any(|e| matches!(e, EventKind::PasswordOnBadlistAtLogin { .. })));
+    assert!(h
+        .events()
+        .iter()
+        .any(|e| matches!(e, EventKind::PasswordOnBadlistAtLogin { .. })));
     // the list is append-only in the store
-    assert!(h.a.store().conn().execute("DELETE FROM badlist", []).is_err());
-    assert!(h.a.store().conn().execute("UPDATE badlist SET word = 'x'", []).is_err());
+    assert!(h
+        .a
+        .store()
+        .conn()
+        .execute("DELETE FROM badlist", [])
+        .is_err());
+    assert!(h
+        .a
+        .store()
+        .conn()
+        .execute("UPDATE badlist SET word = 'x'", [])
+        .is_err());
     assert_eq!(h.a.store().badlist().unwrap().len(), 1);
 }
 
@@ -716,13 +1359,32 @@ fn logout_and_logout_everywhere() {
     let c = h.login(&u);
     h.a.logout(&a, h.now).unwrap();
     assert!(h.a.session(&a, Activity::Poll, h.now).is_err());
-    assert!(matches!(h.a.logout(&a, h.now), Err(AuthError::NotAuthenticated)));
-    let own = h.a.authorize_session(&b, Activity::UserAction, Privilege::OwnSession, h.now).unwrap();
+    assert!(matches!(
+        h.a.logout(&a, h.now),
+        Err(AuthError::NotAuthenticated)
+    ));
+    let own =
+        h.a.authorize_session(&b, Activity::UserAction, Privilege::OwnSession, h.now)
+            .unwrap();
     assert_eq!(h.a.logout_everywhere(&own, None, h.now).unwrap(), 2);
     assert!(h.a.session(&b, Activity::Poll, h.now).is_err());
     assert!(h.a.session(&c, Activity::Poll, h.now).is_err());
-    let reasons: Vec<SessionEnd> = h.events().into_iter().filter_map(|e| match e { EventKind::SessionEnded { reason, .. } => Some(reason), _ => None }).collect();
-    assert_eq!(reasons, [SessionEnd::Logout, SessionEnd::LogoutEverywhere, SessionEnd::LogoutEverywhere]);
+    let reasons: Vec<SessionEnd> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            EventKind::SessionEnded { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            SessionEnd::Logout,
+            SessionEnd::LogoutEverywhere,
+            SessionEnd::LogoutEverywhere
+        ]
+    );
 }
 
 #[test]
@@ -731,25 +1393,56 @@ fn user_management_events_and_listing() {
     let m = h.console(Privilege::ManageUsers);
     let a = h.add("dora", Role::Admin);
     let o = h.add("eli", Role::Operator);
-    assert!(matches!(h.a.add_user(&m, "ELI", Role::Auditor, Some(&SecretString::from(PW)), h.now), Err(AuthError::NameTaken(_))));
-    assert!(matches!(h.a.add_user(&m, "9lives", Role::Auditor, None, h.now), Err(AuthError::Name(_))));
+    assert!(matches!(
+        h.a.add_user(
+            &m,
+            "ELI",
+            Role::Auditor,
+            Some(&SecretString::from(PW)),
+            h.now
+        ),
+        Err(AuthError::NameTaken(_))
+    ));
+    assert!(matches!(
+        h.a.add_user(&m, "9lives", Role::Auditor, None, h.now),
+        Err(AuthError::Name(_))
+    ));
     h.a.set_role(&m, o.id, Role::Auditor, h.now).unwrap();
     h.a.set_disabled(&m, o.id, true, h.now).unwrap();
     h.a.set_disabled(&m, o.id, false, h.now).unwrap();
     let list = h.a.list_users(&m, h.now).unwrap();
-    assert_eq!(list.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), ["dora", "eli"]);
+    assert_eq!(
+        list.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(),
+        ["dora", "eli"]
+    );
     assert_eq!(list[1].role, Role::Auditor);
     assert_eq!(list[0].recovery_codes_left, 10);
     h.a.remove_user(&m, o.id, h.now).unwrap();
     assert!(h.a.store().user(o.id).unwrap().is_none());
     assert!(h.a.store().credentials(o.id).unwrap().is_none());
     let names: Vec<String> = h.a.take_events().iter().map(|e| e.name()).collect();
-    assert_eq!(names, ["user_added", "user_added", "role_changed", "user_disabled", "user_enabled", "user_removed"]);
+    assert_eq!(
+        names,
+        [
+            "user_added",
+            "user_added",
+            "role_changed",
+            "user_disabled",
+            "user_enabled",
+            "user_removed"
+        ]
+    );
     // a stale or wrong authorization is refused
     h.advance(61);
-    assert!(matches!(h.a.set_role(&m, a.id, Role::Admin, h.now), Err(AuthError::StaleAuthorization { .. })));
+    assert!(matches!(
+        h.a.set_role(&m, a.id, Role::Admin, h.now),
+        Err(AuthError::StaleAuthorization { .. })
+    ));
     let r = h.console(Privilege::ReadJobs);
-    assert!(matches!(h.a.list_users(&r, h.now), Err(AuthError::WrongAuthorization { .. })));
+    assert!(matches!(
+        h.a.list_users(&r, h.now),
+        Err(AuthError::WrongAuthorization { .. })
+    ));
 }
 
 mod props {

@@ -16,15 +16,27 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
     /// Creates a token for the authorised user (`ManageOwnTokens`, which needs
     /// a fresh re-authentication). `role`'s privileges must all be the owner's.
     /// The secret is returned once.
-    pub fn create_token(&mut self, auth: &Authorization, label: &str, role: Role, lifetime: Duration, now: Timestamp) -> Result<(TokenId, ApiTokenSecret), AuthError> {
+    pub fn create_token(
+        &mut self,
+        auth: &Authorization,
+        label: &str,
+        role: Role,
+        lifetime: Duration,
+        now: Timestamp,
+    ) -> Result<(TokenId, ApiTokenSecret), AuthError> {
         self.require(auth, &[Privilege::ManageOwnTokens], now)?;
         let owner_id = auth.actor().user().ok_or(AuthError::NoSuchUser)?;
         let owner = self.store.user(owner_id)?.ok_or(AuthError::NoSuchUser)?;
         if !role.privileges().is_subset(owner.role.privileges()) {
-            return Err(AuthError::TokenRoleTooHigh { requested: role, owner: owner.role });
+            return Err(AuthError::TokenRoleTooHigh {
+                requested: role,
+                owner: owner.role,
+            });
         }
         if lifetime.is_zero() || lifetime > self.config.token_max_lifetime {
-            return Err(AuthError::TokenLifetime { max: self.config.token_max_lifetime });
+            return Err(AuthError::TokenLifetime {
+                max: self.config.token_max_lifetime,
+            });
         }
         let label = label.trim();
         if label.is_empty() || label.chars().count() > 64 || label.chars().any(char::is_control) {
@@ -44,14 +56,27 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
             last_used: None,
         };
         self.store.insert_token(&rec)?;
-        self.emit(now, EventKind::TokenCreated { token: id, owner: owner_id, role, expires: rec.expires, by: auth.actor().clone() });
+        self.emit(
+            now,
+            EventKind::TokenCreated {
+                token: id,
+                owner: owner_id,
+                role,
+                expires: rec.expires,
+                by: auth.actor().clone(),
+            },
+        );
         Ok((id, secret))
     }
 
     /// Checks a presented token and returns its principal (then call
     /// [`Authenticator::authorize`], which records the use). Every failure is
     /// [`AuthError::NotAuthenticated`]; the event says why.
-    pub fn token_principal(&mut self, presented: &str, now: Timestamp) -> Result<Principal, AuthError> {
+    pub fn token_principal(
+        &mut self,
+        presented: &str,
+        now: Timestamp,
+    ) -> Result<Principal, AuthError> {
         let reject = |this: &mut Self, token, reason| {
             this.emit(now, EventKind::TokenRejected { token, reason });
             Err(AuthError::NotAuthenticated)
@@ -81,20 +106,33 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
             emergency_grant: false,
             disabled: false,
             must_change_password: false,
-            via: Via::Token { token: rec.id, scope: rec.role },
+            via: Via::Token {
+                token: rec.id,
+                scope: rec.role,
+            },
             reauth: None,
             elevation: None,
         })
     }
 
     /// Token check and authorisation in one call.
-    pub fn authorize_token(&mut self, presented: &str, privilege: Privilege, now: Timestamp) -> Result<Authorization, AuthError> {
+    pub fn authorize_token(
+        &mut self,
+        presented: &str,
+        privilege: Privilege,
+        now: Timestamp,
+    ) -> Result<Authorization, AuthError> {
         let p = self.token_principal(presented, now)?;
         self.authorize(&p, privilege, now)
     }
 
     /// The authorised user's tokens (`ManageOwnTokens`), or anyone's (`ManageUsers`).
-    pub fn list_tokens(&mut self, auth: &Authorization, owner: Option<crate::ids::UserId>, now: Timestamp) -> Result<Vec<ApiTokenRecord>, AuthError> {
+    pub fn list_tokens(
+        &mut self,
+        auth: &Authorization,
+        owner: Option<crate::ids::UserId>,
+        now: Timestamp,
+    ) -> Result<Vec<ApiTokenRecord>, AuthError> {
         let me = auth.actor().user();
         let owner = match owner {
             Some(o) if Some(o) != me => {
@@ -102,7 +140,11 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
                 o
             }
             _ => {
-                self.require(auth, &[Privilege::ManageOwnTokens, Privilege::ManageUsers], now)?;
+                self.require(
+                    auth,
+                    &[Privilege::ManageOwnTokens, Privilege::ManageUsers],
+                    now,
+                )?;
                 me.ok_or(AuthError::NoSuchUser)?
             }
         };
@@ -111,17 +153,33 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
 
     /// Revokes a token: the owner's own (`ManageOwnTokens`) or anyone's
     /// (`ManageUsers`). Immediate.
-    pub fn revoke_token(&mut self, auth: &Authorization, id: TokenId, now: Timestamp) -> Result<(), AuthError> {
+    pub fn revoke_token(
+        &mut self,
+        auth: &Authorization,
+        id: TokenId,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
         let mut rec = self.store.token(id)?.ok_or(AuthError::NoSuchToken)?;
         if Some(rec.owner) == auth.actor().user() {
-            self.require(auth, &[Privilege::ManageOwnTokens, Privilege::ManageUsers], now)?;
+            self.require(
+                auth,
+                &[Privilege::ManageOwnTokens, Privilege::ManageUsers],
+                now,
+            )?;
         } else {
             self.require(auth, &[Privilege::ManageUsers], now)?;
         }
         if rec.revoked.is_none() {
             rec.revoked = Some(now);
             self.store.update_token(&rec)?;
-            self.emit(now, EventKind::TokenRevoked { token: id, owner: rec.owner, by: auth.actor().clone() });
+            self.emit(
+                now,
+                EventKind::TokenRevoked {
+                    token: id,
+                    owner: rec.owner,
+                    by: auth.actor().clone(),
+                },
+            );
         }
         Ok(())
     }

@@ -96,7 +96,15 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
         Ok(())
     }
 
-    fn fresh_second_factor(&mut self, user: &UserName) -> (TotpSecret, TotpEnrolment, RecoveryCodes, recovery::StoredRecovery) {
+    fn fresh_second_factor(
+        &mut self,
+        user: &UserName,
+    ) -> (
+        TotpSecret,
+        TotpEnrolment,
+        RecoveryCodes,
+        recovery::StoredRecovery,
+    ) {
         let secret = TotpSecret::generate(&mut self.entropy);
         let enrolment = TotpEnrolment::new(&self.config.issuer, user, &secret, &self.config.totp);
         let (codes, stored) = recovery::generate(&mut self.entropy);
@@ -104,16 +112,33 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
     }
 
     /// Password quality for `user`.
-    fn check_new_password(&self, user: &UserName, password: &SecretString) -> Result<(), AuthError> {
+    fn check_new_password(
+        &self,
+        user: &UserName,
+        password: &SecretString,
+    ) -> Result<(), AuthError> {
         let issuer = self.config.issuer.clone();
-        policy::check_quality(password.expose(), user, &[issuer.as_str()], &self.config.password, &self.badlist)?;
+        policy::check_quality(
+            password.expose(),
+            user,
+            &[issuer.as_str()],
+            &self.config.password,
+            &self.badlist,
+        )?;
         Ok(())
     }
 
     /// Adds a user (`ManageUsers`, or the console for the first admin). Every
     /// user gets a TOTP secret and ten recovery codes at once: the second
     /// factor is never optional.
-    pub fn add_user(&mut self, auth: &Authorization, name: &str, role: Role, password: Option<&SecretString>, now: Timestamp) -> Result<NewUser, AuthError> {
+    pub fn add_user(
+        &mut self,
+        auth: &Authorization,
+        name: &str,
+        role: Role,
+        password: Option<&SecretString>,
+        now: Timestamp,
+    ) -> Result<NewUser, AuthError> {
         self.require(auth, &[Privilege::ManageUsers], now)?;
         let name = UserName::parse(name)?;
         if self.store.user_by_name(&name)?.is_some() {
@@ -150,12 +175,30 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
             StoreError::NameTaken(n) => AuthError::NameTaken(n),
             e => e.into(),
         })?;
-        self.emit(now, EventKind::UserAdded { user: user.id, name: name.clone(), role, by: auth.actor().clone() });
-        Ok(NewUser { id: user.id, name, enrolment, recovery_codes, one_time_password: one_time })
+        self.emit(
+            now,
+            EventKind::UserAdded {
+                user: user.id,
+                name: name.clone(),
+                role,
+                by: auth.actor().clone(),
+            },
+        );
+        Ok(NewUser {
+            id: user.id,
+            name,
+            enrolment,
+            recovery_codes,
+            one_time_password: one_time,
+        })
     }
 
     /// Every user, for the admin page (`ManageUsers`).
-    pub fn list_users(&mut self, auth: &Authorization, now: Timestamp) -> Result<Vec<UserSummary>, AuthError> {
+    pub fn list_users(
+        &mut self,
+        auth: &Authorization,
+        now: Timestamp,
+    ) -> Result<Vec<UserSummary>, AuthError> {
         self.require(auth, &[Privilege::ManageUsers], now)?;
         let mut out = Vec::new();
         for u in self.store.users()? {
@@ -178,14 +221,27 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
     }
 
     /// Looks a user up by name (`ManageUsers`).
-    pub fn find_user(&mut self, auth: &Authorization, name: &str, now: Timestamp) -> Result<UserRecord, AuthError> {
+    pub fn find_user(
+        &mut self,
+        auth: &Authorization,
+        name: &str,
+        now: Timestamp,
+    ) -> Result<UserRecord, AuthError> {
         self.require(auth, &[Privilege::ManageUsers], now)?;
-        self.store.user_by_name(&UserName::parse(name)?)?.ok_or(AuthError::NoSuchUser)
+        self.store
+            .user_by_name(&UserName::parse(name)?)?
+            .ok_or(AuthError::NoSuchUser)
     }
 
     /// Disables or enables a user. Disabling ends their sessions at once; the
     /// last enabled admin cannot be disabled.
-    pub fn set_disabled(&mut self, auth: &Authorization, id: UserId, disabled: bool, now: Timestamp) -> Result<(), AuthError> {
+    pub fn set_disabled(
+        &mut self,
+        auth: &Authorization,
+        id: UserId,
+        disabled: bool,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
         self.require(auth, &[Privilege::ManageUsers], now)?;
         let mut u = self.user_or_err(id)?;
         if u.disabled == disabled {
@@ -205,7 +261,13 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
     }
 
     /// Changes a user's role (the last enabled admin keeps theirs).
-    pub fn set_role(&mut self, auth: &Authorization, id: UserId, role: Role, now: Timestamp) -> Result<(), AuthError> {
+    pub fn set_role(
+        &mut self,
+        auth: &Authorization,
+        id: UserId,
+        role: Role,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
         self.require(auth, &[Privilege::ManageUsers], now)?;
         let mut u = self.user_or_err(id)?;
         let from = u.role;
@@ -215,12 +277,26 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
         u.role = role;
         self.keep_an_admin(&u, false)?;
         self.store.update_user(&u)?;
-        self.emit(now, EventKind::RoleChanged { user: id, from, to: role, by: auth.actor().clone() });
+        self.emit(
+            now,
+            EventKind::RoleChanged {
+                user: id,
+                from,
+                to: role,
+                by: auth.actor().clone(),
+            },
+        );
         Ok(())
     }
 
     /// Gives or takes the `emergency` grant.
-    pub fn set_emergency_grant(&mut self, auth: &Authorization, id: UserId, granted: bool, now: Timestamp) -> Result<(), AuthError> {
+    pub fn set_emergency_grant(
+        &mut self,
+        auth: &Authorization,
+        id: UserId,
+        granted: bool,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
         self.require(auth, &[Privilege::ManageUsers], now)?;
         let mut u = self.user_or_err(id)?;
         if u.emergency == granted {
@@ -228,25 +304,49 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
         }
         u.emergency = granted;
         self.store.update_user(&u)?;
-        self.emit(now, EventKind::EmergencyGrantChanged { user: id, granted, by: auth.actor().clone() });
+        self.emit(
+            now,
+            EventKind::EmergencyGrantChanged {
+                user: id,
+                granted,
+                by: auth.actor().clone(),
+            },
+        );
         Ok(())
     }
 
     /// Removes a user with their credentials, sessions and tokens. Their id is
     /// never reused; audit records keep it.
-    pub fn remove_user(&mut self, auth: &Authorization, id: UserId, now: Timestamp) -> Result<(), AuthError> {
+    pub fn remove_user(
+        &mut self,
+        auth: &Authorization,
+        id: UserId,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
         self.require(auth, &[Privilege::ManageUsers], now)?;
         let u = self.user_or_err(id)?;
         self.keep_an_admin(&u, true)?;
         self.end_sessions_of(id, SessionEnd::UserRemoved, now)?;
         self.store.delete_user(id)?;
-        self.emit(now, EventKind::UserRemoved { user: id, name: u.name, by: auth.actor().clone() });
+        self.emit(
+            now,
+            EventKind::UserRemoved {
+                user: id,
+                name: u.name,
+                by: auth.actor().clone(),
+            },
+        );
         Ok(())
     }
 
     /// New TOTP secret and recovery codes for a user (lost phone). Their
     /// sessions end.
-    pub fn reset_second_factor(&mut self, auth: &Authorization, id: UserId, now: Timestamp) -> Result<(TotpEnrolment, RecoveryCodes), AuthError> {
+    pub fn reset_second_factor(
+        &mut self,
+        auth: &Authorization,
+        id: UserId,
+        now: Timestamp,
+    ) -> Result<(TotpEnrolment, RecoveryCodes), AuthError> {
         self.require(auth, &[Privilege::ManageUsers], now)?;
         let u = self.user_or_err(id)?;
         let mut creds = self.store.credentials(id)?.ok_or(AuthError::NoSuchUser)?;
@@ -256,25 +356,48 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
         creds.recovery = stored;
         self.store.put_credentials(id, &creds)?;
         self.end_sessions_of(id, SessionEnd::CredentialsReset, now)?;
-        self.emit(now, EventKind::SecondFactorReset { user: id, by: auth.actor().clone() });
+        self.emit(
+            now,
+            EventKind::SecondFactorReset {
+                user: id,
+                by: auth.actor().clone(),
+            },
+        );
         Ok((enrolment, codes))
     }
 
     /// A user's own new batch of recovery codes (`ManageOwnCredentials`); the
     /// old batch stops working.
-    pub fn regenerate_recovery_codes(&mut self, auth: &Authorization, now: Timestamp) -> Result<RecoveryCodes, AuthError> {
+    pub fn regenerate_recovery_codes(
+        &mut self,
+        auth: &Authorization,
+        now: Timestamp,
+    ) -> Result<RecoveryCodes, AuthError> {
         self.require(auth, &[Privilege::ManageOwnCredentials], now)?;
         let id = auth.actor().user().ok_or(AuthError::NoSuchUser)?;
         let mut creds = self.store.credentials(id)?.ok_or(AuthError::NoSuchUser)?;
         let (codes, stored) = recovery::generate(&mut self.entropy);
         creds.recovery = stored;
         self.store.put_credentials(id, &creds)?;
-        self.emit(now, EventKind::RecoveryCodesRegenerated { user: id, by: auth.actor().clone() });
+        self.emit(
+            now,
+            EventKind::RecoveryCodesRegenerated {
+                user: id,
+                by: auth.actor().clone(),
+            },
+        );
         Ok(codes)
     }
 
     /// Stores a new password after the policy and history checks.
-    fn set_password(&mut self, user: &UserRecord, creds: &mut Credentials, new: &SecretString, one_time: bool, now: Timestamp) -> Result<(), AuthError> {
+    fn set_password(
+        &mut self,
+        user: &UserRecord,
+        creds: &mut Credentials,
+        new: &SecretString,
+        one_time: bool,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
         let previous = self.store.password_history(user.id)?;
         let history = self.config.password.history;
         let mut reused = hash::verify_password(new.expose(), &creds.password)?;
@@ -285,10 +408,17 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
             reused = hash::verify_password(new.expose(), old)?;
         }
         if reused {
-            return Err(PasswordRejection { problems: vec![PasswordProblem::RecentlyUsed { history }] }.into());
+            return Err(PasswordRejection {
+                problems: vec![PasswordProblem::RecentlyUsed { history }],
+            }
+            .into());
         }
-        let old = std::mem::replace(&mut creds.password, hash::hash_password(new.expose(), &self.config.hash, &mut self.entropy)?);
-        self.store.push_password_history(user.id, &old, now, history)?;
+        let old = std::mem::replace(
+            &mut creds.password,
+            hash::hash_password(new.expose(), &self.config.hash, &mut self.entropy)?,
+        );
+        self.store
+            .push_password_history(user.id, &old, now, history)?;
         creds.password_set = now;
         creds.must_change_password = one_time;
         self.store.put_credentials(user.id, creds)?;
@@ -297,14 +427,25 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
 
     /// The user changes their own password, proving the current one. Works in
     /// a restricted session (one-time password) and lifts the restriction.
-    pub fn change_own_password(&mut self, token: &SessionToken, current: &SecretString, new: &SecretString, now: Timestamp) -> Result<(), AuthError> {
+    pub fn change_own_password(
+        &mut self,
+        token: &SessionToken,
+        current: &SecretString,
+        new: &SecretString,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
         let p = self.session(token, crate::session::Activity::UserAction, now)?;
         let auth = self.authorize(&p, Privilege::ManageOwnCredentials, now)?;
         let user = self.user_or_err(p.user)?;
-        let mut creds = self.store.credentials(user.id)?.ok_or(AuthError::NoSuchUser)?;
+        let mut creds = self
+            .store
+            .credentials(user.id)?
+            .ok_or(AuthError::NoSuchUser)?;
         if !hash::verify_password(current.expose(), &creds.password)? {
             self.count_failure(&user, now)?;
-            return Err(AuthError::WrongCurrentPassword { delay: self.config.failure_delay });
+            return Err(AuthError::WrongCurrentPassword {
+                delay: self.config.failure_delay,
+            });
         }
         self.check_new_password(&user.name, new)?;
         self.set_password(&user, &mut creds, new, false, now)?;
@@ -315,13 +456,25 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
                 self.store.update_session(&s)?;
             }
         }
-        self.emit(now, EventKind::PasswordChanged { user: user.id, by: auth.actor().clone(), one_time: false });
+        self.emit(
+            now,
+            EventKind::PasswordChanged {
+                user: user.id,
+                by: auth.actor().clone(),
+                one_time: false,
+            },
+        );
         Ok(())
     }
 
     /// An admin resets a user's password to a one-time password the user must
     /// change at the next login. Their sessions end.
-    pub fn reset_password(&mut self, auth: &Authorization, id: UserId, now: Timestamp) -> Result<SecretString, AuthError> {
+    pub fn reset_password(
+        &mut self,
+        auth: &Authorization,
+        id: UserId,
+        now: Timestamp,
+    ) -> Result<SecretString, AuthError> {
         self.require(auth, &[Privilege::ManageUsers], now)?;
         let u = self.user_or_err(id)?;
         let mut creds = self.store.credentials(id)?.ok_or(AuthError::NoSuchUser)?;
@@ -331,12 +484,24 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
         creds.must_change_password = true;
         self.store.put_credentials(id, &creds)?;
         self.end_sessions_of(id, SessionEnd::CredentialsReset, now)?;
-        self.emit(now, EventKind::PasswordChanged { user: u.id, by: auth.actor().clone(), one_time: true });
+        self.emit(
+            now,
+            EventKind::PasswordChanged {
+                user: u.id,
+                by: auth.actor().clone(),
+                one_time: true,
+            },
+        );
         Ok(otp)
     }
 
     /// An admin lifts a soft lock.
-    pub fn unlock(&mut self, auth: &Authorization, id: UserId, now: Timestamp) -> Result<(), AuthError> {
+    pub fn unlock(
+        &mut self,
+        auth: &Authorization,
+        id: UserId,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
         self.require(auth, &[Privilege::ManageUsers], now)?;
         let u = self.user_or_err(id)?;
         let mut st = self.store.lock_state(id)?;
@@ -344,7 +509,14 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
         st.lift();
         self.store.put_lock_state(id, &st)?;
         if was_locked {
-            self.emit(now, EventKind::AccountUnlocked { user: id, name: u.name, reason: UnlockReason::Admin });
+            self.emit(
+                now,
+                EventKind::AccountUnlocked {
+                    user: id,
+                    name: u.name,
+                    reason: UnlockReason::Admin,
+                },
+            );
         }
         Ok(())
     }
@@ -355,15 +527,30 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
     /// one-time password, a new TOTP secret and new recovery codes. If no
     /// enabled admin exists, the account is made admin: the appliance must
     /// never be left without one. Loud: an [`EventKind::AccountRecovered`] alert.
-    pub fn recover(&mut self, auth: &Authorization, name: &str, now: Timestamp) -> Result<RecoveryKit, AuthError> {
+    pub fn recover(
+        &mut self,
+        auth: &Authorization,
+        name: &str,
+        now: Timestamp,
+    ) -> Result<RecoveryKit, AuthError> {
         self.require(auth, &[Privilege::ManageUsers], now)?;
         if *auth.actor() != Actor::Console {
-            return Err(AuthError::WrongAuthorization { needed: Privilege::ManageUsers, got: auth.privilege() });
+            return Err(AuthError::WrongAuthorization {
+                needed: Privilege::ManageUsers,
+                got: auth.privilege(),
+            });
         }
         let name = UserName::parse(name)?;
-        let mut u = self.store.user_by_name(&name)?.ok_or(AuthError::NoSuchUser)?;
+        let mut u = self
+            .store
+            .user_by_name(&name)?
+            .ok_or(AuthError::NoSuchUser)?;
         let mut creds = self.store.credentials(u.id)?.ok_or(AuthError::NoSuchUser)?;
-        let any_admin = self.store.users()?.iter().any(|o| o.id != u.id && o.role == Role::Admin && !o.disabled);
+        let any_admin = self
+            .store
+            .users()?
+            .iter()
+            .any(|o| o.id != u.id && o.role == Role::Admin && !o.disabled);
         u.disabled = false;
         if !any_admin {
             u.role = Role::Admin;
@@ -371,7 +558,14 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
         self.store.update_user(&u)?;
         let mut st = self.store.lock_state(u.id)?;
         if st.locked_at(now).is_some() {
-            self.emit(now, EventKind::AccountUnlocked { user: u.id, name: u.name.clone(), reason: UnlockReason::Recovery });
+            self.emit(
+                now,
+                EventKind::AccountUnlocked {
+                    user: u.id,
+                    name: u.name.clone(),
+                    reason: UnlockReason::Recovery,
+                },
+            );
         }
         st.lift();
         self.store.put_lock_state(u.id, &st)?;
@@ -385,13 +579,31 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
         creds.recovery = stored;
         self.store.put_credentials(u.id, &creds)?;
         self.end_sessions_of(u.id, SessionEnd::CredentialsReset, now)?;
-        self.emit(now, EventKind::AccountRecovered { user: u.id, name: u.name.clone(), role: u.role });
-        Ok(RecoveryKit { id: u.id, name: u.name, one_time_password: otp, enrolment, recovery_codes })
+        self.emit(
+            now,
+            EventKind::AccountRecovered {
+                user: u.id,
+                name: u.name.clone(),
+                role: u.role,
+            },
+        );
+        Ok(RecoveryKit {
+            id: u.id,
+            name: u.name,
+            one_time_password: otp,
+            enrolment,
+            recovery_codes,
+        })
     }
 
     /// Appends words to the breached-password list (`ManageConfiguration`);
     /// returns how many were new. The list only grows.
-    pub fn extend_badlist(&mut self, auth: &Authorization, words: &[String], now: Timestamp) -> Result<usize, AuthError> {
+    pub fn extend_badlist(
+        &mut self,
+        auth: &Authorization,
+        words: &[String],
+        now: Timestamp,
+    ) -> Result<usize, AuthError> {
         self.require(auth, &[Privilege::ManageConfiguration], now)?;
         let clean: Vec<String> = words
             .iter()
@@ -400,7 +612,13 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
             .collect();
         let added = self.store.badlist_append(&clean, now)?;
         self.badlist.extend(clean);
-        self.emit(now, EventKind::BadlistExtended { added, by: auth.actor().clone() });
+        self.emit(
+            now,
+            EventKind::BadlistExtended {
+                added,
+                by: auth.actor().clone(),
+            },
+        );
         Ok(added)
     }
 }

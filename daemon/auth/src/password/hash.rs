@@ -124,7 +124,8 @@ pub fn hash_password(
     e: &mut (impl Entropy + ?Sized),
 ) -> Result<PasswordHash, HashError> {
     let salt_bytes: [u8; 16] = entropy::bytes(e);
-    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| HashError::Hashing(e.to_string()))?;
+    let salt =
+        SaltString::encode_b64(&salt_bytes).map_err(|e| HashError::Hashing(e.to_string()))?;
     let phc = params
         .argon2()?
         .hash_password(password.as_bytes(), &salt)
@@ -195,8 +196,17 @@ mod tests {
 
     #[test]
     fn hash_and_verify() {
-        let h = hash_password("a long passphrase", &HashParams::TEST_MINIMUM, &mut TestEntropy(1)).unwrap();
-        assert!(h.as_phc().starts_with("$argon2id$v=19$m=8,t=1,p=1$"), "{}", h.as_phc());
+        let h = hash_password(
+            "a long passphrase",
+            &HashParams::TEST_MINIMUM,
+            &mut TestEntropy(1),
+        )
+        .unwrap();
+        assert!(
+            h.as_phc().starts_with("$argon2id$v=19$m=8,t=1,p=1$"),
+            "{}",
+            h.as_phc()
+        );
         assert!(verify_password("a long passphrase", &h).unwrap());
         assert!(!verify_password("a long passphrasE", &h).unwrap());
         assert_eq!(format!("{h:?}"), "PasswordHash(<redacted>)");
@@ -213,7 +223,8 @@ mod tests {
         // Debian `argon2` package):
         // echo -n password | argon2 somesalt -id -t 2 -k 16 -p 1 -e
         let h = PasswordHash::from_phc(
-            "$argon2id$v=19$m=16,t=2,p=1$c29tZXNhbHQ$BYICwHI82IwkQIzKwcv4KN7mO884Q6FQ6jZKHgtOH/g".into(),
+            "$argon2id$v=19$m=16,t=2,p=1$c29tZXNhbHQ$BYICwHI82IwkQIzKwcv4KN7mO884Q6FQ6jZKHgtOH/g"
+                .into(),
         )
         .unwrap();
         assert!(verify_password("password", &h).unwrap());
@@ -222,12 +233,23 @@ mod tests {
 
     #[test]
     fn refuses_other_algorithms_and_garbage() {
-        assert_eq!(PasswordHash::from_phc("plain".into()), Err(HashError::Malformed));
         assert_eq!(
-            PasswordHash::from_phc("$argon2i$v=19$m=16,t=2,p=1$c29tZXNhbHQ$3PCg1m+yQqPwF7bcdN+wBw".into()),
+            PasswordHash::from_phc("plain".into()),
             Err(HashError::Malformed)
         );
-        assert!(HashParams { memory_kib: 1, iterations: 1, parallelism: 1 }.validate().is_err());
+        assert_eq!(
+            PasswordHash::from_phc(
+                "$argon2i$v=19$m=16,t=2,p=1$c29tZXNhbHQ$3PCg1m+yQqPwF7bcdN+wBw".into()
+            ),
+            Err(HashError::Malformed)
+        );
+        assert!(HashParams {
+            memory_kib: 1,
+            iterations: 1,
+            parallelism: 1
+        }
+        .validate()
+        .is_err());
         assert!(HashParams::DEFAULT.validate().is_ok());
     }
 
@@ -243,10 +265,14 @@ mod tests {
         assert_eq!(p.memory_kib, 65536);
         assert!(calls <= 8, "{calls}");
         // capped
-        let p = calibrate(Duration::from_secs(100), 65536, 10, |p| Duration::from_millis(u64::from(p.iterations)));
+        let p = calibrate(Duration::from_secs(100), 65536, 10, |p| {
+            Duration::from_millis(u64::from(p.iterations))
+        });
         assert_eq!(p.iterations, 10);
         // one pass already enough
-        let p = calibrate(Duration::from_millis(1), 65536, 10, |_| Duration::from_secs(1));
+        let p = calibrate(Duration::from_millis(1), 65536, 10, |_| {
+            Duration::from_secs(1)
+        });
         assert_eq!(p.iterations, 1);
     }
 

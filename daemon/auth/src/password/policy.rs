@@ -42,8 +42,13 @@ impl Default for PasswordPolicy {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "problem", rename_all = "snake_case")]
 pub enum PasswordProblem {
-    TooShort { min: usize, actual: usize },
-    TooLong { max: usize },
+    TooShort {
+        min: usize,
+        actual: usize,
+    },
+    TooLong {
+        max: usize,
+    },
     ContainsUserName,
     Breached,
     TooGuessable {
@@ -52,7 +57,9 @@ pub enum PasswordProblem {
         warning: Option<String>,
         suggestions: Vec<String>,
     },
-    RecentlyUsed { history: usize },
+    RecentlyUsed {
+        history: usize,
+    },
 }
 
 impl std::fmt::Display for PasswordProblem {
@@ -141,7 +148,8 @@ impl Badlist {
 
     /// Adds entries (already stored by the caller).
     pub fn extend(&mut self, words: impl IntoIterator<Item = String>) {
-        self.extra.extend(words.into_iter().map(|w| w.to_lowercase()));
+        self.extra
+            .extend(words.into_iter().map(|w| w.to_lowercase()));
     }
 
     /// Whether `password` is listed.
@@ -182,10 +190,13 @@ fn contains_variant(password: &str, input: &str) -> bool {
             .filter(|p| p.chars().count() >= 4)
             .map(fold),
     );
-    candidates.into_iter().filter(|c| c.chars().count() >= 3).any(|c| {
-        let rev: String = c.chars().rev().collect();
-        pw.contains(&c) || pw.contains(&rev)
-    })
+    candidates
+        .into_iter()
+        .filter(|c| c.chars().count() >= 3)
+        .any(|c| {
+            let rev: String = c.chars().rev().collect();
+            pw.contains(&c) || pw.contains(&rev)
+        })
 }
 
 /// Checks `password` for `user`. `related` are other words tied to the user
@@ -280,7 +291,10 @@ mod tests {
     #[test]
     fn short_passwords_are_refused_with_lengths() {
         let p = problems("Zq8#rT2!");
-        assert!(p.contains(&PasswordProblem::TooShort { min: 10, actual: 8 }), "{p:?}");
+        assert!(
+            p.contains(&PasswordProblem::TooShort { min: 10, actual: 8 }),
+            "{p:?}"
+        );
         // graphemes, not bytes: 10 family emoji are 10 characters
         let emoji = "👨‍👩‍👧".repeat(9);
         assert!(problems(&emoji).contains(&PasswordProblem::TooShort { min: 10, actual: 9 }));
@@ -288,7 +302,10 @@ mod tests {
 
     #[test]
     fn overlong_passwords_are_refused_before_scoring() {
-        assert_eq!(problems(&"x".repeat(129)), vec![PasswordProblem::TooLong { max: 128 }]);
+        assert_eq!(
+            problems(&"x".repeat(129)),
+            vec![PasswordProblem::TooLong { max: 128 }]
+        );
     }
 
     #[test]
@@ -299,9 +316,13 @@ mod tests {
             "M4rg4r3t-Zq8#rT2!vLp9",    // l33t of a name part
             "hale-is-not-enough-9Zq!x", // 4-letter part
         ] {
-            assert!(problems(pw).contains(&PasswordProblem::ContainsUserName), "{pw}");
+            assert!(
+                problems(pw).contains(&PasswordProblem::ContainsUserName),
+                "{pw}"
+            );
         }
-        assert!(!problems("vivid-Tundra-47-quokka-Lantern").contains(&PasswordProblem::ContainsUserName));
+        assert!(!problems("vivid-Tundra-47-quokka-Lantern")
+            .contains(&PasswordProblem::ContainsUserName));
         // related inputs (e.g. the appliance host name) count too
         let r = check_quality(
             "st-mungos-wipe-box-77-Qz",
@@ -310,7 +331,10 @@ mod tests {
             &PasswordPolicy::default(),
             &Badlist::default(),
         );
-        assert!(r.unwrap_err().problems.contains(&PasswordProblem::ContainsUserName));
+        assert!(r
+            .unwrap_err()
+            .problems
+            .contains(&PasswordProblem::ContainsUserName));
     }
 
     #[test]
@@ -322,7 +346,13 @@ mod tests {
         let mut b = Badlist::default();
         assert!(!b.contains(strong));
         b.extend(["VIVID-tundra-47-quokka-lantern".to_owned()]);
-        let r = check_quality(strong, &UserName::parse("bob").unwrap(), &[], &PasswordPolicy::default(), &b);
+        let r = check_quality(
+            strong,
+            &UserName::parse("bob").unwrap(),
+            &[],
+            &PasswordPolicy::default(),
+            &b,
+        );
         assert_eq!(r.unwrap_err().problems, vec![PasswordProblem::Breached]);
     }
 
@@ -330,7 +360,12 @@ mod tests {
     fn weak_passwords_get_zxcvbn_feedback() {
         let p = problems("qwertyuiop1");
         let weak = p.iter().find_map(|p| match p {
-            PasswordProblem::TooGuessable { score, warning, suggestions, .. } => Some((*score, warning.clone(), suggestions.clone())),
+            PasswordProblem::TooGuessable {
+                score,
+                warning,
+                suggestions,
+                ..
+            } => Some((*score, warning.clone(), suggestions.clone())),
             _ => None,
         });
         let (score, warning, suggestions) = weak.expect("scored too low");
@@ -347,7 +382,12 @@ mod tests {
             PasswordProblem::TooLong { max: 128 },
             PasswordProblem::ContainsUserName,
             PasswordProblem::Breached,
-            PasswordProblem::TooGuessable { score: 1, required: 4, warning: Some("W.".into()), suggestions: vec!["S.".into()] },
+            PasswordProblem::TooGuessable {
+                score: 1,
+                required: 4,
+                warning: Some("W.".into()),
+                suggestions: vec!["S.".into()],
+            },
             PasswordProblem::RecentlyUsed { history: 5 },
         ];
         let msgs: HashSet<String> = all.iter().map(|p| p.to_string()).collect();
@@ -357,7 +397,17 @@ mod tests {
 
     #[test]
     fn lower_score_policy_is_honoured() {
-        let lax = PasswordPolicy { min_score: 0, ..PasswordPolicy::default() };
-        check_quality("qwertyuiop1", &UserName::parse("bob").unwrap(), &[], &lax, &Badlist::default()).unwrap();
+        let lax = PasswordPolicy {
+            min_score: 0,
+            ..PasswordPolicy::default()
+        };
+        check_quality(
+            "qwertyuiop1",
+            &UserName::parse("bob").unwrap(),
+            &[],
+            &lax,
+            &Badlist::default(),
+        )
+        .unwrap();
     }
 }
