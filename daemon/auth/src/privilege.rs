@@ -304,6 +304,29 @@ mod tests {
         }
     }
 
+    /// docs/auth.md's role table is the code's.
+    #[test]
+    fn docs_role_table_matches_the_code() {
+        let doc = include_str!("../../../docs/auth.md");
+        let rows = doc.lines().filter(|l| l.starts_with("| `")).count();
+        assert_eq!(rows, Privilege::ALL.len());
+        for p in Privilege::ALL {
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", p.name())))
+                .unwrap_or_else(|| panic!("{p} missing from docs/auth.md"));
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            for (i, r) in Role::ALL.iter().enumerate() {
+                assert_eq!(
+                    cells[2 + i] == "✓",
+                    r.privileges().contains(*p),
+                    "{p} / {r}"
+                );
+            }
+            assert_eq!(cells[5] == "**F**", p.requires_fresh_auth(), "{p} fresh");
+        }
+    }
+
     #[test]
     fn set_algebra() {
         let a = PrivilegeSet::of(&[P::StartWipe, P::ReadJobs]);

@@ -30,12 +30,14 @@ impl HashParams {
         parallelism: 1,
     };
 
-    /// The shipped default: 64 MiB (RFC 9106's second recommended option) and the
-    /// pass count calibrated to about 0.5 s per hash on the reference appliance
-    /// (2 cores; see `docs/auth.md` and `cargo run -p lethe-auth --example calibrate`).
+    /// The shipped default: 64 MiB (RFC 9106's second recommended option),
+    /// one lane, and 4 passes: `examples/calibrate.rs` picked 4 on the
+    /// reference machine (2 shared cores), where one hash took 0.52-0.72 s
+    /// (docs/auth.md has the figures). Re-run the example on the target
+    /// hardware and set `[auth.hash]` from its output.
     pub const DEFAULT: HashParams = HashParams {
         memory_kib: 64 * 1024,
-        iterations: 6,
+        iterations: 4,
         parallelism: 1,
     };
 
