@@ -863,3 +863,176 @@ impl AuthStore for SqliteStore {
         Ok(rows)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::breakglass::BreakGlassPolicy;
+    use crate::entropy::TestEntropy;
+    use crate::ids::{ReauthId, UserName};
+    use crate::password::hash::{hash_password, HashParams};
+    use crate::session::SecondFactorKind;
+
+    fn user(e: &mut TestEntropy, name: &str) -> (UserRecord, Credentials) {
+        let (_, recovery) = crate::recovery::generate(e);
+        (
+            UserRecord {
+                id: UserId::generate(e),
+                name: UserName::parse(name).unwrap(),
+                role: Role::Operator,
+                emergency: true,
+                disabled: false,
+                created: Timestamp::from_unix_secs(5),
+            },
+            Credentials {
+                password: hash_password("pw", &HashParams::TEST_MINIMUM, e).unwrap(),
+                password_set: Timestamp::from_unix_secs(5),
+                must_change_password: true,
+                totp: TotpSecret::generate(e),
+                totp_last_step: Some(u64::from(u32::MAX) + 7),
+                recovery,
+            },
+        )
+    }
+
+    #[test]
+    fn records_round_trip_and_removal_cascades() {
+        let mut e = TestEntropy(21);
+        let mut s = SqliteStore::open_in_memory().unwrap();
+        let (u, c) = user(&mut e, "ann");
+        s.insert_user(&u, &c).unwrap();
+        assert!(matches!(
+            s.insert_user(
+                &UserRecord {
+                    id: UserId::generate(&mut e),
+                    ..u.clone()
+                },
+                &c
+            ),
+            Err(StoreError::NameTaken(_))
+        ));
+        assert_eq!(s.user(u.id).unwrap(), Some(u.clone()));
+        assert_eq!(s.user_by_name(&u.name).unwrap(), Some(u.clone()));
+        assert_eq!(s.credentials(u.id).unwrap(), Some(c.clone()));
+        let session = SessionRecord {
+            id: SessionId::generate(&mut e),
+            user: u.id,
+            token_hash: [7; 32],
+            created: Timestamp::from_unix_secs(10),
+            last_action: Timestamp::from_unix_ms(10_500),
+            idle_timeout: Duration::from_secs(600),
+            expires: Timestamp::from_unix_secs(9000),
+            source: Some("2001:db8::1".parse().unwrap()),
+            reauth: Some(ReauthRecord {
+                id: ReauthId::generate(&mut e),
+                user: u.id,
+                session: SessionId::generate(&mut e),
+                at: Timestamp::from_unix_secs(11),
+                second_factor: SecondFactorKind::RecoveryCode,
+            }),
+            elevation: Some(BreakGlassId::generate(&mut e)),
+            must_change_password: true,
+        };
+        s.insert_session(&session).unwrap();
+        assert_eq!(
+            s.session_by_token_hash(&[7; 32]).unwrap(),
+            Some(session.clone())
+        );
+        let token = ApiTokenRecord {
+            id: TokenId::generate(&mut e),
+            owner: u.id,
+            label: "export".into(),
+            role: Role::Auditor,
+            secret_hash: [9; 32],
+            created: Timestamp::from_unix_secs(1),
+            expires: Timestamp::from_unix_secs(2),
+            revoked: None,
+            last_used: Some(Timestamp::from_unix_secs(1)),
+        };
+        s.insert_token(&token).unwrap();
+        assert_eq!(s.token(token.id).unwrap(), Some(token.clone()));
+        let lock = LockState {
+            failures: 4,
+            last_failure: Some(Timestamp::from_unix_secs(3)),
+            locked_until: Some(Timestamp::from_unix_secs(33)),
+        };
+        s.put_lock_state(u.id, &lock).unwrap();
+        assert_eq!(s.lock_state(u.id).unwrap(), lock);
+        assert_eq!(s.locked_users().unwrap(), vec![(u.id, lock)]);
+        for i in 0..4 {
+            let h = hash_password(&format!("old{i}"), &HashParams::TEST_MINIMUM, &mut e).unwrap();
+            s.push_password_history(u.id, &h, Timestamp::from_unix_secs(i), 2)
+                .unwrap();
+        }
+        let hist = s.password_history(u.id).unwrap();
+        assert_eq!(hist.len(), 2);
+        assert!(
+            crate::password::hash::verify_password("old3", &hist[0]).unwrap(),
+            "newest first"
+        );
+        let bg = BreakGlassRequest::new(
+            BreakGlassId::generate(&mut e),
+            u.id,
+            "why",
+            Timestamp::from_unix_secs(1),
+            &BreakGlassPolicy::default(),
+        )
+        .unwrap();
+        s.insert_break_glass(&bg).unwrap();
+        assert_eq!(s.open_break_glass().unwrap(), vec![bg.clone()]);
+        // removal cascades to everything but the break-glass record
+        s.delete_user(u.id).unwrap();
+        assert_eq!(s.credentials(u.id).unwrap(), None);
+        assert_eq!(s.session_by_token_hash(&[7; 32]).unwrap(), None);
+        assert_eq!(s.token(token.id).unwrap(), None);
+        assert_eq!(s.lock_state(u.id).unwrap(), LockState::default());
+        assert!(s.password_history(u.id).unwrap().is_empty());
+        assert_eq!(s.break_glass(bg.id).unwrap(), Some(bg));
+    }
+
+    #[test]
+    fn newer_schema_is_refused_and_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.db");
+        drop(SqliteStore::open(&path).unwrap());
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(SqliteStore::open(&path).unwrap());
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "re-secured"
+        );
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        assert!(matches!(
+            SqliteStore::open(&path),
+            Err(StoreError::NewerSchema {
+                found: 99,
+                known: 1
+            })
+        ));
+    }
+
+    #[test]
+    fn corrupt_rows_are_errors_not_panics() {
+        let mut e = TestEntropy(22);
+        let mut s = SqliteStore::open_in_memory().unwrap();
+        let (u, c) = user(&mut e, "bea");
+        s.insert_user(&u, &c).unwrap();
+        s.conn()
+            .execute("UPDATE credentials SET password = 'plaintext'", [])
+            .unwrap();
+        assert!(matches!(s.credentials(u.id), Err(StoreError::Corrupt(_))));
+        s.conn()
+            .execute("UPDATE users SET role = 'root'", [])
+            .unwrap();
+        assert!(matches!(s.user(u.id), Err(StoreError::Corrupt(_))));
+    }
+}
