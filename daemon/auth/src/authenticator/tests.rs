@@ -1507,3 +1507,35 @@ mod props {
         }
     }
 }
+
+#[test]
+fn configuration_parses_from_text_with_defaults() {
+    let cfg: AuthConfig = serde_json::from_str(
+        r#"{
+            "issuer": "Lethe st-mungo-01",
+            "session": { "idle_timeout": "30s" },
+            "hash": { "memory_kib": 65536, "iterations": 4, "parallelism": 1 },
+            "break_glass": { "auto_grant_after": "15m", "approvers": ["Alice"] },
+            "failure_delay": "2s"
+        }"#,
+    )
+    .unwrap();
+    assert_eq!(cfg.session.idle_timeout, Duration::from_secs(30));
+    assert_eq!(cfg.session.absolute_lifetime, Duration::from_secs(8 * 3600));
+    assert_eq!(cfg.break_glass.approvers[0].as_str(), "alice");
+    assert_eq!(cfg.break_glass.duration, Duration::from_secs(3600));
+    assert_eq!(cfg.failure_delay, Duration::from_secs(2));
+    assert_eq!(cfg.password, crate::password::PasswordPolicy::default());
+    assert!(
+        serde_json::from_str::<AuthConfig>(r#"{"sesion": {}}"#).is_err(),
+        "typos are refused"
+    );
+    let bad = AuthConfig {
+        totp: crate::totp::TotpParams {
+            digits: 4,
+            ..Default::default()
+        },
+        ..AuthConfig::for_tests()
+    };
+    assert!(matches!(bad.normalized(), Err(AuthError::Config(_))));
+}
