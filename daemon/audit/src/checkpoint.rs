@@ -67,6 +67,11 @@ impl Checkpoint {
         t
     }
 
+    /// The root hash in base64, as on the checkpoint's third line.
+    pub fn root_base64(&self) -> String {
+        B64.encode(self.root)
+    }
+
     /// Parse note text into a checkpoint (structure only).
     pub fn from_text(text: &str) -> Result<Self, CheckpointError> {
         let body = text

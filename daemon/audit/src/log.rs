@@ -258,6 +258,11 @@ impl<S: AuditStore> AuditLog<S> {
     pub fn store(&self) -> &S {
         &self.store
     }
+
+    /// Close the writer and give the store back.
+    pub fn into_store(self) -> S {
+        self.store
+    }
 }
 
 /// Rebuild the tree from stored leaf hashes and check the latest checkpoint

@@ -17,7 +17,9 @@
 //!    and the rebuilt tree's root at its size must equal its root (else
 //!    history below it was rewritten, which only the key holder could also
 //!    re-sign). A consistency proof from it to the latest checkpoint is
-//!    generated and checked as an outside verifier would.
+//!    generated and checked as an outside verifier would. A mismatch is
+//!    reported only when the internal checks found nothing (otherwise the
+//!    internal finding is the precise one).
 //!
 //! The result names the **first bad entry**: the lowest index whose
 //! integrity cannot be established, with the reason found there. For an
@@ -317,12 +319,18 @@ pub fn verify_log(
                     external_size: ext.size,
                 },
             ),
-            Some(root) if root != ext.root => first.offer(
-                0,
-                Reason::ExternalMismatch {
-                    external_size: ext.size,
-                },
-            ),
+            // A mismatch already explained by an internal finding adds nothing;
+            // on an internally clean log it means the key holder rewrote history.
+            Some(root) if root != ext.root => {
+                if first.0.is_none() {
+                    first.offer(
+                        0,
+                        Reason::ExternalMismatch {
+                            external_size: ext.size,
+                        },
+                    )
+                }
+            }
             Some(_) => {
                 // What a party holding only the two checkpoints would check.
                 let proof_len = match &latest {
@@ -342,12 +350,13 @@ pub fn verify_log(
                             proof_len,
                         })
                     }
-                    None => first.offer(
+                    None if first.0.is_none() => first.offer(
                         0,
                         Reason::ExternalMismatch {
                             external_size: ext.size,
                         },
                     ),
+                    None => {}
                 }
             }
         }
@@ -387,3 +396,6 @@ fn check_entry(pos: u64, e: &crate::store::StoredEntry, hash: &[u8; 32]) -> Opti
     }
     None
 }
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests;
