@@ -2,8 +2,9 @@
 //! both in one transaction.
 //!
 //! Every append signs a new checkpoint, so no entry ever sits unsealed (the
-//! journald lesson: entries after the last seal are unprotected). An Ed25519
-//! signature costs tens of microseconds; the fsync of the append dominates.
+//! journald lesson: entries after the last seal are unprotected). The cost
+//! per append is one signature and one durable transaction (not measured
+//! yet; see the follow-ups in the package report).
 //!
 //! Before signing anything the writer checks that the stored log is the one
 //! its latest checkpoint describes (leaf hashes contiguous, root equal,

@@ -390,6 +390,9 @@ fn the_writer_refuses_to_seal_over_a_damaged_log() {
     assert!(matches!(err, crate::log::AuditError::Damaged(_)), "{err}");
 }
 
+/// What the finding's reason must satisfy.
+type Expect = Box<dyn Fn(&Reason) -> bool>;
+
 /// One random act of tampering and what verification must say about it.
 #[derive(Debug, Clone)]
 enum Tamper {
@@ -439,7 +442,7 @@ proptest! {
         let external = log.latest_checkpoint().note.clone();
         let a = Attacker::new(&log);
         let flip = |o: &Outcome| if *o == Outcome::Success { Outcome::Failure } else { Outcome::Success };
-        let (want_index, check): (u64, Box<dyn Fn(&Reason) -> bool>) = match tamper {
+        let (want_index, check): (u64, Expect) = match tamper {
             Tamper::EditLeaf(k) => {
                 let (seq, mut e) = a.leaf(k);
                 e.outcome = flip(&e.outcome);

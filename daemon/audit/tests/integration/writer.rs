@@ -66,6 +66,25 @@ fn threads_append_through_one_appender_and_the_log_verifies() {
 }
 
 #[test]
+fn a_thread_that_panics_holding_the_log_does_not_stop_the_others() {
+    let appender =
+        Appender::new(AuditLog::open(SqliteStore::open_in_memory().unwrap(), key()).unwrap());
+    appender.append(&entry(0, Action::JobStarted, "a")).unwrap();
+    let a = appender.clone();
+    let panicked = std::thread::spawn(move || {
+        a.with(|_log| panic!("a job thread dies holding the audit log"))
+    })
+    .join();
+    assert!(panicked.is_err());
+    let r = appender.append(&entry(1, Action::JobEnded, "a")).unwrap();
+    assert_eq!(r.index, 1);
+    let report = appender
+        .with(|l| verify_log(l.store(), &key().verifying_key(), None))
+        .unwrap();
+    assert!(report.is_intact() && report.entries == 2, "{report:?}");
+}
+
+#[test]
 fn two_writers_on_one_database_take_turns() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(DB_FILE);
