@@ -174,6 +174,15 @@ impl ApplianceKey {
     pub(crate) fn signing_key(&self) -> &SigningKey {
         &self.signing
     }
+
+    /// Sign the text of a signed note (c2sp.org/signed-note): the audit log's
+    /// checkpoints. Returns `None` for text that begins like a certificate's
+    /// signing input ([`crate::SIGNING_PREFIX`]), so a note signature can
+    /// never stand for a certificate signature.
+    pub fn sign_note(&self, text: &[u8]) -> Option<ed25519_dalek::Signature> {
+        use ed25519_dalek::Signer;
+        (!text.starts_with(crate::SIGNING_PREFIX)).then(|| self.signing.sign(text))
+    }
 }
 
 /// Parse exactly 64 hex digits into 32 bytes (`lowercase_only` refuses A-F).
@@ -364,6 +373,20 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[test]
+    fn signs_notes_but_never_certificate_inputs() {
+        use ed25519_dalek::Verifier;
+        let k = ApplianceKey::from_seed(&[5u8; 32]);
+        let sig = k.sign_note(b"lethe/audit/x\n0\nAAAA\n").unwrap();
+        assert!(k
+            .verifying_key()
+            .verify(b"lethe/audit/x\n0\nAAAA\n", &sig)
+            .is_ok());
+        let mut cert_input = crate::SIGNING_PREFIX.to_vec();
+        cert_input.extend_from_slice(b"{}");
+        assert!(k.sign_note(&cert_input).is_none());
     }
 
     #[test]

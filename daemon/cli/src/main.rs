@@ -1,6 +1,7 @@
 //! `lethe`: find drives, wipe them with a verified overwrite, and issue
 //! signed certificates of sanitization.
 
+mod cmd_audit;
 mod cmd_backup;
 mod cmd_cert;
 mod cmd_controller;
@@ -60,6 +61,8 @@ enum Cmd {
     Controller(cmd_controller::ControllerArgs),
     /// Encrypted, deduplicated backups and restore drills.
     Backup(Box<cmd_backup::BackupArgs>),
+    /// Verify and export the tamper-evident audit log (exit 2: tampering found).
+    Audit(cmd_audit::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Cmd::Degauss(a) => cmd_degauss::run(&state, &a),
         Cmd::Controller(a) => cmd_controller::run(&a),
         Cmd::Backup(a) => cmd_backup::run(&state, &a),
+        Cmd::Audit(a) => cmd_audit::run(&state, &a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,5 @@
+//! Integration tests of lethe-audit through its public API only.
+
+mod doc_vectors;
+mod merkle_vectors;
+mod writer;
