@@ -41,6 +41,7 @@ pub fn vector_body() -> CertificateBody {
             path: "/dev/sdb".into(),
             stable_id: "ata-QEMU_HARDDISK_QM00001".into(),
             hidden_areas: Some("none detected".into()),
+            health: None,
         },
         method: Method {
             category: Category::Clear,
@@ -60,6 +61,7 @@ pub fn vector_body() -> CertificateBody {
             sample_seed: None,
             result: VerificationResult::Pass,
             detail: None,
+            attestation: None,
         },
         operator: Operator {
             id: "op-7".into(),
