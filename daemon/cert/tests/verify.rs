@@ -421,7 +421,8 @@ fn validly_signed_bodies_that_break_a_rule_are_refused() {
     let base = serde_json::to_value(vector_body()).unwrap();
     // The helper itself produces the genuine file for a genuine body.
     assert_eq!(sign_raw(&base), signed_file());
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    type Change = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Change)> = vec![
         (
             "issued_at",
             Box::new(|v| v["issued_at"] = "2026-02-30T10:00:00Z".into()),
@@ -488,7 +489,8 @@ fn validly_signed_bodies_that_break_a_rule_are_refused() {
 #[test]
 fn sign_lowers_a_status_the_evidence_does_not_support() {
     let k = key();
-    let cases: Vec<(Box<dyn Fn(&mut CertificateBody)>, ResultStatus)> = vec![
+    type Change = Box<dyn Fn(&mut CertificateBody)>;
+    let cases: Vec<(Change, ResultStatus)> = vec![
         (
             Box::new(|b| b.method.requested_level = Some(Category::Purge)),
             ResultStatus::ClearOnly,
