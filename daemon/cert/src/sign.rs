@@ -322,6 +322,13 @@ pub fn verify(
     })?;
     let public_key = VerifyingKey::from_bytes(&pk_bytes)
         .map_err(|_| VerifyError::BadEncoding("public_key is not a valid Ed25519 key".into()))?;
+    // A y coordinate of p or more decodes modulo p: such a key has a second,
+    // non-canonical spelling. Refuse it (RFC 8032 5.1.3 step 1).
+    if public_key.to_edwards().compress().to_bytes() != pk_bytes {
+        return Err(VerifyError::BadEncoding(
+            "public_key is not a canonical Ed25519 encoding".into(),
+        ));
+    }
     let key_id = key_id_of(&public_key);
     if signature.key_id != key_id {
         return Err(VerifyError::BadEncoding(format!(

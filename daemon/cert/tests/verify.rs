@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{failed_body, vector_body, vector_seed};
+use common::{failed_body, sign_raw, vector_body, vector_seed};
 use lethe_cert::*;
 use proptest::prelude::*;
 
@@ -390,30 +390,6 @@ proptest! {
         let v = verify(&signed.to_bytes(), None).unwrap();
         prop_assert_eq!(v.body(), &b);
     }
-}
-
-/// Sign a body exactly as `sign` would, but without its checks: what a
-/// forger with a key, or an older buggy signer, could produce.
-fn sign_raw(body: &serde_json::Value) -> Vec<u8> {
-    use base64::Engine;
-    use ed25519_dalek::Signer as _;
-    let k = key();
-    let canon = lethe_cert::canonical::to_canonical(body).unwrap();
-    let mut input = SIGNING_PREFIX.to_vec();
-    input.extend_from_slice(&canon);
-    let sig = ed25519_dalek::SigningKey::from_bytes(&vector_seed()).sign(&input);
-    let file = serde_json::json!({
-        "certificate": body,
-        "signature": {
-            "algorithm": "ed25519",
-            "key_id": k.key_id(),
-            "public_key": k.public_key_hex(),
-            "value": base64::engine::general_purpose::STANDARD.encode(sig.to_bytes()),
-        }
-    });
-    let mut bytes = lethe_cert::canonical::to_canonical(&file).unwrap();
-    bytes.push(b'\n');
-    bytes
 }
 
 #[test]
