@@ -145,7 +145,6 @@ pub fn failed_body(n: usize) -> CertificateBody {
 /// the key of `seed`: what a forger with a key, or an older buggy signer,
 /// could produce.
 pub fn sign_raw_with(body: &serde_json::Value, seed: &[u8; 32]) -> Vec<u8> {
-    use base64::Engine;
     use ed25519_dalek::Signer as _;
     let k = ApplianceKey::from_seed(seed);
     let canon = lethe_cert::canonical::to_canonical(body).unwrap();
