@@ -6,13 +6,16 @@
 //! PDF is a rendering for people and carries the key id and hashes needed to
 //! tie it back to the JSON. The format is specified in `docs/certificate.md`.
 //!
-//! - [`model`]: the body and its nested records.
+//! - [`model`]: the body and its nested records, the typed [`ResultStatus`]
+//!   the job library sets, and the consistency rules.
 //! - [`canonical`]: the canonical JSON writer and the strict reader.
 //! - [`sign`](mod@sign): signing, the file layout, strict verification.
 //! - [`key`]: the appliance key files and public-key loading.
 //! - [`store`]: the certificate directory (`<id>.json` + `<id>.pdf`).
 //! - [`read`]: reading a certificate file (regular files only, bounded size).
-//! - [`pdf`]: the auditor-facing PDF.
+//! - [`pdf`]: the auditor-facing PDF ("Certificate of Sanitization" only for
+//!   `pass` / `clear_only`, otherwise "Sanitization report — STATUS"), with
+//!   embedded subsetted fonts for Latin, Greek, Cyrillic and CJK text.
 //!
 //! ```no_run
 //! use lethe_cert::{sign, verify, render_pdf, ApplianceKey, CertStore, CertificateBody};

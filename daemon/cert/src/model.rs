@@ -4,8 +4,17 @@
 //! Sanitization") and the IEEE 2883 vocabulary (Clear / Purge / Destroy, the
 //! technique, the verification). Only strings, integers, booleans, arrays and
 //! objects appear — never floats — so the canonical JSON is exact. Every field
-//! is always serialized: an absent optional value is written as `null`, never
-//! omitted, so the layout is fixed and independent verifiers can rely on it.
+//! of the first version is always serialized: an absent optional value is
+//! written as `null`, never omitted, so the layout is fixed and independent
+//! verifiers can rely on it. Fields added later (`method.requested_level`,
+//! `method.drive_command`, `verification.detail`, `verification.attestation`,
+//! `device.health`) are left out when absent, so older certificates verify
+//! byte for byte.
+//!
+//! [`ResultStatus`] is the typed result the job library sets; see its table
+//! for the mapping from job outcomes. [`CertificateBody::validate`] holds the
+//! format and consistency rules (checked when signing and verifying), and
+//! [`CertificateBody::settled`] lowers a status its evidence does not support.
 //! Enums serialize as `snake_case` strings; their `Display` is a human label
 //! for the PDF and summaries.
 

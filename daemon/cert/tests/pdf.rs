@@ -189,7 +189,12 @@ fn each_result_has_its_own_title_and_banner() {
     for (body, title, needles) in cases {
         let signed = sign(&body, &key()).unwrap();
         assert_eq!(signed.body().result.status, body.result.status);
-        let text = pdftotext(&render_pdf(&signed));
+        let pdf = render_pdf(&signed);
+        if let Ok(dir) = std::env::var("LETHE_PDF_SAMPLE_DIR") {
+            let name = format!("{}.pdf", body.result.status.as_str());
+            std::fs::write(std::path::Path::new(&dir).join(name), &pdf).unwrap();
+        }
+        let text = pdftotext(&pdf);
         assert_has(&text, &[title]);
         assert_has(&text, needles);
         if !body.result.status.is_certificate() {
