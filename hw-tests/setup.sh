@@ -8,7 +8,8 @@ PKGS=(
     build-essential pkg-config   # the bundled SQLite and libblkid bindings compile C
     libblkid-dev                 # partition/filesystem probing (lethe drives)
     util-linux fdisk e2fsprogs   # losetup, sfdisk, mkfs for the loop-device tests
-    poppler-utils                # pdftotext: certificate PDF tests
+    poppler-utils                # pdftotext, pdftoppm: certificate PDF tests
+    python3-minimal              # runs the verify-without-Lethe script of docs/certificate.md
     nwipe time                   # benchmark peer and peak-RSS measurement
     openssh-server openssh-client  # SFTP backend tests (a real sshd on 127.0.0.1)
     restic borgbackup            # backup benchmark peers

@@ -203,6 +203,11 @@ pub(crate) fn parse_hex32(s: &str, lowercase_only: bool) -> Option<[u8; 32]> {
 
 /// Accept a public key given as 64 hex digits or as a path to a `.pub` file
 /// holding them (as `lethe cert verify --key` does).
+///
+/// A private key is recognised and refused ([`CertError::PrivateKeyGiven`]):
+/// a file named `*.key`, a PEM/OpenSSH "PRIVATE KEY" block, or a file that
+/// only its owner may read (how `appliance.key` is kept). A bare seed typed
+/// as hex cannot be told from a public key by its look; see [`is_seed_of`].
 pub fn load_public_key(arg: &str) -> Result<VerifyingKey, CertError> {
     let trimmed = arg.trim();
     let (bytes, source) = if let Some(b) = parse_hex32(trimmed, false) {
@@ -210,13 +215,34 @@ pub fn load_public_key(arg: &str) -> Result<VerifyingKey, CertError> {
     } else {
         let path = Path::new(arg);
         let mut text = String::new();
-        File::open(path)
-            .and_then(|f| f.take(4096).read_to_string(&mut text))
-            .map_err(|source| {
-                CertError::PublicKey(format!(
-                    "{arg:?} is neither 64 hex digits nor a readable public key file ({source})"
-                ))
-            })?;
+        let file = File::open(path).map_err(|source| {
+            CertError::PublicKey(format!(
+                "{arg:?} is neither 64 hex digits nor a readable public key file ({source})"
+            ))
+        })?;
+        let meta = file
+            .metadata()
+            .map_err(|e| CertError::PublicKey(format!("{}: {e}", path.display())))?;
+        if !meta.is_file() {
+            return Err(CertError::PublicKey(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
+        file.take(4096)
+            .read_to_string(&mut text)
+            .map_err(|source| CertError::PublicKey(format!("{}: {source}", path.display())))?;
+        let named_private = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with(".key"));
+        let owner_only = meta.permissions().mode() & 0o077 == 0;
+        if named_private
+            || text.contains("PRIVATE KEY")
+            || (owner_only && parse_hex32(text.trim(), false).is_some())
+        {
+            wipe_string(&mut text);
+            return Err(CertError::PrivateKeyGiven(path.display().to_string()));
+        }
         let b = parse_hex32(text.trim(), false).ok_or_else(|| {
             CertError::PublicKey(format!(
                 "{} does not contain a public key (expected 64 hex digits, like appliance.pub)",
@@ -227,6 +253,14 @@ pub fn load_public_key(arg: &str) -> Result<VerifyingKey, CertError> {
     };
     VerifyingKey::from_bytes(&bytes)
         .map_err(|_| CertError::PublicKey(format!("{source} is not a valid Ed25519 public key")))
+}
+
+/// True when `candidate`, read as an Ed25519 seed (a private key), derives
+/// `public`: the user passed the signer's *private* key where its public key
+/// belongs.
+pub fn is_seed_of(candidate: &[u8; 32], public: &VerifyingKey) -> bool {
+    let derived = SigningKey::from_bytes(candidate).verifying_key();
+    &derived == public
 }
 
 fn wipe_string(s: &mut String) {

@@ -6,12 +6,16 @@
 //! PDF is a rendering for people and carries the key id and hashes needed to
 //! tie it back to the JSON. The format is specified in `docs/certificate.md`.
 //!
-//! - [`model`]: the body and its nested records.
+//! - [`model`]: the body and its nested records, the typed [`ResultStatus`]
+//!   the job library sets, and the consistency rules.
 //! - [`canonical`]: the canonical JSON writer and the strict reader.
 //! - [`sign`](mod@sign): signing, the file layout, strict verification.
 //! - [`key`]: the appliance key files and public-key loading.
 //! - [`store`]: the certificate directory (`<id>.json` + `<id>.pdf`).
-//! - [`pdf`]: the auditor-facing PDF.
+//! - [`read`]: reading a certificate file (regular files only, bounded size).
+//! - [`pdf`]: the auditor-facing PDF ("Certificate of Sanitization" only for
+//!   `pass` / `clear_only`, otherwise "Sanitization report — STATUS"), with
+//!   embedded subsetted fonts for Latin, Greek, Cyrillic and CJK text.
 //!
 //! ```no_run
 //! use lethe_cert::{sign, verify, render_pdf, ApplianceKey, CertStore, CertificateBody};
@@ -30,15 +34,17 @@ pub mod canonical;
 pub mod key;
 pub mod model;
 pub mod pdf;
+pub mod read;
 pub mod sign;
 pub mod store;
 
 pub use ed25519_dalek::VerifyingKey;
-pub use key::{key_id_of, load_public_key, ApplianceKey};
+pub use key::{is_seed_of, key_id_of, load_public_key, ApplianceKey};
 pub use model::*;
 pub use pdf::render_pdf;
+pub use read::read_certificate_file;
 pub use sign::{
-    sign, verify, SignatureBlock, SignedCertificate, VerifiedCertificate, VerifyError,
+    sign, verify, SignatureBlock, SignedCertificate, Signer, VerifiedCertificate, VerifyError,
     SIGNING_PREFIX,
 };
 pub use store::{CertStore, CertSummary};
@@ -86,6 +92,25 @@ pub enum CertError {
     /// A different certificate with this id is already stored.
     #[error("a different certificate {0} already exists; refusing to overwrite it")]
     Exists(PathBuf),
+    /// The path is not a regular file; nothing was read from it.
+    #[error("{path}: is {kind}, not a certificate file; nothing was read")]
+    NotARegularFile {
+        /// The path given.
+        path: PathBuf,
+        /// What it is.
+        kind: String,
+    },
+    /// The file is larger than any certificate; nothing was read.
+    #[error("{path}: {len} bytes, far larger than any certificate; nothing was read")]
+    TooLarge {
+        /// The path given.
+        path: PathBuf,
+        /// Its size.
+        len: u64,
+    },
+    /// A private key was given where a public key belongs.
+    #[error("{0} is a PRIVATE key: pass the public key (appliance.pub, or its 64 hex digits) and keep the private key secret")]
+    PrivateKeyGiven(String),
     /// No certificate with this id or path.
     #[error("no certificate {0:?} (not a file, and not an id in {1})")]
     NotFound(String, PathBuf),

@@ -4,11 +4,21 @@
 //! Sanitization") and the IEEE 2883 vocabulary (Clear / Purge / Destroy, the
 //! technique, the verification). Only strings, integers, booleans, arrays and
 //! objects appear — never floats — so the canonical JSON is exact. Every field
-//! is always serialized: an absent optional value is written as `null`, never
-//! omitted, so the layout is fixed and independent verifiers can rely on it.
+//! of the first version is always serialized: an absent optional value is
+//! written as `null`, never omitted, so the layout is fixed and independent
+//! verifiers can rely on it. Fields added later (`method.requested_level`,
+//! `method.drive_command`, `verification.detail`, `verification.attestation`,
+//! `device.health`) are left out when absent, so older certificates verify
+//! byte for byte.
+//!
+//! [`ResultStatus`] is the typed result the job library sets; see its table
+//! for the mapping from job outcomes. [`CertificateBody::validate`] holds the
+//! format and consistency rules (checked when signing and verifying), and
+//! [`CertificateBody::settled`] lowers a status its evidence does not support.
 //! Enums serialize as `snake_case` strings; their `Display` is a human label
 //! for the PDF and summaries.
 
+pub use lethe_cmds::smart::{Assessment as HealthAssessment, DriveHealth, HealthSource};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -114,6 +124,11 @@ pub struct Device {
     pub stable_id: String,
     /// Hidden areas (HPA/DCO) status, e.g. "none", "HPA removed", "not checked (USB bridge)".
     pub hidden_areas: Option<String>,
+    /// Drive health (SMART / NVMe health log / SCSI log pages) read before
+    /// the job wrote anything. Optional: left out when not read, so
+    /// certificates issued before it existed verify unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<DriveHealth>,
 }
 
 /// Storage medium family (NIST "Media Type").
@@ -201,6 +216,24 @@ pub struct Verification {
     /// (drive-native methods: canaries written before the erase).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// For results Lethe cannot read back (a degauss): what Lethe checked
+    /// itself and what only the controller reported. Optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<Attestation>,
+}
+
+/// What was verified by Lethe and what was only attested by a controller.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attestation {
+    /// Who attests, e.g. `degausser controller, firmware 1.2.0`.
+    pub attested_by: String,
+    /// Facts Lethe checked itself (medium type before arming, the controller
+    /// link, the confirmation's cycle number matching the command...).
+    pub verified: Vec<String>,
+    /// Facts only the controller reported and Lethe cannot check (relay on
+    /// time, interlock closed, the field strength of the degausser).
+    pub attested: Vec<String>,
 }
 
 /// Verification method (NIST §4.7).
@@ -291,17 +324,59 @@ pub struct Outcome {
     pub messages: Vec<String>,
 }
 
-/// Overall status.
+/// The result of a job: what a certificate or report says at a glance.
+///
+/// This is the typed result the job library sets. Its job outcomes map to it
+/// one to one; only `Pass` and `ClearOnly` are certificates, everything else
+/// is a *report* (see [`ResultStatus::is_certificate`]):
+///
+/// | job outcome | status | document |
+/// |---|---|---|
+/// | sanitized at the requested level, verification passed | `Pass` | Certificate of Sanitization |
+/// | Purge requested, only a verified Clear overwrite was possible (CLI exit 4) | `ClearOnly` | Certificate, amber banner "CLEAR ONLY — Purge was requested" |
+/// | ran to the end with `--verify off` | `Unverified` | Sanitization report — UNVERIFIED |
+/// | write or verify errors, drive command failed, degausser cycle not confirmed | `Fail` | Sanitization report — FAILED |
+/// | stopped (Ctrl-C, power loss, device gone) before the end | `Incomplete` | Sanitization report — INCOMPLETE |
+/// | refused or aborted before anything was written | `NotStarted` | Sanitization report — NOT STARTED |
+///
+/// [`CertificateBody::validate`] refuses a status the rest of the body does
+/// not support, and [`crate::sign`] first lowers an unsupported status (see
+/// [`CertificateBody::settled`]): a lesser result never signs as a pass.
+/// `ClearOnly`, `Unverified` and `NotStarted` are new in this version;
+/// certificates that use only the first three values are unchanged.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResultStatus {
-    /// Sanitized and verified as requested.
+    /// Sanitized at the requested level and verified.
     Pass,
+    /// Purge was requested; a verified Clear was reached instead.
+    ClearOnly,
+    /// The job ran to the end without verification: never certified.
+    Unverified,
     /// Errors left data possibly readable.
     Fail,
     /// The job did not finish.
     #[default]
     Incomplete,
+    /// The job never started writing (refused, aborted before the first write).
+    NotStarted,
+}
+
+impl ResultStatus {
+    /// True for the two statuses that make the document a certificate.
+    pub fn is_certificate(self) -> bool {
+        matches!(self, ResultStatus::Pass | ResultStatus::ClearOnly)
+    }
+
+    /// The document's title: "Certificate of Sanitization" only for a
+    /// certificate, otherwise "Sanitization report — FAILED" and so on.
+    pub fn document_title(self) -> String {
+        if self.is_certificate() {
+            "Certificate of Sanitization".into()
+        } else {
+            format!("Sanitization report \u{2014} {self}")
+        }
+    }
 }
 
 /// A byte range of the device that failed.
@@ -366,8 +441,11 @@ labels!(VerificationResult {
 });
 labels!(ResultStatus {
     Pass => "pass", "PASS";
-    Fail => "fail", "FAIL";
+    ClearOnly => "clear_only", "CLEAR ONLY";
+    Unverified => "unverified", "UNVERIFIED";
+    Fail => "fail", "FAILED";
     Incomplete => "incomplete", "INCOMPLETE";
+    NotStarted => "not_started", "NOT STARTED";
 });
 labels!(Destination {
     Reuse => "reuse", "Reuse";
@@ -395,7 +473,9 @@ pub fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// Whether `s` looks like `YYYY-MM-DDTHH:MM:SS[.fraction]Z`.
+/// Whether `s` is `YYYY-MM-DDTHH:MM:SS[.fraction]Z` with a real date and
+/// time of day: month 01-12, a day that exists in that month (leap years
+/// included), hour 00-23, minute 00-59, second 00-60 (a leap second).
 pub fn valid_timestamp(s: &str) -> bool {
     let b = s.as_bytes();
     if b.len() < 20 || b.last() != Some(&b'Z') {
@@ -409,7 +489,21 @@ pub fn valid_timestamp(s: &str) -> bool {
     let tail = &b[19..b.len() - 1];
     let tail_ok = tail.is_empty()
         || (tail.len() >= 2 && tail[0] == b'.' && tail[1..].iter().all(u8::is_ascii_digit));
-    head_ok && tail_ok
+    if !(head_ok && tail_ok) {
+        return false;
+    }
+    let num =
+        |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |a, d| a * 10 + u32::from(d - b'0'));
+    let (year, month, day) = (num(0..4), num(5..7), num(8..10));
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&day) && num(11..13) <= 23 && num(14..16) <= 59 && num(17..19) <= 60
 }
 
 impl CertificateBody {
@@ -450,7 +544,128 @@ impl CertificateBody {
                 )));
             }
         }
-        Ok(())
+        self.check_consistency()
+    }
+
+    /// The rules that tie the result to its evidence (docs/certificate.md §2,
+    /// "Consistency"). Checked when signing and when verifying.
+    fn check_consistency(&self) -> Result<(), InvalidBody> {
+        let v = &self.verification;
+        let fail = |m: String| Err(InvalidBody(m));
+        if v.coverage_ppm > 1_000_000 {
+            return fail(format!(
+                "verification.coverage_ppm {} is more than 1000000 (all of the device)",
+                v.coverage_ppm
+            ));
+        }
+        if (v.method == VerificationMethod::Sample) != v.sample_seed.is_some() {
+            return fail(
+                "verification.sample_seed must be set for sampled verification and only then"
+                    .into(),
+            );
+        }
+        if v.result != VerificationResult::NotPerformed && v.method == VerificationMethod::None {
+            return fail(format!(
+                "verification.result is {} but verification.method is none",
+                v.result.as_str()
+            ));
+        }
+        let status = self.result.status;
+        let lower = self.reached_lower_level();
+        let verified = v.result == VerificationResult::Pass;
+        let problem = match status {
+            ResultStatus::Pass if !verified => Some(format!(
+                "verification.result is {}, a pass needs a passing verification",
+                v.result.as_str()
+            )),
+            ResultStatus::Pass if lower => Some(
+                "the level reached is below the requested level: that is clear_only, not pass"
+                    .into(),
+            ),
+            ResultStatus::ClearOnly if !verified => {
+                Some("clear_only needs a passing verification".into())
+            }
+            ResultStatus::ClearOnly if self.method.category != Category::Clear || !lower => Some(
+                "clear_only means a Clear was reached where Purge (or Destroy) was requested"
+                    .into(),
+            ),
+            ResultStatus::Unverified if v.result != VerificationResult::NotPerformed => {
+                Some(format!(
+                    "unverified, but verification.result is {}",
+                    v.result.as_str()
+                ))
+            }
+            ResultStatus::NotStarted
+                if self.result.bytes_written != 0
+                    || v.result != VerificationResult::NotPerformed =>
+            {
+                Some("not_started, but bytes were written or verified".into())
+            }
+            _ => None,
+        };
+        match problem {
+            Some(p) => fail(format!("result.status {}: {p}", status.as_str())),
+            None => Ok(()),
+        }
+    }
+
+    /// True when `method.requested_level` is above `method.category`.
+    pub fn reached_lower_level(&self) -> bool {
+        let rank = |c: Category| match c {
+            Category::Clear => 0,
+            Category::Purge => 1,
+            Category::Destroy => 2,
+        };
+        self.method
+            .requested_level
+            .is_some_and(|r| rank(r) > rank(self.method.category))
+    }
+
+    /// The body with its status lowered to what the evidence supports (never
+    /// raised), and a message saying so when it changed:
+    ///
+    /// - `pass`, `clear_only` or `unverified` with a failed verification → `fail`;
+    /// - `pass` or `clear_only` without a passing verification → `unverified`;
+    /// - `pass` where a Clear was reached but more was requested → `clear_only`;
+    /// - `not_started` with bytes written or verified → `incomplete`.
+    ///
+    /// [`crate::sign`] signs the settled body, so a caller's mistake can make
+    /// a certificate say less, never more.
+    pub fn settled(&self) -> CertificateBody {
+        let mut b = self.clone();
+        let v = b.verification.result;
+        let from = b.result.status;
+        let to = match from {
+            ResultStatus::Pass | ResultStatus::ClearOnly | ResultStatus::Unverified
+                if v == VerificationResult::Fail =>
+            {
+                ResultStatus::Fail
+            }
+            ResultStatus::Pass | ResultStatus::ClearOnly if v != VerificationResult::Pass => {
+                ResultStatus::Unverified
+            }
+            ResultStatus::Pass
+                if b.reached_lower_level() && b.method.category == Category::Clear =>
+            {
+                ResultStatus::ClearOnly
+            }
+            ResultStatus::NotStarted
+                if b.result.bytes_written != 0 || v != VerificationResult::NotPerformed =>
+            {
+                ResultStatus::Incomplete
+            }
+            s => s,
+        };
+        if to != from {
+            b.result.status = to;
+            b.result.messages.push(format!(
+                "result lowered from {} to {} when signing: the recorded evidence does not support {}",
+                from.as_str(),
+                to.as_str(),
+                from.as_str()
+            ));
+        }
+        b
     }
 }
 

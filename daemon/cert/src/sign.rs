@@ -18,7 +18,7 @@ use crate::model::{valid_id, CertificateBody, FORMAT};
 use crate::CertError;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use ed25519_dalek::{Signature, Signer, VerifyingKey};
+use ed25519_dalek::{Signature, Signer as _, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -114,7 +114,13 @@ fn assemble(body: &Value, sig: &SignatureBlock) -> Result<Vec<u8>, String> {
 }
 
 /// Sign `body` with the appliance key.
+///
+/// The body is first [settled](CertificateBody::settled): a status its
+/// evidence does not support is lowered (never raised) and a message says so.
+/// [`SignedCertificate::body`] is what was signed. A body that breaks a
+/// format or consistency rule is refused ([`CertError::InvalidBody`]).
 pub fn sign(body: &CertificateBody, key: &ApplianceKey) -> Result<SignedCertificate, CertError> {
+    let body = &body.settled();
     body.validate().map_err(|e| CertError::InvalidBody(e.0))?;
     let value = serde_json::to_value(body).map_err(|e| CertError::InvalidBody(e.to_string()))?;
     let body_canonical = to_canonical(&value).map_err(|e| CertError::InvalidBody(e.to_string()))?;
@@ -164,15 +170,31 @@ pub enum VerifyError {
         /// Key id that signed the file.
         found: String,
     },
+    /// Well formed, but a rule of the format is broken (a time that is not a
+    /// real UTC time, a sample seed that is not hex, a status its evidence
+    /// does not support...). Lethe never signs such a body.
+    #[error("the certificate breaks a rule of the format: {0}")]
+    BreaksRule(String),
     /// The signature does not match the content.
     #[error("INVALID signature: the certificate content does not match its signature (it was altered after signing, or the signature is forged)")]
     BadSignature,
+}
+
+/// Whether the signer of a verified certificate is one the caller trusts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signer {
+    /// Signed by the key the caller named (`--key`, or this appliance's own key).
+    Trusted,
+    /// The signature is valid, but no key was named: anyone could have made
+    /// this file with a key of their own.
+    Unknown,
 }
 
 /// A certificate whose file passed every check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedCertificate {
     signed: SignedCertificate,
+    signer: Signer,
 }
 
 impl VerifiedCertificate {
@@ -184,6 +206,10 @@ impl VerifiedCertificate {
     pub fn key_id(&self) -> &str {
         &self.signed.signature.key_id
     }
+    /// Whether the signer is the key the caller asked for.
+    pub fn signer(&self) -> Signer {
+        self.signer
+    }
     /// The signed certificate (for rendering a PDF or saving).
     pub fn signed(&self) -> &SignedCertificate {
         &self.signed
@@ -192,12 +218,12 @@ impl VerifiedCertificate {
     pub fn into_signed(self) -> SignedCertificate {
         self.signed
     }
-    /// One line for `lethe cert verify`, e.g.
-    /// `VALID  cert job-1 · pass · Clear/overwrite · QEMU HARDDISK QM0001 · 268439552 bytes written · signed by key 1a2b3c4d5e6f7a8b`.
-    pub fn summary(&self) -> String {
+    /// The facts, without a verdict word:
+    /// `cert job-1 · pass · Clear/overwrite · QEMU HARDDISK QM0001 · 268439552 bytes written · signed by key 1a2b3c4d5e6f7a8b`.
+    pub fn describe(&self) -> String {
         let b = self.body();
         format!(
-            "VALID  cert {} \u{b7} {} \u{b7} {}/{} \u{b7} {} {} \u{b7} {} bytes written \u{b7} signed by key {}",
+            "cert {} \u{b7} {} \u{b7} {}/{} \u{b7} {} {} \u{b7} {} bytes written \u{b7} signed by key {}",
             b.id,
             b.result.status.as_str(),
             b.method.category,
@@ -207,6 +233,14 @@ impl VerifiedCertificate {
             b.result.bytes_written,
             self.key_id()
         )
+    }
+    /// One line for `lethe cert verify`: `VALID  <describe>` only when the
+    /// signer is trusted, otherwise `SIGNATURE VALID, SIGNER UNKNOWN  <describe>`.
+    pub fn summary(&self) -> String {
+        match self.signer {
+            Signer::Trusted => format!("VALID  {}", self.describe()),
+            Signer::Unknown => format!("SIGNATURE VALID, SIGNER UNKNOWN  {}", self.describe()),
+        }
     }
 }
 
@@ -257,6 +291,7 @@ pub fn verify(
             body.id
         )));
     }
+    body.validate().map_err(|e| VerifyError::BreaksRule(e.0))?;
     if signature.algorithm != ALGORITHM {
         return Err(VerifyError::UnsupportedFormat(format!(
             "signature algorithm {:?}, this version of lethe checks {ALGORITHM:?} only",
@@ -287,6 +322,13 @@ pub fn verify(
     })?;
     let public_key = VerifyingKey::from_bytes(&pk_bytes)
         .map_err(|_| VerifyError::BadEncoding("public_key is not a valid Ed25519 key".into()))?;
+    // A y coordinate of p or more decodes modulo p: such a key has a second,
+    // non-canonical spelling. Refuse it (RFC 8032 5.1.3 step 1).
+    if public_key.to_edwards().compress().to_bytes() != pk_bytes {
+        return Err(VerifyError::BadEncoding(
+            "public_key is not a canonical Ed25519 encoding".into(),
+        ));
+    }
     let key_id = key_id_of(&public_key);
     if signature.key_id != key_id {
         return Err(VerifyError::BadEncoding(format!(
@@ -321,6 +363,11 @@ pub fn verify(
             signature,
             body_canonical,
             file: bytes.to_vec(),
+        },
+        signer: if expected.is_some() {
+            Signer::Trusted
+        } else {
+            Signer::Unknown
         },
     })
 }

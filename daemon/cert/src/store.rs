@@ -5,6 +5,7 @@
 use crate::key::write_atomic;
 use crate::model::{valid_id, ResultStatus};
 use crate::pdf::render_pdf;
+use crate::read::read_certificate_file;
 use crate::sign::{verify, SignedCertificate, VerifiedCertificate};
 use crate::{CertError, VerifyingKey};
 use std::fs;
@@ -102,23 +103,26 @@ impl CertStore {
         id_or_path: &str,
         expected: Option<&VerifyingKey>,
     ) -> Result<VerifiedCertificate, CertError> {
-        let as_path = Path::new(id_or_path);
-        let path = if as_path.is_file() {
-            as_path.to_path_buf()
-        } else {
-            let id = id_or_path.strip_suffix(".json").unwrap_or(id_or_path);
-            let p = self.json_path(id);
-            if !valid_id(id) || !p.is_file() {
-                return Err(CertError::NotFound(id_or_path.to_owned(), self.dir.clone()));
-            }
-            p
-        };
-        let bytes = fs::read(&path).map_err(|source| CertError::Io {
-            what: "reading certificate".into(),
-            path: path.clone(),
-            source,
-        })?;
+        let path = self.resolve(id_or_path)?;
+        let bytes = read_certificate_file(&path)?;
         verify(&bytes, expected).map_err(|source| CertError::Verify { path, source })
+    }
+
+    /// The file a `lethe cert verify` argument names: an existing path as
+    /// given (whatever it is: [`read_certificate_file`] refuses what is not a
+    /// regular file), else the id `ARG` (or `ARG.json`) in this store.
+    pub fn resolve(&self, id_or_path: &str) -> Result<PathBuf, CertError> {
+        let as_path = Path::new(id_or_path);
+        if fs::symlink_metadata(as_path).is_ok() {
+            return Ok(as_path.to_path_buf());
+        }
+        let id = id_or_path.strip_suffix(".json").unwrap_or(id_or_path);
+        let p = self.json_path(id);
+        if valid_id(id) && fs::symlink_metadata(&p).is_ok() {
+            Ok(p)
+        } else {
+            Err(CertError::NotFound(id_or_path.to_owned(), self.dir.clone()))
+        }
     }
 
     /// Every `*.json` in the directory, verified, sorted by issue time then id.
@@ -145,7 +149,7 @@ impl CertStore {
             if stem.starts_with('.') || !path.is_file() {
                 continue;
             }
-            let summary = match fs::read(&path)
+            let summary = match read_certificate_file(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|b| verify(&b, None).map_err(|e| e.to_string()))
             {

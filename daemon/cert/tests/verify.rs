@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{failed_body, vector_body, vector_seed};
+use common::{failed_body, sign_raw, vector_body, vector_seed};
 use lethe_cert::*;
 use proptest::prelude::*;
 
@@ -390,4 +390,155 @@ proptest! {
         let v = verify(&signed.to_bytes(), None).unwrap();
         prop_assert_eq!(v.body(), &b);
     }
+}
+
+#[test]
+fn validly_signed_bodies_that_break_a_rule_are_refused() {
+    let base = serde_json::to_value(vector_body()).unwrap();
+    // The helper itself produces the genuine file for a genuine body.
+    assert_eq!(sign_raw(&base), signed_file());
+    type Change = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Change)> = vec![
+        (
+            "issued_at",
+            Box::new(|v| v["issued_at"] = "2026-02-30T10:00:00Z".into()),
+        ),
+        (
+            "timing.started_at",
+            Box::new(|v| v["timing"]["started_at"] = "2026-11-23T24:00:00Z".into()),
+        ),
+        (
+            "events[].at",
+            Box::new(|v| v["events"][0]["at"] = "2026-11-23T13:60:00Z".into()),
+        ),
+        (
+            "sample_seed",
+            Box::new(|v| {
+                v["verification"]["method"] = "sample".into();
+                v["verification"]["sample_seed"] = "ABCD".into();
+            }),
+        ),
+        (
+            "sample_seed",
+            Box::new(|v| v["verification"]["sample_seed"] = "00ff".into()),
+        ),
+        (
+            "coverage_ppm",
+            Box::new(|v| v["verification"]["coverage_ppm"] = 1_000_001.into()),
+        ),
+        (
+            "a pass needs a passing verification",
+            Box::new(|v| v["verification"]["result"] = "not_performed".into()),
+        ),
+        (
+            "clear_only, not pass",
+            Box::new(|v| v["method"]["requested_level"] = "purge".into()),
+        ),
+        (
+            "clear_only means",
+            Box::new(|v| v["result"]["status"] = "clear_only".into()),
+        ),
+        (
+            "unverified, but",
+            Box::new(|v| v["result"]["status"] = "unverified".into()),
+        ),
+        (
+            "not_started, but",
+            Box::new(|v| v["result"]["status"] = "not_started".into()),
+        ),
+        (
+            "method is none",
+            Box::new(|v| v["verification"]["method"] = "none".into()),
+        ),
+    ];
+    for (want, change) in cases {
+        let mut v = base.clone();
+        change(&mut v);
+        let e = verify(&sign_raw(&v), None).unwrap_err();
+        assert!(
+            matches!(&e, VerifyError::BreaksRule(m) if m.contains(want)),
+            "{want}: {e}"
+        );
+    }
+}
+
+#[test]
+fn sign_lowers_a_status_the_evidence_does_not_support() {
+    let k = key();
+    type Change = Box<dyn Fn(&mut CertificateBody)>;
+    let cases: Vec<(Change, ResultStatus)> = vec![
+        (
+            Box::new(|b| b.method.requested_level = Some(Category::Purge)),
+            ResultStatus::ClearOnly,
+        ),
+        (
+            Box::new(|b| {
+                b.verification.method = VerificationMethod::None;
+                b.verification.result = VerificationResult::NotPerformed;
+            }),
+            ResultStatus::Unverified,
+        ),
+        (
+            Box::new(|b| b.verification.result = VerificationResult::Fail),
+            ResultStatus::Fail,
+        ),
+        (
+            Box::new(|b| {
+                b.result.status = ResultStatus::NotStarted;
+                b.verification.result = VerificationResult::NotPerformed;
+            }),
+            ResultStatus::Incomplete,
+        ),
+        (
+            Box::new(|b| {
+                b.result.status = ResultStatus::ClearOnly;
+                b.verification.result = VerificationResult::NotPerformed;
+            }),
+            ResultStatus::Unverified,
+        ),
+    ];
+    for (change, want) in cases {
+        let mut b = vector_body();
+        change(&mut b);
+        let from = b.result.status;
+        let signed = sign(&b, &k).unwrap();
+        assert_eq!(signed.body().result.status, want);
+        let note = signed.body().result.messages.last().unwrap();
+        assert!(
+            note.contains(&format!(
+                "lowered from {} to {}",
+                from.as_str(),
+                want.as_str()
+            )),
+            "{note}"
+        );
+        let v = verify(signed.as_bytes(), Some(&k.verifying_key())).unwrap();
+        assert_eq!(v.body().result.status, want);
+    }
+    // A contradiction that lowering cannot fix is refused outright.
+    let mut b = vector_body();
+    b.result.status = ResultStatus::ClearOnly;
+    assert!(matches!(sign(&b, &k), Err(CertError::InvalidBody(m)) if m.contains("clear_only")));
+}
+
+#[test]
+fn new_optional_fields_round_trip_and_are_left_out_when_absent() {
+    let k = key();
+    let mut b = vector_body();
+    b.device.health = Some(DriveHealth::empty(HealthSource::NvmeSmartLog));
+    b.verification.attestation = Some(Attestation {
+        attested_by: "degausser controller".into(),
+        verified: vec!["medium magnetic".into()],
+        attested: vec!["relay 2000 ms".into()],
+    });
+    let signed = sign(&b, &k).unwrap();
+    let v = verify(signed.as_bytes(), Some(&k.verifying_key())).unwrap();
+    assert_eq!(v.body(), &b);
+    let text = String::from_utf8(signed.to_bytes()).unwrap();
+    assert!(
+        text.contains(r#""health":{"assessment":"unknown","available_spare_percent":null"#),
+        "{text}"
+    );
+    let plain = String::from_utf8(signed_file()).unwrap();
+    assert!(!plain.contains("health") && !plain.contains("attestation"));
 }

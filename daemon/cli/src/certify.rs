@@ -150,6 +150,7 @@ pub fn body(
                 VerificationResult::Fail
             },
             detail: None,
+            attestation: None,
         },
         operator: Operator {
             id: spec.parties.operator_id.clone(),
@@ -336,6 +337,7 @@ pub fn purge_body(
                 Some(b) if b.passed() => VerificationResult::Pass,
                 Some(_) => VerificationResult::Fail,
             },
+            attestation: None,
             detail: rb.map(|b| {
                 format!(
                     "read-back of canaries: before the command, per-job bytes were written to {} \
@@ -446,6 +448,7 @@ fn device(d: &DeviceIdentity) -> Device {
         path: d.path.clone(),
         stable_id: d.stable_id.clone().unwrap_or_default(),
         hidden_areas: Some(hidden_areas_note(&d.transport)),
+        health: None,
     }
 }
 
@@ -546,6 +549,7 @@ pub fn degauss_body(
             sample_seed: None,
             result: vresult,
             detail: None,
+            attestation: None,
         },
         operator: Operator {
             id: spec.parties.operator_id.clone(),

@@ -3,7 +3,10 @@
 use crate::exit;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use lethe_cert::{load_public_key, CertStore, VerifyingKey};
+use lethe_cert::{
+    is_seed_of, load_public_key, read_certificate_file, CertStore, Signer, VerifyError,
+    VerifyingKey,
+};
 use lethe_cli::state::StateDir;
 
 #[derive(Args)]
@@ -12,29 +15,40 @@ pub struct CertArgs {
     cmd: CertCmd,
 }
 
+/// `lethe cert verify`: the file is intact and correctly signed, but no key
+/// was named to say *who* must have signed it (no `--key`, and this state
+/// directory has no appliance key). Documented in the README.
+pub const SIGNER_UNKNOWN: u8 = 10;
+
 #[derive(Subcommand)]
 enum CertCmd {
-    /// Check a certificate offline: exit 0 and a one-line summary if it is valid.
+    /// Check a certificate offline. Exit 0 and "VALID" only when it is intact
+    /// and signed by the expected key; 1 when it is invalid or cannot be read;
+    /// 10 when it is intact but no key was named ("signer unknown").
     Verify {
-        /// The certificate JSON file.
+        /// The certificate: a path to its JSON file, or its id in this
+        /// appliance's certificate store (as the PDF prints it).
         file: String,
-        /// The expected signer: 64 hex digits or a path to an appliance.pub file.
-        /// Default: this appliance's key when it has one, else any valid signature
-        /// (the summary then says which key signed).
+        /// The expected signer: an appliance.pub file or its 64 hex digits.
+        /// Default: this appliance's own key when the state directory has one.
         #[arg(long)]
         key: Option<String>,
-        /// Print the verified certificate body as JSON instead of the summary.
+        /// Print one JSON object: result (valid, signer_unknown, invalid),
+        /// file, key_id, error and the verified certificate body.
         #[arg(long)]
         json: bool,
     },
     /// List the certificates in the store, oldest first.
     List {
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },
     /// Show one certificate (by id or path), verified.
     Show {
+        /// Certificate id or path.
         id: String,
+        /// Print the body as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -48,43 +62,119 @@ fn local_key(state: &StateDir) -> Option<(VerifyingKey, String)> {
     load_public_key(p).ok().map(|k| (k, p.to_string()))
 }
 
-fn expected_key(state: &StateDir, key: &Option<String>) -> Result<Option<(VerifyingKey, String)>> {
-    match key {
-        Some(k) => Ok(Some((load_public_key(k)?, k.clone()))),
-        None => Ok(local_key(state)),
+/// The outcome of `cert verify`, printed as text or JSON.
+struct Report {
+    result: &'static str,
+    file: String,
+    key_id: Option<String>,
+    error: Option<String>,
+    body: Option<serde_json::Value>,
+}
+
+fn print_report(r: &Report, json: bool, line: &str) -> Result<()> {
+    if json {
+        let v = serde_json::json!({
+            "result": r.result, "file": r.file, "key_id": r.key_id,
+            "error": r.error, "certificate": r.body,
+        });
+        println!("{}", serde_json::to_string(&v)?);
+    } else if r.result == "invalid" {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn invalid(file: &str, json: bool, msg: String) -> Result<u8> {
+    let r = Report {
+        result: "invalid",
+        file: file.to_owned(),
+        key_id: None,
+        error: Some(msg.clone()),
+        body: None,
+    };
+    print_report(&r, json, &format!("INVALID  {file}: {msg}"))?;
+    Ok(exit::ERROR)
+}
+
+/// When a file fails with "signed by another key", was the `--key` the
+/// signer's *private* seed? Then say so instead of "another key".
+fn private_key_mixup(bytes: &[u8], given: &VerifyingKey) -> bool {
+    lethe_cert::verify(bytes, None)
+        .ok()
+        .and_then(|v| load_public_key(&v.signed().signature().public_key).ok())
+        .is_some_and(|signer| is_seed_of(given.as_bytes(), &signer))
+}
+
+fn verify(
+    store: &CertStore,
+    state: &StateDir,
+    file: &str,
+    key: Option<&str>,
+    json: bool,
+) -> Result<u8> {
+    let expected = match key {
+        Some(k) => match load_public_key(k) {
+            Ok(v) => Some(v),
+            Err(e) => return invalid(file, json, format!("--key: {e}")),
+        },
+        None => local_key(state).map(|(k, _)| k),
+    };
+    let path = match store.resolve(file) {
+        Ok(p) => p,
+        Err(e) => return invalid(file, json, e.to_string()),
+    };
+    let bytes = match read_certificate_file(&path) {
+        Ok(b) => b,
+        Err(e) => return invalid(file, json, e.to_string()),
+    };
+    let shown = path.display().to_string();
+    match lethe_cert::verify(&bytes, expected.as_ref()) {
+        Ok(v) => {
+            let trusted = v.signer() == Signer::Trusted;
+            let r = Report {
+                result: if trusted { "valid" } else { "signer_unknown" },
+                file: shown,
+                key_id: Some(v.key_id().to_owned()),
+                error: None,
+                body: Some(serde_json::to_value(v.body())?),
+            };
+            print_report(&r, json, &v.summary())?;
+            if trusted {
+                Ok(exit::OK)
+            } else {
+                if !json {
+                    eprintln!(
+                        "note: the file is intact and was signed by key {}, but no key was named to \
+                         check who signed it; pass --key APPLIANCE.pub (the issuing appliance's public key)",
+                        v.key_id()
+                    );
+                }
+                Ok(SIGNER_UNKNOWN)
+            }
+        }
+        Err(VerifyError::WrongKey { .. })
+            if expected
+                .as_ref()
+                .is_some_and(|k| private_key_mixup(&bytes, k)) =>
+        {
+            invalid(
+                &shown,
+                json,
+                "the --key given is the signer's PRIVATE key (appliance.key): pass its public key \
+                 (appliance.pub), and keep the private key secret"
+                    .into(),
+            )
+        }
+        Err(e) => invalid(&shown, json, e.to_string()),
     }
 }
 
 pub fn run(state: &StateDir, args: &CertArgs) -> Result<u8> {
     let store = CertStore::new(state.certificates());
     match &args.cmd {
-        CertCmd::Verify { file, key, json } => {
-            let bytes = match std::fs::read(file) {
-                Ok(b) => b,
-                Err(e) => {
-                    eprintln!("INVALID  {file}: cannot read: {e}");
-                    return Ok(exit::ERROR);
-                }
-            };
-            let expected = expected_key(state, key)?;
-            match lethe_cert::verify(&bytes, expected.as_ref().map(|(k, _)| k)) {
-                Ok(v) => {
-                    if *json {
-                        println!("{}", serde_json::to_string_pretty(v.body())?);
-                    } else {
-                        println!("{}", v.summary());
-                        if expected.is_none() {
-                            println!("note: signer not pinned; pass --key APPLIANCE.pub to require a specific appliance");
-                        }
-                    }
-                    Ok(exit::OK)
-                }
-                Err(e) => {
-                    eprintln!("INVALID  {file}: {e}");
-                    Ok(exit::ERROR)
-                }
-            }
-        }
+        CertCmd::Verify { file, key, json } => verify(&store, state, file, key.as_deref(), *json),
         CertCmd::List { json } => {
             let list = store.list()?;
             if *json {

@@ -5,6 +5,7 @@ use crate::exit;
 use anyhow::{Context, Result};
 use clap::Args;
 use lethe_cli::identity::DeviceIdentity;
+use lethe_cmds::smart::DriveHealth;
 use lethe_core::inventory::{render_table, Drive};
 use lethe_linux::discovery::uevent::{DriveEvent, Watcher};
 use lethe_linux::discovery::{self, Refusal};
@@ -29,6 +30,12 @@ pub struct DrivesArgs {
     /// With --watch: stop after this many seconds.
     #[arg(long, value_name = "SECS", requires = "watch")]
     watch_timeout: Option<u64>,
+    /// Also read each drive's health (ATA SMART, NVMe health log, SCSI log
+    /// pages; read-only commands, nothing is changed): assessment, power-on
+    /// hours, reallocated/pending sectors, errors, wear. With --json each
+    /// drive gains `health` (or null) and `health_error`.
+    #[arg(long, conflicts_with = "watch")]
+    health: bool,
 }
 
 pub fn run(args: &DrivesArgs) -> Result<u8> {
@@ -36,11 +43,39 @@ pub fn run(args: &DrivesArgs) -> Result<u8> {
         return watch(args);
     }
     let drives = discovery::discover().context("listing block devices")?;
+    let health: Vec<Result<DriveHealth, String>> = if args.health {
+        drives.iter().map(health_of).collect()
+    } else {
+        Vec::new()
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&drives)?);
+        if !args.health {
+            println!("{}", serde_json::to_string_pretty(&drives)?);
+            return Ok(exit::OK);
+        }
+        let mut out = Vec::new();
+        for (d, h) in drives.iter().zip(&health) {
+            let mut v = serde_json::to_value(d)?;
+            if let Some(o) = v.as_object_mut() {
+                let (ok, err) = match h {
+                    Ok(h) => (serde_json::to_value(h)?, serde_json::Value::Null),
+                    Err(e) => (serde_json::Value::Null, e.clone().into()),
+                };
+                o.insert("health".into(), ok);
+                o.insert("health_error".into(), err);
+            }
+            out.push(v);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(exit::OK);
     }
     print!("{}", render_table(&drives));
+    for (d, h) in drives.iter().zip(&health) {
+        match h {
+            Ok(h) => println!("  {} health: {}", d.path, h.summary()),
+            Err(e) => println!("  {} health: not available ({e})", d.path),
+        }
+    }
     for d in drives.iter().filter(|d| d.protected) {
         let why: Vec<String> = d.reasons.iter().map(|r| r.to_string()).collect();
         println!("  {} is protected: {}", d.path, why.join("; "));
@@ -51,6 +86,12 @@ pub fn run(args: &DrivesArgs) -> Result<u8> {
         }
     }
     Ok(exit::OK)
+}
+
+/// Health of one drive, read over a read-only descriptor.
+fn health_of(d: &Drive) -> Result<DriveHealth, String> {
+    lethe_linux::health::read_drive_health(Path::new(&d.path), d.transport.as_str(), d.rotational)
+        .map_err(|e| e.to_string())
 }
 
 /// One `--watch` line: JSON (`present`, `watching`, `add`, `remove`) or text.

@@ -101,3 +101,121 @@ fn list_and_show_read_the_store() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+fn run(state: &Path, args: &[&str]) -> std::process::Output {
+    lethe(state).args(args).output().unwrap()
+}
+
+#[test]
+fn without_a_key_the_signer_is_unknown_never_a_bare_valid() {
+    let state = state_dir();
+    let file = vectors().join("job-20261123-0001.json");
+    let out = verify(state.path(), &file, None);
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        line.starts_with("SIGNATURE VALID, SIGNER UNKNOWN"),
+        "{line}"
+    );
+    assert!(!line.starts_with("VALID"), "{line}");
+    assert!(stderr(&out).contains("--key"), "{}", stderr(&out));
+    // With --json: one JSON object saying so.
+    let out = run(
+        state.path(),
+        &["cert", "verify", file.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(out.status.code(), Some(10));
+    let v = summary(&out);
+    assert_eq!(v["result"], "signer_unknown");
+    assert_eq!(v["key_id"], "56475aa75463474c");
+    assert_eq!(v["certificate"]["id"], "job-20261123-0001");
+}
+
+#[test]
+fn an_id_is_looked_up_in_the_store_and_the_appliance_key_is_trusted() {
+    let state = state_dir();
+    let certs = state.path().join("certificates");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(
+        vectors().join("job-20261123-0001.json"),
+        certs.join("job-20261123-0001.json"),
+    )
+    .unwrap();
+    let key = vectors().join("appliance.pub");
+    let out = run(
+        state.path(),
+        &[
+            "cert",
+            "verify",
+            "job-20261123-0001",
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("VALID  cert job-20261123-0001"));
+    // The appliance's own key in the state directory is trusted without --key.
+    let keys = state.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::copy(&key, keys.join("appliance.pub")).unwrap();
+    let out = run(state.path(), &["cert", "verify", "job-20261123-0001"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run(state.path(), &["cert", "verify", "no-such-job", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(summary(&out)["result"], "invalid");
+}
+
+#[test]
+fn fifos_devices_and_huge_files_are_refused_without_reading() {
+    let state = state_dir();
+    let fifo = state.path().join("cert.json");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    // Opening a FIFO must not wait for a writer: the command returns at once.
+    for (target, want) in [(fifo.as_path(), "FIFO"), (Path::new("/dev/zero"), "device")] {
+        let out = verify(state.path(), target, None);
+        assert_eq!(out.status.code(), Some(1), "{target:?}");
+        let err = stderr(&out);
+        assert!(err.contains("INVALID") && err.contains(want), "{err}");
+    }
+    let big = state.path().join("big.json");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let out = verify(state.path(), &big, None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("larger than any certificate"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+use std::process::Command;
+
+#[test]
+fn a_private_key_given_as_key_is_recognised() {
+    let state = state_dir();
+    let file = vectors().join("job-20261123-0001.json");
+    let seed: String = (0u8..32).map(|b| format!("{b:02x}")).collect();
+    // The private key file, as the appliance keeps it (named .key, mode 0600).
+    let keyfile = state.path().join("appliance.key");
+    std::fs::write(&keyfile, format!("{seed}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&keyfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = verify(state.path(), &file, Some(&keyfile));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("PRIVATE key"), "{}", stderr(&out));
+    // The seed typed as hex looks like a public key; the mix-up is still named.
+    let out = run(
+        state.path(),
+        &["cert", "verify", file.to_str().unwrap(), "--key", &seed],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("PRIVATE key") && !err.contains(&seed), "{err}");
+}

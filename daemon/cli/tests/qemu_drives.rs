@@ -3,6 +3,9 @@
 //!
 //! - `lethe drives --json` in the guest must report transport, model and
 //!   serial of all three (what sysfs alone gives, since nothing else runs);
+//! - `lethe drives --json --health` must read SMART from the SATA disk and
+//!   the SMART / Health log from the NVMe drive (QEMU implements both), and
+//!   say why the USB stick (no SAT in QEMU's usb-storage) has none;
 //! - `lethe drives --watch --json` must report a second USB stick hot-added
 //!   through QMP `device_add` (with its serial), and its `device_del`.
 //!
@@ -28,6 +31,8 @@ const SCRIPT: &str = r#"
 echo "@@LIST rc=$?@@"
 echo "@@LISTJSON $(tr -d '\n' < /tmp/list.json)@@"
 echo "@@LISTERR $(tr '\n' ' ' < /tmp/list.err)@@"
+/bin/lethe drives --json --health > /tmp/health.json 2>&1
+echo "@@HEALTHJSON $(tr -d '\n' < /tmp/health.json)@@"
 mkfifo /tmp/wf
 /bin/lethe drives --watch --json --watch-timeout 90 > /tmp/wf 2>/tmp/watch.err &
 pid=$!
@@ -122,6 +127,33 @@ fn qemu_drives_list_and_hotplug() {
     assert_eq!(drive_by_serial(&list, NVME_SERIAL)["size_bytes"], 64 << 20);
     assert_eq!(drive_by_serial(&list, SATA_SERIAL)["size_bytes"], 32 << 20);
     assert_eq!(usb["size_bytes"], 16 << 20);
+
+    // 1b. Drive health, read-only.
+    let json = g
+        .wait_marker("HEALTHJSON", secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let list: Vec<Value> = serde_json::from_str(&json).unwrap_or_else(|e| {
+        panic!("`lethe drives --json --health` is not a JSON array ({e}): {json}")
+    });
+    let sata = drive_by_serial(&list, SATA_SERIAL);
+    assert_eq!(sata["health"]["source"], "ata_smart", "{sata}");
+    assert_eq!(sata["health"]["assessment"], "passed", "{sata}");
+    assert!(sata["health"]["power_on_hours"].is_u64(), "{sata}");
+    let nvme = drive_by_serial(&list, NVME_SERIAL);
+    assert_eq!(nvme["health"]["source"], "nvme_smart_log", "{nvme}");
+    assert_eq!(nvme["health"]["assessment"], "passed", "{nvme}");
+    assert!(nvme["health"]["percentage_used"].is_u64(), "{nvme}");
+    let usb = drive_by_serial(&list, USB_SERIAL);
+    assert!(
+        usb["health"].is_null() && usb["health_error"].is_string(),
+        "{usb}"
+    );
+    eprintln!(
+        "health at {:.1} s: sata {} / nvme {}",
+        g.elapsed(),
+        sata["health"],
+        nvme["health"]
+    );
 
     // 2. Hot-plug while `--watch` runs.
     let watch = |body: &str| serde_json::from_str::<Value>(body).ok();

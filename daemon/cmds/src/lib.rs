@@ -11,6 +11,7 @@ pub mod io;
 pub mod nvme;
 pub mod policy;
 pub mod scsi;
+pub mod smart;
 pub mod watch;
 
 use serde::{Deserialize, Serialize};

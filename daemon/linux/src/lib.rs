@@ -9,8 +9,11 @@
 //! - [`discovery`]: records from sysfs, the udev database and /proc, and the
 //!   target assessment `lethe wipe` runs before it opens anything.
 //! - [`blkid`]: read-only libblkid probing (partitions, signatures).
+//! - [`health`]: drive health (SMART, NVMe health log, SCSI log pages) over a
+//!   read-only descriptor.
 
 pub mod blkid;
 pub mod blockdev;
 pub mod discovery;
+pub mod health;
 pub mod passthrough;

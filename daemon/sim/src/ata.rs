@@ -192,6 +192,7 @@ pub(crate) fn execute(
             }
         }
         opcode::SANITIZE => sanitize(d, s, cmd),
+        lethe_cmds::smart::ata::SMART => crate::health::ata(d, s, cmd),
         opcode::READ_NATIVE_MAX_EXT => {
             let mut regs = AtaRegisters::ok();
             regs.lba = s.native_sectors.saturating_sub(1);

@@ -8,6 +8,7 @@
 
 mod ata;
 mod config;
+mod health;
 mod io;
 mod media;
 mod nvme;
@@ -15,6 +16,7 @@ mod scsi;
 mod security;
 
 pub use config::{CmdMatch, Fault, SimConfig, SimKind};
+pub use health::SimHealth;
 pub use media::Fill;
 pub use security::SecState;
 
@@ -138,6 +140,8 @@ pub(crate) struct State {
     pub gone: bool,
     pub power_cycles: u32,
     pub commands: u64,
+    /// What SMART / health commands report.
+    pub health: health::SimHealth,
 }
 
 /// The simulated drive.
@@ -164,6 +168,7 @@ impl SimDrive {
             gone: false,
             power_cycles: 0,
             commands: 0,
+            health: health::SimHealth::default(),
         };
         SimDrive {
             cfg,

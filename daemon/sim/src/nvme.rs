@@ -111,6 +111,7 @@ pub(crate) fn execute(
                 l.resize(len.min(4096) as usize, 0);
                 done(sc::SUCCESS, l)
             }
+            (lethe_cmds::smart::nvme::LID_SMART, len) => crate::health::nvme_log(s, len),
             _ => done(sc::INVALID_FIELD, Vec::new()),
         },
         opcode::FORMAT_NVM if !cfg.nvme_format => done(sc::INVALID_OPCODE, Vec::new()),

@@ -207,6 +207,9 @@ pub(crate) fn execute(
             }
             ScsiResponse::good(Vec::new())
         }
+        _ if cfg.kind == SimKind::Sas => {
+            crate::health::scsi(d, s, cdb).unwrap_or_else(invalid_opcode)
+        }
         _ => invalid_opcode(),
     })
 }

@@ -1,7 +1,7 @@
 //! The page engine: a cursor that places wrapped rows and headings and
 //! starts a new page (with a continuation header) when the current one is full.
 
-use super::text::{encode, width, wrap};
+use super::text::{width, wrap};
 
 pub const PAGE_W: f32 = 595.0;
 pub const PAGE_H: f32 = 842.0;
@@ -20,7 +20,7 @@ pub const GREY: (f32, f32, f32) = (0.35, 0.35, 0.35);
 pub const RULE: (f32, f32, f32) = (0.7, 0.7, 0.7);
 pub const WHITE: (f32, f32, f32) = (1.0, 1.0, 1.0);
 
-/// The three base-14 fonts used (index into the font resources).
+/// The three text styles (index of their primary face in `fonts::faces`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Font {
     Regular = 0,
@@ -37,7 +37,7 @@ pub enum Op {
         font: Font,
         size: f32,
         colour: (f32, f32, f32),
-        text: Vec<u8>,
+        text: String,
     },
     Rect {
         x: f32,
@@ -61,14 +61,20 @@ pub struct Layout {
     pages: Vec<Vec<Op>>,
     pub y: f32,
     id: String,
+    title: String,
+    short: &'static str,
 }
 
 impl Layout {
-    pub fn new(id: &str) -> Self {
+    /// `title` heads continuation pages; `short` ("certificate" or
+    /// "report") names the document in the footer.
+    pub fn new(id: &str, title: &str, short: &'static str) -> Self {
         Layout {
             pages: vec![Vec::new()],
             y: TOP,
             id: id.to_owned(),
+            title: title.to_owned(),
+            short,
         }
     }
 
@@ -87,7 +93,7 @@ impl Layout {
         font: Font,
         size: f32,
         colour: (f32, f32, f32),
-        text: Vec<u8>,
+        text: String,
     ) {
         self.ops().push(Op::Text {
             x,
@@ -117,11 +123,8 @@ impl Layout {
         }
         self.pages.push(Vec::new());
         self.y = TOP;
-        let head = format!(
-            "Certificate of Sanitization \u{2014} {} (continued)",
-            self.id
-        );
-        self.text_at(LEFT, self.y, Font::Bold, 10.0, GREY, encode(&head));
+        let head = format!("{} \u{2014} {} (continued)", self.title, self.id);
+        self.text_at(LEFT, self.y, Font::Bold, 10.0, GREY, head);
         self.rule(self.y - 5.0);
         self.y -= 24.0;
     }
@@ -130,7 +133,7 @@ impl Layout {
         // Keep the heading with at least two rows.
         self.ensure(22.0 + 2.0 * LINE);
         self.y -= 8.0;
-        self.text_at(LEFT, self.y, Font::Bold, 12.0, BLACK, encode(title));
+        self.text_at(LEFT, self.y, Font::Bold, 12.0, BLACK, title.to_owned());
         self.rule(self.y - 4.0);
         self.y -= 18.0;
     }
@@ -174,9 +177,9 @@ impl Layout {
     /// Add "page N of M" footers and return the pages.
     pub fn finish(mut self) -> Vec<Vec<Op>> {
         let total = self.pages.len();
-        let left = encode(&format!("Lethe certificate {}", self.id));
+        let left = format!("Lethe {} {}", self.short, self.id);
         for (i, page) in self.pages.iter_mut().enumerate() {
-            let right = encode(&format!("page {} of {total}", i + 1));
+            let right = format!("page {} of {total}", i + 1);
             let rx = RIGHT - width(Font::Regular, &right, 8.0);
             page.push(Op::Line {
                 x1: LEFT,

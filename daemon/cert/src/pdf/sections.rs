@@ -1,8 +1,8 @@
 //! The certificate's sections, laid out in reading order.
 
 use super::layout::*;
-use super::text::{encode, width, wrap};
-use crate::model::{CertificateBody, VerificationMethod};
+use super::text::{width, wrap};
+use crate::model::{CertificateBody, DriveHealth, VerificationMethod, VerificationResult};
 use crate::sign::SignedCertificate;
 
 fn opt(v: &Option<String>) -> &str {
@@ -70,11 +70,50 @@ fn duration(secs: u64) -> String {
     }
 }
 
+/// The banner's big word and the one line under it that says what it means.
+fn banner_words(b: &CertificateBody) -> (String, String) {
+    use crate::model::ResultStatus as S;
+    let requested = b
+        .method
+        .requested_level
+        .map_or("a higher level".to_owned(), |r| r.to_string());
+    match b.result.status {
+        S::Pass if b.verification.method == VerificationMethod::ControllerConfirmed => (
+            "PASS".into(),
+            "completed cycle attested by the degausser controller; the medium cannot be read back"
+                .into(),
+        ),
+        S::Pass => (
+            "PASS".into(),
+            format!("{} reached and verified", b.method.category),
+        ),
+        S::ClearOnly => (
+            "CLEAR ONLY".into(),
+            format!("{requested} was requested: only a verified Clear was reached"),
+        ),
+        S::Unverified => (
+            "UNVERIFIED".into(),
+            "verification was not performed: this is not a certificate of sanitization".into(),
+        ),
+        S::Fail => (
+            "FAILED".into(),
+            "data may still be readable: not sanitized".into(),
+        ),
+        S::Incomplete => (
+            "INCOMPLETE".into(),
+            "the job did not finish: not sanitized".into(),
+        ),
+        S::NotStarted => (
+            "NOT STARTED".into(),
+            "nothing was written to this device: not sanitized".into(),
+        ),
+    }
+}
+
 fn banner(l: &mut Layout, b: &CertificateBody) {
-    let status = b.result.status;
-    let h = 58.0;
+    let h = 72.0;
     let top = l.y + 4.0;
-    let colour = super::status_colour(status);
+    let colour = super::status_colour(b.result.status);
     l.ops().push(Op::Rect {
         x: LEFT,
         y: top - h,
@@ -82,10 +121,11 @@ fn banner(l: &mut Layout, b: &CertificateBody) {
         h,
         colour,
     });
-    let word = encode(&status.to_string());
-    let word_w = width(Font::Bold, &word, 28.0);
-    l.text_at(LEFT + 14.0, top - 39.0, Font::Bold, 28.0, WHITE, word);
-    let x = LEFT + 14.0 + word_w + 22.0;
+    let (word, meaning) = banner_words(b);
+    let word_size = if word.len() > 6 { 22.0 } else { 28.0 };
+    let word_w = width(Font::Bold, &word, word_size);
+    l.text_at(LEFT + 14.0, top - 42.0, Font::Bold, word_size, WHITE, word);
+    let x = LEFT + 14.0 + word_w + 18.0;
     let max = RIGHT - x - 10.0;
     let line1 = format!(
         "{} \u{b7} {} \u{b7} {} pass{}",
@@ -95,42 +135,88 @@ fn banner(l: &mut Layout, b: &CertificateBody) {
         if b.method.passes == 1 { "" } else { "es" }
     );
     let verified = match b.verification.method {
+        _ if b.verification.result == VerificationResult::NotPerformed => "not verified".to_owned(),
         VerificationMethod::None => "not verified".to_owned(),
+        VerificationMethod::ControllerConfirmed => {
+            format!("attested by the controller ({})", b.verification.result)
+        }
         m => format!("verified: {m} ({})", b.verification.result),
     };
     let line2 = format!("{} {} \u{b7} {}", b.device.model, b.device.serial, verified);
-    for (i, (text, font)) in [(line1, Font::Bold), (line2, Font::Regular)]
-        .into_iter()
-        .enumerate()
+    for (i, (text, font)) in [
+        (line1, Font::Bold),
+        (line2, Font::Regular),
+        (meaning, Font::Regular),
+    ]
+    .into_iter()
+    .enumerate()
     {
         // Shrink to fit one line; the full values are in the sections below.
         let size = [10.5, 9.5, 8.5, 7.5]
             .into_iter()
-            .find(|&s| width(font, &encode(&text), s) <= max)
+            .find(|&s| width(font, &text, s) <= max)
             .unwrap_or(7.5);
         if let Some(first) = wrap(&text, font, size, max).into_iter().next() {
-            l.text_at(x, top - 24.0 - 15.0 * i as f32, font, size, WHITE, first);
+            l.text_at(x, top - 20.0 - 15.0 * i as f32, font, size, WHITE, first);
         }
     }
     l.y = top - h - 10.0;
 }
 
-/// Lay out the whole certificate.
+fn health_section(l: &mut Layout, h: &DriveHealth) {
+    l.heading("Drive health (read before sanitization)");
+    l.row("Assessment", &h.assessment.to_string());
+    l.row("Source", &h.source.to_string());
+    let n = |v: Option<u64>| v.map_or("not reported".to_owned(), grouped);
+    let p =
+        |v: Option<u32>, unit: &str| v.map_or("not reported".to_owned(), |v| format!("{v}{unit}"));
+    l.row("Power-on hours", &n(h.power_on_hours));
+    l.row("Power cycles", &n(h.power_cycles));
+    l.row("Reallocated sectors", &n(h.reallocated_sectors));
+    l.row("Pending sectors", &n(h.pending_sectors));
+    l.row("Uncorrectable errors", &n(h.uncorrectable_errors));
+    l.row("Endurance used", &p(h.percentage_used, "%"));
+    l.row("Available spare", &p(h.available_spare_percent, "%"));
+    l.row("Temperature", &p(h.temperature_celsius, " \u{b0}C"));
+    for (i, note) in h.notes.iter().enumerate() {
+        l.row(if i == 0 { "Notes" } else { "" }, note);
+    }
+}
+
+/// Lay out the whole document.
 pub fn build(cert: &SignedCertificate) -> Vec<Vec<Op>> {
     let b = cert.body();
-    let mut l = Layout::new(&b.id);
+    let title = b.result.status.document_title();
+    let short = if b.result.status.is_certificate() {
+        "certificate"
+    } else {
+        "report"
+    };
+    let mut l = Layout::new(&b.id, &title, short);
+    let title_size = if b.result.status.is_certificate() {
+        22.0
+    } else {
+        19.0
+    };
     l.text_at(
         LEFT,
         l.y - 14.0,
         Font::Bold,
-        22.0,
+        title_size,
         BLACK,
-        encode("Certificate of Sanitization"),
+        title.clone(),
     );
     l.y -= 32.0;
     let sub = format!(
-        "Certificate {} \u{b7} issued {} \u{b7} NIST SP 800-88 / IEEE 2883 record \u{b7} format {}",
-        b.id, b.issued_at, b.format
+        "{} {} \u{b7} issued {} \u{b7} NIST SP 800-88 / IEEE 2883 record \u{b7} format {}",
+        if b.result.status.is_certificate() {
+            "Certificate"
+        } else {
+            "Report"
+        },
+        b.id,
+        b.issued_at,
+        b.format
     );
     l.paragraph(&sub, Font::Regular, 8.5);
     l.y -= 6.0;
@@ -161,6 +247,9 @@ pub fn build(cert: &SignedCertificate) -> Vec<Vec<Op>> {
     l.row("Device path", or_none(&b.device.path));
     l.row("Stable id", or_none(&b.device.stable_id));
     l.row("Hidden areas (HPA/DCO)", opt(&b.device.hidden_areas));
+    if let Some(h) = &b.device.health {
+        health_section(&mut l, h);
+    }
 
     l.heading("Method");
     l.row("Category (NIST 800-88)", &b.method.category.to_string());
@@ -202,6 +291,27 @@ pub fn build(cert: &SignedCertificate) -> Vec<Vec<Op>> {
         l.row("Read-back", d);
     }
     l.row("Result", &v.result.to_string());
+    if let Some(a) = &v.attestation {
+        l.row("Attested by", &a.attested_by);
+        for (i, f) in a.verified.iter().enumerate() {
+            l.row(if i == 0 { "Checked by Lethe" } else { "" }, f);
+        }
+        for (i, f) in a.attested.iter().enumerate() {
+            l.row(
+                if i == 0 {
+                    "Only attested (not checkable)"
+                } else {
+                    ""
+                },
+                f,
+            );
+        }
+    } else if v.method == VerificationMethod::ControllerConfirmed {
+        l.row(
+            "Attestation",
+            "the completed cycle is reported by the degausser controller; Lethe cannot read the medium back",
+        );
+    }
 
     l.heading("Operator & timing");
     l.row(
@@ -277,7 +387,10 @@ pub fn build(cert: &SignedCertificate) -> Vec<Vec<Op>> {
     l.mono_row("SHA-256 of signed body", &cert.body_sha256());
     l.y -= 6.0;
     l.paragraph(
-        &format!("Check offline: lethe cert verify {}.json", b.id),
+        &format!(
+            "Check offline: lethe cert verify {} --key appliance.pub (an id or the file {}.json)",
+            b.id, b.id
+        ),
         Font::Bold,
         10.0,
     );
@@ -303,7 +416,7 @@ pub fn build(cert: &SignedCertificate) -> Vec<Vec<Op>> {
             width: 0.6,
             colour: BLACK,
         });
-        l.text_at(x, l.y - 11.0, Font::Regular, 8.0, GREY, encode(label));
+        l.text_at(x, l.y - 11.0, Font::Regular, 8.0, GREY, label.to_owned());
     }
     l.y -= 20.0;
     l.finish()

@@ -41,6 +41,7 @@ pub fn vector_body() -> CertificateBody {
             path: "/dev/sdb".into(),
             stable_id: "ata-QEMU_HARDDISK_QM00001".into(),
             hidden_areas: Some("none detected".into()),
+            health: None,
         },
         method: Method {
             category: Category::Clear,
@@ -60,6 +61,7 @@ pub fn vector_body() -> CertificateBody {
             sample_seed: None,
             result: VerificationResult::Pass,
             detail: None,
+            attestation: None,
         },
         operator: Operator {
             id: "op-7".into(),
@@ -137,4 +139,41 @@ pub fn failed_body(n: usize) -> CertificateBody {
         })
         .collect();
     b
+}
+
+/// Sign a body value exactly as `sign` would, but without its checks, with
+/// the key of `seed`: what a forger with a key, or an older buggy signer,
+/// could produce.
+pub fn sign_raw_with(body: &serde_json::Value, seed: &[u8; 32]) -> Vec<u8> {
+    use ed25519_dalek::Signer as _;
+    let k = ApplianceKey::from_seed(seed);
+    let canon = lethe_cert::canonical::to_canonical(body).unwrap();
+    let mut input = SIGNING_PREFIX.to_vec();
+    input.extend_from_slice(&canon);
+    let sig = ed25519_dalek::SigningKey::from_bytes(seed).sign(&input);
+    envelope(body, &k.public_key_hex(), &sig.to_bytes())
+}
+
+/// [`sign_raw_with`] and the vector key.
+pub fn sign_raw(body: &serde_json::Value) -> Vec<u8> {
+    sign_raw_with(body, &vector_seed())
+}
+
+/// The canonical file for a body, a public key (hex) and raw signature bytes.
+pub fn envelope(body: &serde_json::Value, public_key_hex: &str, sig: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    use sha2::Digest;
+    let pk = hex::decode(public_key_hex).unwrap();
+    let file = serde_json::json!({
+        "certificate": body,
+        "signature": {
+            "algorithm": "ed25519",
+            "key_id": hex::encode(&sha2::Sha256::digest(&pk)[..8]),
+            "public_key": public_key_hex,
+            "value": base64::engine::general_purpose::STANDARD.encode(sig),
+        }
+    });
+    let mut bytes = lethe_cert::canonical::to_canonical(&file).unwrap();
+    bytes.push(b'\n');
+    bytes
 }
