@@ -245,6 +245,15 @@ proptest! {
         let _ = decode_vpd_83(&b);
         let _ = decode_read_capacity_16(&b);
         let _ = decode_ata_status_return(&b);
+        let o = ata_outcome(2, &b);
+        let _ = o.failed();
+        let _ = o.registers_for(&ata::read_native_max_ext());
+        if let Ok(s) = Sense::decode(&b) {
+            let _ = s.sanitize_progress();
+            if s.format == SenseFormat::Descriptor {
+                prop_assert_eq!(Sense::decode(&s.encode()), Ok(s));
+            }
+        }
         let mut cdb = [0u8; 16];
         let n = b.len().min(16);
         cdb[..n].copy_from_slice(&b[..n]);
