@@ -207,7 +207,10 @@ fn qemu_purge_nvme_format_sata_fallback_usb_refusal() {
     // The mounted namespace: untouched byte for byte, its filesystem clean,
     // and a purge aimed at it refused.
     let mount = one(&console, "MOUNT");
-    assert!(mount.starts_with("rc=0 patient-free test data"), "{mount}\n{console}");
+    assert!(
+        mount.starts_with("rc=0 patient-free test data"),
+        "{mount}\n{console}"
+    );
     let ns1_after = std::fs::read(g.disk("nvme1").unwrap_or_else(|| panic!("no nvme1")))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(

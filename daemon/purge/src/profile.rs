@@ -215,18 +215,25 @@ pub fn probe(
                     .map(|c| c.bytes())
                     .unwrap_or(0);
             }
-            let sup = |sa: u16| {
+            let sup = |sa: u16| -> Result<bool, PurgeError> {
                 let mut b = vec![0u8; 20];
-                matches!(
-                    io.scsi(&scsi::report_supported_opcode(scsi::opcode::SANITIZE, sa), &mut b),
-                    Ok(r) if r.is_good()
-                        && scsi::decode_supported_opcode(&b).is_ok_and(|s| s.is_supported())
-                )
+                match io.scsi(
+                    &scsi::report_supported_opcode(scsi::opcode::SANITIZE, sa),
+                    &mut b,
+                ) {
+                    Ok(r) => Ok(r.is_good()
+                        && scsi::decode_supported_opcode(&b).is_ok_and(|s| s.is_supported())),
+                    // A vanished device is not a device without SANITIZE.
+                    Err(e @ DriveIoError::Gone(_)) => {
+                        Err(gone_or(e, "REPORT SUPPORTED OPERATION CODES"))
+                    }
+                    Err(_) => Ok(false),
+                }
             };
             caps.scsi = Some(ScsiCaps {
-                overwrite: sup(0x01),
-                block_erase: sup(0x02),
-                crypto_erase: sup(0x03),
+                overwrite: sup(0x01)?,
+                block_erase: sup(0x02)?,
+                crypto_erase: sup(0x03)?,
             });
             p.model = format!("{} {}", inq.vendor, inq.product).trim().to_string();
             p.serial = serial;

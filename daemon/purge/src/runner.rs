@@ -205,6 +205,13 @@ pub fn run_purge(
             ));
             profile = probe(io, profile.path, hints)?;
             (choice, scope_blocked) = choose(&profile, req)?;
+            let fresh: Vec<String> = choice
+                .reasons
+                .iter()
+                .filter(|r| !rep.reasons.contains(r))
+                .cloned()
+                .collect();
+            rep.reasons.extend(fresh);
         }
         Err(MethodResult::Failed { reason } | MethodResult::Refused { reason }) => {
             rep.outcome = Outcome::Failed(reason);

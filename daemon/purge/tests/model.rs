@@ -704,6 +704,22 @@ fn a_command_that_meets_a_running_sanitize_is_sent_again_after_it() {
     }
 }
 
+/// Rule: while a sanitize runs the drive aborts every security command, so
+/// the temporary password is removed only after that sanitize ends.
+#[test]
+fn password_cleanup_waits_for_a_sanitize_that_started_meanwhile() {
+    let d = sata();
+    d.inject(Fault::ForeignSanitize(CmdMatch::Ata(
+        ata_op::SECURITY_ERASE_PREPARE,
+    )));
+    let mut req = request_for(&d, Level::Purge);
+    req.method = Some(Method::AtaSecurityErase { enhanced: true });
+    let (rep, _) = report(job(&d, &req, None));
+    assert!(matches!(rep.outcome, Outcome::Failed(_)), "{rep:#?}");
+    assert!(!d.password_set(), "{rep:#?}");
+    assert!(!rep.password_left_set);
+}
+
 /// Rule (hdparm `get_erase_timeout_secs`): the ERASE UNIT timeout is the
 /// drive's estimate (already in minutes) plus 60 minutes, not double it.
 #[test]

@@ -284,13 +284,28 @@ impl SimDrive {
 
     /// Power comes back with a sanitize running that this job did not send
     /// (ACS-3 7.36.1 / NVMe: an interrupted sanitize resumes at power-on).
-    /// NVMe's log names it as a Crypto Erase (SCDW10 = 4).
+    /// NVMe's log names it as a Crypto Erase (SCDW10 = 4). A drive without
+    /// any sanitize operation cannot be sanitizing: nothing happens.
     pub fn sanitize_running_at_power_on(&self) {
         let mut s = self.lock();
         self.start_foreign_sanitize(&mut s);
     }
 
+    /// True when the drive has any sanitize operation of its command set.
+    pub fn supports_sanitize(&self) -> bool {
+        let c = &self.cfg;
+        let (a, b, o) = match c.kind {
+            SimKind::Sata => c.ata_sanitize,
+            SimKind::Sas => c.scsi_sanitize,
+            SimKind::Nvme => return lethe_cmds::nvme::SaniCap::from_raw(c.nvme_sanicap).any(),
+        };
+        a || b || o
+    }
+
     fn start_foreign_sanitize(&self, s: &mut State) {
+        if !self.supports_sanitize() {
+            return;
+        }
         const CRYPTO_ERASE_CDW10: u32 = 4;
         s.last_scdw10 = CRYPTO_ERASE_CDW10;
         self.start_sanitize(s, media::Erase::Crypto, false, CRYPTO_ERASE_CDW10);

@@ -119,8 +119,13 @@ fn after_erase_unlocked(ctx: &Ctx<'_>) -> bool {
 }
 
 /// Unlock and disable our temporary password; records whether it worked.
+/// A sanitize that started meanwhile makes the drive abort every security
+/// command, so it is waited for first.
 fn cleanup_password(ctx: &Ctx<'_>) {
     let pw = ctx.password;
+    if ctx.profile.caps.ata.is_some_and(|a| a.sanitize.supported) {
+        let _ = super::watch_running(ctx);
+    }
     for _ in 0..3 {
         // After a timeout the drive may still be resetting: give it a moment.
         ctx.clock.sleep_ms(ctx.poll_ms.max(1));

@@ -4,9 +4,12 @@
 //! good when the device answers that request with ILLEGAL REQUEST (as
 //! sg_sanitize does). Progress comes from the sense-key-specific field or the
 //! another-progress-indication descriptor (0Ah). NO SENSE alone is not proof:
-//! some translators answer REQUEST SENSE with NO SENSE whatever the drive is
-//! doing, so completion also needs TEST UNIT READY to be GOOD and a READ(16)
-//! of LBA 0 to succeed before the canaries are read.
+//! a translator may answer REQUEST SENSE (and TEST UNIT READY) itself without
+//! asking the drive — libata's `ata_scsi_simulate` does exactly that — so
+//! completion also needs TEST UNIT READY to be GOOD and a READ(16) of LBA 0,
+//! which reaches the medium, to succeed before the canaries are read. A read
+//! that is aborted or "becoming ready" right after is polled again a few times
+//! before it counts as a failure.
 
 use super::{deadline, transport_failed, Ctx, MethodResult};
 use crate::PurgeEvent;
@@ -76,9 +79,15 @@ fn request_sense(ctx: &Ctx<'_>) -> Result<Option<Sense>, MethodResult> {
 /// How one look at the drive came out.
 enum Look {
     Running(Option<u16>),
+    /// Not ready yet for a reason that may pass (ABORTED COMMAND, becoming
+    /// ready): polled again a bounded number of times.
+    NotYet(String),
     Done(String),
     Failed(String),
 }
+
+/// Consecutive [`Look::NotYet`] answers tolerated before failing.
+const NOT_YET_LIMIT: u32 = 10;
 
 /// After NO SENSE: TEST UNIT READY must be GOOD, READ CAPACITY(16) must give
 /// the block length, and READ(16) of LBA 0 must succeed.
@@ -127,6 +136,11 @@ fn classify(s: &Sense, what: &str) -> Look {
         Look::Running(s.sanitize_progress())
     } else if s.is_sanitize_failed() {
         Look::Failed(format!("{what}: sanitize failed ({})", brief(Some(s))))
+    } else if s.key == SenseKey::AbortedCommand
+        || s.key == SenseKey::UnitAttention
+        || (s.key == SenseKey::NotReady && s.asc == 0x04)
+    {
+        Look::NotYet(format!("{what}: {}", brief(Some(s))))
     } else {
         Look::Failed(format!("{what}: unexpected {}", brief(Some(s))))
     }
@@ -148,15 +162,26 @@ fn look(ctx: &Ctx<'_>) -> Result<Look, MethodResult> {
 /// Poll until the sanitize ends: `Ok(raw)` on proven completion.
 fn poll(ctx: &Ctx<'_>) -> Result<String, MethodResult> {
     let end = deadline(ctx, capacity_timeout_secs(ctx.capacity()));
+    let mut not_yet = 0;
     loop {
         ctx.clock.sleep_ms(ctx.poll_ms.max(1));
         match look(ctx)? {
             Look::Done(raw) => return Ok(raw),
             Look::Failed(reason) => return Err(MethodResult::Failed { reason }),
+            Look::NotYet(why) => {
+                not_yet += 1;
+                if not_yet >= NOT_YET_LIMIT {
+                    return Err(MethodResult::Failed {
+                        reason: format!("no proof of completion after {not_yet} polls: {why}"),
+                    });
+                }
+                continue;
+            }
             Look::Running(p) => {
                 (ctx.events)(&PurgeEvent::Progress(p.map(|p| f64::from(p) / 65536.0)))
             }
         }
+        not_yet = 0;
         if ctx.clock.now_ms() > end {
             return Err(MethodResult::Failed {
                 reason: "SANITIZE did not complete before its deadline".into(),
