@@ -291,6 +291,12 @@ impl GuestBuilder {
         self
     }
 
+    /// Load one more module (with its dependencies), e.g. `ext4`.
+    pub fn module(mut self, name: &str) -> Self {
+        self.modules.push(name.into());
+        self
+    }
+
     /// Replace the module list (dependencies are still resolved).
     pub fn modules(mut self, names: &[&str]) -> Self {
         self.modules = names.iter().map(|s| s.to_string()).collect();
@@ -344,6 +350,38 @@ impl GuestBuilder {
             format!("nvme,id={id}-ctrl,serial={},drive={id}", opt(&spec.serial)),
         ]);
         self.expect_disks += 1;
+        self
+    }
+
+    /// One NVMe controller in its own NVM subsystem (`nvme-subsys`) with one
+    /// namespace per entry of `namespaces` (NSID 1, 2, ...), each over
+    /// `<dir>/<id>.raw`. The guest kernel shows them as multipath heads
+    /// (`/dev/nvmeXn1`, `/dev/nvmeXn2`...).
+    pub fn nvme_subsystem(
+        mut self,
+        ctrl: &str,
+        serial: &str,
+        namespaces: &[(&str, &DiskSpec)],
+    ) -> Self {
+        self.qemu_args.extend([
+            "-device".into(),
+            format!("nvme-subsys,id={ctrl}-subsys,nqn=lethe-{}", opt(ctrl)),
+            "-device".into(),
+            format!("nvme,id={ctrl},serial={},subsys={ctrl}-subsys", opt(serial)),
+        ]);
+        for (i, (id, spec)) in namespaces.iter().enumerate() {
+            let p = self.backing_file(id, spec);
+            self.qemu_args.extend([
+                "-drive".into(),
+                format!(
+                    "file={},if=none,id={id},format=raw,discard=unmap",
+                    p.display()
+                ),
+                "-device".into(),
+                format!("nvme-ns,drive={id},bus={ctrl},nsid={}", i + 1),
+            ]);
+            self.expect_disks += 1;
+        }
         self
     }
 

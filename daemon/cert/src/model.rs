@@ -183,6 +183,11 @@ pub struct DriveCommand {
     pub completion_status: String,
     /// Every command sent with its raw answer, in order.
     pub commands: Vec<String>,
+    /// NVMe: the namespaces the command erased, e.g. `nvme0n2 (NSID 2)`
+    /// (Sanitize, and Format with FNA bit 0/1, erase every namespace of the
+    /// subsystem). Absent for other drives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erased_namespaces: Option<Vec<String>>,
 }
 
 /// NIST SP 800-88 sanitization category.

@@ -102,6 +102,21 @@ pub fn body(
     if outcome.retries > 0 {
         messages.push(format!("{} I/O retries were needed", outcome.retries));
     }
+    // A hidden area (HPA / Accessible Max Address) the overwrite could not reach.
+    if let Some(h) = spec
+        .purge
+        .as_ref()
+        .and_then(|p| p.report.as_ref())
+        .and_then(|r| r.hidden.as_ref())
+        .filter(|h| h.found.hpa() && !h.covered)
+    {
+        messages.push(format!(
+            "the {} sectors hidden by the HPA were NOT overwritten: the overwrite reached only \
+             the {} sectors the block device shows",
+            h.found.hidden_sectors(),
+            h.found.visible_sectors
+        ));
+    }
     CertificateBody {
         format: FORMAT.to_string(),
         id: id.to_string(),
@@ -254,6 +269,7 @@ fn drive_command(r: &PurgeReport, completion: &str) -> DriveCommand {
                     .map(|a| format!("{}: {:?}", a.method, a.result)),
             )
             .collect(),
+        erased_namespaces: r.erased_namespaces.clone(),
     }
 }
 

@@ -152,6 +152,32 @@ fn open_and_probe(
     (io, profile, notes)
 }
 
+/// NVMe: every namespace of the target's subsystem and whether it is in use,
+/// for the runner's scope check. `None` (then nothing that reaches other
+/// namespaces is sent) when they cannot be listed.
+fn nvme_scope(path: &Path, p: &DriveProfile) -> Option<Vec<lethe_purge::NamespaceInfo>> {
+    if !matches!(p.path, CommandPath::Nvme { .. }) {
+        return None;
+    }
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let name = real.file_name()?.to_string_lossy().into_owned();
+    match lethe_linux::passthrough::nvme_scope::subsystem_scope(Path::new("/sys"), &name) {
+        Ok(list) => Some(
+            list.into_iter()
+                .map(|n| lethe_purge::NamespaceInfo {
+                    name: n.name,
+                    nsid: n.nsid,
+                    protected: n.protected,
+                })
+                .collect(),
+        ),
+        Err(e) => {
+            eprintln!("lethe: note: the NVMe subsystem's namespaces could not be listed ({e}): no command that erases every namespace will be sent");
+            None
+        }
+    }
+}
+
 /// The concrete method of a `--method` family on this drive, best first.
 fn resolve(family: MethodArg, p: &DriveProfile) -> Option<Method> {
     let c = policy::select_method(&p.caps, Level::Purge);
@@ -224,6 +250,7 @@ pub fn prepare(args: &WipeArgs, path: &Path, id: &DeviceIdentity) -> Result<Prep
             preview.reasons.join("; ")
         )));
     }
+    let nvme_namespaces = nvme_scope(path, &profile);
     let password = Password::new(&random::<32>()?).context("temporary ATA password")?;
     let request = PurgeRequest {
         level,
@@ -235,6 +262,7 @@ pub fn prepare(args: &WipeArgs, path: &Path, id: &DeviceIdentity) -> Result<Prep
         samples: 256,
         seed: u64::from_le_bytes(random::<8>()?),
         password,
+        nvme_namespaces,
     };
     Ok(Prepared::Run(Box::new(PurgeSetupOwned {
         io,

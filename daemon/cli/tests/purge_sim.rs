@@ -109,6 +109,13 @@ fn run(d: &SimDrive, state: &StateDir) -> JobReport {
             samples: 32,
             seed: 42,
             password: Password::new(b"cli-test").unwrap(),
+            nvme_namespaces: (d.config().kind == SimKind::Nvme).then(|| {
+                vec![lethe_purge::NamespaceInfo {
+                    name: "nvme0n1".into(),
+                    nsid: 1,
+                    protected: None,
+                }]
+            }),
         },
     };
     purge_job::run(&ctx, d, setup, spec, &|_| {}).unwrap()
@@ -148,6 +155,11 @@ fn nvme_purge_certificate_names_command_status_and_read_back() {
         .unwrap()
         .iter()
         .any(|c| c.as_str().unwrap().contains("NVMe Sanitize CryptoErase")));
+    // Sanitize erases the whole subsystem: the certificate names what it erased.
+    assert_eq!(
+        b["method"]["drive_command"]["erased_namespaces"],
+        serde_json::json!(["nvme0n1 (NSID 1)"])
+    );
     assert_eq!(b["verification"]["method"], "sample");
     assert_eq!(b["verification"]["result"], "pass");
     assert_eq!(b["verification"]["sample_seed"], format!("{:016x}", 42));
@@ -213,4 +225,32 @@ fn frozen_security_only_drive_falls_back_to_a_clear_overwrite_under_the_same_job
     // One job row for the whole operator action.
     let store = JobStore::open(tmp.path()).unwrap();
     assert_eq!(store.list().unwrap().len(), 1);
+}
+
+#[test]
+fn an_hpa_the_fallback_overwrite_cannot_reach_is_on_the_certificate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = StateDir::new(tmp.path());
+    let mut cfg = SimConfig::sata_ssd(8192);
+    cfg.ata_sanitize = (false, false, false);
+    let d = SimDrive::new(cfg, SimClock::new());
+    d.set_hpa(6000);
+    d.bios_freeze();
+    let r = run(&d, &state);
+    // Not a plain pass: Clear where Purge was asked for (exit 4), and the
+    // certificate says the hidden sectors were not overwritten.
+    assert_eq!(r.result, Verdict::Pass);
+    assert_eq!(r.category, "clear");
+    assert_eq!(r.requested.as_deref(), Some("purge"));
+    let b = verified_body(r.certificate.as_deref().unwrap(), &state);
+    let hidden = b["device"]["hidden_areas"].as_str().unwrap();
+    assert!(
+        hidden.contains("2192 hidden sectors are NOT overwritten"),
+        "{hidden}"
+    );
+    assert!(b["result"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m.as_str().unwrap().contains("NOT overwritten")));
 }

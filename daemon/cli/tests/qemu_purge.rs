@@ -1,11 +1,17 @@
 //! The QEMU drive tier for `lethe wipe --level purge`: one x86 guest (TCG)
-//! with an emulated NVMe drive, an AHCI SATA disk and a USB stick, each over a
-//! raw file filled with a known byte by the host.
+//! with an emulated NVMe controller holding two namespaces, an AHCI SATA disk
+//! and a USB stick, each over a raw file prepared by the host.
 //!
-//! - NVMe: the policy picks Format NVM with SES=1 (QEMU has no Sanitize and
-//!   FNA says no crypto erase); the job passes with the drive's completion
-//!   status and the canary read-back on its certificate, and the host then
-//!   finds no sector of the backing file still holding the pattern;
+//! - NVMe namespace 1 holds an ext2 filesystem the guest mounts; namespace 2
+//!   is filled with a known byte. The job on namespace 2 lists the subsystem's
+//!   namespaces (sysfs) and their protection (discovery): the policy picks
+//!   Format NVM with SES=1 (QEMU has no Sanitize and FNA says no crypto erase,
+//!   nor that a format reaches every namespace), a per-namespace command, so
+//!   it is scoped, not refused; the certificate says it erased namespace 2
+//!   only. The host then finds no sector of namespace 2's backing file still
+//!   holding the pattern, namespace 1's backing file byte for byte unchanged,
+//!   and the guest's e2fsck finds the filesystem clean. A purge of the mounted
+//!   namespace itself is refused;
 //! - AHCI: IDENTIFY arrives through SG_IO and shows neither Security nor
 //!   SANITIZE, so the job falls back to a verified overwrite certified as
 //!   Clear with `requested_level = purge` (exit 4), exactly as the policy says;
@@ -25,12 +31,20 @@ const FILL: u8 = 0xA5;
 
 const SCRIPT: &str = r#"
 L="/bin/lethe --state-dir /tmp/state"
-sata=""; usb=""
+sata=""; usb=""; ns1=""; ns2=""
 for d in /sys/block/sd*; do
     b=${d##*/}
     case "$(readlink -f $d/device)" in *usb*) usb=/dev/$b;; *) sata=/dev/$b;; esac
 done
-echo "@@DEVS sata=$sata usb=$usb@@"
+for d in /sys/block/nvme*; do
+    b=${d##*/}
+    [ -e /dev/$b ] || continue
+    case "$(cat $d/nsid 2>/dev/null)" in 1) ns1=/dev/$b;; 2) ns2=/dev/$b;; esac
+done
+echo "@@DEVS sata=$sata usb=$usb ns1=$ns1 ns2=$ns2@@"
+mkdir -p /mnt
+mount -t ext2 -o ro $ns1 /mnt
+echo "@@MOUNT rc=$? $(cat /mnt/keep.txt)@@"
 run() {
     name=$1; shift
     $L wipe "$@" --yes --json --operator-id qemu > /tmp/$name.out 2>/tmp/$name.err
@@ -45,7 +59,11 @@ run() {
         echo "@@${name}_CERT $(tr -d '\n' < $cert)@@"
     fi
 }
-run NVME /dev/nvme0n1 --level purge
+run NVME $ns2 --level purge
+run NVMEBUSY $ns1 --level purge
+umount /mnt
+e2fsck -fn $ns1 > /tmp/fsck.out 2>&1
+echo "@@FSCK rc=$? $(tr '\n' ' ' < /tmp/fsck.out | cut -c1-400)@@"
 run SATA $sata --level purge --pattern zero
 run USB $usb --level purge
 "#;
@@ -86,7 +104,17 @@ fn qemu_purge_nvme_format_sata_fallback_usb_refusal() {
     };
     let mut b = b
         .binary("/bin/lethe", Path::new(env!("CARGO_BIN_EXE_lethe")))
-        .nvme("nvme", &DiskSpec::new("LETHEPURGE01", 64 << 20).fill(FILL))
+        .binary("/bin/e2fsck", Path::new("/usr/sbin/e2fsck"))
+        .module("crc32c_generic")
+        .module("ext4")
+        .nvme_subsystem(
+            "nvme",
+            "LETHEPURGE01",
+            &[
+                ("nvme1", &DiskSpec::new("LETHEPURGE01", 32 << 20)),
+                ("nvme2", &DiskSpec::new("LETHEPURGE01", 64 << 20).fill(FILL)),
+            ],
+        )
         .sata(
             "sata",
             &DiskSpec::new("LETHEPURGE02", 32 << 20)
@@ -94,6 +122,20 @@ fn qemu_purge_nvme_format_sata_fallback_usb_refusal() {
                 .fill(FILL),
         )
         .xhci();
+    // Namespace 1: an ext2 filesystem with one file, made by the host.
+    let ns1 = b.dir().join("nvme1.raw");
+    let content = b.dir().join("fs");
+    std::fs::create_dir_all(&content).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(content.join("keep.txt"), "patient-free test data\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mk = std::process::Command::new("mke2fs")
+        .args(["-q", "-F", "-t", "ext2", "-d"])
+        .arg(&content)
+        .arg(&ns1)
+        .status()
+        .unwrap_or_else(|e| panic!("mke2fs (e2fsprogs, hw-tests/setup.sh): {e}"));
+    assert!(mk.success(), "mke2fs failed");
+    let ns1_before = std::fs::read(&ns1).unwrap_or_else(|e| panic!("{e}"));
     // A stick that reports removable media (RMB), as USB flash drives do.
     let usb_file = b.backing_file("usb", &DiskSpec::new("LETHEPURGE03", 16 << 20).fill(FILL));
     let mut g = b
@@ -142,14 +184,45 @@ fn qemu_purge_nvme_format_sata_fallback_usb_refusal() {
     assert!(c["method"]["reason"]
         .as_str()
         .is_some_and(|r| r.contains("SES=1")));
+    // The scope: the per-namespace Format erased namespace 2 only, and the
+    // certificate says so (the list came from the guest's sysfs).
+    let devs = one(&console, "DEVS");
+    let ns2_name = devs
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("ns2=/dev/"))
+        .unwrap_or_else(|| panic!("{devs}"));
+    assert_eq!(
+        c["method"]["drive_command"]["erased_namespaces"],
+        serde_json::json!([format!("{ns2_name} (NSID 2)")]),
+        "{c}"
+    );
     let nvme = g
-        .disk("nvme")
+        .disk("nvme2")
         .unwrap_or_else(|| panic!("no nvme backing file"));
     assert_eq!(
         sectors_full_of(nvme, FILL),
         0,
         "the NVMe backing file still holds the pattern written before the purge"
     );
+    // The mounted namespace: untouched byte for byte, its filesystem clean,
+    // and a purge aimed at it refused.
+    let mount = one(&console, "MOUNT");
+    assert!(
+        mount.starts_with("rc=0 patient-free test data"),
+        "{mount}\n{console}"
+    );
+    let ns1_after = std::fs::read(g.disk("nvme1").unwrap_or_else(|| panic!("no nvme1")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        ns1_after == ns1_before,
+        "the mounted namespace was written to"
+    );
+    let fsck = one(&console, "FSCK");
+    assert!(fsck.starts_with("rc=0"), "e2fsck: {fsck}");
+    let rc = one(&console, "NVMEBUSY_RC");
+    let busy = json(&console, "NVMEBUSY_LAST");
+    assert_eq!(rc, "rc=1", "{busy}");
+    assert_eq!(busy["result"], "refused", "{busy}");
 
     // AHCI: IDENTIFY through SG_IO, no Security/SANITIZE: verified overwrite, Clear, exit 4.
     let rc = one(&console, "SATA_RC");

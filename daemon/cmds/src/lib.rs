@@ -10,6 +10,7 @@ pub mod ata;
 pub mod io;
 pub mod nvme;
 pub mod policy;
+pub mod sat_client;
 pub mod scsi;
 pub mod smart;
 pub mod watch;

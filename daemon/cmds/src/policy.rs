@@ -58,6 +58,41 @@ pub struct NvmeCaps {
     pub format_supported: bool,
     /// FNA bit 2: Format supports cryptographic erase.
     pub format_crypto: bool,
+    /// FNA bit 0: a format of any namespace formats every namespace of the
+    /// NVM subsystem.
+    pub format_all_namespaces: bool,
+    /// FNA bit 1: a secure erase (SES 1 or 2) of any namespace erases every
+    /// namespace of the NVM subsystem.
+    pub secure_erase_all_namespaces: bool,
+}
+
+/// How far an NVMe method reaches beyond the namespace it is sent for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum NvmeReach {
+    /// Only the target namespace (Format with FNA bits 0 and 1 clear).
+    Namespace,
+    /// Every namespace of the NVM subsystem, for the reason given.
+    Subsystem(&'static str),
+}
+
+/// What `m` erases on a controller with capabilities `n`; `None` for methods
+/// that are not NVMe commands. Sanitize always acts on the whole NVM subsystem
+/// (NVMe Base 2.0 5.24; the nvme-cli wiki says the same), Format does when FNA
+/// says so (Identify Controller byte 524 bits 0 and 1).
+pub fn nvme_reach(m: Method, n: &NvmeCaps) -> Option<NvmeReach> {
+    match m {
+        Method::NvmeSanitize(_) => Some(NvmeReach::Subsystem(
+            "NVMe Sanitize acts on the whole NVM subsystem",
+        )),
+        Method::NvmeFormat(_) if n.format_all_namespaces => Some(NvmeReach::Subsystem(
+            "FNA bit 0: a format applies to every namespace",
+        )),
+        Method::NvmeFormat(ses) if ses != Ses::None && n.secure_erase_all_namespaces => Some(
+            NvmeReach::Subsystem("FNA bit 1: a secure erase applies to every namespace"),
+        ),
+        Method::NvmeFormat(_) => Some(NvmeReach::Namespace),
+        _ => None,
+    }
 }
 
 /// SCSI SANITIZE service actions the device reports as supported.

@@ -44,6 +44,8 @@ fn nvme(sanicap: u32, format: bool, fcrypto: bool) -> Capabilities {
             sanicap: SaniCap::from_raw(sanicap),
             format_supported: format,
             format_crypto: fcrypto,
+            format_all_namespaces: false,
+            secure_erase_all_namespaces: false,
         }),
         scsi: None,
     }
@@ -207,6 +209,8 @@ fn arb_caps() -> impl Strategy<Value = Capabilities> {
                     sanicap: SaniCap::from_raw(s),
                     format_supported: f,
                     format_crypto: fc,
+                    format_all_namespaces: false,
+                    secure_erase_all_namespaces: false,
                 }),
                 scsi: sc.map(|(o, b, c)| ScsiCaps {
                     overwrite: o,
@@ -243,4 +247,39 @@ proptest! {
             prop_assert_eq!(ch.method, Method::Destroy);
         }
     }
+}
+
+#[test]
+fn nvme_reach_follows_sanitize_and_fna() {
+    let mut n = NvmeCaps {
+        sanicap: SaniCap::from_raw(0b111),
+        format_supported: true,
+        format_crypto: true,
+        format_all_namespaces: false,
+        secure_erase_all_namespaces: false,
+    };
+    let ns = Some(NvmeReach::Namespace);
+    let sanitize = Method::NvmeSanitize(SanitizeAction::CryptoErase);
+    assert!(matches!(
+        nvme_reach(sanitize, &n),
+        Some(NvmeReach::Subsystem(_))
+    ));
+    assert_eq!(nvme_reach(Method::NvmeFormat(Ses::UserData), &n), ns);
+    n.secure_erase_all_namespaces = true;
+    assert!(matches!(
+        nvme_reach(Method::NvmeFormat(Ses::Crypto), &n),
+        Some(NvmeReach::Subsystem(_))
+    ));
+    assert_eq!(nvme_reach(Method::NvmeFormat(Ses::None), &n), ns);
+    n.secure_erase_all_namespaces = false;
+    n.format_all_namespaces = true;
+    assert!(matches!(
+        nvme_reach(Method::NvmeFormat(Ses::None), &n),
+        Some(NvmeReach::Subsystem(_))
+    ));
+    assert_eq!(nvme_reach(Method::Overwrite, &n), None);
+    assert_eq!(
+        nvme_reach(Method::AtaSecurityErase { enhanced: true }, &n),
+        None
+    );
 }

@@ -6,7 +6,7 @@
 //! here turn polled statuses into a verdict and never guess: a status that
 //! cannot be read is the caller's error, not a success.
 
-use crate::ata::{SanitizeState, SanitizeStatus};
+use crate::ata::{EraseTime, SanitizeState, SanitizeStatus};
 use crate::nvme::{SanitizeLog, SanitizeStatusCode};
 use serde::{Deserialize, Serialize};
 
@@ -117,18 +117,43 @@ impl NvmeSanitizeWatch {
     }
 }
 
-/// SECURITY ERASE UNIT timeout in milliseconds from IDENTIFY words 89/90, the way
-/// hdparm computes it: max(2 × estimate + 60 min, capacity at 30 MB/s + 30 min);
-/// 12 hours when the drive gives no estimate and capacity is unknown.
-pub fn erase_unit_timeout_ms(estimate_minutes: Option<u32>, capacity_bytes: u64) -> u32 {
-    const MIN: u64 = 60_000;
-    let by_estimate = estimate_minutes.map(|m| (2 * u64::from(m) + 60) * MIN);
-    let by_size = (capacity_bytes > 0).then(|| (capacity_bytes / 30_000_000) * 1000 + 30 * MIN);
-    let ms = match (by_estimate, by_size) {
-        (None, None) => 12 * 60 * MIN,
-        (a, b) => a.unwrap_or(0).max(b.unwrap_or(0)),
+/// Seconds to wait for a long command the drive gives no estimate for: the
+/// capacity at 30 MiB/s plus 30 minutes (hdparm's "1 second per 30MB of
+/// capacity ... add 30 mins of uncertainty"); 12 hours when the capacity is
+/// unknown too (hdparm's default without IDENTIFY data).
+pub fn capacity_timeout_secs(capacity_bytes: u64) -> u64 {
+    if capacity_bytes == 0 {
+        return 12 * 3600;
+    }
+    (capacity_bytes >> 20) / 30 + 30 * 60
+}
+
+/// SECURITY ERASE UNIT timeout in seconds from IDENTIFY word 89 or 90, as
+/// hdparm's `get_erase_timeout_secs` computes it: the drive's estimate (already
+/// in minutes) plus 60 minutes; the "more than" encodings (FFh: more than 508
+/// minutes, 7FFFh extended: more than 65532 minutes) plus 90 minutes; never
+/// less than the capacity estimate of [`capacity_timeout_secs`] when the
+/// capacity is known.
+pub fn erase_unit_timeout_secs(est: EraseTime, capacity_bytes: u64) -> u64 {
+    let floor = if capacity_bytes == 0 {
+        0
+    } else {
+        capacity_timeout_secs(capacity_bytes)
     };
-    u32::try_from(ms).unwrap_or(u32::MAX)
+    let minutes = match est {
+        EraseTime::NotReported => return capacity_timeout_secs(capacity_bytes),
+        EraseTime::Minutes(m) => u64::from(m) + 60,
+        EraseTime::MoreThan(m) => u64::from(m) + 90,
+    };
+    (minutes * 60).max(floor)
+}
+
+/// A timeout in seconds as the milliseconds of a pass-through timeout field
+/// (`u32`). Every value the functions above give for a drive under 100 TB fits
+/// (the largest estimate, "more than 65532 minutes", is 3 937 320 000 ms);
+/// beyond that it is clamped to the field's maximum, 49.7 days.
+pub fn timeout_ms(secs: u64) -> u32 {
+    u32::try_from(secs.saturating_mul(1000)).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -197,15 +222,41 @@ mod tests {
     }
 
     #[test]
-    fn erase_timeouts() {
-        // 120 min estimate: 2*120+60 = 300 min.
-        assert_eq!(erase_unit_timeout_ms(Some(120), 0), 300 * 60_000);
-        // 3 TB at 30 MB/s = 100000 s + 30 min beats a 2 min estimate.
+    fn erase_timeouts_follow_hdparm() {
+        // Word 89 = 003Ch: 60 units of 2 minutes = 120 minutes, plus 60.
+        let est = EraseTime::from_word(0x003C);
+        assert_eq!(est, EraseTime::Minutes(120));
+        assert_eq!(erase_unit_timeout_secs(est, 0), 180 * 60);
+        // FFh: "more than 508 minutes": 508 + 90.
         assert_eq!(
-            erase_unit_timeout_ms(Some(2), 3_000_000_000_000),
-            100_000_000 + 1_800_000
+            erase_unit_timeout_secs(EraseTime::from_word(0x00FF), 0),
+            598 * 60
         );
-        assert_eq!(erase_unit_timeout_ms(None, 0), 12 * 3_600_000);
-        assert_eq!(erase_unit_timeout_ms(Some(u32::MAX), 0), u32::MAX);
+        // Extended format 7FFFh: "more than 65532 minutes": 65532 + 90, which
+        // still fits the u32 millisecond field without saturating.
+        let most = erase_unit_timeout_secs(EraseTime::from_word(0xFFFF), 0);
+        assert_eq!(most, 65_622 * 60);
+        assert_eq!(timeout_ms(most), 3_937_320_000);
+        // Extended format 8100h: 256 units = 512 minutes, plus 60.
+        assert_eq!(
+            erase_unit_timeout_secs(EraseTime::from_word(0x8100), 0),
+            572 * 60
+        );
+        // 3 TB at 30 MiB/s (2 861 022 MiB / 30 = 95 367 s) + 30 min beats a
+        // 2-minute estimate.
+        assert_eq!(
+            erase_unit_timeout_secs(EraseTime::Minutes(2), 3_000_000_000_000),
+            95_367 + 1800
+        );
+        // No estimate: the capacity estimate; nothing known: 12 hours.
+        assert_eq!(
+            erase_unit_timeout_secs(EraseTime::NotReported, 1 << 30),
+            1024 / 30 + 1800
+        );
+        assert_eq!(
+            erase_unit_timeout_secs(EraseTime::NotReported, 0),
+            12 * 3600
+        );
+        assert_eq!(timeout_ms(u64::MAX), u32::MAX);
     }
 }

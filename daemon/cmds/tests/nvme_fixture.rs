@@ -52,6 +52,8 @@ fn samsung_pm1733_identify_controller() {
             sanicap: c.sanicap,
             format_supported: c.format_supported(),
             format_crypto: c.format_crypto_erase(),
+            format_all_namespaces: c.format_all_namespaces(),
+            secure_erase_all_namespaces: c.secure_erase_all_namespaces(),
         }),
         scsi: None,
     };

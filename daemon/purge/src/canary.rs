@@ -6,11 +6,146 @@
 //! back changed, and equal to the pattern where the method promises one. A
 //! drive that was already blank still proves something this way: the canaries
 //! are ours, so only an erase removes them.
+//!
+//! The samples span the drive's native capacity when a hidden area was
+//! removed. Linux keeps the block device at its old size until the disk is
+//! revalidated, so [`NativeView`] reaches the formerly hidden sectors through
+//! ATA READ/WRITE SECTORS EXT on the pass-through instead.
 
 use aligned_vec::{AVec, ConstAlign};
+use lethe_cmds::ata;
+use lethe_cmds::io::DriveIo;
 use lethe_core::device::{BlockDevice, IoFault};
 use lethe_core::sampling::SplitMix64;
 use serde::{Deserialize, Serialize};
+
+/// What the canaries are written to and read from.
+pub trait Medium {
+    /// Bytes the samples may span.
+    fn span(&self) -> u64;
+    /// Write all of `buf` at byte `offset`.
+    fn write_at(&self, buf: &[u8], offset: u64) -> Result<(), IoFault>;
+    /// Fill all of `buf` from byte `offset`.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<(), IoFault>;
+    /// Make the writes durable.
+    fn flush(&self) -> Result<(), IoFault>;
+}
+
+/// The block device as the host sees it.
+pub struct Visible<'a>(pub &'a dyn BlockDevice);
+
+impl Medium for Visible<'_> {
+    fn span(&self) -> u64 {
+        self.0.geometry().size_bytes
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> Result<(), IoFault> {
+        self.0.write_at(buf, offset)
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<(), IoFault> {
+        self.0.read_at(buf, offset)
+    }
+    fn flush(&self) -> Result<(), IoFault> {
+        self.0.flush()
+    }
+}
+
+/// The whole native capacity of an ATA drive whose hidden area was removed:
+/// the block device up to its (old) size, the ATA pass-through beyond it.
+pub struct NativeView<'a> {
+    /// The block device.
+    pub dev: &'a dyn BlockDevice,
+    /// The pass-through to the same drive.
+    pub io: &'a dyn DriveIo,
+    /// Native capacity in bytes.
+    pub native_bytes: u64,
+    /// Logical sector size (512 or 4096).
+    pub sector: u32,
+}
+
+impl NativeView<'_> {
+    fn visible(&self) -> u64 {
+        self.dev.geometry().size_bytes.min(self.native_bytes)
+    }
+
+    /// One pass-through transfer of whole sectors at `offset`.
+    fn pio(&self, buf: &mut [u8], offset: u64, write: bool) -> Result<(), IoFault> {
+        let sector = u64::from(self.sector);
+        if offset % sector != 0 || buf.len() as u64 % sector != 0 {
+            return Err(IoFault::Other(format!(
+                "unaligned pass-through I/O at {offset} len {}",
+                buf.len()
+            )));
+        }
+        let per = usize::from(ata::MAX_PIO_SECTORS) * self.sector as usize;
+        for (i, chunk) in buf.chunks_mut(per).enumerate() {
+            let lba = (offset + (i * per) as u64) / sector;
+            let n = (chunk.len() as u64 / sector) as u16;
+            let cmd = if write {
+                ata::write_sectors_ext(lba, n, self.sector)
+            } else {
+                ata::read_sectors_ext(lba, n, self.sector)
+            }
+            .map_err(|e| IoFault::Other(e.to_string()))?;
+            let what = if write { "WRITE" } else { "READ" };
+            match self.io.ata(&cmd, chunk) {
+                Ok(r) if !r.failed() => {}
+                Ok(r) => {
+                    return Err(IoFault::Media(format!(
+                        "{what} SECTORS EXT at LBA {lba}: status {:#04x} error {:#04x}",
+                        r.status, r.error
+                    )))
+                }
+                Err(e) => {
+                    return Err(IoFault::Other(format!(
+                        "{what} SECTORS EXT at LBA {lba}: {e}"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn split(&self, len: usize, offset: u64) -> usize {
+        let vis = self.visible();
+        if offset >= vis {
+            0
+        } else {
+            (vis - offset).min(len as u64) as usize
+        }
+    }
+}
+
+impl Medium for NativeView<'_> {
+    fn span(&self) -> u64 {
+        self.native_bytes
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> Result<(), IoFault> {
+        let k = self.split(buf.len(), offset);
+        if k > 0 {
+            self.dev.write_at(&buf[..k], offset)?;
+        }
+        if k < buf.len() {
+            let mut rest = buf[k..].to_vec();
+            self.pio(&mut rest, offset + k as u64, true)?;
+        }
+        Ok(())
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<(), IoFault> {
+        let k = self.split(buf.len(), offset);
+        if k > 0 {
+            self.dev.read_at(&mut buf[..k], offset)?;
+        }
+        if k < buf.len() {
+            self.pio(&mut buf[k..], offset + k as u64, false)?;
+        }
+        Ok(())
+    }
+    fn flush(&self) -> Result<(), IoFault> {
+        // PIO writes complete on the medium before the command ends; the
+        // block device's cache is flushed the usual way.
+        self.dev.flush()
+    }
+}
 
 type Buf = AVec<u8, ConstAlign<4096>>;
 
@@ -34,6 +169,8 @@ pub enum Expect {
 pub struct CanarySet {
     /// Seed of the sample plan and of the canary bytes.
     pub seed: u64,
+    /// Bytes the plan spans.
+    pub span: u64,
     /// Bytes per sample (a multiple of the logical sector, at least 4 KiB).
     pub unit: u64,
     /// Byte offsets of the samples, ascending.
@@ -45,6 +182,10 @@ pub struct CanarySet {
 pub struct ReadBack {
     /// Samples read.
     pub samples: usize,
+    /// Bytes the sample plan spanned (the native capacity when a hidden area
+    /// was removed), so an auditor can regenerate the plan.
+    #[serde(default)]
+    pub span_bytes: u64,
     /// Bytes per sample.
     pub unit_bytes: u64,
     /// Seed of the plan (recorded so an auditor can regenerate it).
@@ -105,6 +246,7 @@ impl CanarySet {
         offsets.dedup();
         CanarySet {
             seed,
+            span: size,
             unit,
             offsets,
         }
@@ -120,7 +262,7 @@ impl CanarySet {
     }
 
     /// Write every canary, flush, and read each back.
-    pub fn plant(&self, dev: &dyn BlockDevice) -> Result<(), IoFault> {
+    pub fn plant(&self, dev: &dyn Medium) -> Result<(), IoFault> {
         let n = self.unit as usize;
         let mut want = buf(n);
         for &off in &self.offsets {
@@ -142,12 +284,13 @@ impl CanarySet {
     }
 
     /// Read every sample and compare.
-    pub fn check(&self, dev: &dyn BlockDevice, expect: Expect) -> ReadBack {
+    pub fn check(&self, dev: &dyn Medium, expect: Expect) -> ReadBack {
         let n = self.unit as usize;
         let mut canary = buf(n);
         let mut got = buf(n);
         let mut rb = ReadBack {
             samples: self.offsets.len(),
+            span_bytes: self.span,
             unit_bytes: self.unit,
             seed: self.seed,
             expect,
@@ -215,16 +358,17 @@ mod tests {
         let c = CanarySet::plan(1 << 20, 512, 16, 7);
         assert_eq!(c.offsets.first(), Some(&0));
         assert_eq!(c.offsets.last(), Some(&((1 << 20) - 4096)));
-        c.plant(&dev).unwrap_or_else(|e| panic!("{e}"));
-        let rb = c.check(&dev, Expect::Changed);
+        let m = Visible(&dev);
+        c.plant(&m).unwrap_or_else(|e| panic!("{e}"));
+        let rb = c.check(&m, Expect::Changed);
         assert_eq!(rb.unchanged.len(), c.offsets.len(), "nothing erased yet");
         assert!(!rb.passed());
         if let Ok(mut v) = dev.0.lock() {
             v.fill(0);
         }
-        assert!(c.check(&dev, Expect::Changed).passed());
-        assert!(c.check(&dev, Expect::Byte(0)).passed());
-        let rb = c.check(&dev, Expect::Byte(0xFF));
+        assert!(c.check(&m, Expect::Changed).passed());
+        assert!(c.check(&m, Expect::Byte(0)).passed());
+        let rb = c.check(&m, Expect::Byte(0xFF));
         assert_eq!(rb.wrong_pattern.len(), c.offsets.len());
     }
 
@@ -233,7 +377,7 @@ mod tests {
         let c = CanarySet::plan(2048, 512, 16, 1);
         assert!(c.offsets.is_empty());
         let dev = Mem(std::sync::Mutex::new(vec![0u8; 2048]));
-        assert!(!c.check(&dev, Expect::Changed).passed());
+        assert!(!c.check(&Visible(&dev), Expect::Changed).passed());
     }
 
     proptest! {

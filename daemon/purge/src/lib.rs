@@ -7,21 +7,31 @@
 //! emulated drives, and against real drives.
 //!
 //! - [`profile`]: probe identity, capabilities and hidden areas (read-only).
-//! - [`runner`]: policy, operator blockers, HPA, canaries, fallbacks, proof.
+//! - [`runner`]: a sanitize already running, policy, operator blockers,
+//!   hidden areas, canaries, fallbacks, proof.
+//! - [`scope`]: which NVMe namespaces a command erases; protected ones are
+//!   never reached.
+//! - [`hidden`]: HPA / Accessible Max Address removal in the order drives
+//!   demand, and whether the proof reached the hidden sectors.
 //! - [`exec`]: one method, watched until the drive itself reports completion.
-//! - [`canary`]: the read-back proof.
+//! - [`canary`]: the read-back proof, over the native capacity when a hidden
+//!   area was removed.
 
 pub mod canary;
 pub mod clock;
 pub mod exec;
+pub mod hidden;
 pub mod profile;
 pub mod runner;
+pub mod scope;
 
 pub use canary::{CanarySet, Expect, ReadBack};
 pub use clock::{Clock, SystemClock};
 pub use exec::MethodResult;
+pub use hidden::HiddenReport;
 pub use profile::{probe, CommandPath, DriveProfile, HiddenArea, Hints};
 pub use runner::{default_path, run_purge, Outcome, PurgeReport, PurgeRequest};
+pub use scope::NamespaceInfo;
 
 use lethe_cmds::policy::MethodChoice;
 

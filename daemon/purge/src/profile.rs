@@ -1,8 +1,9 @@
 //! Probe a drive through [`DriveIo`]: identity, capabilities for the policy,
-//! and hidden areas (HPA/DCO). Only read-only commands are sent here.
+//! and hidden areas (HPA, Accessible Max Address, DCO). Only read-only
+//! commands are sent here.
 
 use crate::PurgeError;
-use lethe_cmds::ata::{self, IdentifyDevice};
+use lethe_cmds::ata::{self, HiddenAreaFeature, IdentifyDevice};
 use lethe_cmds::io::{DriveIo, DriveIoError};
 use lethe_cmds::nvme::{self, IdentifyController, IdentifyNamespace};
 use lethe_cmds::policy::{AtaCaps, Capabilities, NvmeCaps, ScsiCaps, Transport};
@@ -39,6 +40,9 @@ pub struct Hints {
 /// Sectors hidden from the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HiddenArea {
+    /// How the drive hides them: HPA (27h/37h) or Accessible Max Address (78h).
+    #[serde(default = "hpa_feature")]
+    pub feature: HiddenAreaFeature,
     /// Sectors the host can address now.
     pub visible_sectors: u64,
     /// READ NATIVE MAX ADDRESS + 1: the capacity without the HPA.
@@ -47,8 +51,17 @@ pub struct HiddenArea {
     pub dco_sectors: Option<u64>,
 }
 
+fn hpa_feature() -> HiddenAreaFeature {
+    HiddenAreaFeature::Hpa
+}
+
 impl HiddenArea {
-    /// True when an HPA hides sectors.
+    /// Sectors hidden from the host by the HPA or the Accessible Max Address.
+    pub fn hidden_sectors(&self) -> u64 {
+        self.native_sectors.saturating_sub(self.visible_sectors)
+    }
+
+    /// True when an HPA (or a reduced Accessible Max Address) hides sectors.
     pub fn hpa(&self) -> bool {
         self.native_sectors > self.visible_sectors
     }
@@ -168,6 +181,8 @@ pub fn probe(
                 sanicap: ctrl.sanicap,
                 format_supported: ctrl.format_supported(),
                 format_crypto: ctrl.format_crypto_erase(),
+                format_all_namespaces: ctrl.format_all_namespaces(),
+                secure_erase_all_namespaces: ctrl.secure_erase_all_namespaces(),
             });
             p.model = ctrl.model.clone();
             p.serial = ctrl.serial.clone();
@@ -200,18 +215,25 @@ pub fn probe(
                     .map(|c| c.bytes())
                     .unwrap_or(0);
             }
-            let sup = |sa: u16| {
+            let sup = |sa: u16| -> Result<bool, PurgeError> {
                 let mut b = vec![0u8; 20];
-                matches!(
-                    io.scsi(&scsi::report_supported_opcode(scsi::opcode::SANITIZE, sa), &mut b),
-                    Ok(r) if r.is_good()
-                        && scsi::decode_supported_opcode(&b).is_ok_and(|s| s.is_supported())
-                )
+                match io.scsi(
+                    &scsi::report_supported_opcode(scsi::opcode::SANITIZE, sa),
+                    &mut b,
+                ) {
+                    Ok(r) => Ok(r.is_good()
+                        && scsi::decode_supported_opcode(&b).is_ok_and(|s| s.is_supported())),
+                    // A vanished device is not a device without SANITIZE.
+                    Err(e @ DriveIoError::Gone(_)) => {
+                        Err(gone_or(e, "REPORT SUPPORTED OPERATION CODES"))
+                    }
+                    Err(_) => Ok(false),
+                }
             };
             caps.scsi = Some(ScsiCaps {
-                overwrite: sup(0x01),
-                block_erase: sup(0x02),
-                crypto_erase: sup(0x03),
+                overwrite: sup(0x01)?,
+                block_erase: sup(0x02)?,
+                crypto_erase: sup(0x03)?,
             });
             p.model = format!("{} {}", inq.vendor, inq.product).trim().to_string();
             p.serial = serial;
@@ -237,20 +259,47 @@ pub(crate) fn ata_identify(io: &dyn DriveIo) -> Result<IdentifyDevice, PurgeErro
     IdentifyDevice::decode(&buf).map_err(|e| PurgeError::Probe(e.to_string()))
 }
 
-/// HPA and DCO state from READ NATIVE MAX ADDRESS EXT and DCO IDENTIFY.
-fn hidden_area(io: &dyn DriveIo, id: &IdentifyDevice) -> Result<Option<HiddenArea>, PurgeError> {
-    if !id.hpa_supported {
-        return Ok(None);
+/// The native max LBA: GET NATIVE MAX ADDRESS EXT on an Accessible Max
+/// Address drive, READ NATIVE MAX ADDRESS EXT on an HPA drive.
+pub(crate) fn read_native_max(
+    io: &dyn DriveIo,
+    feature: HiddenAreaFeature,
+) -> Result<ata::AtaRegisters, DriveIoError> {
+    io.ata(
+        &match feature {
+            HiddenAreaFeature::Ama => ata::get_native_max_address_ext(),
+            HiddenAreaFeature::Hpa => ata::read_native_max_ext(),
+        },
+        &mut [],
+    )
+}
+
+/// The hidden-area feature a drive reports, if any (AMA first: an ACS-3
+/// drive with it aborts the HPA commands).
+pub(crate) fn hidden_feature(id: &IdentifyDevice) -> Option<HiddenAreaFeature> {
+    if id.ama_supported {
+        Some(HiddenAreaFeature::Ama)
+    } else if id.hpa_supported {
+        Some(HiddenAreaFeature::Hpa)
+    } else {
+        None
     }
-    let r = match io.ata(&ata::read_native_max_ext(), &mut []) {
+}
+
+/// HPA/AMA and DCO state from the native max address and DCO IDENTIFY.
+fn hidden_area(io: &dyn DriveIo, id: &IdentifyDevice) -> Result<Option<HiddenArea>, PurgeError> {
+    let Some(feature) = hidden_feature(id) else {
+        return Ok(None);
+    };
+    let r = match read_native_max(io, feature) {
         Ok(r) if !r.failed() => r,
         Ok(_) => return Ok(None),
-        Err(e @ DriveIoError::Gone(_)) => return Err(gone_or(e, "READ NATIVE MAX ADDRESS EXT")),
+        Err(e @ DriveIoError::Gone(_)) => return Err(gone_or(e, "native max address")),
         // Unreadable (e.g. truncated registers): the HPA state stays unknown,
         // which the certificate says, rather than failing the whole probe.
         Err(_) => return Ok(None),
     };
-    let dco_sectors = if id.dco_supported {
+    let dco_sectors = if id.dco_supported && feature == HiddenAreaFeature::Hpa {
         let mut b = vec![0u8; 512];
         match io.ata(&ata::dco_identify(), &mut b) {
             Ok(r) if !r.failed() => ata::decode_dco_identify(&b).ok().map(|d| d.max_lba + 1),
@@ -260,8 +309,9 @@ fn hidden_area(io: &dyn DriveIo, id: &IdentifyDevice) -> Result<Option<HiddenAre
         None
     };
     Ok(Some(HiddenArea {
+        feature,
         visible_sectors: id.user_sectors(),
-        native_sectors: (r.lba & ata::LBA48_MAX) + 1,
+        native_sectors: ata::native_max_lba(&r) + 1,
         dco_sectors,
     }))
 }

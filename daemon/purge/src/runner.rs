@@ -1,12 +1,15 @@
-//! The purge job: policy, operator blockers, hidden areas, canaries, the
-//! command with its fallbacks, and the read-back proof.
+//! The purge job: a sanitize already running, policy, NVMe namespace scope,
+//! operator blockers, hidden areas, canaries, the command with its fallbacks,
+//! and the read-back proof.
 
-use crate::canary::{CanarySet, Expect, ReadBack};
+use crate::canary::{CanarySet, Expect, Medium, NativeView, ReadBack, Visible};
 use crate::clock::Clock;
-use crate::exec::{run_method, Ctx, MethodResult};
-use crate::profile::{probe, CommandPath, DriveProfile, HiddenArea, Hints};
+use crate::exec::{run_method, watch_running, Ctx, MethodResult};
+use crate::hidden::{hidden_step, unreached, HiddenReport};
+use crate::profile::{probe, CommandPath, DriveProfile, Hints};
+use crate::scope::{self, NamespaceInfo};
 use crate::{PurgeError, PurgeEvent};
-use lethe_cmds::ata::{self, Password};
+use lethe_cmds::ata::Password;
 use lethe_cmds::io::DriveIo;
 use lethe_cmds::nvme::SanitizeAction;
 use lethe_cmds::policy::{
@@ -38,6 +41,10 @@ pub struct PurgeRequest {
     pub seed: u64,
     /// Temporary ATA password (random per job; never logged).
     pub password: Password,
+    /// NVMe: every namespace of the NVM subsystem with its protection, as the
+    /// caller found them (the target included, unprotected). `None`: not
+    /// listed, and then no command that reaches other namespaces is sent.
+    pub nvme_namespaces: Option<Vec<NamespaceInfo>>,
 }
 
 /// How the job ended.
@@ -63,17 +70,6 @@ pub struct Attempt {
     pub result: MethodResult,
 }
 
-/// Hidden-area handling, for the certificate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HiddenReport {
-    /// What was found before the job.
-    pub found: HiddenArea,
-    /// True when the HPA was removed (SET MAX ADDRESS EXT, volatile).
-    pub hpa_removed: bool,
-    /// Note for the certificate.
-    pub note: String,
-}
-
 /// Everything the certificate needs about a drive-native job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PurgeReport {
@@ -91,8 +87,11 @@ pub struct PurgeReport {
     pub completion: Option<String>,
     /// Read-back proof.
     pub read_back: Option<ReadBack>,
-    /// HPA/DCO.
+    /// HPA/AMA/DCO.
     pub hidden: Option<HiddenReport>,
+    /// NVMe: the namespaces the successful command erased (`name (NSID n)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erased_namespaces: Option<Vec<String>>,
     /// Milliseconds spent waiting for the operator to unfreeze the drive.
     pub waited_ms: u64,
     /// Every command's raw answer, for the audit trail.
@@ -118,10 +117,40 @@ fn is_frozen(b: Option<Blocker>) -> bool {
     matches!(b, Some(Blocker::SecurityFrozen | Blocker::SanitizeFrozen))
 }
 
-fn choose(p: &DriveProfile, req: &PurgeRequest) -> Result<MethodChoice, PurgeError> {
+/// The NVMe target namespace id, if the drive is reached as NVMe.
+fn target_nsid(p: &DriveProfile) -> Option<u32> {
+    match p.path {
+        CommandPath::Nvme { nsid } => Some(nsid),
+        _ => None,
+    }
+}
+
+/// The policy's choice, restricted to the NVMe namespace scope. The second
+/// value is set when the scope alone leaves no drive-native method.
+fn choose(
+    p: &DriveProfile,
+    req: &PurgeRequest,
+) -> Result<(MethodChoice, Option<String>), PurgeError> {
+    let list = req.nvme_namespaces.as_deref();
+    let nvme = p.caps.nvme.zip(target_nsid(p));
     match req.method {
-        None => Ok(select_method(&p.caps, req.level)),
-        Some(m) => check_method(&p.caps, req.level, m).map_err(PurgeError::MethodRefused),
+        None => {
+            let mut c = select_method(&p.caps, req.level);
+            let mut blocked = None;
+            if let Some((caps, nsid)) = nvme {
+                let (why, b) = scope::restrict(&mut c, &caps, nsid, list);
+                c.reasons.extend(why);
+                blocked = b;
+            }
+            Ok((c, blocked))
+        }
+        Some(m) => {
+            let c = check_method(&p.caps, req.level, m).map_err(PurgeError::MethodRefused)?;
+            if let Some((caps, nsid)) = nvme {
+                scope::erased_by(m, &caps, nsid, list).map_err(PurgeError::MethodRefused)?;
+            }
+            Ok((c, None))
+        }
     }
 }
 
@@ -138,7 +167,7 @@ pub fn run_purge(
     events: &dyn Fn(&PurgeEvent),
 ) -> Result<PurgeReport, PurgeError> {
     let mut profile = profile;
-    let mut choice = choose(&profile, req)?;
+    let (mut choice, mut scope_blocked) = choose(&profile, req)?;
     let mut rep = PurgeReport {
         requested: req.level,
         method: choice.method,
@@ -148,12 +177,48 @@ pub fn run_purge(
         completion: None,
         read_back: None,
         hidden: None,
+        erased_namespaces: None,
         waited_ms: 0,
         command_log: Vec::new(),
         password_left_set: false,
         outcome: Outcome::Failed("not started".into()),
     };
     events(&PurgeEvent::Chosen(choice.clone()));
+
+    // A sanitize already running (resumed after a power loss) is watched to
+    // its end, not taken as a failure; the drive is then probed afresh, since
+    // commands like READ NATIVE MAX were refused while it ran.
+    let pre = {
+        let ctx = Ctx::new(io, clock, &profile, req.poll_ms, req.password, events);
+        let r = watch_running(&ctx);
+        rep.command_log.extend(ctx.log.take());
+        r
+    };
+    match pre {
+        Ok(None) => {}
+        Ok(Some(raw)) => {
+            rep.reasons.push(format!(
+                "a sanitize this job did not send was already running (resumed after a power \
+                 loss, or started by another host) and was watched to completion ({raw}); the \
+                 drive was then probed again and this job's own command still runs, with its \
+                 own read-back proof"
+            ));
+            profile = probe(io, profile.path, hints)?;
+            (choice, scope_blocked) = choose(&profile, req)?;
+            let fresh: Vec<String> = choice
+                .reasons
+                .iter()
+                .filter(|r| !rep.reasons.contains(r))
+                .cloned()
+                .collect();
+            rep.reasons.extend(fresh);
+        }
+        Err(MethodResult::Failed { reason } | MethodResult::Refused { reason }) => {
+            rep.outcome = Outcome::Failed(reason);
+            return Ok(rep);
+        }
+        Err(MethodResult::Succeeded { .. }) => {}
+    }
 
     // Operator blockers: wait for an unfreeze, then re-probe and re-choose.
     if let Some(b) = choice.blocker {
@@ -166,7 +231,7 @@ pub fn run_purge(
             clock.sleep_ms(req.poll_ms.max(1));
             if let Ok(p) = probe(io, profile.path, hints) {
                 profile = p;
-                choice = choose(&profile, req)?;
+                (choice, scope_blocked) = choose(&profile, req)?;
             }
         }
         rep.waited_ms = clock.now_ms() - start;
@@ -212,7 +277,7 @@ pub fn run_purge(
     rep.method = choice.method;
     rep.category = choice.category;
 
-    // Purge that no command can reach.
+    // Purge that no command can reach (or none may be sent).
     if choice.method == Method::Destroy {
         let overwrite_ok = req.allow_fallback
             && req.level != Level::Destroy
@@ -228,41 +293,56 @@ pub fn run_purge(
                 "falling back to a verified overwrite, which achieves Clear only: to reach Purge, destroy the device".into(),
             );
             rep.outcome = Outcome::Overwrite;
+        } else if let Some(why) = scope_blocked {
+            rep.outcome = Outcome::Failed(format!("refused, nothing was sent: {why}"));
         } else {
             rep.outcome = Outcome::Destroy;
         }
+        rep.hidden = unreached(&profile, &mut rep.reasons);
         return Ok(rep);
     }
     if choice.method == Method::Overwrite {
         rep.outcome = Outcome::Overwrite;
+        rep.hidden = unreached(&profile, &mut rep.reasons);
         return Ok(rep);
     }
 
-    // Hidden areas: report, and remove the HPA when asked.
+    // Hidden areas: report, and remove the HPA/AMA when asked.
+    let mut native_bytes = None;
     if let Some(h) = profile.hidden.filter(|h| h.hpa() || h.dco()) {
-        rep.hidden = Some(hidden_step(io, h, req.remove_hpa, &mut rep));
-        if let Some(hr) = &rep.hidden {
-            events(&PurgeEvent::Attention(hr.note.clone()));
+        let hr = hidden_step(io, h, req.remove_hpa, &mut rep.command_log);
+        events(&PurgeEvent::Attention(hr.note.clone()));
+        rep.reasons.push(format!("hidden area: {}", hr.note));
+        if hr.hpa_removed {
+            let sector = profile
+                .ata
+                .as_ref()
+                .map_or(512, |id| id.logical_sector_size);
+            native_bytes = Some((h.native_sectors * u64::from(sector), sector));
         }
+        rep.hidden = Some(hr);
     }
 
+    // The canaries span the native capacity when a hidden area was removed.
+    let visible = Visible(dev);
+    let native = native_bytes.map(|(bytes, sector)| NativeView {
+        dev,
+        io,
+        native_bytes: bytes,
+        sector,
+    });
+    let medium: &dyn Medium = match &native {
+        Some(n) => n,
+        None => &visible,
+    };
     let geo = dev.geometry();
-    let canaries = CanarySet::plan(geo.size_bytes, geo.logical_sector, req.samples, req.seed);
-    if let Err(e) = canaries.plant(dev) {
+    let canaries = CanarySet::plan(medium.span(), geo.logical_sector, req.samples, req.seed);
+    if let Err(e) = canaries.plant(medium) {
         rep.outcome = Outcome::Failed(format!("could not write the read-back canaries: {e}"));
         return Ok(rep);
     }
 
-    let ctx = Ctx {
-        io,
-        clock,
-        profile: &profile,
-        poll_ms: req.poll_ms,
-        password: req.password,
-        events,
-        log: Default::default(),
-        password_left: Default::default(),
-    };
+    let ctx = Ctx::new(io, clock, &profile, req.poll_ms, req.password, events);
     let mut queue: Vec<(Method, Category)> = vec![(choice.method, choice.category)];
     if req.allow_fallback {
         queue.extend(choice.fallbacks.iter().copied());
@@ -275,6 +355,9 @@ pub fn run_purge(
                 "every drive-native method was refused: falling back to a verified overwrite (Clear)".into(),
             );
             rep.outcome = Outcome::Overwrite;
+            if let Some(h) = rep.hidden.as_mut() {
+                h.overwrite_follows(geo.size_bytes / u64::from(geo.logical_sector.max(1)));
+            }
             break;
         }
         let r = run_method(&ctx, m);
@@ -285,7 +368,7 @@ pub fn run_purge(
         match r {
             MethodResult::Succeeded { raw } => {
                 rep.completion = Some(raw);
-                let rb = canaries.check(dev, expect_for(m));
+                let rb = canaries.check(medium, expect_for(m));
                 rep.outcome = if rb.passed() {
                     Outcome::Verified
                 } else {
@@ -294,6 +377,10 @@ pub fn run_purge(
                         rb.summary()
                     ))
                 };
+                if let (Some(h), true) = (rep.hidden.as_mut(), rb.passed()) {
+                    h.proven(native.is_some());
+                }
+                rep.erased_namespaces = erased_names(&profile, req, m);
                 rep.read_back = Some(rb);
                 break;
             }
@@ -311,7 +398,8 @@ pub fn run_purge(
             }
         }
     }
-    rep.command_log = ctx.log.take();
+    rep.reasons.extend(ctx.watched.take());
+    rep.command_log.extend(ctx.log.take());
     rep.password_left_set = ctx.password_left.get();
     if rep.password_left_set {
         if let Outcome::Verified = rep.outcome {
@@ -321,53 +409,12 @@ pub fn run_purge(
     Ok(rep)
 }
 
-fn hidden_step(
-    io: &dyn DriveIo,
-    h: HiddenArea,
-    remove: bool,
-    rep: &mut PurgeReport,
-) -> HiddenReport {
-    let mut note = format!(
-        "{} visible sectors, {} native (HPA hides {}){}",
-        h.visible_sectors,
-        h.native_sectors,
-        h.native_sectors.saturating_sub(h.visible_sectors),
-        h.dco_sectors.map_or(String::new(), |d| format!(
-            ", factory {d} (DCO hides {})",
-            d.saturating_sub(h.native_sectors)
-        ))
-    );
-    let mut removed = false;
-    if h.hpa() && remove {
-        // Volatile: the owner's HPA returns at the next power cycle, but this
-        // job sanitizes and verifies the whole native capacity.
-        match ata::set_max_ext(h.native_sectors - 1, false) {
-            Ok(cmd) => match io.ata(&cmd, &mut []) {
-                Ok(r) if !r.failed() => {
-                    removed = true;
-                    note.push_str("; HPA removed with SET MAX ADDRESS EXT (volatile)");
-                }
-                Ok(r) => note.push_str(&format!(
-                    "; SET MAX ADDRESS EXT rejected (error {:#04x}): hidden sectors stay outside the read-back",
-                    r.error
-                )),
-                Err(e) => note.push_str(&format!("; SET MAX ADDRESS EXT failed: {e}")),
-            },
-            Err(e) => note.push_str(&format!("; {e}")),
-        }
-    } else if h.hpa() {
-        note.push_str(
-            "; not removed (use --remove-hpa): the read-back cannot sample hidden sectors",
-        );
-    }
-    if h.dco() {
-        note.push_str("; DCO left in place (DCO RESTORE is not sent)");
-    }
-    rep.reasons.push(format!("hidden area: {note}"));
-    HiddenReport {
-        found: h,
-        hpa_removed: removed,
-        note,
+/// The namespaces `m` erased, for the certificate (NVMe only).
+fn erased_names(p: &DriveProfile, req: &PurgeRequest, m: Method) -> Option<Vec<String>> {
+    let (caps, nsid) = p.caps.nvme.zip(target_nsid(p))?;
+    match scope::erased_by(m, &caps, nsid, req.nvme_namespaces.as_deref()) {
+        Ok(Some(names)) => Some(names),
+        _ => Some(vec![format!("NSID {nsid}")]),
     }
 }
 

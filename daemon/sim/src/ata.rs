@@ -1,4 +1,11 @@
-//! ATA command execution: IDENTIFY, Security, SANITIZE, HPA and DCO.
+//! ATA command execution: IDENTIFY, Security, SANITIZE, HPA/AMA, DCO and
+//! READ/WRITE SECTORS EXT.
+//!
+//! HPA: SET MAX ADDRESS EXT is aborted unless the command right before it was
+//! a good READ NATIVE MAX ADDRESS EXT (any command in between, block I/O
+//! included, breaks the pair), and only one non-volatile SET MAX is accepted
+//! per power cycle (IDNF after that). AMA drives (`SimConfig::ata_ama`) take
+//! 78h instead and abort 27h/37h and DCO.
 
 use crate::media::Erase;
 use crate::{AtaResponse, CmdMatch, SanOp, SimDrive, SimError, SimKind, State};
@@ -38,12 +45,18 @@ pub(crate) fn identify(d: &SimDrive, s: &State) -> Vec<u8> {
     let lba28 = s.max_sectors.min(0x0FFF_FFFF) as u32;
     w[60] = lba28 as u16;
     w[61] = (lba28 >> 16) as u16;
-    w[82] = 0x4000 | u16::from(c.ata_security) << 1 | 1 << 10;
-    w[83] = 0x4000 | 1 << 10 | 1 << 11;
+    let hpa = !c.ata_ama;
+    // Major version: ATA8-ACS through ACS-3 (hdparm's SUPPORTS_ACS3 tests bit 10).
+    w[80] = 0x07F0;
+    w[82] = 0x4000 | u16::from(c.ata_security) << 1 | u16::from(hpa) << 10;
+    w[83] = 0x4000 | 1 << 10 | u16::from(hpa) << 11;
     w[85] = 0x4000
         | u16::from(s.sec.user.is_some()) << 1
-        | u16::from(s.max_sectors < s.native_sectors) << 10;
-    w[86] = 1 << 10;
+        | u16::from(hpa && s.max_sectors < s.native_sectors) << 10;
+    // Bit 15: words 119-120 valid.
+    w[86] = 1 << 10 | 1 << 15;
+    w[119] = 0x4000 | u16::from(c.ata_ama) << 8;
+    w[120] = 0x4000;
     let t = c.erase_minutes.div_ceil(2).min(0xFE);
     w[89] = if c.ata_security { t } else { 0 };
     w[90] = if c.ata_enhanced_erase { t } else { 0 };
@@ -130,6 +143,7 @@ pub(crate) fn execute(
     }
     let (mut guard, hit) = d.begin(CmdMatch::Ata(cmd.command))?;
     let s = &mut *guard;
+    s.timeouts.insert(cmd.command, cmd.timeout_ms);
     // ERASE UNIT must immediately follow ERASE PREPARE: any other command cancels it.
     if cmd.command != opcode::SECURITY_ERASE_UNIT {
         s.sec.prepared = false;
@@ -141,7 +155,19 @@ pub(crate) fn execute(
     let failed = matches!(s.san, SanOp::Failed { .. });
     let is_status = cmd.command == opcode::SANITIZE && cmd.feature == sf::STATUS_EXT;
     if (running || failed) && cmd.command != opcode::IDENTIFY_DEVICE && !is_status {
-        // SD2 aborts everything but status and IDENTIFY; SD3 also allows a new sanitize.
+        // SD2 aborts everything but status and IDENTIFY; SD3 also allows a new
+        // sanitize. A sanitize command's error output carries the status bits,
+        // so a host can tell "aborted: a sanitize is already running".
+        if running && cmd.command == opcode::SANITIZE {
+            let mut st = status_regs(d, s);
+            st.failed = true;
+            st.progress = 0;
+            st.reason = SanitizeErrorReason::None;
+            return Ok(AtaResponse {
+                regs: st.to_registers(),
+                data: Vec::new(),
+            });
+        }
         if running || cmd.command != opcode::SANITIZE {
             return Ok(san_abort(if running {
                 SanitizeErrorReason::None
@@ -185,6 +211,7 @@ pub(crate) fn execute(
                         } else {
                             Erase::Fill(0)
                         },
+                        false,
                     );
                     ok(Vec::new())
                 }
@@ -193,7 +220,9 @@ pub(crate) fn execute(
         }
         opcode::SANITIZE => sanitize(d, s, cmd),
         lethe_cmds::smart::ata::SMART => crate::health::ata(d, s, cmd),
+        opcode::READ_NATIVE_MAX_EXT | opcode::SET_MAX_EXT if cfg.ata_ama => abort(),
         opcode::READ_NATIVE_MAX_EXT => {
+            s.after_read_native = true;
             let mut regs = AtaRegisters::ok();
             regs.lba = s.native_sectors.saturating_sub(1);
             AtaResponse {
@@ -201,16 +230,11 @@ pub(crate) fn execute(
                 data: Vec::new(),
             }
         }
-        opcode::SET_MAX_EXT => {
-            if s.sec.locked() || cmd.lba >= s.native_sectors {
-                let mut a = abort();
-                a.regs.error = ata::error::IDNF | ata::error::ABRT;
-                a
-            } else {
-                s.max_sectors = cmd.lba + 1;
-                ok(Vec::new())
-            }
-        }
+        opcode::SET_MAX_EXT => set_max(s, cmd),
+        opcode::ACCESSIBLE_MAX_ADDRESS if cfg.ata_ama => accessible_max(s, cmd),
+        opcode::READ_SECTORS_EXT => read_sectors(s, cmd),
+        opcode::WRITE_SECTORS_EXT => write_sectors(s, cmd, data_out),
+        opcode::DCO if cfg.ata_ama => abort(),
         opcode::DCO => match cmd.feature {
             dco::IDENTIFY => {
                 let mut w = [0u16; 256];
@@ -225,12 +249,106 @@ pub(crate) fn execute(
             dco::RESTORE if s.max_sectors == s.native_sectors && !s.sec.locked() => {
                 s.native_sectors = cfg.sectors;
                 s.max_sectors = cfg.sectors;
+                s.persistent_max = cfg.sectors;
                 ok(Vec::new())
             }
             _ => abort(),
         },
         _ => abort(),
     })
+}
+
+fn idnf() -> AtaResponse {
+    let mut a = abort();
+    a.regs.error = ata::error::IDNF | ata::error::ABRT;
+    a
+}
+
+/// SET MAX ADDRESS EXT (ATA8-ACS 7.49 and vendor manuals: aborted unless READ
+/// NATIVE MAX ADDRESS EXT came immediately before; IDNF for a second
+/// non-volatile setting in one power cycle or an address past native max).
+fn set_max(s: &mut State, cmd: &AtaCommand) -> AtaResponse {
+    if !s.prev_read_native || s.sec.locked() {
+        return abort();
+    }
+    if cmd.lba >= s.native_sectors {
+        return idnf();
+    }
+    let non_volatile = cmd.count & 1 != 0;
+    if non_volatile {
+        if s.set_max_nv_used {
+            let mut a = abort();
+            a.regs.error = ata::error::IDNF;
+            return a;
+        }
+        s.set_max_nv_used = true;
+        s.persistent_max = cmd.lba + 1;
+    }
+    s.max_sectors = cmd.lba + 1;
+    ok(Vec::new())
+}
+
+/// ACCESSIBLE MAX ADDRESS CONFIGURATION (78h, ACS-3 7.7).
+fn accessible_max(s: &mut State, cmd: &AtaCommand) -> AtaResponse {
+    match cmd.feature {
+        ata::ama::GET_NATIVE_MAX => {
+            let mut regs = AtaRegisters::ok();
+            regs.lba = s.native_sectors.saturating_sub(1);
+            AtaResponse {
+                regs,
+                data: Vec::new(),
+            }
+        }
+        ata::ama::SET_ACCESSIBLE_MAX => {
+            if s.ama_frozen || s.sec.locked() {
+                return abort();
+            }
+            if cmd.lba >= s.native_sectors {
+                return idnf();
+            }
+            // Non-volatile: the new capacity survives power cycles.
+            s.max_sectors = cmd.lba + 1;
+            s.persistent_max = s.max_sectors;
+            ok(Vec::new())
+        }
+        ata::ama::FREEZE_ACCESSIBLE_MAX => {
+            s.ama_frozen = true;
+            ok(Vec::new())
+        }
+        _ => abort(),
+    }
+}
+
+/// The sector range of a READ/WRITE SECTORS EXT, if the drive accepts it.
+fn rw_range(s: &State, cmd: &AtaCommand) -> Option<(u64, u64)> {
+    let n = match cmd.count {
+        0 => 65536,
+        n => u64::from(n),
+    };
+    let ok = cmd.data.len() as u64 == n * 512
+        && !s.sec.locked()
+        && cmd.lba.checked_add(n).is_some_and(|e| e <= s.max_sectors);
+    ok.then_some((cmd.lba, n))
+}
+
+fn read_sectors(s: &mut State, cmd: &AtaCommand) -> AtaResponse {
+    let Some((first, n)) = rw_range(s, cmd) else {
+        return idnf();
+    };
+    let data = (first..first + n)
+        .flat_map(|l| s.media.read_sector(l))
+        .collect();
+    ok(data)
+}
+
+fn write_sectors(s: &mut State, cmd: &AtaCommand, data: &[u8]) -> AtaResponse {
+    let Some((first, _)) = rw_range(s, cmd) else {
+        return idnf();
+    };
+    for (i, chunk) in data.chunks(512).enumerate() {
+        s.media.write_sector(first + i as u64, chunk);
+    }
+    ok(Vec::new())
 }
 
 fn sanitize(d: &SimDrive, s: &mut State, cmd: &AtaCommand) -> AtaResponse {

@@ -1,5 +1,7 @@
 //! Static drive descriptions (presets) and the fault-script vocabulary.
 
+use lethe_cmds::scsi::FixedAtaLayout;
+
 /// Which kind of drive to model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SimKind {
@@ -44,6 +46,38 @@ pub struct SimConfig {
     pub sanitize_ms: u64,
     /// SECURITY ERASE UNIT time in minutes (words 89/90).
     pub erase_minutes: u16,
+    /// ATA hidden-area control through Accessible Max Address Configuration
+    /// (78h, IDENTIFY word 119 bit 8) instead of the HPA feature set: the
+    /// drive then aborts READ NATIVE MAX / SET MAX and DCO.
+    pub ata_ama: bool,
+    /// The SCSI-to-ATA translator (libata, a SAS HBA, a bridge) accepts
+    /// D_SENSE in the Control mode page; without it ATA registers come back
+    /// in fixed-format sense.
+    pub sat_dsense: bool,
+    /// Where a fixed-format answer puts the ATA registers.
+    pub sat_fixed_layout: FixedAtaLayout,
+    /// The SCSI device honours REQUEST SENSE with DESC=1; without it that is
+    /// ILLEGAL REQUEST, INVALID FIELD IN CDB (sg_sanitize falls back to fixed).
+    pub scsi_dsense: bool,
+    /// How descriptor-format REQUEST SENSE reports a running sanitize.
+    pub scsi_progress: ScsiProgress,
+    /// REQUEST SENSE always answers NO SENSE (a translator that emulates it,
+    /// as libata does); only TEST UNIT READY and media access show NOT READY
+    /// 04h/1Bh while a sanitize runs.
+    pub scsi_request_sense_blind: bool,
+    /// NVMe namespaces on the controller (NSID 1..=n, same size); the block
+    /// device is namespace 1.
+    pub nvme_namespaces: u32,
+}
+
+/// How a SCSI device reports sanitize progress in descriptor-format sense.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScsiProgress {
+    /// NOT READY 04h/1Bh with the sense-key-specific progress descriptor (02h).
+    SenseKeySpecific,
+    /// NO SENSE with an another-progress-indication descriptor (0Ah) naming
+    /// NOT READY 04h/1Bh (SPC-5 4.4.2.11).
+    Another,
 }
 
 impl SimConfig {
@@ -65,6 +99,13 @@ impl SimConfig {
             scsi_sanitize: (false, false, false),
             sanitize_ms: 10_000,
             erase_minutes: 2,
+            ata_ama: false,
+            sat_dsense: true,
+            sat_fixed_layout: FixedAtaLayout::LibataLegacy,
+            scsi_dsense: true,
+            scsi_progress: ScsiProgress::SenseKeySpecific,
+            scsi_request_sense_blind: false,
+            nvme_namespaces: 1,
         }
     }
 
@@ -128,4 +169,8 @@ pub enum Fault {
     /// The next erase (sanitize, ERASE UNIT, Format) reports success but
     /// changes nothing, like USB bridges that fake FORMAT UNIT.
     LieAboutErase,
+    /// Just before the next matching command, a sanitize starts that Lethe
+    /// did not send (another host, or one resuming after a power loss), so
+    /// the command meets a drive that is already sanitizing.
+    ForeignSanitize(CmdMatch),
 }

@@ -5,6 +5,7 @@ use crate::{SimDrive, SimError};
 use lethe_cmds::ata::{AtaCommand, AtaRegisters};
 use lethe_cmds::io::{DriveIo, DriveIoError, ScsiReply};
 use lethe_cmds::nvme::{NvmeAdminCmd, NvmeCompletion};
+use lethe_cmds::sat_client::{RawScsi, RawScsiReply, SatClient};
 use lethe_cmds::scsi::ScsiCdb;
 use lethe_cmds::DataDir;
 
@@ -69,5 +70,59 @@ impl DriveIo for SimDrive {
             status: r.status,
             sense: r.sense,
         })
+    }
+}
+
+impl RawScsi for SimDrive {
+    fn raw_scsi(&self, cdb: &ScsiCdb, data: &mut [u8]) -> Result<RawScsiReply, DriveIoError> {
+        let r = SimDrive::scsi(self, cdb, out_payload(cdb.data, data)?)?;
+        copy_in(cdb.data, data, &r.data)?;
+        Ok(RawScsiReply {
+            status: r.status,
+            sense: r.sense_bytes,
+        })
+    }
+}
+
+/// The drive reached the way Linux reaches a SATA disk: every ATA command
+/// wrapped in ATA PASS-THROUGH(16) by the shared [`SatClient`] and answered by
+/// the model's libata-like translator, so the CDB bits (CK_COND, T_TYPE) and
+/// the sense decoding are the ones the ioctl path uses.
+#[derive(Debug)]
+pub struct SatPath<'a> {
+    drive: &'a SimDrive,
+    client: SatClient,
+}
+
+impl<'a> SatPath<'a> {
+    /// A SAT path to `drive` that has not sent anything yet.
+    pub fn new(drive: &'a SimDrive) -> Self {
+        SatPath {
+            drive,
+            client: SatClient::new(),
+        }
+    }
+
+    /// Whether the translator ended up in descriptor-format sense.
+    pub fn descriptor_sense(&self) -> Option<bool> {
+        self.client.descriptor_sense()
+    }
+}
+
+impl DriveIo for SatPath<'_> {
+    fn ata(&self, cmd: &AtaCommand, data: &mut [u8]) -> Result<AtaRegisters, DriveIoError> {
+        self.client.ata(self.drive, cmd, data)
+    }
+
+    fn nvme_admin(
+        &self,
+        cmd: &NvmeAdminCmd,
+        data: &mut [u8],
+    ) -> Result<NvmeCompletion, DriveIoError> {
+        DriveIo::nvme_admin(self.drive, cmd, data)
+    }
+
+    fn scsi(&self, cdb: &ScsiCdb, data: &mut [u8]) -> Result<ScsiReply, DriveIoError> {
+        DriveIo::scsi(self.drive, cdb, data)
     }
 }

@@ -3,8 +3,19 @@
 //!
 //! It models the ATA security state machine (SEC1-SEC6), sanitize state with a
 //! progress log driven by an injected [`SimClock`] (no real sleeping), NVMe
-//! Format with SES, HPA/DCO, and scripted faults. Contents are sparse: written
-//! sectors live in a map, the rest read as a fill pattern.
+//! Format with SES and namespaces, HPA/AMA/DCO, a SCSI-to-ATA translator
+//! ([`SatPath`]), and scripted faults. Contents are sparse: written sectors
+//! live in a map, the rest read as a fill pattern.
+//!
+//! It is as strict as real drives where a drive's rule decides whether a job
+//! is certified correctly; each rule cites its source in `docs/purge.md`:
+//! SET MAX ADDRESS EXT only right after READ NATIVE MAX ADDRESS EXT, one
+//! non-volatile SET MAX per power cycle, Accessible Max Address drives that
+//! abort the HPA commands, the host's block device keeping its size until a
+//! rescan, libata's answer to CK_COND on data commands, fixed-format sense
+//! where the translator refuses D_SENSE, devices that refuse descriptor sense
+//! or report progress in descriptor 0Ah, and a sanitize that is already
+//! running (after a power loss) when a new command arrives.
 
 mod ata;
 mod config;
@@ -15,8 +26,9 @@ mod nvme;
 mod scsi;
 mod security;
 
-pub use config::{CmdMatch, Fault, SimConfig, SimKind};
+pub use config::{CmdMatch, Fault, ScsiProgress, SimConfig, SimKind};
 pub use health::SimHealth;
+pub use io::SatPath;
 pub use media::Fill;
 pub use security::SecState;
 
@@ -85,6 +97,8 @@ pub struct ScsiResponse {
     pub status: u8,
     /// Sense data with CHECK CONDITION.
     pub sense: Option<Sense>,
+    /// The sense bytes as they go on the wire (`sense` decoded from them).
+    pub sense_bytes: Vec<u8>,
     /// Data-in bytes.
     pub data: Vec<u8>,
 }
@@ -94,6 +108,7 @@ impl ScsiResponse {
         ScsiResponse {
             status: 0,
             sense: None,
+            sense_bytes: Vec::new(),
             data,
         }
     }
@@ -101,7 +116,17 @@ impl ScsiResponse {
         ScsiResponse {
             status: 2,
             sense: Some(sense),
+            sense_bytes: sense.encode(),
             data: Vec::new(),
+        }
+    }
+    /// CHECK CONDITION with sense bytes built elsewhere (SAT fixed layouts).
+    pub(crate) fn check_raw(bytes: Vec<u8>, data: Vec<u8>) -> Self {
+        ScsiResponse {
+            status: 2,
+            sense: Sense::decode(&bytes).ok(),
+            sense_bytes: bytes,
+            data,
         }
     }
 }
@@ -133,15 +158,33 @@ pub(crate) struct State {
     /// CDW10 of the last NVMe sanitize (echoed as SCDW10).
     pub last_scdw10: u32,
     pub ever_sanitized: bool,
-    /// Current accessible max sectors (HPA) and native sectors (DCO).
+    /// Accessible max sectors now (HPA/AMA), after the next power-on
+    /// (non-volatile setting), native sectors (DCO), and what the host's block
+    /// layer believes until a rescan.
     pub max_sectors: u64,
+    pub persistent_max: u64,
     pub native_sectors: u64,
+    pub host_sectors: u64,
+    /// The last command completed was a good READ NATIVE MAX ADDRESS EXT.
+    pub after_read_native: bool,
+    /// ... as seen by the command being executed now.
+    pub prev_read_native: bool,
+    /// A non-volatile SET MAX ADDRESS EXT was already accepted this power cycle.
+    pub set_max_nv_used: bool,
+    /// FREEZE ACCESSIBLE MAX ADDRESS EXT is in force.
+    pub ama_frozen: bool,
+    /// D_SENSE of the Control mode page (descriptor-format sense).
+    pub d_sense: bool,
+    /// NVMe namespaces 2..=n.
+    pub other_ns: Vec<media::Media>,
     pub faults: Vec<Fault>,
     pub gone: bool,
     pub power_cycles: u32,
     pub commands: u64,
     /// What SMART / health commands report.
     pub health: health::SimHealth,
+    /// The transport timeout of the last command of each ATA opcode.
+    pub timeouts: std::collections::BTreeMap<u8, u32>,
 }
 
 /// The simulated drive.
@@ -163,12 +206,23 @@ impl SimDrive {
             last_scdw10: 0,
             ever_sanitized: false,
             max_sectors: cfg.sectors,
+            persistent_max: cfg.sectors,
             native_sectors: cfg.sectors,
+            host_sectors: cfg.sectors,
+            after_read_native: false,
+            prev_read_native: false,
+            set_max_nv_used: false,
+            ama_frozen: false,
+            d_sense: false,
+            other_ns: (1..cfg.nvme_namespaces.max(1))
+                .map(|_| media::Media::new(Fill::Byte(0)))
+                .collect(),
             faults: Vec::new(),
             gone: false,
             power_cycles: 0,
             commands: 0,
             health: health::SimHealth::default(),
+            timeouts: Default::default(),
         };
         SimDrive {
             cfg,
@@ -198,10 +252,13 @@ impl SimDrive {
         self.lock().faults.push(f);
     }
 
-    /// Hide sectors above `sectors` with an HPA (as a vendor or BIOS would).
+    /// Hide sectors above `sectors` with a non-volatile HPA (or Accessible
+    /// Max Address), as a vendor or BIOS would; the host booted seeing it.
     pub fn set_hpa(&self, sectors: u64) {
         let mut s = self.lock();
         s.max_sectors = sectors.min(s.native_sectors);
+        s.persistent_max = s.max_sectors;
+        s.host_sectors = s.max_sectors;
     }
 
     /// Reduce the native capacity with a DCO.
@@ -209,6 +266,68 @@ impl SimDrive {
         let mut s = self.lock();
         s.native_sectors = sectors.min(self.cfg.sectors);
         s.max_sectors = s.max_sectors.min(s.native_sectors);
+        s.persistent_max = s.persistent_max.min(s.native_sectors);
+        s.host_sectors = s.host_sectors.min(s.max_sectors);
+    }
+
+    /// The host re-reads the capacity (Linux: a disk revalidation); until
+    /// then the block device keeps the size it had.
+    pub fn rescan(&self) {
+        let mut s = self.lock();
+        s.host_sectors = s.max_sectors;
+    }
+
+    /// Sectors the drive accepts now (its accessible max address + 1).
+    pub fn accessible_sectors(&self) -> u64 {
+        self.lock().max_sectors
+    }
+
+    /// Model a BIOS that issues FREEZE ACCESSIBLE MAX ADDRESS EXT at boot.
+    pub fn bios_ama_freeze(&self) {
+        self.lock().ama_frozen = true;
+    }
+
+    /// Power comes back with a sanitize running that this job did not send
+    /// (ACS-3 7.36.1 / NVMe: an interrupted sanitize resumes at power-on).
+    /// NVMe's log names it as a Crypto Erase (SCDW10 = 4). A drive without
+    /// any sanitize operation cannot be sanitizing: nothing happens.
+    pub fn sanitize_running_at_power_on(&self) {
+        let mut s = self.lock();
+        self.start_foreign_sanitize(&mut s);
+    }
+
+    /// True when the drive has any sanitize operation of its command set.
+    pub fn supports_sanitize(&self) -> bool {
+        let c = &self.cfg;
+        let (a, b, o) = match c.kind {
+            SimKind::Sata => c.ata_sanitize,
+            SimKind::Sas => c.scsi_sanitize,
+            SimKind::Nvme => return lethe_cmds::nvme::SaniCap::from_raw(c.nvme_sanicap).any(),
+        };
+        a || b || o
+    }
+
+    fn start_foreign_sanitize(&self, s: &mut State) {
+        if !self.supports_sanitize() {
+            return;
+        }
+        const CRYPTO_ERASE_CDW10: u32 = 4;
+        s.last_scdw10 = CRYPTO_ERASE_CDW10;
+        self.start_sanitize(s, media::Erase::Crypto, false, CRYPTO_ERASE_CDW10);
+        let will_fail = matches!(
+            s.san,
+            SanOp::Running {
+                will_fail: true,
+                ..
+            }
+        );
+        if let SanOp::Running { will_fail: wf, .. } = &mut s.san {
+            // A scripted SanitizeFails is meant for Lethe's own command.
+            *wf = false;
+        }
+        if will_fail {
+            s.faults.push(Fault::SanitizeFails);
+        }
     }
 
     /// Model a BIOS that issues SECURITY FREEZE LOCK at boot.
@@ -253,6 +372,11 @@ impl SimDrive {
         self.lock().power_cycles
     }
 
+    /// The transport timeout the host gave the last ATA command `opcode`.
+    pub fn last_timeout_ms(&self, opcode: u8) -> Option<u32> {
+        self.lock().timeouts.get(&opcode).copied()
+    }
+
     /// Pre-command bookkeeping: time-based faults, sanitize completion, the
     /// gone countdown and matching one-shot faults.
     pub(crate) fn begin(
@@ -265,6 +389,17 @@ impl SimDrive {
             return Err(SimError::Gone);
         }
         s.commands += 1;
+        s.prev_read_native = std::mem::replace(&mut s.after_read_native, false);
+        if let Some(i) = s
+            .faults
+            .iter()
+            .position(|f| matches!(f, Fault::ForeignSanitize(c) if matches(*c, m)))
+        {
+            s.faults.remove(i);
+            if !matches!(s.san, SanOp::Running { .. }) {
+                self.start_foreign_sanitize(&mut s);
+            }
+        }
         let mut hit = None;
         let mut i = 0;
         while i < s.faults.len() {
@@ -341,10 +476,10 @@ impl SimDrive {
         };
     }
 
-    /// Geometry as the host currently sees it.
+    /// Geometry as the host currently sees it (its size until a rescan).
     fn geometry_now(&self, s: &State) -> Geometry {
         Geometry {
-            size_bytes: s.max_sectors * 512,
+            size_bytes: s.host_sectors * 512,
             logical_sector: 512,
             physical_sector: 512,
         }
@@ -378,8 +513,15 @@ impl SimDrive {
         }
         let first = offset / 512;
         let n = len as u64 / 512;
+        if first.saturating_add(n) > s.host_sectors {
+            return Err(IoFault::Other(format!(
+                "I/O beyond the end of the block device at LBA {first}"
+            )));
+        }
         if first.saturating_add(n) > s.max_sectors {
-            return Err(IoFault::Other(format!("I/O beyond end at LBA {first}")));
+            return Err(IoFault::Media(format!(
+                "ID NOT FOUND: LBA {first} is beyond the accessible max address"
+            )));
         }
         if let Some(bad) = s.faults.iter().find_map(|f| match f {
             Fault::MediumError(l) if (first..first + n).contains(l) => Some(*l),
@@ -403,6 +545,30 @@ impl SimDrive {
         self.tick(&mut s);
         s.media.read_sector(lba)
     }
+
+    /// Write a sector of NVMe namespace `nsid` directly (test setup).
+    pub fn poke_ns(&self, nsid: u32, lba: u64, data: &[u8]) {
+        let mut s = self.lock();
+        if let Some(m) = ns_media(&mut s, nsid) {
+            m.write_sector(lba, data);
+        }
+    }
+
+    /// Read a sector of NVMe namespace `nsid` (the test's view of the flash).
+    pub fn peek_ns(&self, nsid: u32, lba: u64) -> Vec<u8> {
+        let mut s = self.lock();
+        self.tick(&mut s);
+        ns_media(&mut s, nsid).map_or_else(Vec::new, |m| m.read_sector(lba))
+    }
+}
+
+/// The medium of NVMe namespace `nsid` (1 is the block device's).
+pub(crate) fn ns_media(s: &mut State, nsid: u32) -> Option<&mut media::Media> {
+    match nsid {
+        0 => None,
+        1 => Some(&mut s.media),
+        n => s.other_ns.get_mut(usize::try_from(n - 2).ok()?),
+    }
 }
 
 fn matches(c: CmdMatch, m: CmdMatch) -> bool {
@@ -418,10 +584,16 @@ pub(crate) fn take_fault(s: &mut State, pred: impl Fn(&Fault) -> bool) -> bool {
     }
 }
 
-/// Apply an erase, unless a scripted [`Fault::LieAboutErase`] swallows it.
-pub(crate) fn apply_erase(s: &mut State, e: media::Erase) {
+/// Apply an erase to namespace 1 (and every other namespace when
+/// `all_namespaces`), unless a scripted [`Fault::LieAboutErase`] swallows it.
+pub(crate) fn apply_erase(s: &mut State, e: media::Erase, all_namespaces: bool) {
     if !take_fault(s, |f| matches!(f, Fault::LieAboutErase)) {
         s.media.erase(e);
+        if all_namespaces {
+            for m in &mut s.other_ns {
+                m.erase(e);
+            }
+        }
     }
 }
 
@@ -437,7 +609,8 @@ pub(crate) fn finish_sanitize(s: &mut State) {
         if will_fail {
             s.san = SanOp::Failed { unrestricted };
         } else {
-            apply_erase(s, erase);
+            // Sanitize acts on the whole NVM subsystem: every namespace.
+            apply_erase(s, erase, true);
             s.san = SanOp::Idle { completed: true };
             s.ever_sanitized = true;
         }
@@ -448,8 +621,13 @@ fn power_cycle_locked(s: &mut State, now: u64) {
     s.power_cycles += 1;
     s.sec.power_cycle();
     s.san_frozen = false;
-    // HPA set without the persistent bit is lost on power cycle; we model the
-    // persistent case only (what vendors ship), so max_sectors stays.
+    // A volatile SET MAX is lost; the non-volatile setting comes back.
+    s.max_sectors = s.persistent_max;
+    s.set_max_nv_used = false;
+    s.ama_frozen = false;
+    s.after_read_native = false;
+    // D_SENSE is a current (not saved) mode value: back to fixed format.
+    s.d_sense = false;
     if let SanOp::Running { start_ms, .. } = &mut s.san {
         *start_ms = now;
     }
@@ -463,6 +641,8 @@ impl BlockDevice for SimDrive {
     fn write_at(&self, buf: &[u8], offset: u64) -> Result<(), IoFault> {
         let mut s = self.lock();
         self.tick(&mut s);
+        // The drive sees a command: a pending READ NATIVE MAX no longer counts.
+        s.after_read_native = false;
         let (first, _) = self.io_check(&s, buf.len(), offset)?;
         for (i, chunk) in buf.chunks(512).enumerate() {
             s.media.write_sector(first + i as u64, chunk);
@@ -473,6 +653,7 @@ impl BlockDevice for SimDrive {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<(), IoFault> {
         let mut s = self.lock();
         self.tick(&mut s);
+        s.after_read_native = false;
         let (first, _) = self.io_check(&s, buf.len(), offset)?;
         for (i, chunk) in buf.chunks_mut(512).enumerate() {
             chunk.copy_from_slice(&s.media.read_sector(first + i as u64));

@@ -1,4 +1,9 @@
 //! NVMe admin command execution: Identify, Get Log Page 81h, Format NVM, Sanitize.
+//!
+//! Scope: Sanitize erases every namespace of the subsystem; Format erases the
+//! namespace named by NSID, or all of them for NSID FFFFFFFFh, FNA bit 0 (a
+//! format applies to all namespaces) or FNA bit 1 with SES 1/2 (a secure erase
+//! applies to all namespaces).
 
 use crate::media::Erase;
 use crate::{CmdMatch, NvmeResponse, SanOp, SimDrive, SimError, SimKind, State};
@@ -34,7 +39,7 @@ fn identify_controller(d: &SimDrive) -> Vec<u8> {
     b[80..84].copy_from_slice(&0x0002_0000u32.to_le_bytes());
     b[256..258].copy_from_slice(&(u16::from(c.nvme_format) << 1).to_le_bytes());
     b[328..332].copy_from_slice(&c.nvme_sanicap.to_le_bytes());
-    b[516..520].copy_from_slice(&1u32.to_le_bytes());
+    b[516..520].copy_from_slice(&c.nvme_namespaces.max(1).to_le_bytes());
     b[524] = c.nvme_fna;
     b
 }
@@ -102,7 +107,9 @@ pub(crate) fn execute(
     Ok(match cmd.opcode {
         opcode::IDENTIFY => match (cmd.cdw10 & 0xFF, cmd.nsid) {
             (1, _) => done(sc::SUCCESS, identify_controller(d)),
-            (0, 1) => done(sc::SUCCESS, identify_namespace(s)),
+            (0, n) if n >= 1 && n <= cfg.nvme_namespaces.max(1) => {
+                done(sc::SUCCESS, identify_namespace(s))
+            }
             _ => done(sc::INVALID_FIELD, Vec::new()),
         },
         opcode::GET_LOG_PAGE => match decode_get_log_page(cmd) {
@@ -121,8 +128,10 @@ pub(crate) fn execute(
         }
         opcode::FORMAT_NVM => match decode_format(cmd.cdw10) {
             Some(p) if p.lbaf != 0 || p.pi != 0 => done(sc::INVALID_FORMAT, Vec::new()),
-            Some(p) if !(cmd.nsid == 1 || cmd.nsid == 0xFFFF_FFFF) => {
-                let _ = p;
+            Some(_)
+                if !(cmd.nsid == 0xFFFF_FFFF
+                    || (1..=cfg.nvme_namespaces.max(1)).contains(&cmd.nsid)) =>
+            {
                 done(sc::INVALID_FIELD, Vec::new())
             }
             Some(p) => {
@@ -135,7 +144,14 @@ pub(crate) fn execute(
                     Ses::Crypto if cfg.nvme_lax_ses => Erase::Fill(0),
                     Ses::Crypto => return Ok(done(sc::INVALID_FIELD, Vec::new())),
                 };
-                crate::apply_erase(s, erase);
+                let all = cmd.nsid == 0xFFFF_FFFF
+                    || cfg.nvme_fna & 1 != 0
+                    || (p.ses != Ses::None && cfg.nvme_fna & 2 != 0);
+                if all || cmd.nsid == 1 {
+                    crate::apply_erase(s, erase, all);
+                } else if let Some(m) = crate::ns_media(s, cmd.nsid) {
+                    m.erase(erase);
+                }
                 done(sc::SUCCESS, Vec::new())
             }
             None => done(sc::INVALID_FIELD, Vec::new()),

@@ -1,11 +1,24 @@
-//! SCSI command execution: INQUIRY/VPD, READ CAPACITY(16), SANITIZE with
-//! REQUEST SENSE progress, and SAT translation of ATA PASS-THROUGH(16).
+//! SCSI command execution: INQUIRY/VPD, READ CAPACITY(16), READ(16), TEST
+//! UNIT READY, the Control mode page (D_SENSE), SANITIZE with REQUEST SENSE
+//! progress, and SAT translation of ATA PASS-THROUGH(16) the way libata does it.
+//!
+//! SAT: a failed ATA command is CHECK CONDITION, ABORTED COMMAND with its
+//! registers; a good one is GOOD without sense unless CK_COND asked for the
+//! registers (RECOVERED ERROR, 00h/1Dh). CK_COND on a PIO data command gets
+//! libata/AHCI's answer: the registers are read while DRQ is still set, so the
+//! command is reported as ABORTED COMMAND and, as bridges do, the data-in
+//! phase is not returned (hdparm leaves CK_COND off for data commands). The
+//! registers come in descriptor sense when D_SENSE is set, else in the
+//! configured fixed layout.
 
+use crate::config::ScsiProgress;
 use crate::media::Erase;
 use crate::{CmdMatch, SanOp, ScsiResponse, SimDrive, SimError, SimKind};
+use lethe_cmds::ata::{AtaProtocol, AtaRegisters};
 use lethe_cmds::scsi::{
-    self, decode_ata_pass_through_16, decode_sanitize, opcode, ScsiCdb, ScsiSanitizeAction, Sense,
-    SenseFormat, SenseKey, ATA_PASS_THROUGH_16,
+    self, decode_ata_pass_through_16, decode_sanitize, encode_fixed_ata, opcode, sat::byte2,
+    AnotherProgress, ScsiCdb, ScsiSanitizeAction, Sense, SenseFormat, SenseKey,
+    ATA_PASS_THROUGH_16,
 };
 
 fn sense(key: SenseKey, asc: u8, ascq: u8) -> ScsiResponse {
@@ -20,36 +33,73 @@ fn invalid_field() -> ScsiResponse {
     sense(SenseKey::IllegalRequest, 0x24, 0x00)
 }
 
+fn sanitizing(progress: Option<u16>) -> ScsiResponse {
+    let mut sn = Sense::new(SenseFormat::Fixed, SenseKey::NotReady, 0x04, 0x1B);
+    sn.progress = progress;
+    ScsiResponse::check(sn)
+}
+
+/// ATA PASS-THROUGH(16) through a libata-like translator.
+fn sat(d: &SimDrive, cdb: &ScsiCdb, data_out: &[u8]) -> Result<ScsiResponse, SimError> {
+    if d.config().kind != SimKind::Sata {
+        return Ok(invalid_opcode());
+    }
+    let Some(cmd) = decode_ata_pass_through_16(cdb) else {
+        return Ok(invalid_field());
+    };
+    let ck_cond = cdb.cdb[2] & byte2::CK_COND != 0;
+    let r = d.ata(&cmd, data_out)?;
+    let data_cmd = matches!(cmd.protocol, AtaProtocol::PioIn | AtaProtocol::PioOut);
+    let (key, ascq, regs, data) = if r.regs.failed() {
+        (SenseKey::AbortedCommand, 0x00, r.regs, r.data)
+    } else if ck_cond && data_cmd {
+        // libata/AHCI: DRQ still set when the registers are read.
+        let regs = AtaRegisters {
+            status: r.regs.status | 0x08,
+            ..r.regs
+        };
+        (SenseKey::AbortedCommand, 0x00, regs, Vec::new())
+    } else if ck_cond {
+        (SenseKey::RecoveredError, 0x1D, r.regs, r.data)
+    } else {
+        return Ok(ScsiResponse::good(r.data));
+    };
+    let d_sense = d.lock().d_sense;
+    let bytes = if d_sense {
+        let mut sn = Sense::new(SenseFormat::Descriptor, key, 0x00, ascq);
+        sn.ata = Some(regs);
+        sn.encode()
+    } else {
+        encode_fixed_ata(
+            key,
+            0x00,
+            ascq,
+            &regs,
+            cmd.is_ext(),
+            d.config().sat_fixed_layout,
+        )
+    };
+    Ok(ScsiResponse::check_raw(bytes, data))
+}
+
+/// MODE SENSE(10) answer holding the Control mode page (SPC-5 7.5.10).
+fn control_page(d_sense: bool) -> Vec<u8> {
+    let mut b = vec![
+        0, 18, 0, 0, 0, 0, 0, 0, 0x0A, 0x0A, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    if d_sense {
+        b[10] |= 0x04;
+    }
+    b
+}
+
 pub(crate) fn execute(
     d: &SimDrive,
     cdb: &ScsiCdb,
     data_out: &[u8],
 ) -> Result<ScsiResponse, SimError> {
-    // SAT: a SATA drive answers ATA PASS-THROUGH with the ATA Status Return descriptor.
     if cdb.opcode() == ATA_PASS_THROUGH_16 {
-        if d.config().kind != SimKind::Sata {
-            return Ok(invalid_opcode());
-        }
-        let Some(cmd) = decode_ata_pass_through_16(cdb) else {
-            return Ok(invalid_field());
-        };
-        let r = d.ata(&cmd, data_out)?;
-        let mut s = Sense::new(
-            SenseFormat::Descriptor,
-            SenseKey::RecoveredError,
-            0x00,
-            0x1D,
-        );
-        if r.regs.failed() {
-            s.key = SenseKey::AbortedCommand;
-            s.ascq = 0x00;
-        }
-        s.ata = Some(r.regs);
-        return Ok(ScsiResponse {
-            status: 2,
-            sense: Some(s),
-            data: r.data,
-        });
+        return sat(d, cdb, data_out);
     }
     let (mut guard, hit) = d.begin(CmdMatch::Scsi(cdb.opcode()))?;
     let s = &mut *guard;
@@ -110,29 +160,88 @@ pub(crate) fn execute(
                 _ => invalid_field(),
             }
         }
-        opcode::TEST_UNIT_READY if running => {
-            let mut sn = Sense::new(SenseFormat::Fixed, SenseKey::NotReady, 0x04, 0x1B);
-            sn.progress = progress;
-            ScsiResponse::check(sn)
+        opcode::TEST_UNIT_READY if running => sanitizing(progress),
+        opcode::TEST_UNIT_READY if matches!(s.san, SanOp::Failed { .. }) => {
+            sense(SenseKey::MediumError, 0x31, 0x03)
         }
         opcode::TEST_UNIT_READY => ScsiResponse::good(Vec::new()),
         opcode::REQUEST_SENSE => {
-            let fmt = if cdb.cdb[1] & 1 != 0 {
+            let desc = cdb.cdb[1] & 1 != 0;
+            let dsense_ok = cfg.kind == SimKind::Sata || cfg.scsi_dsense;
+            if desc && !dsense_ok {
+                return Ok(invalid_field());
+            }
+            let fmt = if desc {
                 SenseFormat::Descriptor
             } else {
                 SenseFormat::Fixed
             };
             let mut sn = match s.san {
-                SanOp::Running { .. } => Sense::new(fmt, SenseKey::NotReady, 0x04, 0x1B),
+                _ if cfg.scsi_request_sense_blind => Sense::new(fmt, SenseKey::NoSense, 0, 0),
+                SanOp::Running { .. } if desc && cfg.scsi_progress == ScsiProgress::Another => {
+                    let mut sn = Sense::new(fmt, SenseKey::NoSense, 0, 0);
+                    sn.another_progress = Some(AnotherProgress {
+                        key: SenseKey::NotReady,
+                        asc: 0x04,
+                        ascq: 0x1B,
+                        progress: progress.unwrap_or(0),
+                    });
+                    sn
+                }
+                SanOp::Running { .. } => {
+                    let mut sn = Sense::new(fmt, SenseKey::NotReady, 0x04, 0x1B);
+                    sn.progress = progress;
+                    sn
+                }
                 SanOp::Failed { .. } => Sense::new(fmt, SenseKey::MediumError, 0x31, 0x03),
                 SanOp::Idle { .. } => Sense::new(fmt, SenseKey::NoSense, 0, 0),
             };
-            sn.progress = progress;
+            if sn.key == SenseKey::NoSense && sn.another_progress.is_none() {
+                sn.progress = None;
+            }
             ScsiResponse::good(trunc(sn.encode()))
+        }
+        opcode::MODE_SENSE_10 if cdb.cdb[2] & 0x3F == scsi::CONTROL_MODE_PAGE => {
+            ScsiResponse::good(trunc(control_page(s.d_sense)))
+        }
+        opcode::MODE_SELECT_10 => {
+            let changeable = match cfg.kind {
+                SimKind::Sata => cfg.sat_dsense,
+                _ => cfg.scsi_dsense,
+            };
+            match scsi::control_page_d_sense(data_out) {
+                Ok(_) if !changeable => sense(SenseKey::IllegalRequest, 0x26, 0x00),
+                Ok(_) => {
+                    s.d_sense = data_out.get(10).is_some_and(|b| b & 0x04 != 0);
+                    ScsiResponse::good(Vec::new())
+                }
+                Err(_) => sense(SenseKey::IllegalRequest, 0x26, 0x00),
+            }
+        }
+        opcode::READ_16 => {
+            if running {
+                return Ok(sanitizing(progress));
+            }
+            if matches!(s.san, SanOp::Failed { .. }) {
+                return Ok(sense(SenseKey::MediumError, 0x31, 0x03));
+            }
+            let c = &cdb.cdb;
+            let lba = u64::from_be_bytes([c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]]);
+            let n = u64::from(u32::from_be_bytes([c[10], c[11], c[12], c[13]]));
+            if cdb.data.len() as u64 != n * 512 {
+                return Ok(invalid_field());
+            }
+            if lba.checked_add(n).is_none_or(|e| e > s.max_sectors) {
+                return Ok(sense(SenseKey::IllegalRequest, 0x21, 0x00));
+            }
+            let data = (lba..lba + n)
+                .flat_map(|l| s.media.read_sector(l))
+                .collect();
+            ScsiResponse::good(data)
         }
         opcode::SERVICE_ACTION_IN_16 if cdb.cdb[1] & 0x1F == 0x10 => {
             if running {
-                return Ok(sense(SenseKey::NotReady, 0x04, 0x1B));
+                return Ok(sanitizing(progress));
             }
             let mut b = vec![0u8; 32];
             b[0..8].copy_from_slice(&s.max_sectors.saturating_sub(1).to_be_bytes());
@@ -170,7 +279,7 @@ pub(crate) fn execute(
                 return Ok(invalid_opcode());
             }
             if running {
-                return Ok(sense(SenseKey::NotReady, 0x04, 0x1B));
+                return Ok(sanitizing(progress));
             }
             let Some((action, immed, ause)) = decode_sanitize(cdb, data_out) else {
                 return Ok(invalid_field());

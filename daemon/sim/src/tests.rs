@@ -3,6 +3,7 @@
 
 use super::*;
 use lethe_cmds::ata::{self, IdentifyDevice, PasswordId, SecurityLevel};
+use lethe_cmds::io::DriveIo;
 use lethe_cmds::nvme::{
     self, FormatParams, SanitizeAction, SanitizeLog, SanitizeParams, SanitizeStatusCode, Ses,
 };
@@ -271,14 +272,15 @@ fn hpa_and_dco() {
     assert_eq!(d.geometry().sectors(), 3000);
     assert_eq!(identify(&d).user_sectors(), 3000);
     assert!(identify(&d).hpa_enabled);
-    assert_eq!(run1(&d, ata::read_native_max_ext()).lba, 3499);
     assert!(
         run1(&d, ata::dco_restore()).is_abort(),
         "DCO restore refused while HPA is set"
     );
+    assert_eq!(run1(&d, ata::read_native_max_ext()).lba, 3499);
     let set = ata::set_max_ext(3499, true).unwrap_or_else(|e| panic!("{e}"));
     assert!(!run1(&d, set).failed());
     assert!(!run1(&d, ata::dco_restore()).failed());
+    d.rescan();
     assert_eq!(d.geometry().sectors(), 4096);
     let dco = ata::decode_dco_identify(
         &d.ata(&ata::dco_identify(), &[])
@@ -286,11 +288,89 @@ fn hpa_and_dco() {
             .unwrap_or_default(),
     );
     assert_eq!(dco.map(|x| x.max_lba), Ok(4095));
+    run1(&d, ata::read_native_max_ext());
     assert!(run1(
         &d,
         ata::set_max_ext(5000, false).unwrap_or_else(|e| panic!("{e}"))
     )
     .failed());
+}
+
+fn set_max(d: &SimDrive, lba: u64, nv: bool) -> AtaRegisters {
+    run1(
+        d,
+        ata::set_max_ext(lba, nv).unwrap_or_else(|e| panic!("{e}")),
+    )
+}
+
+#[test]
+fn set_max_needs_read_native_max_immediately_before() {
+    let d = sata();
+    d.set_hpa(3000);
+    // Without READ NATIVE MAX first: ABRT (ST 51h, ER 04h).
+    let r = set_max(&d, 4095, false);
+    assert!(r.is_abort() && r.error & ata::error::IDNF == 0, "{r:?}");
+    // Any command in between, block I/O included, breaks the pair.
+    run1(&d, ata::read_native_max_ext());
+    identify(&d);
+    assert!(set_max(&d, 4095, false).is_abort());
+    run1(&d, ata::read_native_max_ext());
+    let mut b = vec![0u8; 512];
+    d.read_at(&mut b, 0).unwrap_or_else(|e| panic!("{e}"));
+    assert!(set_max(&d, 4095, false).is_abort());
+    // Right after: accepted, but the host's block device keeps its size.
+    run1(&d, ata::read_native_max_ext());
+    assert!(!set_max(&d, 4095, false).failed());
+    assert_eq!(d.accessible_sectors(), 4096);
+    assert_eq!(d.geometry().sectors(), 3000, "until a rescan");
+    // Volatile: the owner's HPA is back after a power cycle.
+    d.power_cycle();
+    assert_eq!(d.accessible_sectors(), 3000);
+}
+
+#[test]
+fn one_non_volatile_set_max_per_power_cycle() {
+    let d = sata();
+    run1(&d, ata::read_native_max_ext());
+    assert!(!set_max(&d, 3999, true).failed());
+    run1(&d, ata::read_native_max_ext());
+    let r = set_max(&d, 3899, true);
+    assert!(r.failed() && r.error & ata::error::IDNF != 0, "{r:?}");
+    d.power_cycle();
+    assert_eq!(d.accessible_sectors(), 4000, "non-volatile setting kept");
+    run1(&d, ata::read_native_max_ext());
+    assert!(!set_max(&d, 3899, true).failed());
+}
+
+#[test]
+fn accessible_max_address_drive() {
+    let mut cfg = SimConfig::sata_ssd(4096);
+    cfg.ata_ama = true;
+    let d = SimDrive::new(cfg, SimClock::new());
+    d.set_hpa(3000);
+    let id = identify(&d);
+    assert!(id.ama_supported && !id.hpa_supported && !id.dco_supported);
+    // The legacy HPA commands and DCO are aborted.
+    assert!(run1(&d, ata::read_native_max_ext()).is_abort());
+    assert!(run1(&d, ata::dco_identify()).is_abort());
+    assert_eq!(
+        ata::native_max_lba(&run1(&d, ata::get_native_max_address_ext())),
+        4095
+    );
+    let set = |lba| {
+        run1(
+            &d,
+            ata::set_accessible_max_address_ext(lba).unwrap_or_else(|e| panic!("{e}")),
+        )
+    };
+    assert!(set(4096).failed(), "past native max");
+    assert!(!set(4095).failed());
+    d.power_cycle();
+    assert_eq!(d.accessible_sectors(), 4096, "non-volatile");
+    run1(&d, ata::freeze_accessible_max_address_ext());
+    assert!(set(2000).is_abort(), "frozen until power-on");
+    d.power_cycle();
+    assert!(!set(2000).failed());
 }
 
 #[test]
@@ -509,27 +589,63 @@ fn scsi_sanitize_and_request_sense_progress() {
 #[test]
 fn sat_pass_through_returns_ata_registers() {
     let d = sata();
+    let io = SatPath::new(&d);
+    let mut b = vec![0u8; 512];
+    let r = io
+        .ata(&ata::identify_device(), &mut b)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!r.failed());
+    assert_eq!(io.descriptor_sense(), Some(true));
+    assert_eq!(
+        IdentifyDevice::decode(&b).map(|i| i.serial),
+        Ok("SIMSATA0001".into())
+    );
+    let r = io
+        .ata(&ata::sanitize_block_erase(false), &mut [])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        ata::decode_sanitize_status(&r).state(),
+        ata::SanitizeState::InProgress
+    );
+}
+
+#[test]
+fn sat_ck_cond_on_a_data_command_gets_libatas_answer() {
+    let d = sata();
+    // CK_COND forced on IDENTIFY: ABORTED COMMAND with DRQ, and no data.
+    let mut c = scsi::ata_pass_through_16(&ata::identify_device());
+    c.cdb[2] |= scsi::sat::byte2::CK_COND;
+    let r = d.scsi(&c, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let s = r.sense.unwrap_or_else(|| panic!("no sense"));
+    assert_eq!((r.status, s.key), (2, scsi::SenseKey::AbortedCommand));
+    assert!(r.data.is_empty(), "the data-in phase was lost");
+    // Without CK_COND (as the builder sends it): GOOD with the data.
     let r = d
         .scsi(&scsi::ata_pass_through_16(&ata::identify_device()), &[])
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        IdentifyDevice::decode(&r.data).map(|i| i.serial),
-        Ok("SIMSATA0001".into())
-    );
-    let r = d
-        .scsi(
-            &scsi::ata_pass_through_16(&ata::sanitize_block_erase(false)),
-            &[],
-        )
+    assert_eq!((r.status, r.data.len()), (0, 512));
+}
+
+#[test]
+fn sat_without_d_sense_truncates_upper_registers() {
+    let mut cfg = SimConfig::sata_ssd(1 << 25);
+    cfg.sat_dsense = false;
+    let d = SimDrive::new(cfg, SimClock::new());
+    let io = SatPath::new(&d);
+    let mut b = vec![0u8; 512];
+    assert!(io.ata(&ata::identify_device(), &mut b).is_ok());
+    assert_eq!(io.descriptor_sense(), Some(false));
+    // READ NATIVE MAX of a drive past 2^24 sectors cannot be read in fixed
+    // format: an error, never a misread address.
+    assert!(matches!(
+        io.ata(&ata::read_native_max_ext(), &mut []),
+        Err(lethe_cmds::io::DriveIoError::Transport(m)) if m.contains("truncated")
+    ));
+    // Status and error bits still arrive: an abort is an abort.
+    let r = io
+        .ata(&ata::security_freeze_lock(), &mut [])
         .unwrap_or_else(|e| panic!("{e}"));
-    let regs = r
-        .sense
-        .and_then(|s| s.ata)
-        .unwrap_or_else(|| panic!("no ATA status"));
-    assert_eq!(
-        ata::decode_sanitize_status(&regs).state(),
-        ata::SanitizeState::InProgress
-    );
+    assert!(!r.failed());
 }
 
 /// Arbitrary ATA commands drawn from every builder plus random registers.
@@ -677,4 +793,190 @@ fn scsi_reports_sanitize_support_per_service_action() {
         )
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!scsi::decode_supported_opcode(&r.data).is_ok_and(|s| s.is_supported()));
+}
+
+fn fmt_ns(nsid: u32, ses: Ses) -> nvme::NvmeAdminCmd {
+    let mut c = fmt(ses);
+    c.nsid = nsid;
+    c
+}
+
+#[test]
+fn nvme_namespaces_format_scope_follows_fna() {
+    let mut cfg = SimConfig::nvme(64);
+    cfg.nvme_namespaces = 2;
+    cfg.nvme_fna = 0;
+    let d = nvme_drive(cfg.clone());
+    let id = IdentifyControllerView::of(&d);
+    assert_eq!(id.nn, 2);
+    d.poke_ns(2, 3, &[0xCD; 512]);
+    write_marker(&d, 2);
+    // FNA = 0: a format of namespace 1 leaves namespace 2 alone.
+    assert!(admin(&d, &fmt_ns(1, Ses::UserData)).completion.is_success());
+    assert_eq!(d.peek(2), vec![0; 512]);
+    assert_eq!(d.peek_ns(2, 3), vec![0xCD; 512]);
+    // FNA bit 1: a secure erase of namespace 1 erases namespace 2 too.
+    cfg.nvme_fna = 0x02;
+    let d = nvme_drive(cfg.clone());
+    d.poke_ns(2, 3, &[0xCD; 512]);
+    assert!(admin(&d, &fmt_ns(1, Ses::UserData)).completion.is_success());
+    assert_eq!(d.peek_ns(2, 3), vec![0; 512]);
+    // FNA bit 0: any format reaches every namespace; NSID FFFFFFFFh too.
+    cfg.nvme_fna = 0x01;
+    let d = nvme_drive(cfg.clone());
+    d.poke_ns(2, 3, &[0xCD; 512]);
+    assert!(admin(&d, &fmt_ns(1, Ses::None)).completion.is_success());
+    assert_eq!(d.peek_ns(2, 3), vec![0xCD; 512], "SES=0 erases nothing");
+    assert!(admin(&d, &fmt_ns(1, Ses::UserData)).completion.is_success());
+    assert_eq!(d.peek_ns(2, 3), vec![0; 512]);
+    cfg.nvme_fna = 0;
+    let d = nvme_drive(cfg);
+    d.poke_ns(2, 3, &[0xCD; 512]);
+    assert!(admin(&d, &fmt_ns(0xFFFF_FFFF, Ses::UserData))
+        .completion
+        .is_success());
+    assert_eq!(d.peek_ns(2, 3), vec![0; 512]);
+    assert_eq!(
+        admin(&d, &fmt_ns(3, Ses::UserData)).completion.code(),
+        nvme::sc::INVALID_FIELD
+    );
+}
+
+#[test]
+fn nvme_sanitize_erases_every_namespace() {
+    let mut cfg = SimConfig::nvme(64);
+    cfg.nvme_namespaces = 3;
+    let d = nvme_drive(cfg);
+    d.poke_ns(3, 1, &[0xCD; 512]);
+    let p = SanitizeParams {
+        action: SanitizeAction::BlockErase,
+        ause: false,
+        overwrite_passes: 1,
+        invert: false,
+        no_dealloc: false,
+        pattern: 0,
+    };
+    assert!(
+        admin(&d, &nvme::sanitize(&p).unwrap_or_else(|e| panic!("{e}")))
+            .completion
+            .is_success()
+    );
+    d.clock().advance_ms(10_000);
+    assert_eq!(d.peek_ns(3, 1), vec![0; 512]);
+}
+
+/// Identify Controller decoded from the model.
+struct IdentifyControllerView;
+
+impl IdentifyControllerView {
+    fn of(d: &SimDrive) -> nvme::IdentifyController {
+        nvme::IdentifyController::decode(&admin(d, &nvme::identify_controller()).data)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+fn sas(cfg: impl FnOnce(&mut SimConfig)) -> SimDrive {
+    let mut c = SimConfig::sas_hdd(128);
+    cfg(&mut c);
+    SimDrive::new(c, SimClock::new())
+}
+
+fn start_scsi_sanitize(d: &SimDrive) {
+    let (c, p) = scsi::sanitize(&ScsiSanitizeAction::CryptoErase, true, false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(d.scsi(&c, &p).map(|r| r.status), Ok(0));
+    d.clock().advance_ms(2_500);
+}
+
+fn request_sense(d: &SimDrive, desc: bool) -> ScsiResponse {
+    d.scsi(&scsi::request_sense(desc), &[])
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn scsi_device_rejecting_descriptor_sense() {
+    let d = sas(|c| c.scsi_dsense = false);
+    start_scsi_sanitize(&d);
+    let r = request_sense(&d, true);
+    assert_eq!(r.status, 2);
+    assert_eq!(
+        r.sense.map(|s| (s.key, s.asc)),
+        Some((scsi::SenseKey::IllegalRequest, 0x24))
+    );
+    let r = request_sense(&d, false);
+    let s = scsi::Sense::decode(&r.data).unwrap_or_else(|e| panic!("{e}"));
+    assert!(s.is_sanitize_in_progress());
+    assert_eq!(s.format, scsi::SenseFormat::Fixed);
+    assert_eq!(s.sanitize_progress(), Some(16384));
+}
+
+#[test]
+fn scsi_progress_in_another_progress_descriptor() {
+    let d = sas(|c| c.scsi_progress = ScsiProgress::Another);
+    start_scsi_sanitize(&d);
+    let s = scsi::Sense::decode(&request_sense(&d, true).data).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.key, scsi::SenseKey::NoSense);
+    assert!(s.is_sanitize_in_progress());
+    assert_eq!(s.sanitize_progress(), Some(16384));
+    // Fixed format has no 0Ah: NOT READY 04h/1Bh with the SKS progress.
+    let s = scsi::Sense::decode(&request_sense(&d, false).data).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((s.key, s.progress), (scsi::SenseKey::NotReady, Some(16384)));
+}
+
+#[test]
+fn scsi_blind_request_sense_but_tur_and_read_tell_the_truth() {
+    let d = sas(|c| c.scsi_request_sense_blind = true);
+    start_scsi_sanitize(&d);
+    let s = scsi::Sense::decode(&request_sense(&d, true).data).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.key, scsi::SenseKey::NoSense);
+    assert!(!s.is_sanitize_in_progress());
+    let tur = d
+        .scsi(&scsi::test_unit_ready(), &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(tur.sense.is_some_and(|s| s.is_sanitize_in_progress()));
+    let rd = d
+        .scsi(&scsi::read_16(0, 1, 512), &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(rd.sense.is_some_and(|s| s.is_sanitize_in_progress()));
+    d.clock().advance_ms(10_000);
+    let tur = d
+        .scsi(&scsi::test_unit_ready(), &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tur.status, 0);
+    let rd = d
+        .scsi(&scsi::read_16(0, 1, 512), &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((rd.status, rd.data.len()), (0, 512));
+}
+
+#[test]
+fn sanitize_already_running_at_power_on() {
+    // ATA: a new sanitize is aborted and the error output says why.
+    let d = sata();
+    d.sanitize_running_at_power_on();
+    let r = run1(&d, ata::sanitize_crypto_scramble(false));
+    let st = ata::decode_sanitize_status(&r);
+    assert!(st.failed && st.in_progress, "{st:?}");
+    assert!(run1(&d, ata::read_native_max_ext()).is_abort());
+    // NVMe: Sanitize In Progress; the log names the running action.
+    let d = nvme_drive(SimConfig::nvme(64));
+    d.sanitize_running_at_power_on();
+    let l = sanlog(&d);
+    assert_eq!((l.status, l.scdw10), (SanitizeStatusCode::InProgress, 4));
+    // SCSI: NOT READY 04h/1Bh.
+    let d = sas(|_| {});
+    d.sanitize_running_at_power_on();
+    let (c, p) = scsi::sanitize(&ScsiSanitizeAction::BlockErase, true, false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = d.scsi(&c, &p).unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.sense.is_some_and(|s| s.is_sanitize_in_progress()));
+}
+
+#[test]
+fn foreign_sanitize_fault_starts_before_the_matching_command() {
+    let d = sata();
+    d.inject(Fault::ForeignSanitize(CmdMatch::Ata(ata::opcode::SANITIZE)));
+    assert!(!run1(&d, ata::identify_device()).failed());
+    let st = ata::decode_sanitize_status(&run1(&d, ata::sanitize_status(false)));
+    assert!(st.in_progress, "{st:?}");
 }

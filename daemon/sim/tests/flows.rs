@@ -34,6 +34,8 @@ fn nvme_job(d: &SimDrive) -> Result<Verdict, SimError> {
             sanicap: c.sanicap,
             format_supported: c.format_supported(),
             format_crypto: c.format_crypto_erase(),
+            format_all_namespaces: c.format_all_namespaces(),
+            secure_erase_all_namespaces: c.secure_erase_all_namespaces(),
         }),
         scsi: None,
     };
@@ -178,11 +180,10 @@ fn ata_security_erase_paths_never_leave_a_password() {
 fn ata_sanitize_watch_through_sat() {
     let d = SimDrive::new(SimConfig::sata_ssd(512), SimClock::new());
     marker(&d);
+    let io = lethe_sim::SatPath::new(&d);
     let pt = |c: &ata::AtaCommand| {
-        let r = d
-            .scsi(&lethe_cmds::scsi::ata_pass_through_16(c), &[])
-            .expect("sat");
-        ata::decode_sanitize_status(&r.sense.and_then(|s| s.ata).expect("ATA Status Return"))
+        let r = lethe_cmds::io::DriveIo::ata(&io, c, &mut []).expect("sat");
+        ata::decode_sanitize_status(&r)
     };
     let before = pt(&ata::sanitize_status(false));
     let mut w = AtaSanitizeWatch::new(&before);

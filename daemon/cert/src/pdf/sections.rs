@@ -268,6 +268,9 @@ pub fn build(cert: &SignedCertificate) -> Vec<Vec<Op>> {
     if let Some(c) = &b.method.drive_command {
         l.row("Drive command", &c.name);
         l.row("Completion status", or_none(&c.completion_status));
+        if let Some(ns) = &c.erased_namespaces {
+            l.row("Namespaces erased", &ns.join(", "));
+        }
         for (i, line) in c.commands.iter().enumerate() {
             l.row(if i == 0 { "Command log" } else { "" }, line);
         }

@@ -36,7 +36,7 @@ impl EraseTime {
         }
     }
 
-    /// Upper bound in minutes, if any estimate exists.
+    /// The estimate in minutes (for `MoreThan`, the value it exceeds), if any.
     pub fn minutes(&self) -> Option<u32> {
         match *self {
             EraseTime::NotReported => None,
@@ -116,6 +116,11 @@ pub struct IdentifyDevice {
     pub hpa_enabled: bool,
     /// DCO supported (word 83 bit 11).
     pub dco_supported: bool,
+    /// Accessible Max Address Configuration supported (ACS-3): word 119 bit 8,
+    /// with words 119-120 valid (word 86 bit 15) and word 119 bits 15:14 = 01b,
+    /// the test openSeaChest's `ata_Get_Native_Max_LBA` makes. Such a drive
+    /// takes 78h instead of READ NATIVE MAX / SET MAX.
+    pub ama_supported: bool,
     /// DSM TRIM supported (word 169 bit 0).
     pub trim_supported: bool,
     /// Word 255 signature and checksum: `None` when no signature, else validity.
@@ -257,6 +262,9 @@ impl IdentifyDevice {
             hpa_supported: valid(w(82)) && w(82) & (1 << 10) != 0,
             hpa_enabled: w(85) & (1 << 10) != 0,
             dco_supported: w(83) & (1 << 11) != 0,
+            ama_supported: w(86) & (1 << 15) != 0
+                && w(119) & 0xC000 == 0x4000
+                && w(119) & (1 << 8) != 0,
             trim_supported: w(169) & 1 != 0,
             checksum_valid,
             words,
@@ -333,6 +341,20 @@ mod tests {
             (512, 4096)
         );
         assert_eq!(id.checksum_valid, Some(true));
+    }
+
+    #[test]
+    fn accessible_max_address_needs_valid_words_119_120() {
+        let ama = |w86: u16, w119: u16| {
+            IdentifyDevice::decode(&with_words(&[(86, w86), (119, w119)]))
+                .unwrap_or_else(|e| panic!("{e}"))
+                .ama_supported
+        };
+        assert!(ama(0x8000, 0x4100));
+        assert!(!ama(0x0000, 0x4100), "words 119-120 not valid");
+        assert!(!ama(0x8000, 0xC100), "word 119 bits 15:14 = 11b");
+        assert!(!ama(0x8000, 0x0100), "word 119 bits 15:14 = 00b");
+        assert!(!ama(0x8000, 0x4000), "bit 8 clear");
     }
 
     #[test]

@@ -4,9 +4,18 @@
 //! data phase; the Linux layer wraps it in ATA PASS-THROUGH(16) (see
 //! [`crate::scsi::ata_pass_through_16`]) and the simulator executes it directly.
 
+mod hidden;
 mod identify;
+mod rw;
 mod sanitize;
 mod security;
+
+pub use hidden::{
+    ama, dco_identify, dco_restore, decode_dco_identify, freeze_accessible_max_address_ext,
+    get_native_max_address_ext, native_max_lba, read_native_max_ext,
+    set_accessible_max_address_ext, set_max_ext, DcoIdentify, HiddenAreaFeature,
+};
+pub use rw::{read_sectors_ext, write_sectors_ext, MAX_PIO_SECTORS};
 
 pub use identify::{
     decode_string, EraseTime, IdentifyDevice, SanitizeSupport, SecurityStatus, IDENTIFY_LEN,
@@ -50,6 +59,13 @@ pub mod opcode {
     pub const READ_NATIVE_MAX_EXT: u8 = 0x27;
     /// SET MAX ADDRESS EXT (ATA8-ACS 7.49).
     pub const SET_MAX_EXT: u8 = 0x37;
+    /// ACCESSIBLE MAX ADDRESS CONFIGURATION (ACS-3 7.7): GET NATIVE MAX /
+    /// SET ACCESSIBLE MAX / FREEZE ACCESSIBLE MAX ADDRESS EXT by FEATURE.
+    pub const ACCESSIBLE_MAX_ADDRESS: u8 = 0x78;
+    /// READ SECTORS EXT (ACS-3 7.28), PIO data-in.
+    pub const READ_SECTORS_EXT: u8 = 0x24;
+    /// WRITE SECTORS EXT (ACS-3 7.63), PIO data-out.
+    pub const WRITE_SECTORS_EXT: u8 = 0x34;
 }
 
 /// DCO feature codes (ACS-2 7.10, command B1h).
@@ -107,10 +123,37 @@ impl AtaCommand {
     pub fn is_ext(&self) -> bool {
         matches!(
             self.command,
-            opcode::SANITIZE | opcode::READ_NATIVE_MAX_EXT | opcode::SET_MAX_EXT
+            opcode::SANITIZE
+                | opcode::READ_NATIVE_MAX_EXT
+                | opcode::SET_MAX_EXT
+                | opcode::ACCESSIBLE_MAX_ADDRESS
+                | opcode::READ_SECTORS_EXT
+                | opcode::WRITE_SECTORS_EXT
         ) || self.lba > 0x0FFF_FFFF
             || self.count > 0xFF
             || self.feature > 0xFF
+    }
+
+    /// True when the command's result is in the output registers (native max
+    /// address, sanitize status): an answer without complete registers cannot
+    /// be used and must be an error, never read as zeros.
+    pub fn returns_registers(&self) -> bool {
+        match self.command {
+            opcode::READ_NATIVE_MAX_EXT | opcode::SANITIZE => true,
+            opcode::ACCESSIBLE_MAX_ADDRESS => self.feature == ama::GET_NATIVE_MAX,
+            _ => false,
+        }
+    }
+
+    /// True for a read-only query whose answer is in the registers (native
+    /// max address, SANITIZE STATUS EXT): safe to send again.
+    pub fn is_status_query(&self) -> bool {
+        match self.command {
+            opcode::READ_NATIVE_MAX_EXT => true,
+            opcode::SANITIZE => self.feature == sanitize_feature::STATUS_EXT,
+            opcode::ACCESSIBLE_MAX_ADDRESS => self.feature == ama::GET_NATIVE_MAX,
+            _ => false,
+        }
     }
 
     /// A non-data command with the LBA bit set in DEVICE.
@@ -204,61 +247,6 @@ pub fn identify_device() -> AtaCommand {
     }
 }
 
-/// READ NATIVE MAX ADDRESS EXT (27h): the native max LBA comes back in LBA.
-pub fn read_native_max_ext() -> AtaCommand {
-    AtaCommand::non_data(opcode::READ_NATIVE_MAX_EXT, 0, 0, 0)
-}
-
-/// SET MAX ADDRESS EXT (37h): set the accessible max LBA. `persistent` sets the
-/// value-volatile bit (COUNT bit 0) so the setting survives a power cycle.
-pub fn set_max_ext(max_lba: u64, persistent: bool) -> Result<AtaCommand, crate::BuildError> {
-    if max_lba > LBA48_MAX {
-        return Err(crate::BuildError::OutOfRange(format!(
-            "max LBA {max_lba} exceeds 48 bits"
-        )));
-    }
-    Ok(AtaCommand::non_data(
-        opcode::SET_MAX_EXT,
-        0,
-        u16::from(persistent),
-        max_lba,
-    ))
-}
-
-/// DEVICE CONFIGURATION IDENTIFY (B1h/C2h): 512 bytes PIO-in.
-pub fn dco_identify() -> AtaCommand {
-    AtaCommand {
-        protocol: AtaProtocol::PioIn,
-        data: DataDir::In(512),
-        ..AtaCommand::non_data(opcode::DCO, dco::IDENTIFY, 1, 0)
-    }
-}
-
-/// DEVICE CONFIGURATION RESTORE (B1h/C0h): undo a DCO, exposing native capacity.
-pub fn dco_restore() -> AtaCommand {
-    AtaCommand::non_data(opcode::DCO, dco::RESTORE, 0, 0)
-}
-
-/// Decoded DEVICE CONFIGURATION IDENTIFY data (ACS-2 table 20): the max LBA
-/// the overlay allows (words 3-6) and whether the checksum is valid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DcoIdentify {
-    /// Word 0: data structure revision (0x0002).
-    pub revision: u16,
-    /// Words 3-6: maximum LBA the device could report with DCO restored.
-    pub max_lba: u64,
-}
-
-/// Decode DEVICE CONFIGURATION IDENTIFY data.
-pub fn decode_dco_identify(b: &[u8]) -> Result<DcoIdentify, crate::DecodeError> {
-    crate::need("DCO IDENTIFY", b, 512)?;
-    identify::check_integrity("DCO IDENTIFY", &b[..512])?;
-    Ok(DcoIdentify {
-        revision: crate::le16(b, 0),
-        max_lba: crate::le64(b, 6) & LBA48_MAX,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,37 +258,6 @@ mod tests {
         assert_eq!(c.protocol, AtaProtocol::PioIn);
         assert_eq!(c.data, DataDir::In(512));
         assert!(!c.is_ext());
-    }
-
-    #[test]
-    fn set_max_rejects_over_48_bits_and_sets_vv() {
-        assert!(set_max_ext(1 << 48, false).is_err());
-        let c = set_max_ext(0x0012_3456_789A, true).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((c.command, c.count, c.lba), (0x37, 1, 0x0012_3456_789A));
-        assert!(c.is_ext());
-    }
-
-    #[test]
-    fn dco_commands() {
-        assert_eq!(
-            (dco_identify().command, dco_identify().feature),
-            (0xB1, 0xC2)
-        );
-        assert_eq!(dco_restore().feature, 0xC0);
-    }
-
-    #[test]
-    fn dco_identify_decodes_max_lba_and_checks_sum() {
-        let mut b = [0u8; 512];
-        b[0] = 2;
-        b[6..12].copy_from_slice(&[0x30, 0x75, 0xF9, 0x0D, 0, 0]);
-        b[510] = 0xA5;
-        let sum = b[..511].iter().fold(0u8, |a, &x| a.wrapping_add(x));
-        b[511] = 0u8.wrapping_sub(sum);
-        let d = decode_dco_identify(&b).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(d.max_lba, 0x0DF9_7530);
-        b[100] ^= 1;
-        assert!(decode_dco_identify(&b).is_err());
     }
 
     #[test]

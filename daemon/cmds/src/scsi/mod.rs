@@ -1,11 +1,14 @@
 //! SCSI command model (SPC-5, SBC-4, SAT-4): CDB builders and response decoders.
 
-mod sat;
+pub mod sat;
 mod sense;
 mod vpd;
 
-pub use sat::{ata_pass_through_16, decode_ata_pass_through_16, ATA_PASS_THROUGH_16};
-pub use sense::{decode_ata_status_return, Sense, SenseFormat, SenseKey};
+pub use sat::{
+    ata_outcome, ata_pass_through_16, decode_ata_pass_through_16, decode_fixed_ata,
+    encode_fixed_ata, AtaOutcome, FixedAtaLayout, ATA_PASS_THROUGH_16,
+};
+pub use sense::{decode_ata_status_return, AnotherProgress, Sense, SenseFormat, SenseKey};
 pub use vpd::{decode_inquiry, decode_vpd_80, decode_vpd_83, Designator, Inquiry};
 
 use crate::{be16, be32, be64, need, BuildError, DataDir, DecodeError};
@@ -42,6 +45,8 @@ pub mod opcode {
     pub const MODE_SENSE_10: u8 = 0x5A;
     /// MODE SELECT(10).
     pub const MODE_SELECT_10: u8 = 0x55;
+    /// READ(16).
+    pub const READ_16: u8 = 0x88;
 }
 
 /// Page code of the Control mode page (SPC-5 7.5.10), which holds D_SENSE.
@@ -200,6 +205,15 @@ impl ScsiCdb {
 /// TEST UNIT READY.
 pub fn test_unit_ready() -> ScsiCdb {
     ScsiCdb::new(&[opcode::TEST_UNIT_READY, 0, 0, 0, 0, 0], DataDir::None)
+}
+
+/// READ(16) of `blocks` logical blocks of `block_len` bytes from `lba` (SBC-4 5.16).
+pub fn read_16(lba: u64, blocks: u32, block_len: u32) -> ScsiCdb {
+    let mut c = [0u8; 16];
+    c[0] = opcode::READ_16;
+    c[2..10].copy_from_slice(&lba.to_be_bytes());
+    c[10..14].copy_from_slice(&blocks.to_be_bytes());
+    ScsiCdb::new(&c, DataDir::In(blocks.saturating_mul(block_len)))
 }
 
 /// INQUIRY; `vpd` selects a VPD page (EVPD=1), else standard data.

@@ -1,6 +1,10 @@
 //! Sense data decoding (SPC-5 4.4): fixed (70h/71h) and descriptor (72h/73h)
-//! formats, sense-key-specific progress indication, and the ATA Status Return
-//! descriptor 09h (SAT-4 12.2.2.6).
+//! formats, sense-key-specific progress indication (descriptor 02h, fixed bytes
+//! 15-17), the another-progress-indication descriptor 0Ah (SPC-5 4.4.2.11:
+//! the progress of an operation other than the one the sense key describes,
+//! e.g. NO SENSE with a sanitize still running; layout as sg3_utils'
+//! `sg_get_sense_progress_fld` reads it), and the ATA Status Return descriptor
+//! 09h (SAT-4 12.2.2.6).
 
 use crate::ata::AtaRegisters;
 use crate::{be16, need, DecodeError};
@@ -70,6 +74,20 @@ pub enum SenseFormat {
     Descriptor,
 }
 
+/// The another-progress-indication descriptor (0Ah): which operation the
+/// progress belongs to, and the progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnotherProgress {
+    /// Sense key of the operation in progress.
+    pub key: SenseKey,
+    /// Its additional sense code.
+    pub asc: u8,
+    /// Its additional sense code qualifier.
+    pub ascq: u8,
+    /// Progress, numerator over 65536.
+    pub progress: u16,
+}
+
 /// Decoded sense data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sense {
@@ -85,6 +103,8 @@ pub struct Sense {
     pub progress: Option<u16>,
     /// ATA Status Return descriptor, if present.
     pub ata: Option<AtaRegisters>,
+    /// Another-progress-indication descriptor (descriptor format only).
+    pub another_progress: Option<AnotherProgress>,
 }
 
 impl Sense {
@@ -97,12 +117,32 @@ impl Sense {
             ascq,
             progress: None,
             ata: None,
+            another_progress: None,
         }
     }
 
-    /// NOT READY, 04h/1Bh: logical unit not ready, sanitize in progress.
+    /// NOT READY, 04h/1Bh: logical unit not ready, sanitize in progress —
+    /// as the sense itself, or in an another-progress-indication descriptor.
     pub fn is_sanitize_in_progress(&self) -> bool {
-        self.key == SenseKey::NotReady && self.asc == 0x04 && self.ascq == 0x1B
+        let sanitizing =
+            |k: SenseKey, asc: u8, ascq: u8| k == SenseKey::NotReady && asc == 0x04 && ascq == 0x1B;
+        sanitizing(self.key, self.asc, self.ascq)
+            || self
+                .another_progress
+                .is_some_and(|p| sanitizing(p.key, p.asc, p.ascq))
+    }
+
+    /// Progress of a running sanitize, out of 65536, from whichever
+    /// descriptor carries it.
+    pub fn sanitize_progress(&self) -> Option<u16> {
+        if self.key == SenseKey::NotReady && (self.asc, self.ascq) == (0x04, 0x1B) {
+            if let Some(p) = self.progress {
+                return Some(p);
+            }
+        }
+        self.another_progress
+            .filter(|p| p.key == SenseKey::NotReady && (p.asc, p.ascq) == (0x04, 0x1B))
+            .map(|p| p.progress)
     }
 
     /// MEDIUM ERROR, 31h/03h: sanitize command failed.
@@ -124,6 +164,7 @@ impl Sense {
                     ascq: b[13],
                     progress,
                     ata: None,
+                    another_progress: None,
                 })
             }
             0x72 | 0x73 => {
@@ -144,6 +185,14 @@ impl Sense {
                             s.progress = Some(be16(desc, 5));
                         }
                         0x09 => s.ata = decode_ata_status_return(desc).ok(),
+                        0x0A if desc.len() >= 8 && desc[1] == 0x06 => {
+                            s.another_progress = Some(AnotherProgress {
+                                key: SenseKey::from_code(desc[2]),
+                                asc: desc[3],
+                                ascq: desc[4],
+                                progress: be16(desc, 6),
+                            });
+                        }
                         _ => {}
                     }
                     d = &d[dlen..];
@@ -157,7 +206,8 @@ impl Sense {
         }
     }
 
-    /// Encode (used by the simulator).
+    /// Encode (used by the simulator). Fixed format has no room for the ATA
+    /// Status Return or another-progress descriptors: they are dropped.
     pub fn encode(&self) -> Vec<u8> {
         match self.format {
             SenseFormat::Fixed => {
@@ -181,6 +231,10 @@ impl Sense {
                 }
                 if let Some(r) = self.ata {
                     b.extend_from_slice(&encode_ata_status_return(&r));
+                }
+                if let Some(p) = self.another_progress {
+                    let [hi, lo] = p.progress.to_be_bytes();
+                    b.extend_from_slice(&[0x0A, 0x06, p.key.code(), p.asc, p.ascq, 0, hi, lo]);
                 }
                 b[7] = (b.len() - 8) as u8;
                 b

@@ -40,6 +40,17 @@ fn sanitize_cdbs() {
 }
 
 #[test]
+fn read_16_vector() {
+    // SBC-4 5.16: 88h, LBA in bytes 2-9, TRANSFER LENGTH in 10-13.
+    let c = read_16(0x0102_0304_0506_0708, 1, 512);
+    assert_eq!(
+        c.bytes(),
+        &[0x88, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 1, 0, 0]
+    );
+    assert_eq!(c.data, DataDir::In(512));
+}
+
+#[test]
 fn read_capacity_16_vector() {
     let c = read_capacity_16();
     assert_eq!(&c.bytes()[..2], &[0x9E, 0x10]);
@@ -115,6 +126,46 @@ fn sense_progress_fixed_and_descriptor() {
 }
 
 #[test]
+fn another_progress_descriptor_0ah() {
+    // SPC-5 4.4.2.11: NO SENSE, and descriptor 0Ah (length 06h) naming NOT READY
+    // 04h/1Bh (sanitize in progress) at 0x4000 (25 %), bytes 6-7.
+    let d = [
+        0x72, 0x00, 0x00, 0x00, 0, 0, 0, 8, 0x0A, 0x06, 0x02, 0x04, 0x1B, 0x00, 0x40, 0x00,
+    ];
+    let s = ok(Sense::decode(&d));
+    assert_eq!(s.key, SenseKey::NoSense);
+    assert_eq!(
+        s.another_progress,
+        Some(AnotherProgress {
+            key: SenseKey::NotReady,
+            asc: 0x04,
+            ascq: 0x1B,
+            progress: 0x4000
+        })
+    );
+    assert!(s.is_sanitize_in_progress());
+    assert_eq!(s.sanitize_progress(), Some(0x4000));
+    assert_eq!(s.encode(), d.to_vec());
+    // The SKS form (02h) on NOT READY 04/1B gives the same answer.
+    let sks = [
+        0x72, 0x02, 0x04, 0x1B, 0, 0, 0, 8, 0x02, 0x06, 0, 0, 0x80, 0x40, 0x00, 0,
+    ];
+    assert_eq!(ok(Sense::decode(&sks)).sanitize_progress(), Some(0x4000));
+    // A 0Ah descriptor about another operation is not a sanitize.
+    let mut other = d;
+    other[11] = 0x04;
+    other[12] = 0x04;
+    let s = ok(Sense::decode(&other));
+    assert!(!s.is_sanitize_in_progress());
+    assert_eq!(s.sanitize_progress(), None);
+    // A truncated 0Ah descriptor is ignored, not misread.
+    let short = [
+        0x72, 0x00, 0x00, 0x00, 0, 0, 0, 6, 0x0A, 0x04, 0x02, 0x04, 0x1B, 0x00,
+    ];
+    assert_eq!(ok(Sense::decode(&short)).another_progress, None);
+}
+
+#[test]
 fn ata_status_return_descriptor() {
     // SAT-4 table 186: 09h, length 0Ch, EXTEND, error, count, LBA interleaved, device, status.
     let d = [
@@ -141,9 +192,10 @@ fn ata_pass_through_16_layout() {
             0xB4, 0
         ]
     );
-    // IDENTIFY: PIO-in (4), T_DIR, BYT_BLOK, T_LENGTH=2, count 1.
+    // IDENTIFY: PIO-in (4), T_DIR, BYT_BLOK, T_LENGTH=2, count 1, and no
+    // CK_COND on a data command (hdparm's libata/AHCI workaround).
     let c = ata_pass_through_16(&ata::identify_device());
-    assert_eq!(&c.bytes()[..3], &[0x85, 0x08, 0x2E]);
+    assert_eq!(&c.bytes()[..3], &[0x85, 0x08, 0x0E]);
     assert_eq!((c.cdb[6], c.cdb[14]), (1, 0xEC));
     let (pw, _) = ata::erase_unit(
         ata::PasswordId::User,
@@ -151,7 +203,7 @@ fn ata_pass_through_16_layout() {
         &ok(ata::Password::new(b"x")),
         1,
     );
-    assert_eq!(ata_pass_through_16(&pw).cdb[2], 0x26);
+    assert_eq!(ata_pass_through_16(&pw).cdb[2], 0x06);
 }
 
 fn arb_ata() -> impl Strategy<Value = ata::AtaCommand> {
@@ -193,6 +245,15 @@ proptest! {
         let _ = decode_vpd_83(&b);
         let _ = decode_read_capacity_16(&b);
         let _ = decode_ata_status_return(&b);
+        let o = ata_outcome(2, &b);
+        let _ = o.failed();
+        let _ = o.registers_for(&ata::read_native_max_ext());
+        if let Ok(s) = Sense::decode(&b) {
+            let _ = s.sanitize_progress();
+            if s.format == SenseFormat::Descriptor {
+                prop_assert_eq!(Sense::decode(&s.encode()), Ok(s));
+            }
+        }
         let mut cdb = [0u8; 16];
         let n = b.len().min(16);
         cdb[..n].copy_from_slice(&b[..n]);
@@ -212,7 +273,8 @@ proptest! {
                         regs in (any::<u8>(), any::<u16>(), 0u64..(1 << 48), any::<u8>(), any::<u8>())) {
         let format = if desc { SenseFormat::Descriptor } else { SenseFormat::Fixed };
         let ata = desc.then_some(AtaRegisters { error: regs.0, count: regs.1, lba: regs.2, device: regs.3, status: regs.4 });
-        let s = Sense { format, key: SenseKey::from_code(key), asc, ascq, progress: prog, ata };
+        let another_progress = desc.then_some(AnotherProgress { key: SenseKey::NotReady, asc: 0x04, ascq: 0x1B, progress: regs.1 });
+        let s = Sense { format, key: SenseKey::from_code(key), asc, ascq, progress: prog, ata, another_progress };
         prop_assert_eq!(Sense::decode(&s.encode()).map_err(|e| TestCaseError::fail(e.to_string()))?, s);
     }
 }

@@ -2,7 +2,8 @@
 //! real (or QEMU-emulated) drive exactly as they reach the software model.
 //!
 //! - ATA goes through ATA PASS-THROUGH(16) on the block device (libata's SAT,
-//!   SAS HBAs and SAT-capable USB bridges);
+//!   SAS HBAs and SAT-capable USB bridges), by the shared
+//!   [`lethe_cmds::sat_client::SatClient`] the drive model's tests also use;
 //! - SCSI goes through `SG_IO` on the block device;
 //! - NVMe admin commands go to the controller character device found through
 //!   sysfs (never by trimming the namespace name).
@@ -11,7 +12,8 @@ use super::{nvme as pt_nvme, sgio, topology, PassthroughError};
 use lethe_cmds::ata::{AtaCommand, AtaRegisters};
 use lethe_cmds::io::{DriveIo, DriveIoError, ScsiReply};
 use lethe_cmds::nvme::{NvmeAdminCmd, NvmeCompletion};
-use lethe_cmds::scsi::{self, ScsiCdb};
+use lethe_cmds::sat_client::{RawScsi, RawScsiReply, SatClient};
+use lethe_cmds::scsi::ScsiCdb;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -32,8 +34,8 @@ impl From<PassthroughError> for DriveIoError {
 pub struct LinuxDrive {
     /// The whole-disk block device (SG_IO).
     block: File,
-    /// Whether descriptor-format sense was requested yet (first ATA command).
-    dsense: std::sync::Once,
+    /// ATA over SCSI: descriptor sense and the register decoding.
+    sat: SatClient,
     /// The NVMe controller node and the namespace id, for NVMe drives.
     nvme: Option<(File, u32)>,
 }
@@ -50,7 +52,7 @@ impl LinuxDrive {
             .map_err(|e| DriveIoError::Transport(format!("{}: {e}", block.display())))?;
         Ok(LinuxDrive {
             block: f,
-            dsense: std::sync::Once::new(),
+            sat: SatClient::new(),
             nvme: None,
         })
     }
@@ -72,28 +74,6 @@ impl LinuxDrive {
         Ok(d)
     }
 
-    /// Ask the SCSI translator for descriptor-format sense (D_SENSE in the
-    /// Control mode page, current values only): libata's fixed format cannot
-    /// carry the upper ATA registers. Best effort: a translator that refuses
-    /// leaves fixed format, and [`DriveIo::ata`] then refuses truncated answers.
-    fn enable_descriptor_sense(&self) {
-        let mut buf = [0u8; 64];
-        let Ok(o) = sgio::scsi(
-            &self.block,
-            &scsi::mode_sense_10(scsi::CONTROL_MODE_PAGE, 64),
-            &mut buf,
-        ) else {
-            return;
-        };
-        if !o.is_good() {
-            return;
-        }
-        if let Ok((false, mut list)) = scsi::control_page_d_sense(&buf) {
-            let len = u16::try_from(list.len()).unwrap_or(0);
-            let _ = sgio::scsi(&self.block, &scsi::mode_select_10(len), &mut list);
-        }
-    }
-
     /// The namespace id, for NVMe drives.
     pub fn nsid(&self) -> Option<u32> {
         self.nvme.as_ref().map(|(_, n)| *n)
@@ -102,22 +82,7 @@ impl LinuxDrive {
 
 impl DriveIo for LinuxDrive {
     fn ata(&self, cmd: &AtaCommand, data: &mut [u8]) -> Result<AtaRegisters, DriveIoError> {
-        self.dsense.call_once(|| self.enable_descriptor_sense());
-        let o = sgio::ata(&self.block, cmd, data)?;
-        if !o.registers_complete {
-            // Fixed-format sense cut the upper register bytes (libata before
-            // 6.10): reading on would misread sanitize status or native max.
-            return Err(DriveIoError::Transport(
-                "ATA result registers truncated by fixed-format sense data".into(),
-            ));
-        }
-        Ok(match o.registers {
-            Some(r) => r,
-            // The translator rejected the command itself (no SAT, bad field):
-            // for the drive's purposes that is an abort.
-            None if o.failed() => AtaRegisters::aborted(),
-            None => AtaRegisters::ok(),
-        })
+        self.sat.ata(self, cmd, data)
     }
 
     fn nvme_admin(
@@ -132,10 +97,16 @@ impl DriveIo for LinuxDrive {
     }
 
     fn scsi(&self, cdb: &ScsiCdb, data: &mut [u8]) -> Result<ScsiReply, DriveIoError> {
+        Ok(self.raw_scsi(cdb, data)?.decoded())
+    }
+}
+
+impl RawScsi for LinuxDrive {
+    fn raw_scsi(&self, cdb: &ScsiCdb, data: &mut [u8]) -> Result<RawScsiReply, DriveIoError> {
         let o = sgio::scsi(&self.block, cdb, data)?;
-        Ok(ScsiReply {
+        Ok(RawScsiReply {
             status: o.status,
-            sense: o.decode_sense().and_then(Result::ok),
+            sense: o.sense,
         })
     }
 }

@@ -11,11 +11,14 @@
 //! - [`sys`]: `#[repr(C)]` kernel structs and ioctl numbers.
 //! - [`sgio`]: [`sgio::scsi`] and [`sgio::ata`].
 //! - [`nvme`]: [`nvme::admin`] and [`nvme::namespace_id`].
-//! - [`topology`]: namespace block device to controller character device.
+//! - [`topology`]: namespace block device to controller character device,
+//!   and every namespace of the NVM subsystem.
+//! - [`nvme_scope`]: which of those namespaces are in use (discovery's verdict).
 //! - [`drive`]: [`drive::LinuxDrive`], the `DriveIo` the purge runner uses.
 
 pub mod drive;
 pub mod nvme;
+pub mod nvme_scope;
 pub mod sgio;
 pub mod sys;
 pub mod topology;

@@ -8,8 +8,8 @@
 
 use super::sys::{self, driver, host, SgIoHdr};
 use super::{check_len, PassthroughError};
-use lethe_cmds::ata::{AtaCommand, AtaRegisters};
-use lethe_cmds::scsi::{ata_pass_through_16, ScsiCdb, Sense, SenseFormat, SenseKey};
+use lethe_cmds::ata::AtaCommand;
+use lethe_cmds::scsi::{ata_outcome, ata_pass_through_16, AtaOutcome, ScsiCdb, Sense};
 use lethe_cmds::{DataDir, DecodeError};
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -143,113 +143,31 @@ fn classify(o: ScsiOutcome) -> Result<ScsiOutcome, PassthroughError> {
     }
 }
 
-/// Result of an ATA command sent through ATA PASS-THROUGH(16).
+/// An ATA command's answer through ATA PASS-THROUGH(16): the SCSI-level
+/// outcome (raw sense included) and its ATA reading, decoded by the same
+/// pure code the drive model's translator is tested with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AtaOutcome {
-    /// The SCSI-level outcome, raw sense included.
+pub struct AtaAnswer {
+    /// The SCSI-level outcome.
     pub scsi: ScsiOutcome,
-    /// Decoded sense data, if any was returned and it parsed.
-    pub sense: Option<Sense>,
-    /// Result registers from the ATA Status Return descriptor (or the fixed
-    /// format information fields). `None`: the translator returned none,
-    /// the typical sign of a bridge that ignores CK_COND or lacks SAT.
-    pub registers: Option<AtaRegisters>,
-    /// False when fixed-format sense said bits above LBA 23:0 / COUNT 7:0 were
-    /// non-zero but could not carry them (libata without D_SENSE).
-    pub registers_complete: bool,
+    /// Registers, completeness and verdict.
+    pub ata: AtaOutcome,
 }
 
-impl AtaOutcome {
-    /// The drive reported ERR or DF, or the translator rejected the command.
-    pub fn failed(&self) -> bool {
-        match (&self.registers, &self.sense) {
-            (Some(r), _) => r.failed(),
-            (None, Some(s)) => !matches!(s.key, SenseKey::NoSense | SenseKey::RecoveredError),
-            (None, None) => !self.scsi.is_good(),
-        }
-    }
-}
-
-/// Send an ATA command wrapped in ATA PASS-THROUGH(16) (CK_COND set, so the
-/// result registers come back in the sense data).
-pub fn ata(file: &File, cmd: &AtaCommand, data: &mut [u8]) -> Result<AtaOutcome, PassthroughError> {
+/// Send an ATA command wrapped in ATA PASS-THROUGH(16) (CK_COND on non-data
+/// commands only; see [`lethe_cmds::scsi::ata_pass_through_16`]). Descriptor
+/// sense is not requested here: [`super::drive::LinuxDrive`] does that
+/// through the shared SAT client.
+pub fn ata(file: &File, cmd: &AtaCommand, data: &mut [u8]) -> Result<AtaAnswer, PassthroughError> {
     let cdb = ata_pass_through_16(cmd);
     let scsi = scsi(file, &cdb, data)?;
-    Ok(ata_outcome(scsi))
-}
-
-/// Decode the ATA part of an outcome (pure; tested below).
-fn ata_outcome(scsi: ScsiOutcome) -> AtaOutcome {
-    let sense = scsi.decode_sense().and_then(Result::ok);
-    let (registers, registers_complete) = match &sense {
-        Some(s) if s.ata.is_some() => (s.ata, true),
-        Some(s) if s.format == SenseFormat::Fixed => match decode_fixed_ata(&scsi.sense, s) {
-            Some((r, complete)) => (Some(r), complete),
-            None => (None, true),
-        },
-        _ => (None, true),
-    };
-    AtaOutcome {
-        scsi,
-        sense,
-        registers,
-        registers_complete,
-    }
-}
-
-/// ATA registers from fixed-format sense, in either of the two layouts found
-/// in the field. Returns the registers and whether they are complete.
-///
-/// - SAT-4 12.2.2.6 (VALID set, or INFORMATION non-zero): bytes 3-6 hold
-///   ERROR, STATUS, DEVICE, COUNT(7:0); byte 8 holds EXTEND (7), COUNT UPPER
-///   NONZERO (6), LBA UPPER NONZERO (5); bytes 9-11 LBA(23:0).
-/// - Linux libata before 6.10 (VALID clear, INFORMATION zero; fixed by "ata:
-///   libata-scsi: Fix offsets for the fixed format sense data", not in every
-///   stable branch: Debian's 6.1.192 still has it): the same fields at bytes
-///   8-11 and 16-19. The kernel reports 18 sense bytes, so LBA(23:8) is cut
-///   off and the registers are incomplete.
-///
-/// Only trusted when the translator ran the command: ILLEGAL REQUEST, NOT
-/// READY and UNIT ATTENTION come from the translator itself. libata uses fixed
-/// format unless D_SENSE is set in the Control mode page, so commands whose
-/// result lives in the LBA (READ NATIVE MAX, SANITIZE STATUS progress) must
-/// check `registers_complete` and otherwise ask for descriptor sense.
-pub fn decode_fixed_ata(b: &[u8], s: &Sense) -> Option<(AtaRegisters, bool)> {
-    if s.format != SenseFormat::Fixed || b.len() < 12 {
-        return None;
-    }
-    let from_device = (s.asc, s.ascq) == (0x00, 0x1D)
-        || matches!(
-            s.key,
-            SenseKey::AbortedCommand | SenseKey::MediumError | SenseKey::HardwareError
-        );
-    if !from_device {
-        return None;
-    }
-    let sat = b[0] & 0x80 != 0 || b[3..7].iter().any(|&x| x != 0);
-    let (regs, flags, lba) = if sat {
-        (&b[3..7], b.get(8), b.get(9..12))
-    } else {
-        (&b[8..12], b.get(16), b.get(17..20))
-    };
-    let lba_bytes = lba.map_or([0u8; 3], |l| [l[0], l[1], l[2]]);
-    let complete = flags.is_some_and(|f| f & 0x60 == 0) && lba.is_some();
-    Some((
-        AtaRegisters {
-            error: regs[0],
-            status: regs[1],
-            device: regs[2],
-            count: u16::from(regs[3]),
-            lba: u64::from_be_bytes([0, 0, 0, 0, 0, lba_bytes[2], lba_bytes[1], lba_bytes[0]]),
-        },
-        complete,
-    ))
+    let ata = ata_outcome(scsi.status, &scsi.sense);
+    Ok(AtaAnswer { scsi, ata })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lethe_cmds::ata::status;
 
     fn outcome(status: u8, host_status: u16, driver_status: u16, sense: Vec<u8>) -> ScsiOutcome {
         ScsiOutcome {
@@ -289,102 +207,6 @@ mod tests {
     }
 
     #[test]
-    fn descriptor_sense_gives_full_registers() {
-        let regs = AtaRegisters {
-            error: 0,
-            count: 0x1234,
-            lba: 0x0000_ABCD_EF01_2345,
-            device: 0x40,
-            status: status::DRDY,
-        };
-        let mut s = Sense::new(SenseFormat::Descriptor, SenseKey::RecoveredError, 0, 0x1D);
-        s.ata = Some(regs);
-        let o = ata_outcome(outcome(2, 0, driver::DRIVER_SENSE, s.encode()));
-        assert_eq!(o.registers, Some(regs));
-        assert!(o.registers_complete);
-        assert!(!o.failed());
-    }
-
-    #[test]
-    fn fixed_sense_gives_low_registers_and_flags_lost_bits() {
-        // libata without D_SENSE: RECOVERED ERROR, 00/1D, registers in INFORMATION.
-        let mut b = vec![0u8; 18];
-        b[0] = 0xF0;
-        b[2] = 0x01;
-        b[3..7].copy_from_slice(&[0x04, 0x51, 0x40, 0x07]);
-        b[7] = 10;
-        b[8] = 0x80 | 0x20;
-        b[9..12].copy_from_slice(&[0x45, 0x23, 0x01]);
-        b[12] = 0x00;
-        b[13] = 0x1D;
-        let o = ata_outcome(outcome(2, 0, driver::DRIVER_SENSE, b.clone()));
-        let r = o.registers.unwrap_or_default();
-        assert_eq!(
-            (r.error, r.status, r.device, r.count),
-            (0x04, 0x51, 0x40, 7)
-        );
-        assert_eq!(r.lba, 0x01_2345);
-        assert!(!o.registers_complete);
-        assert!(o.failed(), "ERR is set in STATUS 0x51");
-        b[8] = 0x80;
-        assert!(ata_outcome(outcome(2, 0, 8, b)).registers_complete);
-    }
-
-    /// Sense bytes captured from Debian's 6.1.192 kernel (libata, QEMU AHCI
-    /// disk) in the QEMU tier test.
-    #[test]
-    fn legacy_libata_fixed_layout_from_a_real_kernel() {
-        // IDENTIFY DEVICE (PIO-in): DRQ still set, so libata says ABORTED
-        // COMMAND 00/00, but the registers show no ERR.
-        let identify = vec![
-            0x70, 0x00, 0x0b, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x58, 0x40, 0x01, 0x00, 0x00,
-            0x00, 0x00, 0x00, 0x00,
-        ];
-        let o = ata_outcome(outcome(2, 0, driver::DRIVER_SENSE, identify));
-        let r = o.registers.unwrap_or_else(|| panic!("{o:?}"));
-        assert_eq!(
-            (r.error, r.status, r.device, r.count),
-            (0x00, 0x58, 0x40, 1)
-        );
-        assert!(!o.failed());
-        assert!(!o.registers_complete, "LBA(23:8) is past the 18 bytes");
-        // SANITIZE STATUS EXT on a drive without the feature set: ERR + ABRT.
-        let sanitize = vec![
-            0x70, 0x00, 0x0b, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x04, 0x41, 0x40, 0x00, 0x00, 0x00,
-            0x00, 0x00, 0x80, 0x00,
-        ];
-        let o = ata_outcome(outcome(2, 0, driver::DRIVER_SENSE, sanitize));
-        let r = o.registers.unwrap_or_else(|| panic!("{o:?}"));
-        assert!(r.is_abort());
-        assert!(o.failed());
-        // The same registers in a 20-byte legacy sense are complete.
-        let mut long = vec![0u8; 20];
-        long[0] = 0x70;
-        long[2] = 0x01;
-        long[7] = 12;
-        long[8..12].copy_from_slice(&[0, 0x50, 0x40, 2]);
-        long[13] = 0x1D;
-        long[16] = 0x80;
-        long[17..20].copy_from_slice(&[0x33, 0x22, 0x11]);
-        let o = ata_outcome(outcome(2, 0, 8, long));
-        assert_eq!(o.registers.map(|r| r.lba), Some(0x11_2233));
-        assert!(o.registers_complete);
-    }
-
-    #[test]
-    fn translator_rejection_has_no_registers_and_fails() {
-        // USB bridge without SAT: ILLEGAL REQUEST, invalid opcode 20/00.
-        let s = Sense::new(SenseFormat::Fixed, SenseKey::IllegalRequest, 0x20, 0x00);
-        let o = ata_outcome(outcome(2, 0, driver::DRIVER_SENSE, s.encode()));
-        assert_eq!(o.registers, None);
-        assert!(o.failed());
-        // GOOD without sense: CK_COND ignored, nothing to read back.
-        let o = ata_outcome(outcome(0, 0, 0, vec![]));
-        assert_eq!(o.registers, None);
-        assert!(!o.failed());
-    }
-
-    #[test]
     fn sense_decoding_never_panics_on_arbitrary_bytes() {
         // Deterministic sweep: every length up to SENSE_LEN, several fill patterns,
         // and every response code in byte 0.
@@ -401,7 +223,7 @@ mod tests {
                         }
                     })
                     .collect();
-                let o = ata_outcome(outcome(2, 0, 8, b));
+                let o = ata_outcome(2, &b);
                 let _ = o.failed();
             }
         }

@@ -14,6 +14,12 @@
 //! The controller's `dev` (MAJ:MIN) and `uevent` DEVNAME give the node, which
 //! [`open_controller`] checks is a character device with exactly those numbers.
 //! The sysfs and /dev roots are parameters so the walk is tested on a fake tree.
+//!
+//! [`subsystem_namespaces`] lists every namespace of the NVM subsystem a
+//! namespace belongs to, because NVMe Sanitize (and Format, when FNA says so)
+//! erases all of them: the namespace heads in the subsystem directory
+//! (multipath), and the namespaces under each of its controllers (found
+//! through `class/nvme-subsystem/*`, whose entries link to the controllers).
 
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -213,6 +219,118 @@ pub fn controller_for_namespace(sysfs: &Path, block: &str) -> Result<Controller,
         .into_iter()
         .find(Controller::is_live)
         .ok_or_else(|| TopologyError::NoController(block.to_string()))
+}
+
+/// A namespace block device of an NVM subsystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceNode {
+    /// Block device name (`nvme0n2`).
+    pub name: String,
+    /// Namespace id.
+    pub nsid: u32,
+}
+
+/// The namespace block devices directly in `dir` (a subsystem or controller
+/// directory): subdirectories with an `nsid` attribute, not hidden per-path
+/// disks (`nvme0c0n1`, `hidden` = 1).
+fn namespaces_in(dir: &Path, out: &mut Vec<NamespaceNode>) -> Result<(), TopologyError> {
+    let entries = fs::read_dir(dir).map_err(io_err(dir))?;
+    for e in entries {
+        let e = e.map_err(io_err(dir))?;
+        let ft = e.file_type().map_err(io_err(&e.path()))?;
+        if ft.is_symlink() || !ft.is_dir() {
+            continue;
+        }
+        let p = e.path();
+        let nsid_path = p.join("nsid");
+        if !nsid_path.exists() {
+            continue;
+        }
+        if fs::read_to_string(p.join("hidden")).is_ok_and(|h| h.trim() == "1") {
+            continue;
+        }
+        let name = e.file_name().to_string_lossy().into_owned();
+        check_name(&name)?;
+        let s = read_attr(&nsid_path)?;
+        let nsid = s.parse().map_err(|_| TopologyError::Parse {
+            path: nsid_path.clone(),
+            content: s.clone(),
+        })?;
+        out.push(NamespaceNode { name, nsid });
+    }
+    Ok(())
+}
+
+/// Controller directories linked from subsystem directory `subsys`.
+fn controllers_in(subsys: &Path) -> Result<Vec<PathBuf>, TopologyError> {
+    let mut v = Vec::new();
+    for e in fs::read_dir(subsys).map_err(io_err(subsys))? {
+        let e = e.map_err(io_err(subsys))?;
+        if !e.file_type().map_err(io_err(&e.path()))?.is_symlink() {
+            continue;
+        }
+        if let Ok(dir) = fs::canonicalize(e.path()) {
+            if subsystem_of(&dir).as_deref() == Some("nvme") {
+                v.push(dir);
+            }
+        }
+    }
+    v.sort();
+    Ok(v)
+}
+
+/// The subsystem directory that links to controller directory `ctrl`.
+fn subsystem_of_controller(sysfs: &Path, ctrl: &Path) -> Result<Option<PathBuf>, TopologyError> {
+    let class = sysfs.join("class/nvme-subsystem");
+    let Ok(entries) = fs::read_dir(&class) else {
+        return Ok(None);
+    };
+    for e in entries {
+        let e = e.map_err(io_err(&class))?;
+        let Ok(dir) = fs::canonicalize(e.path()) else {
+            continue;
+        };
+        if controllers_in(&dir)?.iter().any(|c| c == ctrl) {
+            return Ok(Some(dir));
+        }
+    }
+    Ok(None)
+}
+
+/// Every namespace of the NVM subsystem that namespace `block` belongs to,
+/// `block` included, sorted by NSID. Without a subsystem entry in sysfs
+/// (older kernels), the namespaces of the namespace's own controller.
+pub fn subsystem_namespaces(
+    sysfs: &Path,
+    block: &str,
+) -> Result<Vec<NamespaceNode>, TopologyError> {
+    let ns = namespace_dir(sysfs, block)?;
+    let dev_link = ns.join("device");
+    let parent =
+        fs::canonicalize(&dev_link).map_err(|_| TopologyError::NotNvme(block.to_string()))?;
+    let subsys = match subsystem_of(&parent).as_deref() {
+        Some("nvme-subsystem") => Some(parent.clone()),
+        Some("nvme") => subsystem_of_controller(sysfs, &parent)?,
+        _ => return Err(TopologyError::NotNvme(block.to_string())),
+    };
+    let mut dirs = Vec::new();
+    match &subsys {
+        Some(s) => {
+            dirs.push(s.clone());
+            dirs.extend(controllers_in(s)?);
+        }
+        None => dirs.push(parent),
+    }
+    let mut out = Vec::new();
+    for d in &dirs {
+        namespaces_in(d, &mut out)?;
+    }
+    out.sort_by(|a, b| a.nsid.cmp(&b.nsid).then(a.name.cmp(&b.name)));
+    out.dedup();
+    if out.is_empty() {
+        return Err(TopologyError::NotNvme(block.to_string()));
+    }
+    Ok(out)
 }
 
 /// Namespace id from `class/block/<block>/nsid` (the disk's, for a partition).

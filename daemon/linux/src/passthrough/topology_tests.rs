@@ -228,3 +228,86 @@ fn open_controller_rejects_a_regular_file_or_wrong_numbers() {
     };
     assert!(open_controller(&right, Path::new("/dev")).is_ok());
 }
+
+fn names(v: Vec<NamespaceNode>) -> Vec<(String, u32)> {
+    v.into_iter().map(|n| (n.name, n.nsid)).collect()
+}
+
+#[test]
+fn plain_controller_without_subsystem_entry_lists_its_namespaces() {
+    let t = plain_tree();
+    let ctrl = t.path().join("devices/pci0000:00/0000:00:04.0/nvme/nvme1");
+    write(&ctrl.join("nvme0n2/nsid"), "4\n");
+    write(&ctrl.join("nvme0n2/dev"), "259:2\n");
+    let got = subsystem_namespaces(t.path(), "nvme0n1p1").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        names(got),
+        [("nvme0n1".to_string(), 3), ("nvme0n2".to_string(), 4)]
+    );
+}
+
+#[test]
+fn plain_controllers_of_one_subsystem_are_found_through_class_nvme_subsystem() {
+    let t = plain_tree();
+    let r = t.path();
+    // A second controller of the same subsystem shows the same namespace
+    // under its own name, and one more namespace.
+    let c2 = controller(r, "0000:00:05.0", "nvme2", 2, "live");
+    write(&c2.join("nvme2n1/nsid"), "3\n");
+    write(&c2.join("nvme2n2/nsid"), "5\n");
+    let sub = r.join("devices/virtual/nvme-subsystem/nvme-subsys0");
+    link("../../../../class/nvme-subsystem", &sub.join("subsystem"));
+    link(
+        "../../../pci0000:00/0000:00:04.0/nvme/nvme1",
+        &sub.join("nvme1"),
+    );
+    link(
+        "../../../pci0000:00/0000:00:05.0/nvme/nvme2",
+        &sub.join("nvme2"),
+    );
+    link(
+        "../../devices/virtual/nvme-subsystem/nvme-subsys0",
+        &r.join("class/nvme-subsystem/nvme-subsys0"),
+    );
+    let got = subsystem_namespaces(r, "nvme0n1").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        names(got),
+        [
+            ("nvme0n1".to_string(), 3),
+            ("nvme2n1".to_string(), 3),
+            ("nvme2n2".to_string(), 5)
+        ]
+    );
+}
+
+#[test]
+fn multipath_subsystem_lists_heads_not_hidden_paths() {
+    let t = multipath_tree();
+    let r = t.path();
+    let sub = r.join("devices/virtual/nvme-subsystem/nvme-subsys0");
+    write(&sub.join("nvme0n2/nsid"), "2\n");
+    // Per-path disks live under the controllers, hidden.
+    let c0 = r.join("devices/pci0000:00/0000:00:04.0/nvme/nvme0");
+    write(&c0.join("nvme0c0n1/nsid"), "1\n");
+    write(&c0.join("nvme0c0n1/hidden"), "1\n");
+    let got = subsystem_namespaces(r, "nvme0n1").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        names(got),
+        [("nvme0n1".to_string(), 1), ("nvme0n2".to_string(), 2)]
+    );
+    assert!(matches!(
+        subsystem_namespaces(r, "nvme9n9"),
+        Err(TopologyError::Io { .. })
+    ));
+}
+
+#[test]
+fn garbage_nsid_is_a_parse_error() {
+    let t = multipath_tree();
+    let sub = t.path().join("devices/virtual/nvme-subsystem/nvme-subsys0");
+    write(&sub.join("nvme0n2/nsid"), "two\n");
+    assert!(matches!(
+        subsystem_namespaces(t.path(), "nvme0n1"),
+        Err(TopologyError::Parse { .. })
+    ));
+}
