@@ -5,7 +5,8 @@
 //!   (a local MTA, or a test sink) and never with credentials.
 //! - A `ca_file` makes the relay trusted through that CA only.
 //! - A 2xx reply is delivered; a 4xx reply, a timeout or a connection
-//!   failure is retried; a 5xx reply is a permanent refusal.
+//!   failure is retried; a 5xx reply, or a relay that lacks what the
+//!   configuration needs (a login mechanism), is a permanent refusal.
 
 use crate::kind::{Alert, AlertId};
 use crate::label::Label;
@@ -199,6 +200,11 @@ fn classify(e: &lettre::transport::smtp::Error) -> Outcome {
         } else {
             Outcome::Retryable(d)
         };
+    }
+    if e.is_client() {
+        // The relay lacks something required (e.g. no login mechanism we
+        // accept): retrying cannot help until the configuration changes.
+        return Outcome::Permanent(Detail::Protocol);
     }
     Outcome::Retryable(if e.is_timeout() {
         Detail::Timeout

@@ -52,6 +52,8 @@ pub enum Detail {
     Transport,
     /// The message could not be built (bad address).
     Message,
+    /// The peer lacks something required (e.g. a login mechanism we accept).
+    Protocol,
     /// The channel is no longer configured.
     ChannelRemoved,
 }
@@ -66,6 +68,7 @@ impl fmt::Display for Detail {
             Detail::Tls => f.write_str("TLS failure"),
             Detail::Transport => f.write_str("transport failure"),
             Detail::Message => f.write_str("message could not be built"),
+            Detail::Protocol => f.write_str("peer lacks a required feature"),
             Detail::ChannelRemoved => f.write_str("channel no longer configured"),
         }
     }
@@ -125,8 +128,9 @@ impl RetryPolicy {
         match outcome {
             Outcome::Delivered(_) => Next::Delivered,
             Outcome::Permanent(_) => Next::Failed(FailReason::Refused),
+            // At least a second later, so a zero delay cannot spin.
             Outcome::Retryable(_) => match self.delay_after(attempt) {
-                Some(d) => Next::RetryAt(now + d),
+                Some(d) => Next::RetryAt(now + d.max(Duration::from_secs(1))),
                 None => Next::Failed(FailReason::Exhausted),
             },
         }
@@ -170,6 +174,15 @@ mod tests {
             Next::RetryAt(Timestamp::from_unix(1015))
         );
         assert_eq!(p.decide(3, &busy, now), Next::Failed(FailReason::Exhausted));
+        let zero = RetryPolicy {
+            first: Duration::ZERO,
+            max_delay: Duration::ZERO,
+            attempts: 3,
+        };
+        assert_eq!(
+            zero.decide(1, &busy, now),
+            Next::RetryAt(Timestamp::from_unix(1001))
+        );
         assert_eq!(
             p.decide(1, &Outcome::Permanent(Detail::Http(410)), now),
             Next::Failed(FailReason::Refused)

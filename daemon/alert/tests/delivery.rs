@@ -340,6 +340,7 @@ async fn email_starttls_with_login_and_a_private_ca() {
         SinkOptions {
             tls: Some((&cert, &key)),
             login: Some(("lethe", "relay-pass")),
+            implicit_tls: false,
         },
     ) else {
         return;
@@ -398,6 +399,70 @@ async fn email_starttls_with_login_and_a_private_ca() {
         made[0].outcome
     );
     assert_eq!(sink.messages().len(), 1, "nothing was sent without trust");
+}
+
+#[tokio::test]
+async fn email_over_implicit_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    let (cert, key) = ca.write_server_files(dir.path());
+    let port = free_port();
+    let Some(sink) = SmtpSink::start(
+        "email_over_implicit_tls",
+        port,
+        &dir.path().join("mail"),
+        SinkOptions {
+            tls: Some((&cert, &key)),
+            login: Some(("lethe", "relay-pass")),
+            implicit_tls: true,
+        },
+    ) else {
+        return;
+    };
+    let a = alerter(
+        vec![email(
+            port,
+            Security::Tls,
+            &["it-ops@hospital.test"],
+            Some(("lethe", "relay-pass")),
+            Some(&ca.ca_pem),
+        )],
+        5,
+    );
+    a.raise(AlertKind::Test, T0).unwrap();
+    let made = a.deliver_due(T0).await.unwrap();
+    assert_eq!(made[0].outcome, Outcome::Delivered(Detail::Smtp(250)));
+    assert_eq!(sink.messages().len(), 1);
+
+    // A relay that offers no login while the configuration has one: refused
+    // at once (retrying cannot help), nothing sent.
+    let port = free_port();
+    let Some(no_auth) = SmtpSink::start(
+        "email_over_implicit_tls",
+        port,
+        &dir.path().join("mail2"),
+        SinkOptions {
+            tls: Some((&cert, &key)),
+            login: None,
+            implicit_tls: true,
+        },
+    ) else {
+        return;
+    };
+    let a = alerter(
+        vec![email(
+            port,
+            Security::Tls,
+            &["it-ops@hospital.test"],
+            Some(("lethe", "relay-pass")),
+            Some(&ca.ca_pem),
+        )],
+        5,
+    );
+    a.raise(AlertKind::Test, T0).unwrap();
+    let made = a.deliver_due(T0).await.unwrap();
+    assert_eq!(made[0].outcome, Outcome::Permanent(Detail::Protocol));
+    assert!(no_auth.messages().is_empty());
 }
 
 #[tokio::test]

@@ -46,10 +46,9 @@ fn pem(path: &Path) -> Result<Vec<u8>, ConfigError> {
     })
 }
 
-fn channel_error(what: &'static str, path: &Path, e: lethe_alert::ChannelError) -> ConfigError {
-    ConfigError::Referenced {
-        what,
-        path: path.to_path_buf(),
+fn channel_error(name: &lethe_alert::Label, e: lethe_alert::ChannelError) -> ConfigError {
+    ConfigError::Channel {
+        name: name.to_string(),
         reason: e.to_string(),
     }
 }
@@ -66,13 +65,7 @@ impl Alerts {
                 .transpose()?;
             let ca = w.ca_file.as_deref().map(pem).transpose()?;
             let hook = Webhook::new(w.name.clone(), &w.url, key, ca.as_deref(), w.timeout)
-                .map_err(|e| {
-                    channel_error(
-                        "webhook",
-                        w.ca_file.as_deref().unwrap_or(Path::new(&w.url)),
-                        e,
-                    )
-                })?;
+                .map_err(|e| channel_error(&w.name, e))?;
             out.push(Channel::Webhook(hook));
         }
         if let Some(s) = &self.smtp {
@@ -83,13 +76,8 @@ impl Alerts {
                 .transpose()?;
             let mut settings = settings(s, password);
             settings.ca_pem = s.ca_file.as_deref().map(pem).transpose()?;
-            let mail = Email::new(s.name.clone(), settings).map_err(|e| {
-                channel_error(
-                    "SMTP relay",
-                    s.ca_file.as_deref().unwrap_or(Path::new(&s.host)),
-                    e,
-                )
-            })?;
+            let mail =
+                Email::new(s.name.clone(), settings).map_err(|e| channel_error(&s.name, e))?;
             out.push(Channel::Email(mail));
         }
         Ok(out)

@@ -114,6 +114,14 @@ pub enum ConfigError {
         /// The errors, in file order (warnings found on the way follow them).
         diagnostics: Vec<Diagnostic>,
     },
+    /// An alert channel could not be set up from its (checked) settings.
+    #[error("alert channel {name}: {reason}")]
+    Channel {
+        /// The channel.
+        name: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A file the configuration names (secret, CA, password) could not be used.
     #[error("{what} {path}: {reason}")]
     Referenced {

@@ -131,7 +131,7 @@ pub struct Alerts {
 }
 
 /// One `[[alerts.webhook]]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct WebhookConf {
     /// Channel name.
     pub name: Label,
@@ -143,6 +143,20 @@ pub struct WebhookConf {
     pub ca_file: Option<PathBuf>,
     /// Bound on one attempt.
     pub timeout: Duration,
+}
+
+/// Without the URL's path and query: they often hold a token.
+impl std::fmt::Debug for WebhookConf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let origin = self.url.split('/').take(3).collect::<Vec<_>>().join("/");
+        f.debug_struct("WebhookConf")
+            .field("name", &self.name)
+            .field("url", &format!("{origin}/…"))
+            .field("secret_file", &self.secret_file)
+            .field("ca_file", &self.ca_file)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// `[alerts.smtp]`.

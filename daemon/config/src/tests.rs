@@ -385,6 +385,17 @@ fn channels_read_their_files() {
     );
     std::fs::write(&secret, "").unwrap();
     assert!(c.alerts.channels().is_err(), "an empty secret is refused");
+    std::fs::write(&secret, "k").unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "not a certificate").unwrap();
+    let mut bad_ca = c.alerts.clone();
+    bad_ca.webhooks[0].ca_file = Some(ca);
+    let e = bad_ca.channels().unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::Channel { name, .. } if name == "ops"),
+        "{e}"
+    );
+    assert!(!format!("{:?}", c.alerts.webhooks[0]).contains("/x"));
 }
 
 #[test]

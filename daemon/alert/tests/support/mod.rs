@@ -173,6 +173,8 @@ impl TestCa {
 #[derive(Default)]
 pub struct SinkOptions<'a> {
     pub tls: Option<(&'a Path, &'a Path)>,
+    /// TLS from the first byte instead of STARTTLS.
+    pub implicit_tls: bool,
     pub login: Option<(&'a str, &'a str)>,
 }
 
@@ -199,28 +201,37 @@ impl SmtpSink {
         std::fs::create_dir_all(dir).unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smtp_sink.py");
         let mut cmd = Command::new("python3");
-        // aiosmtpd warns about its own deprecated attribute on every login.
-        cmd.args(["-W", "ignore::DeprecationWarning"])
-            .arg(script)
+        cmd.arg(script)
             .args(["--port", &port.to_string()])
             .arg("--dir")
             .arg(dir);
         if let Some((c, k)) = opts.tls {
             cmd.arg("--cert").arg(c).arg("--key").arg(k);
         }
+        if opts.implicit_tls {
+            cmd.arg("--implicit-tls");
+        }
         if let Some((u, p)) = opts.login {
             cmd.args(["--user", u, "--password", p]);
         }
+        // aiosmtpd's own chatter goes to a log beside the mail directory.
+        let log = dir.with_extension("log");
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.as_mut().unwrap())
             .read_line(&mut line)
             .unwrap();
-        assert_eq!(line.trim(), "READY", "the SMTP sink did not start");
+        assert_eq!(
+            line.trim(),
+            "READY",
+            "the SMTP sink did not start: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
         Some(SmtpSink {
             child,
             dir: dir.to_path_buf(),
