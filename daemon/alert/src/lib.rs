@@ -182,8 +182,9 @@ impl<S: AlertStore> Alerter<S> {
         self.store.add(&alert, &names, now)
     }
 
-    /// Make every attempt due at `now`; record each with its next step.
-    /// Returns the attempts made.
+    /// Make every attempt due at `now`, one at a time (each bounded by its
+    /// channel's timeout); record each with its next step. Returns the
+    /// attempts made.
     pub async fn deliver_due(&self, now: Timestamp) -> Result<Vec<Attempt>, AlertStoreError> {
         let mut made = Vec::new();
         loop {

@@ -308,12 +308,20 @@ impl AlertStore for SqliteAlertStore {
                 Next::RetryAt(t) => ("pending", Some(db_time(t)), None, None),
                 Next::Failed(r) => ("failed", None, Some(db_time(a.at)), Some(reason_str(r))),
             };
-            tx.execute(
+            let updated = tx.execute(
                 "UPDATE alert_delivery SET state = ?3, attempts = ?4, next_at = ?5, finished_at = ?6, fail_reason = ?7
-                 WHERE alert_id = ?1 AND channel = ?2",
+                 WHERE alert_id = ?1 AND channel = ?2 AND state = 'pending'",
                 params![a.id, a.channel.as_str(), state, a.number, next_at, finished, reason],
             )?;
-            tx.commit()
+            if updated == 1 {
+                tx.commit()?;
+            }
+            Ok(updated)
+        })
+        .and_then(|updated| match updated {
+            1 => Ok(()),
+            // Rolled back: no pending delivery to record against.
+            _ => Err(self.corrupt("delivery (no pending delivery for this attempt)")),
         })
     }
 
@@ -474,6 +482,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.next_due().unwrap(), Some(Timestamp::from_unix(131)));
+        // A finished delivery takes no further attempt.
+        let late = Attempt {
+            id,
+            channel: b.clone(),
+            number: 2,
+            at: t,
+            outcome: Outcome::Delivered(Detail::Smtp(250)),
+        };
+        assert!(s.record(&late, Next::Delivered).is_err());
         drop(s);
 
         // Reopened: the record survives.
