@@ -59,6 +59,12 @@ if ! command -v weed >/dev/null; then
     command -v pyenv >/dev/null && pyenv rehash || true
 fi
 
+# aiosmtpd: the local SMTP sink of lethe-alert's e-mail delivery tests.
+if ! python3 -c "import aiosmtpd" 2>/dev/null; then
+    python3 -m pip install -q aiosmtpd 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages aiosmtpd
+fi
+
 if ! command -v cargo >/dev/null; then
     echo "cargo not found: install Rust with rustup first (https://rustup.rs)" >&2
     exit 1
