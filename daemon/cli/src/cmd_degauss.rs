@@ -8,7 +8,8 @@ use lethe_cli::confirm;
 use lethe_cli::degauss::{self, DegaussSpec};
 use lethe_cli::job::{JobContext, JobParties};
 use lethe_cli::state::StateDir;
-use std::io::IsTerminal;
+use lethe_controller::Consent;
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -58,8 +59,11 @@ pub fn run(state: &StateDir, args: &DegaussArgs) -> Result<u8> {
         eprintln!("lethe: refused: {why}; nothing was done");
         return Ok(exit::ERROR);
     }
-    // 2. Confirmation: the drive will be physically unusable afterwards.
-    if !args.yes {
+    // 2. Confirmation: the drive will be physically unusable afterwards. The controller library
+    //    checks the typed answer and binds the consent to the medium it arms for.
+    let consent = if args.yes {
+        Consent::assume_yes(identity.path.clone())
+    } else {
         eprint!(
             "{}",
             confirm::prompt(&identity).replace("ALL DATA on", "Degaussing DESTROYS")
@@ -67,11 +71,24 @@ pub fn run(state: &StateDir, args: &DegaussArgs) -> Result<u8> {
         if !std::io::stdin().is_terminal() {
             eprintln!();
         }
-        if !confirm::ask(&identity, &mut std::io::stdin().lock()).context("reading confirmation")? {
-            eprintln!("lethe: not confirmed; nothing was done");
-            return Ok(exit::ERROR);
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .context("reading confirmation")?;
+        let size = identity.size_bytes.to_string();
+        let mut accepted: Vec<&str> = identity.serial.as_deref().into_iter().collect();
+        if identity.size_bytes > 0 {
+            accepted.push(&size);
         }
-    }
+        match Consent::typed(identity.path.clone(), &accepted, &answer) {
+            Ok(c) => c,
+            Err(_) => {
+                eprintln!("lethe: not confirmed; nothing was done");
+                return Ok(exit::ERROR);
+            }
+        }
+    };
     let key =
         ApplianceKey::load_or_create(&state.keys()).context("loading the appliance signing key")?;
     let stop = AtomicBool::new(false);
@@ -99,7 +116,7 @@ pub fn run(state: &StateDir, args: &DegaussArgs) -> Result<u8> {
     };
     let rt = cmd_controller::runtime()?;
     let report = degauss::run(&ctx, &spec, |port| {
-        rt.block_on(lethe_controller::cli_support::degauss_once(port))
+        rt.block_on(lethe_controller::cli_support::degauss_once(port, &consent))
             .map_err(|e| e.to_string())
     })?;
     if args.json {

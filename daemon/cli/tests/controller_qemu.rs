@@ -1,12 +1,15 @@
 //! `lethe degauss`, `lethe controller status` and bay LEDs against the real
 //! front-panel firmware booted in QEMU (mps2-an386), plus the refusals that
-//! need no controller at all.
+//! need no controller at all. The image is a simulation build: `lethe degauss`
+//! fires it only with `LETHE_TEST_ALLOW_SIMULATED_CONTROLLER=1`, and refuses it
+//! without.
 
 mod common;
 
 use common::*;
+use lethe_controller::ALLOW_SIMULATION_ENV;
 use lethe_hw_tests::qemu_board::{
-    firmware_elf, missing_prereq, one_at_a_time, QemuBoard, RELAY_OFF, RELAY_ON,
+    firmware_elf, missing_prereq, one_at_a_time, relay_pulses, QemuBoard,
 };
 use lethe_hw_tests::{loop_tier_unavailable, skip, LoopDevice};
 
@@ -58,11 +61,14 @@ fn status_degauss_cycle_and_destroy_certificate() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(st["relay"], false);
+    assert_eq!(st["energized"], false);
     assert_eq!(st["interlock_closed"], true);
-    assert_eq!(st["firmware"]["version"], serde_json::json!([0, 1, 0]));
+    assert_eq!(st["firmware"]["version"], serde_json::json!([0, 2, 0]));
+    assert_eq!(st["firmware"]["build"], "Simulation");
 
     let mark = q.log().len();
     let out = lethe(state.path())
+        .env(ALLOW_SIMULATION_ENV, "1")
         .args([
             "degauss",
             "--tape",
@@ -80,13 +86,18 @@ fn status_degauss_cycle_and_destroy_certificate() {
     let r = summary(&out);
     assert_eq!(r["result"], "pass");
     assert_eq!(r["confirmation"]["cycle"], 1);
-    assert!(r["confirmation"]["relay_on_ms"].as_u64().unwrap() >= 1_000);
+    assert_eq!(r["confirmation"]["medium"], "tape:LTO-0042");
+    assert_eq!(r["confirmation"]["consent"], "assume_yes");
+    let measured = r["confirmation"]["relay_on_ms"].as_f64().unwrap();
     let log = q.log();
-    let new = log.get(mark..).unwrap_or("");
-    let on = new.find(RELAY_ON).expect("relay energized in the QEMU log");
+    let pulses = relay_pulses(log.get(mark..).unwrap_or(""));
+    let [(on, Some(off))] = pulses[..] else {
+        panic!("one finished pulse in QEMU's record: {pulses:?}")
+    };
     assert!(
-        new[on..].contains(RELAY_OFF),
-        "relay dropped after the cycle"
+        (measured - (off - on) * 1_000.0).abs() <= 50.0,
+        "certified {measured} ms, QEMU recorded {:.1} ms",
+        (off - on) * 1_000.0
     );
 
     let cert = r["certificate"].as_str().unwrap();
@@ -119,11 +130,17 @@ fn open_interlock_gives_a_failure_report_and_no_relay() {
             lethe_controller::Controller::connect(lethe_controller::ControllerConfig::new(q.pty()))
                 .await
                 .unwrap();
-        c.sim_inputs(true, false).await.unwrap();
+        c.sim_inputs(lethe_controller::SimInputs {
+            interlock_open: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     });
     let mark = q.log().len();
     let state = state_dir();
     let out = lethe(state.path())
+        .env(ALLOW_SIMULATION_ENV, "1")
         .args([
             "degauss",
             "--tape",
@@ -149,8 +166,41 @@ fn open_interlock_gives_a_failure_report_and_no_relay() {
     let body = cert_body(r["certificate"].as_str().unwrap());
     assert_eq!(body["result"]["status"], "fail");
     assert!(
-        !q.log().get(mark..).unwrap_or("").contains(RELAY_ON),
+        relay_pulses(q.log().get(mark..).unwrap_or("")).is_empty(),
         "relay must never energize"
+    );
+}
+
+#[test]
+fn degauss_refuses_a_simulation_build_outside_tests() {
+    let _one = one_at_a_time();
+    let Some(q) = board() else { return };
+    let state = state_dir();
+    let out = lethe(state.path())
+        .env_remove(ALLOW_SIMULATION_ENV)
+        .args([
+            "degauss",
+            "--tape",
+            "LTO-0044",
+            "--yes",
+            "--json",
+            "--port",
+            q.pty(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let r = summary(&out);
+    assert_eq!(r["result"], "fail");
+    assert!(
+        r["error"].as_str().unwrap().contains("simulation build"),
+        "{r}"
+    );
+    let body = cert_body(r["certificate"].as_str().unwrap());
+    assert_eq!(body["result"]["status"], "fail");
+    assert!(
+        relay_pulses(&q.log()).is_empty(),
+        "the relay never energized"
     );
 }
 

@@ -1,6 +1,7 @@
 //! Small entry points for the `lethe` CLI.
 use crate::{
-    Controller, ControllerConfig, ControllerError, DegaussConfirmation, FirmwareInfo, Status,
+    Consent, Controller, ControllerConfig, ControllerError, DegaussConfirmation, FirmwareInfo,
+    Status,
 };
 use serde::Serialize;
 
@@ -11,8 +12,10 @@ pub struct StatusReport {
     pub port: String,
     /// Firmware versions.
     pub firmware: FirmwareInfo,
-    /// Relay energized.
+    /// Relay output read back high.
     pub relay: bool,
+    /// The feedback contact reads the coil energized.
+    pub energized: bool,
     /// Door closed.
     pub interlock_closed: bool,
     /// E-stop active.
@@ -27,6 +30,12 @@ pub struct StatusReport {
     pub degausser: String,
     /// Completed cycles.
     pub cycles: u32,
+    /// Measured energized time of the last completed cycle.
+    pub last_cycle_ms: u32,
+    /// Until the next arm is allowed.
+    pub cooldown_ms: u32,
+    /// Whether a latched fault needs the local reset at the machine.
+    pub needs_local_reset: bool,
 }
 
 impl StatusReport {
@@ -35,6 +44,7 @@ impl StatusReport {
             port: port.to_owned(),
             firmware,
             relay: s.relay,
+            energized: s.energized,
             interlock_closed: s.interlock_closed,
             estop: s.estop,
             fault: s.fault.map(|f| format!("{f:?}")),
@@ -42,6 +52,9 @@ impl StatusReport {
             pins: s.pins,
             degausser: format!("{:?}", s.degausser),
             cycles: s.cycles,
+            last_cycle_ms: s.last_cycle_ms,
+            cooldown_ms: s.cooldown_ms,
+            needs_local_reset: s.fault.is_some_and(|f| f.needs_local_reset()),
         }
     }
 }
@@ -53,8 +66,13 @@ pub async fn status_report(port: &str) -> Result<StatusReport, ControllerError> 
     Ok(StatusReport::new(port, c.firmware(), s))
 }
 
-/// Connect and run one degauss cycle; the record goes into the Destroy certificate.
-pub async fn degauss_once(port: &str) -> Result<DegaussConfirmation, ControllerError> {
-    let c = Controller::connect(ControllerConfig::new(port)).await?;
-    c.degauss_cycle().await
+/// Connect and run one degauss cycle for the medium `consent` names; the record goes into the
+/// Destroy certificate. A simulation build is refused unless the environment allows it
+/// ([`crate::ALLOW_SIMULATION_ENV`], set by the QEMU test suites).
+pub async fn degauss_once(
+    port: &str,
+    consent: &Consent,
+) -> Result<DegaussConfirmation, ControllerError> {
+    let c = Controller::connect(ControllerConfig::from_env(port)).await?;
+    c.degauss_cycle(consent).await
 }

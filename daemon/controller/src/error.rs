@@ -59,6 +59,42 @@ pub enum ControllerError {
         /// Last status seen.
         status: Box<Status>,
     },
+    /// The firmware is a simulation build (its inputs are set over the link); this host is not
+    /// configured to fire one (only tests are).
+    #[error(
+        "the controller runs a simulation build (inputs settable over the link): refusing to arm \
+         or fire it outside tests"
+    )]
+    SimulationBuild,
+    /// The operator's confirmation did not match, or belongs to another medium than the arm.
+    #[error("not confirmed: {0}")]
+    NotConfirmed(String),
+    /// No answer to a `Fire` after every retransmission. The driver then sent `Abort` and read the
+    /// status; whether the pulse ran is not known, so the cycle counts as failed.
+    #[error(
+        "no answer to Fire after {tries} tries; sent Abort ({abort}); status afterwards: {status:?}"
+    )]
+    FireUnconfirmed {
+        /// Sends of the Fire.
+        tries: u8,
+        /// What became of the Abort.
+        abort: String,
+        /// The status read after the Abort, if it could be read.
+        status: Option<Box<Status>>,
+    },
+    /// The firmware reported a completed cycle whose measured length does not fit the commanded
+    /// one (the feedback contact saw a shorter or longer energization).
+    #[error(
+        "degauss cycle {cycle}: measured {measured_ms} ms energized, commanded {commanded_ms} ms"
+    )]
+    CycleMismatch {
+        /// Cycle number.
+        cycle: u32,
+        /// Relay-on time commanded.
+        commanded_ms: u32,
+        /// Energized time measured on the feedback contact.
+        measured_ms: u32,
+    },
     /// Could not connect within the configured attempts.
     #[error("controller not reachable on {port} after {attempts} attempts: {last}")]
     Unreachable {

@@ -7,17 +7,25 @@
 //! is retransmitted on timeout or NAK (the firmware answers duplicates without acting twice).
 //!
 //! [`Controller::degauss_cycle`] runs arm → fire → wait-for-completion and returns a
-//! [`DegaussConfirmation`] that a Destroy certificate can cite.
+//! [`DegaussConfirmation`] that a Destroy certificate can cite. Arming and firing take the
+//! operator's [`Consent`] for the medium. The driver refuses to arm a simulation build unless
+//! [`ControllerConfig::allow_simulation`] is set (tests only). When a `Fire` goes unanswered it
+//! sends `Abort` and reads the status before reporting the failure, so no pulse is left in doubt.
 
 pub mod cli_support;
+mod consent;
 mod error;
 mod link;
 
+pub use consent::{Consent, ConsentBy};
 pub use error::ControllerError;
-pub use lethe_proto::{DegausserState, FaultCode, Frame, LedPattern, NakReason, Refusal, Status};
+pub use lethe_proto::{
+    BuildKind, DegausserState, FaultCode, Frame, LedPattern, NakReason, Refusal, ResetCause,
+    SimContact, SimFault, Status,
+};
 pub use link::{Link, SerialIo};
 
-use lethe_proto::{Msg, PROTOCOL_VERSION};
+use lethe_proto::{Msg, Welcome, PROTOCOL_VERSION};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -42,6 +50,8 @@ pub struct ControllerConfig {
     pub connect_attempts: u32,
     /// First backoff delay; doubles per attempt up to 2 s.
     pub backoff: Duration,
+    /// Arm and fire a simulation build (one whose inputs are set over the link). Tests only.
+    pub allow_simulation: bool,
 }
 
 impl ControllerConfig {
@@ -55,17 +65,83 @@ impl ControllerConfig {
             heartbeat_every: Duration::from_millis(100),
             connect_attempts: 5,
             backoff: Duration::from_millis(100),
+            allow_simulation: false,
+        }
+    }
+
+    /// Defaults for `port`; simulation builds allowed only when the environment variable
+    /// [`ALLOW_SIMULATION_ENV`] is `1` (the QEMU test suites set it).
+    pub fn from_env(port: impl Into<String>) -> Self {
+        Self {
+            allow_simulation: std::env::var(ALLOW_SIMULATION_ENV).is_ok_and(|v| v == "1"),
+            ..Self::new(port)
         }
     }
 }
 
-/// Software versions learned in the handshake.
+/// Environment variable that lets [`ControllerConfig::from_env`] fire a simulation build.
+pub const ALLOW_SIMULATION_ENV: &str = "LETHE_TEST_ALLOW_SIMULATED_CONTROLLER";
+
+/// What the handshake learned about the firmware.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirmwareInfo {
     /// Protocol version.
     pub protocol: u16,
     /// Firmware version (major, minor, patch).
     pub version: (u8, u8, u8),
+    /// This boot's session id.
+    pub session: u32,
+    /// Production or simulation image.
+    pub build: BuildKind,
+    /// Why the controller last started.
+    pub reset_cause: ResetCause,
+}
+
+impl From<Welcome> for FirmwareInfo {
+    fn from(w: Welcome) -> Self {
+        Self {
+            protocol: w.protocol,
+            version: (w.major, w.minor, w.patch),
+            session: w.session,
+            build: w.build,
+            reset_cause: w.reset_cause,
+        }
+    }
+}
+
+/// A granted arm, bound to the session it was granted in and the medium it was granted for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Armed {
+    nonce: u32,
+    session: u32,
+    medium: String,
+    /// Milliseconds until the arm expires (from the grant).
+    pub expires_in_ms: u32,
+}
+
+/// Simulated inputs of a simulation build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimInputs {
+    /// Door open.
+    pub interlock_open: bool,
+    /// E-stop pressed.
+    pub estop: bool,
+    /// Feedback contact behaviour.
+    pub contact: SimContact,
+    /// Local reset button held.
+    pub reset_pressed: bool,
+}
+
+impl Default for SimInputs {
+    /// Door closed, no e-stop, a healthy contact, reset released.
+    fn default() -> Self {
+        Self {
+            interlock_open: false,
+            estop: false,
+            contact: SimContact::Follows,
+            reset_pressed: false,
+        }
+    }
 }
 
 /// Evidence of one completed degauss cycle, as confirmed by the controller.
@@ -75,7 +151,7 @@ pub struct DegaussConfirmation {
     pub cycle: u32,
     /// Relay-on time the firmware committed to.
     pub commanded_ms: u32,
-    /// Relay-on time the firmware measured.
+    /// Energized time the firmware measured on the relay's feedback contact.
     pub relay_on_ms: u32,
     /// Host time from arm to the completion report.
     pub host_elapsed_ms: u64,
@@ -87,7 +163,15 @@ pub struct DegaussConfirmation {
     pub fired_at_unix_ms: u64,
     /// Firmware identity.
     pub firmware: FirmwareInfo,
+    /// The medium the operator consented to destroy.
+    pub medium: String,
+    /// How the operator consented.
+    pub consent: ConsentBy,
 }
+
+/// A measured cycle may differ from the commanded one by the relay's pick-up and drop-out times
+/// and the firmware's poll period: this much, or 5 % if more.
+const CYCLE_TOLERANCE_MS: u32 = 50;
 
 /// This crate's version, sent in the hello.
 fn host_version() -> (u8, u8, u8) {
@@ -124,18 +208,10 @@ async fn handshake(link: &mut Link) -> Result<FirmwareInfo, ControllerError> {
         )
         .await?
     {
-        Msg::Hello {
-            protocol,
-            major,
-            minor,
-            patch,
-        } if protocol == PROTOCOL_VERSION => Ok(FirmwareInfo {
-            protocol,
-            version: (major, minor, patch),
-        }),
-        Msg::Hello { protocol, .. } => Err(ControllerError::VersionMismatch {
+        Msg::Welcome(w) if w.protocol == PROTOCOL_VERSION => Ok(w.into()),
+        Msg::Welcome(w) => Err(ControllerError::VersionMismatch {
             ours: PROTOCOL_VERSION,
-            theirs: protocol,
+            theirs: w.protocol,
         }),
         Msg::Nak(NakReason::ProtocolMismatch) => Err(ControllerError::VersionMismatch {
             ours: PROTOCOL_VERSION,
@@ -283,23 +359,75 @@ impl Controller {
         }
     }
 
-    /// Low level: arm. Returns (nonce, expiry in ms).
-    pub async fn arm(&self) -> Result<(u32, u32), ControllerError> {
-        match self.request("arm", Msg::Arm).await? {
+    fn refuse_simulation(&self) -> Result<(), ControllerError> {
+        if self.firmware().build == BuildKind::Simulation && !self.cfg.allow_simulation {
+            return Err(ControllerError::SimulationBuild);
+        }
+        Ok(())
+    }
+
+    /// Arm the degausser for the medium `consent` names. Refused for a simulation build unless
+    /// the configuration allows it.
+    pub async fn arm(&self, consent: &Consent) -> Result<Armed, ControllerError> {
+        self.refuse_simulation()?;
+        let session = self.firmware().session;
+        match self.request("arm", Msg::Arm { session }).await? {
             Msg::Armed {
                 nonce,
                 expires_in_ms,
-            } => Ok((nonce, expires_in_ms)),
+            } => Ok(Armed {
+                nonce,
+                session,
+                medium: consent.medium().to_owned(),
+                expires_in_ms,
+            }),
             other => Err(unexpected("arm", other)),
         }
     }
 
-    /// Low level: fire with the arm's nonce. Returns (cycle number, duration ms).
-    pub async fn fire(&self, nonce: u32) -> Result<(u32, u32), ControllerError> {
-        match self.request("fire", Msg::Fire { nonce }).await? {
-            Msg::Firing { cycle, duration_ms } => Ok((cycle, duration_ms)),
-            other => Err(unexpected("fire", other)),
+    /// Fire an arm; `consent` must be for the medium the arm was granted for. Returns (cycle
+    /// number, duration ms). If the firmware never answers, this sends `Abort`, reads the status
+    /// and returns [`ControllerError::FireUnconfirmed`].
+    pub async fn fire(
+        &self,
+        armed: &Armed,
+        consent: &Consent,
+    ) -> Result<(u32, u32), ControllerError> {
+        self.refuse_simulation()?;
+        if consent.medium() != armed.medium {
+            return Err(ControllerError::NotConfirmed(format!(
+                "the arm was granted for {}, the consent is for {}",
+                armed.medium,
+                consent.medium()
+            )));
         }
+        let fire = Msg::Fire {
+            session: armed.session,
+            nonce: armed.nonce,
+        };
+        match self.request("fire", fire).await {
+            Ok(Msg::Firing { cycle, duration_ms }) => Ok((cycle, duration_ms)),
+            Ok(other) => Err(unexpected("fire", other)),
+            Err(ControllerError::Timeout { tries, .. }) => {
+                let (abort, status) = self.abort_and_read().await;
+                Err(ControllerError::FireUnconfirmed {
+                    tries,
+                    abort,
+                    status: status.map(Box::new),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// After losing track of a pulse: `Abort` (always accepted, ends a running pulse), then read
+    /// the status. Returns what became of the abort and the status if it could be read.
+    async fn abort_and_read(&self) -> (String, Option<Status>) {
+        let abort = match self.abort().await {
+            Ok(()) => "acknowledged".to_owned(),
+            Err(e) => format!("failed: {e}"),
+        };
+        (abort, self.status().await.ok())
     }
 
     /// Disarm, or stop a running cycle (the firmware latches `Aborted`).
@@ -307,25 +435,62 @@ impl Controller {
         self.expect_ack("abort", Msg::Abort).await
     }
 
-    /// Clear a latched fault (refused while the door is open or e-stop active).
+    /// Clear a latched soft fault (refused for e-stop, interlock and relay faults, which need the
+    /// local reset at the machine, and while the door is open or the e-stop active).
     pub async fn clear_fault(&self) -> Result<(), ControllerError> {
         self.expect_ack("clear_fault", Msg::ClearFault).await
     }
 
-    /// Simulation firmware only: set the door interlock and e-stop inputs.
-    pub async fn sim_inputs(
-        &self,
-        interlock_open: bool,
-        estop: bool,
-    ) -> Result<(), ControllerError> {
+    /// Simulation firmware only: set the inputs QEMU cannot drive.
+    pub async fn sim_inputs(&self, inputs: SimInputs) -> Result<(), ControllerError> {
+        let SimInputs {
+            interlock_open,
+            estop,
+            contact,
+            reset_pressed,
+        } = inputs;
         self.expect_ack(
             "sim_inputs",
             Msg::SimInputs {
                 interlock_open,
                 estop,
+                contact,
+                reset_pressed,
             },
         )
         .await
+    }
+
+    /// Simulation firmware only: press and release the local reset button (`inputs` otherwise).
+    pub async fn sim_local_reset(&self, inputs: SimInputs) -> Result<(), ControllerError> {
+        self.sim_inputs(SimInputs {
+            reset_pressed: true,
+            ..inputs
+        })
+        .await?;
+        // Let at least one poll see it held.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.sim_inputs(SimInputs {
+            reset_pressed: false,
+            ..inputs
+        })
+        .await
+    }
+
+    /// Simulation firmware only: acknowledge, then inject `fault`.
+    pub async fn sim_fault(&self, fault: SimFault) -> Result<(), ControllerError> {
+        self.expect_ack("sim_fault", Msg::SimFault(fault)).await
+    }
+
+    /// Handshake again over the same link (after the controller restarted); updates
+    /// [`Controller::firmware`].
+    pub async fn rehandshake(&self) -> Result<FirmwareInfo, ControllerError> {
+        let info = handshake(&mut *self.shared.link.lock().await).await?;
+        match self.shared.info.lock() {
+            Ok(mut g) => *g = info,
+            Err(p) => *p.into_inner() = info,
+        }
+        Ok(info)
     }
 
     /// Send raw bytes and collect what comes back within `wait` (garbage/truncation tests).
@@ -342,10 +507,24 @@ impl Controller {
             .await
     }
 
-    /// Arm, fire, and wait until the firmware reports the cycle complete.
-    pub async fn degauss_cycle(&self) -> Result<DegaussConfirmation, ControllerError> {
+    /// Arm, fire, and wait until the firmware reports the cycle complete, measured on the
+    /// feedback contact. Any doubt about the pulse (no answer, a fault, a timeout, a length that
+    /// does not fit) is an error; after losing track of a fired pulse the driver aborts it.
+    pub async fn degauss_cycle(
+        &self,
+        consent: &Consent,
+    ) -> Result<DegaussConfirmation, ControllerError> {
         let t0 = Instant::now();
-        let (nonce, _expiry) = self.arm().await?;
+        let armed = match self.arm(consent).await {
+            // The coil is cooling down (after a cycle, or after the controller restarted): wait
+            // the time it reports, once.
+            Err(ControllerError::Refused(Refusal::CoolingDown)) => {
+                let wait = self.status().await?.cooldown_ms;
+                tokio::time::sleep(Duration::from_millis(u64::from(wait) + 50)).await;
+                self.arm(consent).await?
+            }
+            other => other?,
+        };
         let fired_at_unix_ms = u64::try_from(
             SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -353,21 +532,35 @@ impl Controller {
                 .unwrap_or(0),
         )
         .unwrap_or(u64::MAX);
-        let (cycle, commanded_ms) = self.fire(nonce).await?;
+        let (cycle, commanded_ms) = self.fire(&armed, consent).await?;
         let deadline = Instant::now()
             + Duration::from_millis(u64::from(commanded_ms))
             + Duration::from_secs(5);
         loop {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            let s = self.status().await?;
-            if s.fault.is_some() {
+            let s = match self.status().await {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = self.abort_and_read().await;
+                    return Err(e);
+                }
+            };
+            if s.fault.is_some() || s.session != armed.session {
                 return Err(ControllerError::CycleFaulted {
                     cycle,
                     fault: s.fault,
                     status: Box::new(s),
                 });
             }
-            if s.cycles >= cycle && s.degausser != DegausserState::Firing {
+            if s.cycles >= cycle {
+                let tolerance = CYCLE_TOLERANCE_MS.max(commanded_ms / 20);
+                if s.last_cycle_ms.abs_diff(commanded_ms) > tolerance {
+                    return Err(ControllerError::CycleMismatch {
+                        cycle,
+                        commanded_ms,
+                        measured_ms: s.last_cycle_ms,
+                    });
+                }
                 return Ok(DegaussConfirmation {
                     cycle,
                     commanded_ms,
@@ -377,10 +570,13 @@ impl Controller {
                     fw_uptime_ms: s.uptime_ms,
                     fired_at_unix_ms,
                     firmware: self.firmware(),
+                    medium: consent.medium().to_owned(),
+                    consent: consent.by(),
                 });
             }
             if Instant::now() > deadline {
-                let _ = self.abort().await;
+                let (_, after) = self.abort_and_read().await;
+                let s = after.unwrap_or(s);
                 return Err(ControllerError::CycleFaulted {
                     cycle,
                     fault: s.fault,
@@ -400,13 +596,22 @@ async fn heartbeat_task(cfg: ControllerConfig, shared: Arc<Shared>) {
         let mut link = shared.link.lock().await;
         match link.request("heartbeat", Msg::Heartbeat).await {
             Ok(Msg::Status(s)) => {
+                let known = match shared.info.lock() {
+                    Ok(g) => g.session,
+                    Err(p) => p.into_inner().session,
+                };
+                if s.session != known {
+                    // The controller restarted: learn its new session and why it restarted.
+                    if let Ok(info) = handshake(&mut link).await {
+                        if let Ok(mut g) = shared.info.lock() {
+                            *g = info;
+                        }
+                    }
+                }
                 shared.status.send_replace(Some(s));
             }
-            Ok(_) => {}
-            Err(
-                ControllerError::Io(_) | ControllerError::Closed | ControllerError::Timeout { .. },
-            ) => {
-                // Reconnect with backoff (only possible for a real port path).
+            Err(ControllerError::Io(_) | ControllerError::Closed) => {
+                // The port itself failed: reopen it with backoff (only possible for a real port).
                 let mut delay = cfg.backoff;
                 for _ in 0..cfg.connect_attempts.max(1) {
                     if let Ok((new, info)) = Controller::try_open(&cfg).await {
@@ -420,7 +625,8 @@ async fn heartbeat_task(cfg: ControllerConfig, shared: Arc<Shared>) {
                     delay = (delay * 2).min(Duration::from_secs(2));
                 }
             }
-            Err(_) => {}
+            // No answer (the controller may be restarting) or an odd reply: try again next beat.
+            Ok(_) | Err(_) => {}
         }
     }
 }

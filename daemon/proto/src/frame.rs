@@ -126,7 +126,7 @@ pub fn cobs_decode(src: &[u8], dst: &mut [u8]) -> Result<usize, FrameError> {
 }
 
 /// Byte-at-a-time frame accumulator for a serial stream.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FrameDecoder {
     buf: [u8; MAX_FRAME],
     len: usize,

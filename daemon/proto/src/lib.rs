@@ -18,4 +18,4 @@ pub use msg::*;
 pub use session::{RetryAction, RetrySession};
 
 /// Protocol version carried in [`Msg::Hello`]. Bump on any incompatible wire change.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;

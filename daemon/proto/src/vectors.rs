@@ -9,7 +9,7 @@ pub const CASES: &[(&str, Frame)] = &[
         Frame {
             seq: 1,
             msg: Msg::Hello {
-                protocol: 1,
+                protocol: 2,
                 major: 0,
                 minor: 2,
                 patch: 3,
@@ -17,15 +17,18 @@ pub const CASES: &[(&str, Frame)] = &[
         },
     ),
     (
-        "hello-fw",
+        "welcome",
         Frame {
             seq: 1,
-            msg: Msg::Hello {
-                protocol: 1,
+            msg: Msg::Welcome(Welcome {
+                protocol: 2,
                 major: 0,
-                minor: 1,
+                minor: 2,
                 patch: 0,
-            },
+                session: 0x5E55_1011,
+                build: BuildKind::Production,
+                reset_cause: ResetCause::PowerOn,
+            }),
         },
     ),
     (
@@ -56,7 +59,9 @@ pub const CASES: &[(&str, Frame)] = &[
         "arm",
         Frame {
             seq: 4,
-            msg: Msg::Arm,
+            msg: Msg::Arm {
+                session: 0x5E55_1011,
+            },
         },
     ),
     (
@@ -73,7 +78,10 @@ pub const CASES: &[(&str, Frame)] = &[
         "fire",
         Frame {
             seq: 5,
-            msg: Msg::Fire { nonce: 0xDEAD_BEEF },
+            msg: Msg::Fire {
+                session: 0x5E55_1011,
+                nonce: 0xDEAD_BEEF,
+            },
         },
     ),
     (
@@ -101,6 +109,13 @@ pub const CASES: &[(&str, Frame)] = &[
         },
     ),
     (
+        "abort-reusing-fire-seq",
+        Frame {
+            seq: 5,
+            msg: Msg::Abort,
+        },
+    ),
+    (
         "get-status",
         Frame {
             seq: 8,
@@ -113,6 +128,7 @@ pub const CASES: &[(&str, Frame)] = &[
             seq: 8,
             msg: Msg::Status(Status {
                 relay: false,
+                energized: false,
                 interlock_closed: true,
                 estop: false,
                 fault: Some(FaultCode::LinkLost),
@@ -120,8 +136,10 @@ pub const CASES: &[(&str, Frame)] = &[
                 pins: 0b101,
                 degausser: DegausserState::Fault,
                 cycles: 2,
-                last_cycle_ms: 1500,
+                last_cycle_ms: 1505,
                 link_ok: true,
+                cooldown_ms: 0,
+                session: 0x5E55_1011,
             }),
         },
     ),
@@ -153,7 +171,23 @@ pub const CASES: &[(&str, Frame)] = &[
             msg: Msg::SimInputs {
                 interlock_open: true,
                 estop: false,
+                contact: SimContact::Follows,
+                reset_pressed: false,
             },
+        },
+    ),
+    (
+        "refused-local-reset",
+        Frame {
+            seq: 9,
+            msg: Msg::Refused(Refusal::LocalResetRequired),
+        },
+    ),
+    (
+        "sim-fault-hang",
+        Frame {
+            seq: 11,
+            msg: Msg::SimFault(SimFault::Hang),
         },
     ),
 ];

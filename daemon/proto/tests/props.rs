@@ -19,7 +19,12 @@ fn fault() -> impl Strategy<Value = FaultCode> {
         Just(FaultCode::InterlockOpened),
         Just(FaultCode::EStop),
         Just(FaultCode::LinkLost),
-        Just(FaultCode::Aborted)
+        Just(FaultCode::Aborted),
+        Just(FaultCode::RelayWelded),
+        Just(FaultCode::RelayNoPickup),
+        Just(FaultCode::OutputMismatch),
+        Just(FaultCode::PulseLimit),
+        Just(FaultCode::UnexpectedReset)
     ]
 }
 
@@ -34,7 +39,7 @@ fn dstate() -> impl Strategy<Value = DegausserState> {
 }
 
 fn refusal() -> impl Strategy<Value = Refusal> {
-    (0u8..10).prop_map(|i| match i {
+    (0u8..15).prop_map(|i| match i {
         0 => Refusal::NotArmed,
         1 => Refusal::BadNonce,
         2 => Refusal::ArmExpired,
@@ -44,7 +49,12 @@ fn refusal() -> impl Strategy<Value = Refusal> {
         6 => Refusal::Busy,
         7 => Refusal::NoSuchBay,
         8 => Refusal::Unsupported,
-        _ => Refusal::Unexpected,
+        9 => Refusal::Unexpected,
+        10 => Refusal::NoFault,
+        11 => Refusal::LocalResetRequired,
+        12 => Refusal::CoolingDown,
+        13 => Refusal::EnergizedAtRest,
+        _ => Refusal::StaleSession,
     })
 }
 
@@ -57,9 +67,54 @@ fn nak() -> impl Strategy<Value = NakReason> {
     ]
 }
 
+fn contact() -> impl Strategy<Value = SimContact> {
+    prop_oneof![
+        Just(SimContact::Follows),
+        Just(SimContact::StuckEnergized),
+        Just(SimContact::StuckOff)
+    ]
+}
+
+fn sim_fault() -> impl Strategy<Value = SimFault> {
+    prop_oneof![
+        Just(SimFault::Hang),
+        Just(SimFault::HangMasked),
+        Just(SimFault::Panic),
+        Just(SimFault::HardFault)
+    ]
+}
+
+fn welcome() -> impl Strategy<Value = Welcome> {
+    (
+        any::<u16>(),
+        any::<(u8, u8, u8)>(),
+        any::<u32>(),
+        prop_oneof![Just(BuildKind::Production), Just(BuildKind::Simulation)],
+        prop_oneof![
+            Just(ResetCause::PowerOn),
+            Just(ResetCause::Watchdog),
+            Just(ResetCause::Panic),
+            Just(ResetCause::HardFault),
+            Just(ResetCause::Unknown)
+        ],
+    )
+        .prop_map(
+            |(protocol, (major, minor, patch), session, build, reset_cause)| Welcome {
+                protocol,
+                major,
+                minor,
+                patch,
+                session,
+                build,
+                reset_cause,
+            },
+        )
+}
+
 fn status() -> impl Strategy<Value = Status> {
     (
         (
+            any::<bool>(),
             any::<bool>(),
             any::<bool>(),
             any::<bool>(),
@@ -72,15 +127,18 @@ fn status() -> impl Strategy<Value = Status> {
             any::<u32>(),
             any::<u32>(),
             any::<bool>(),
+            any::<u32>(),
+            any::<u32>(),
         ),
     )
         .prop_map(
             |(
-                (relay, interlock_closed, estop, fault),
-                (uptime_ms, pins, degausser, cycles, last, link_ok),
+                (relay, energized, interlock_closed, estop, fault),
+                (uptime_ms, pins, degausser, cycles, last, link_ok, cooldown_ms, session),
             )| {
                 Status {
                     relay,
+                    energized,
                     interlock_closed,
                     estop,
                     fault,
@@ -90,6 +148,8 @@ fn status() -> impl Strategy<Value = Status> {
                     cycles,
                     last_cycle_ms: last,
                     link_ok,
+                    cooldown_ms,
+                    session,
                 }
             },
         )
@@ -110,22 +170,28 @@ fn msg() -> impl Strategy<Value = Msg> {
         refusal().prop_map(Msg::Refused),
         Just(Msg::Heartbeat),
         (any::<u8>(), pattern()).prop_map(|(bay, pattern)| Msg::SetLed { bay, pattern }),
-        Just(Msg::Arm),
+        any::<u32>().prop_map(|session| Msg::Arm { session }),
         (any::<u32>(), any::<u32>()).prop_map(|(nonce, expires_in_ms)| Msg::Armed {
             nonce,
             expires_in_ms
         }),
-        any::<u32>().prop_map(|nonce| Msg::Fire { nonce }),
+        (any::<u32>(), any::<u32>()).prop_map(|(session, nonce)| Msg::Fire { session, nonce }),
         (any::<u32>(), any::<u32>())
             .prop_map(|(cycle, duration_ms)| Msg::Firing { cycle, duration_ms }),
         Just(Msg::Abort),
         Just(Msg::GetStatus),
         status().prop_map(Msg::Status),
         Just(Msg::ClearFault),
-        (any::<bool>(), any::<bool>()).prop_map(|(interlock_open, estop)| Msg::SimInputs {
-            interlock_open,
-            estop
-        }),
+        (any::<bool>(), any::<bool>(), contact(), any::<bool>()).prop_map(
+            |(interlock_open, estop, contact, reset_pressed)| Msg::SimInputs {
+                interlock_open,
+                estop,
+                contact,
+                reset_pressed
+            }
+        ),
+        welcome().prop_map(Msg::Welcome),
+        sim_fault().prop_map(Msg::SimFault),
     ]
 }
 

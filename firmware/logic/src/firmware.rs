@@ -1,218 +1,180 @@
-//! The firmware proper: pins + clock + link around the pure state machines.
+//! The firmware driver: pins, board hooks and the serial link around the pure [`Machine`].
 //!
-//! Pin conventions (fail-safe): the interlock input reads high when the door is closed and the
-//! e-stop input reads high while the e-stop loop is intact (not pressed), so a cut wire or an
-//! unreadable pin counts as unsafe. The relay output is driven low in [`Firmware::new`], before
-//! anything else runs, so a reset always drops it.
-use crate::degausser::Degausser;
+//! Pin conventions (fail-safe): the interlock input reads high when the door is closed, the e-stop
+//! input reads high while the e-stop loop is intact, and the feedback input reads high when the
+//! coil is off (the relay's force-guided normally-closed auxiliary contact is closed). A cut wire
+//! or a read error therefore counts as door open, e-stop pressed and coil energized, so a broken
+//! input can only refuse, never permit. The relay output is driven low in [`Firmware::new`] before
+//! anything else, and on every poll the wanted level is written again and read back.
+//!
+//! Relay sequencing: the hardware pulse limit is started before the relay goes high and stopped
+//! after it goes low, so the relay is never high without the independent timer running.
+//! The hardware watchdog is kicked only at the end of a poll whose read-back did not find the relay
+//! high against the command; a stuck-high output therefore ends in a watchdog reset, which
+//! releases the pin to its pull-down.
 use crate::leds::LedBank;
-use crate::watchdog::Watchdog;
-use crate::{Board, Config, Inputs, FW_VERSION};
-use embedded_hal::digital::{InputPin, OutputPin};
+use crate::machine::{Machine, Sense};
+use crate::{Board, BuildKind, Config, ResetCause};
+use embedded_hal::digital::{InputPin, StatefulOutputPin};
 use embedded_io::{Read, ReadReady, Write};
 use lethe_proto::{
-    encode_frame, Frame, FrameDecoder, FrameError, Msg, NakReason, Refusal, Status, MAX_FRAME,
-    PROTOCOL_VERSION,
+    encode_frame, FaultCode, Frame, FrameDecoder, FrameError, Msg, NakReason, MAX_FRAME,
 };
 
-/// The controller firmware, generic over its pins and board hooks.
-pub struct Firmware<R, L, D, E, B, const N: usize> {
-    relay: R,
-    relay_level: bool,
-    leds: LedBank<L, N>,
-    door: D,
-    estop: E,
-    board: B,
-    deg: Degausser,
-    wd: Watchdog,
-    dec: FrameDecoder,
-    /// Last answered request, replayed if the host retransmits it (so a fire runs once).
-    last: Option<Frame>,
+/// Received bytes handled per [`Firmware::service`] pass, so a flood never delays the poll.
+pub const RX_BUDGET: usize = 2 * MAX_FRAME;
+
+/// The input pins.
+#[derive(Clone)]
+pub struct InputPins<I> {
+    /// Door interlock, high = closed.
+    pub door: I,
+    /// E-stop loop, high = intact (not pressed).
+    pub estop: I,
+    /// Feedback: force-guided normally-closed auxiliary contact (or a coil-current sense wired the
+    /// same way), high = coil off.
+    pub contact: I,
+    /// Local reset button, high = pressed.
+    pub reset: I,
 }
 
-impl<R, L, D, E, B, const N: usize> Firmware<R, L, D, E, B, N>
+/// The controller firmware, generic over its pins and board hooks.
+#[derive(Clone)]
+pub struct Firmware<R, I, L, B, const N: usize> {
+    m: Machine<N>,
+    relay: R,
+    driven: bool,
+    inputs: InputPins<I>,
+    leds: LedBank<L, N>,
+    board: B,
+    dec: FrameDecoder,
+}
+
+impl<R, I, L, B, const N: usize> Firmware<R, I, L, B, N>
 where
-    R: OutputPin,
-    L: OutputPin,
-    D: InputPin,
-    E: InputPin,
+    R: StatefulOutputPin,
+    I: InputPin,
+    L: embedded_hal::digital::OutputPin,
     B: Board,
 {
     /// Take the pins; the relay is driven low first.
     pub fn new(
         cfg: Config,
         mut relay: R,
+        inputs: InputPins<I>,
         leds: [L; N],
-        door: D,
-        estop: E,
-        board: B,
+        mut board: B,
+        reset_cause: ResetCause,
         seed: u32,
     ) -> Self {
         let _ = relay.set_low();
+        board.stop_pulse_limit();
+        let build = board.build();
         Self {
+            m: Machine::new(cfg, build, reset_cause, seed),
             relay,
-            relay_level: false,
+            driven: false,
+            inputs,
             leds: LedBank::new(leds),
-            door,
-            estop,
             board,
-            deg: Degausser::new(cfg, seed),
-            wd: Watchdog::new(cfg.watchdog_ms),
             dec: FrameDecoder::new(),
-            last: None,
         }
     }
 
-    /// Current inputs; read errors count as unsafe.
-    pub fn inputs(&mut self, now: u32) -> Inputs {
-        Inputs {
-            interlock_closed: self.door.is_high().unwrap_or(false),
-            estop: !self.estop.is_high().unwrap_or(false),
-            link_ok: self.wd.alive(now),
+    /// The decision core (read-only).
+    pub fn machine(&self) -> &Machine<N> {
+        &self.m
+    }
+
+    /// The board hooks.
+    pub fn board_mut(&mut self) -> &mut B {
+        &mut self.board
+    }
+
+    /// Level last written to the relay.
+    pub fn relay_driven(&self) -> bool {
+        self.driven
+    }
+
+    fn sense(&mut self) -> Sense {
+        Sense {
+            door_closed: self.inputs.door.is_high().unwrap_or(false),
+            estop_ok: self.inputs.estop.is_high().unwrap_or(false),
+            energized: !self.inputs.contact.is_high().unwrap_or(false),
+            reset_pressed: self.inputs.reset.is_high().unwrap_or(false),
+            // An unreadable output counts as high: the dangerous reading.
+            relay_readback: self.relay.is_set_high().unwrap_or(true),
+            leds: self.leds.mask(),
         }
     }
 
-    /// The degausser state machine (read-only).
-    pub fn degausser(&self) -> &Degausser {
-        &self.deg
-    }
-
-    /// Driven relay level.
-    pub fn relay_level(&self) -> bool {
-        self.relay_level
-    }
-
-    /// Periodic work: overrides, timeouts, relay and LEDs. Call every few ms.
-    pub fn poll(&mut self, now: u32) {
-        let inp = self.inputs(now);
-        self.deg.tick(now, inp);
-        self.apply_relay();
-        self.leds.update(now);
-    }
-
-    fn apply_relay(&mut self) {
-        let want = self.deg.relay_on();
-        if want == self.relay_level {
-            return;
-        }
-        let ok = if want {
-            self.relay.set_high().is_ok()
+    /// Write the wanted relay level (again), read it back, and act on a disagreement.
+    /// Returns false when the relay reads high against a low command.
+    fn drive(&mut self, want: bool) -> bool {
+        if want {
+            if !self.driven {
+                let limit = self.m.degausser().config().pulse_limit_ms();
+                self.board.start_pulse_limit(limit);
+            }
+            let _ = self.relay.set_high();
         } else {
-            self.relay.set_low().is_ok()
-        };
-        if ok {
-            self.relay_level = want;
-        }
-    }
-
-    /// Status snapshot.
-    pub fn status(&mut self, now: u32) -> Status {
-        let inp = self.inputs(now);
-        Status {
-            relay: self.relay_level,
-            interlock_closed: inp.interlock_closed,
-            estop: inp.estop,
-            fault: self.deg.fault(),
-            uptime_ms: now,
-            pins: u32::from(self.relay_level) | (self.leds.mask() << 1),
-            degausser: self.deg.state(),
-            cycles: self.deg.cycles(),
-            last_cycle_ms: self.deg.last_cycle_ms(),
-            link_ok: inp.link_ok,
-        }
-    }
-
-    /// Answer one decoded request.
-    pub fn handle(&mut self, req: Frame, now: u32) -> Frame {
-        self.wd.feed(now);
-        if let Some(prev) = self.last {
-            if req.seq != 0 && prev.seq == req.seq && !matches!(req.msg, Msg::Hello { .. }) {
-                return prev; // retransmission: answer again, do not act twice
+            let _ = self.relay.set_low();
+            if self.driven {
+                self.board.stop_pulse_limit();
             }
         }
-        let msg = self.execute(req.msg, now);
+        self.driven = want;
+        let high = self.relay.is_set_high().unwrap_or(true);
+        if high == want {
+            return true;
+        }
+        // Low against a high command right after the pulse-limit interrupt cut the relay is that
+        // interrupt's doing, not a broken output.
+        let code = if want && !high && self.board.pulse_limit_tripped() {
+            FaultCode::PulseLimit
+        } else {
+            FaultCode::OutputMismatch
+        };
+        self.m.detected(code);
+        let _ = self.relay.set_low();
+        self.driven = false;
+        self.board.stop_pulse_limit();
+        // Reading low against a high command is the safe side: report it, keep running.
+        !high
+    }
+
+    /// Periodic work: read the inputs, let the machine decide, drive and check the relay, update
+    /// the LEDs, and kick the hardware watchdog if the poll was healthy. Call every few ms.
+    pub fn poll(&mut self, now: u32) {
+        if self.board.pulse_limit_tripped() {
+            self.m.detected(FaultCode::PulseLimit);
+        }
+        let s = self.sense();
+        let want = self.m.poll(now, s);
+        let healthy = self.drive(want);
+        self.leds.update(now, self.m.led_patterns());
+        if healthy {
+            self.board.kick_watchdog();
+        }
+    }
+
+    /// Answer one decoded request: the relay is driven before the reply is returned.
+    pub fn handle(&mut self, req: Frame, now: u32) -> Frame {
+        let entropy = self.board.entropy();
+        self.m.stir(entropy);
+        let s = self.sense();
+        let (reply, sim) = self.m.request(req, now, s);
+        if let Some(sim) = sim {
+            if self.board.build() == BuildKind::Simulation {
+                self.board.simulate(sim);
+            }
+        }
         self.poll(now);
-        let reply = Frame { seq: req.seq, msg };
-        self.last = Some(reply);
         reply
     }
 
-    fn execute(&mut self, msg: Msg, now: u32) -> Msg {
-        let refused = Msg::Refused;
-        match msg {
-            Msg::Hello { protocol, .. } => {
-                if protocol != PROTOCOL_VERSION {
-                    return Msg::Nak(NakReason::ProtocolMismatch);
-                }
-                let (major, minor, patch) = FW_VERSION;
-                Msg::Hello {
-                    protocol: PROTOCOL_VERSION,
-                    major,
-                    minor,
-                    patch,
-                }
-            }
-            Msg::Heartbeat | Msg::GetStatus => Msg::Status(self.status(now)),
-            Msg::SetLed { bay, pattern } => {
-                if self.leds.set(bay, pattern) {
-                    Msg::Ack
-                } else {
-                    refused(Refusal::NoSuchBay)
-                }
-            }
-            Msg::Arm => {
-                let inp = self.inputs(now);
-                match self.deg.arm(now, inp) {
-                    Ok((nonce, expires_in_ms)) => Msg::Armed {
-                        nonce,
-                        expires_in_ms,
-                    },
-                    Err(r) => refused(r),
-                }
-            }
-            Msg::Fire { nonce } => {
-                let inp = self.inputs(now);
-                match self.deg.fire(now, nonce, inp) {
-                    Ok((cycle, duration_ms)) => {
-                        self.apply_relay();
-                        Msg::Firing { cycle, duration_ms }
-                    }
-                    Err(r) => refused(r),
-                }
-            }
-            Msg::Abort => {
-                self.deg.abort(now);
-                self.apply_relay();
-                Msg::Ack
-            }
-            Msg::ClearFault => {
-                let inp = self.inputs(now);
-                match self.deg.clear_fault(inp) {
-                    Ok(()) => Msg::Ack,
-                    Err(r) => refused(r),
-                }
-            }
-            Msg::SimInputs {
-                interlock_open,
-                estop,
-            } => {
-                if self.board.sim_inputs(interlock_open, estop) {
-                    self.poll(now);
-                    Msg::Ack
-                } else {
-                    refused(Refusal::Unsupported)
-                }
-            }
-            Msg::Ack
-            | Msg::Nak(_)
-            | Msg::Refused(_)
-            | Msg::Armed { .. }
-            | Msg::Firing { .. }
-            | Msg::Status(_) => refused(Refusal::Unexpected),
-        }
-    }
-
-    /// Feed one received byte; writes a reply (or a NAK) when it completes a frame.
+    /// Feed one received byte; writes a reply (or a NAK) when it completes a frame. A write that
+    /// fails (the board's transmit timed out) drops the reply; the host retransmits.
     pub fn on_byte<W: Write>(&mut self, byte: u8, now: u32, out: &mut W) {
         let reply = match self.dec.push(byte) {
             None => return,
@@ -233,15 +195,20 @@ where
         };
         let mut buf = [0u8; MAX_FRAME];
         if let Ok(n) = encode_frame(&reply, &mut buf) {
-            let _ = out.write_all(&buf[..n]);
-            let _ = out.flush();
+            if out.write_all(&buf[..n]).is_ok() {
+                let _ = out.flush();
+            }
         }
     }
 
-    /// Drain every byte the link has ready, then run [`Firmware::poll`].
+    /// Handle at most [`RX_BUDGET`] received bytes, then [`Firmware::poll`].
     pub fn service<IO: Read + ReadReady + Write>(&mut self, io: &mut IO, now: u32) {
         let mut b = [0u8; 1];
-        while let Ok(true) = io.read_ready() {
+        for _ in 0..RX_BUDGET {
+            match io.read_ready() {
+                Ok(true) => {}
+                _ => break,
+            }
             match io.read(&mut b) {
                 Ok(1) => self.on_byte(b[0], now, io),
                 _ => break,

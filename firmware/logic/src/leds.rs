@@ -14,10 +14,10 @@ pub fn pattern_level(pattern: LedPattern, t: u32) -> bool {
     }
 }
 
-/// `N` bay LEDs with their patterns and driven levels.
+/// `N` bay LED pins and their driven levels.
+#[derive(Clone)]
 pub struct LedBank<L, const N: usize> {
     pins: [L; N],
-    patterns: [LedPattern; N],
     levels: [bool; N],
 }
 
@@ -29,39 +29,19 @@ impl<L: OutputPin, const N: usize> LedBank<L, N> {
         }
         Self {
             pins,
-            patterns: [LedPattern::Off; N],
             levels: [false; N],
         }
     }
 
-    /// Set bay `bay`'s pattern; false if there is no such bay.
-    pub fn set(&mut self, bay: u8, pattern: LedPattern) -> bool {
-        match self.patterns.get_mut(usize::from(bay)) {
-            Some(p) => {
-                *p = pattern;
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Pattern of bay `bay`.
-    pub fn pattern(&self, bay: u8) -> Option<LedPattern> {
-        self.patterns.get(usize::from(bay)).copied()
-    }
-
-    /// Drive every LED to its level at `now`, touching only pins whose level changes.
-    pub fn update(&mut self, now: u32) {
-        for i in 0..N {
-            let want = pattern_level(self.patterns[i], now);
-            if want != self.levels[i] {
-                let r = if want {
-                    self.pins[i].set_high()
-                } else {
-                    self.pins[i].set_low()
-                };
+    /// Drive every LED to its pattern's level at `now`, touching only pins whose level changes.
+    pub fn update(&mut self, now: u32, patterns: &[LedPattern; N]) {
+        let slots = self.pins.iter_mut().zip(self.levels.iter_mut());
+        for ((pin, level), &pattern) in slots.zip(patterns) {
+            let want = pattern_level(pattern, now);
+            if want != *level {
+                let r = if want { pin.set_high() } else { pin.set_low() };
                 if r.is_ok() {
-                    self.levels[i] = want;
+                    *level = want;
                 }
             }
         }
@@ -106,13 +86,11 @@ mod tests {
         let pin1 = Mock::new(&[T::set(State::Low), T::set(State::High)]);
         let (mut c0, mut c1) = (pin0.clone(), pin1.clone());
         let mut bank = LedBank::new([pin0, pin1]);
-        assert!(bank.set(0, LedPattern::Busy));
-        assert!(bank.set(1, LedPattern::Success));
-        assert!(!bank.set(2, LedPattern::Success));
-        bank.update(0); // both go high
+        let patterns = [LedPattern::Busy, LedPattern::Success];
+        bank.update(0, &patterns); // both go high
         assert_eq!(bank.mask(), 0b11);
-        bank.update(100); // no change
-        bank.update(600); // bay 0 low
+        bank.update(100, &patterns); // no change
+        bank.update(600, &patterns); // bay 0 low
         assert_eq!(bank.mask(), 0b10);
         c0.done();
         c1.done();

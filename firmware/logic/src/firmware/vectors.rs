@@ -3,6 +3,7 @@
 extern crate std;
 use super::*;
 use core::convert::Infallible;
+use embedded_hal::digital::StatefulOutputPin;
 use lethe_proto::{decode_frame, vectors::CASES};
 use std::string::{String, ToString};
 use std::vec::Vec;
@@ -32,7 +33,7 @@ struct Pin(bool);
 impl embedded_hal::digital::ErrorType for Pin {
     type Error = Infallible;
 }
-impl OutputPin for Pin {
+impl embedded_hal::digital::OutputPin for Pin {
     fn set_low(&mut self) -> Result<(), Infallible> {
         self.0 = false;
         Ok(())
@@ -40,6 +41,14 @@ impl OutputPin for Pin {
     fn set_high(&mut self) -> Result<(), Infallible> {
         self.0 = true;
         Ok(())
+    }
+}
+impl StatefulOutputPin for Pin {
+    fn is_set_high(&mut self) -> Result<bool, Infallible> {
+        Ok(self.0)
+    }
+    fn is_set_low(&mut self) -> Result<bool, Infallible> {
+        Ok(!self.0)
     }
 }
 impl InputPin for Pin {
@@ -52,19 +61,37 @@ impl InputPin for Pin {
 }
 struct NoSim;
 impl Board for NoSim {
-    fn sim_inputs(&mut self, _: bool, _: bool) -> bool {
+    fn build(&self) -> BuildKind {
+        BuildKind::Production
+    }
+    fn start_pulse_limit(&mut self, _: u32) {}
+    fn stop_pulse_limit(&mut self) {}
+    fn pulse_limit_tripped(&mut self) -> bool {
         false
     }
+    fn kick_watchdog(&mut self) {}
+    fn entropy(&mut self) -> u32 {
+        0
+    }
+    fn simulate(&mut self, _: crate::SimRequest) {}
 }
 
-fn fresh() -> Firmware<Pin, Pin, Pin, Pin, NoSim, 2> {
+type Fw = Firmware<Pin, Pin, Pin, NoSim, 2>;
+
+/// A controller with the e-stop as given and everything else safe.
+fn fresh(estop_ok: bool) -> Fw {
     Firmware::new(
         Config::default(),
         Pin(true),
+        InputPins {
+            door: Pin(true),
+            estop: Pin(estop_ok),
+            contact: Pin(true), // coil off
+            reset: Pin(false),
+        },
         [Pin(false), Pin(false)],
-        Pin(true),
-        Pin(true),
         NoSim,
+        ResetCause::PowerOn,
         1,
     )
 }
@@ -83,12 +110,17 @@ impl Write for Sink {
     }
 }
 
-fn exchange(fw: &mut Firmware<Pin, Pin, Pin, Pin, NoSim, 2>, req: &[u8], now: u32) -> Vec<u8> {
+fn exchange(fw: &mut Fw, req: &[u8], now: u32) -> Vec<u8> {
     let mut out = Sink(Vec::new());
     for &b in req {
         fw.on_byte(b, now, &mut out);
     }
     out.0
+}
+
+fn reply(fw: &mut Fw, req: &[u8], now: u32) -> Frame {
+    let out = exchange(fw, req, now);
+    decode_frame(&out[..out.len() - 1]).unwrap()
 }
 
 fn hex(b: &[u8]) -> String {
@@ -113,46 +145,75 @@ fn every_documented_vector_decodes_to_the_shared_case() {
 
 #[test]
 fn documented_requests_produce_documented_replies() {
-    let mut fw = fresh();
-    let pairs = [
-        ("hello-host", "hello-fw"),
-        ("set-led-bay1-busy", "ack"),
-        ("fire", "refused-not-armed"),
-    ];
-    for (req, reply) in pairs {
-        let got = exchange(&mut fw, &doc(req), 0);
-        assert_eq!(hex(&got), hex(&doc(reply)), "{req} -> {reply}");
-    }
+    let mut fw = fresh(true);
+    // The welcome carries this boot's random session: check its shape.
+    let Frame {
+        seq: 1,
+        msg: Msg::Welcome(w),
+    } = reply(&mut fw, &doc("hello-host"), 0)
+    else {
+        panic!("welcome")
+    };
+    assert_eq!(
+        (w.protocol, (w.major, w.minor, w.patch), w.build),
+        (2, crate::FW_VERSION, BuildKind::Production)
+    );
+    let got = exchange(&mut fw, &doc("set-led-bay1-busy"), 0);
+    assert_eq!(hex(&got), hex(&doc("ack")));
     let got = exchange(&mut fw, &[0x13, 0x37, 0x42, 0x00], 0);
     assert_eq!(hex(&got), hex(&doc("nak-malformed")));
-    // Corrupt the CRC of a documented frame: exactly the documented CRC NAK.
     let mut bad = doc("get-status");
     let n = bad.len();
     bad[n - 2] ^= 0x01;
     assert_eq!(hex(&exchange(&mut fw, &bad, 0)), hex(&doc("nak-crc")));
-    // Armed/Firing carry a random nonce; check their shape against the documented ones.
-    let Some(Ok(Frame {
-        msg: Msg::Armed {
-            nonce,
-            expires_in_ms,
-        },
-        seq: 4,
-    })) = exchange(&mut fw, &doc("arm"), 10)
-        .split(|&b| b == 0)
-        .next()
-        .map(decode_frame)
-    else {
-        panic!("arm")
-    };
-    assert_eq!(expires_in_ms, 5_000);
+    // The documented fire carries the documented session, not this boot's.
+    assert_eq!(
+        reply(&mut fw, &doc("fire"), 0).msg,
+        Msg::Refused(lethe_proto::Refusal::StaleSession)
+    );
+    // Arm and fire with this boot's session: the documented Firing reply, byte for byte.
     let mut f = [0u8; MAX_FRAME];
     let n = encode_frame(
         &Frame {
+            seq: 4,
+            msg: Msg::Arm { session: w.session },
+        },
+        &mut f,
+    )
+    .unwrap();
+    let Frame {
+        seq: 4,
+        msg: Msg::Armed {
+            nonce,
+            expires_in_ms: 5_000,
+        },
+    } = reply(&mut fw, &f[..n], 10)
+    else {
+        panic!("arm")
+    };
+    let n = encode_frame(
+        &Frame {
             seq: 5,
-            msg: Msg::Fire { nonce },
+            msg: Msg::Fire {
+                session: w.session,
+                nonce,
+            },
         },
         &mut f,
     )
     .unwrap();
     assert_eq!(hex(&exchange(&mut fw, &f[..n], 20)), hex(&doc("firing")));
+    // The Abort reusing the Fire's sequence number is executed (answered Ack, not Firing).
+    let got = reply(&mut fw, &doc("abort-reusing-fire-seq"), 30);
+    assert_eq!((got.seq, got.msg), (5, Msg::Ack));
+    assert!(!fw.relay_driven());
+}
+
+#[test]
+fn clear_fault_on_an_estop_trip_gets_the_documented_refusal() {
+    let mut fw = fresh(false);
+    assert_eq!(
+        hex(&exchange(&mut fw, &doc("clear-fault"), 0)),
+        hex(&doc("refused-local-reset"))
+    );
 }
