@@ -95,6 +95,7 @@ fn genuine() -> Vec<(String, Vec<u8>)> {
             name: "NvmeFormat(UserData)".into(),
             completion_status: "status 0x0000".into(),
             commands: vec!["Format NVM: ok".into()],
+            erased_namespaces: Some(vec!["nvme0n2 (NSID 2)".into()]),
         });
         b.verification.method = VerificationMethod::Sample;
         b.verification.sample_seed = Some("00ff00ff00ff00ff".into());

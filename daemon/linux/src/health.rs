@@ -55,7 +55,7 @@ impl ReadOnlyDrive {
 
 impl DriveIo for ReadOnlyDrive {
     fn ata(&self, cmd: &AtaCommand, data: &mut [u8]) -> Result<AtaRegisters, DriveIoError> {
-        let o = sgio::ata(&self.file, cmd, data)?;
+        let o = sgio::ata(&self.file, cmd, data)?.ata;
         // libata answers in fixed-format sense unless D_SENSE is set (which
         // this read-only path never changes), and older kernels cut LBA
         // (23:8) from it. For a data-in command (SMART READ DATA) the answer
