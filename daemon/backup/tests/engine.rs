@@ -7,9 +7,10 @@
 use lethe_backend::local::LocalBackend;
 use lethe_backup::archive::{backup_device, backup_paths, backup_stream, BackupOptions};
 use lethe_backup::check::check;
-use lethe_backup::drill::drill;
+use lethe_backup::drill::{drill, DrillRequest, Verdict};
 use lethe_backup::prune::{forget, prune};
-use lethe_backup::restore::{restore_image, restore_tree, FileSink};
+use lethe_backup::repo::Selector;
+use lethe_backup::restore::{restore_image, restore_tree, FileSink, RestoreOptions};
 use lethe_backup::walk::Filter;
 use lethe_backup::{BackupError, Repository, Store};
 use lethe_repo::keys::KdfParams;
@@ -61,7 +62,21 @@ fn opts() -> BackupOptions {
         filter: Filter::new(&[], &["*.skip".into()]).unwrap(),
         hostname: "test".into(),
         username: "tester".into(),
+        cancel: Default::default(),
     }
+}
+
+fn drill_req(sample: usize, seed: u64, scratch: &Path) -> DrillRequest {
+    DrillRequest {
+        snapshot: Selector::Latest,
+        sample,
+        seed,
+        scratch: scratch.to_path_buf(),
+    }
+}
+
+fn ropts() -> RestoreOptions {
+    RestoreOptions::default()
 }
 
 /// Deterministic pseudo-random bytes.
@@ -179,7 +194,7 @@ fn tree_backup_dedup_restore_check_and_damage() {
 
     let (_, snap) = repo.find_snapshot("latest").unwrap();
     let out = env.dir.path().join("out");
-    let rep = restore_tree(&repo, &snap, None, &out).unwrap();
+    let rep = restore_tree(&repo, &snap, None, &out, &ropts()).unwrap();
     assert_eq!(rep.files, 5, "{rep:?}");
     assert_same(&src, &out.join("src"));
     let a = std::fs::metadata(out.join("src/text.txt")).unwrap();
@@ -187,7 +202,7 @@ fn tree_backup_dedup_restore_check_and_damage() {
     assert_eq!(a.ino(), b.ino(), "hard link restored as a link");
     // A sub-path.
     let out2 = env.dir.path().join("out2");
-    restore_tree(&repo, &snap, Some("src/sub/deeper"), &out2).unwrap();
+    restore_tree(&repo, &snap, Some("src/sub/deeper"), &out2, &ropts()).unwrap();
     assert_eq!(
         std::fs::read(out2.join("deeper/small")).unwrap(),
         b"changed"
@@ -195,8 +210,8 @@ fn tree_backup_dedup_restore_check_and_damage() {
 
     let c = check(&repo, 1_000_000, 1).unwrap();
     assert!(c.ok(), "{c:?}");
-    let d = drill(&repo, 4, 7, env.dir.path()).unwrap();
-    assert_eq!(d.result, "pass", "{d:?}");
+    let d = drill(&repo, &drill_req(4, 7, env.dir.path())).unwrap();
+    assert_eq!(d.result, Verdict::Pass, "{d:?}");
     assert!(d.items > 0 && d.bytes > 0);
 
     // Damage: flip a byte in the biggest pack.
@@ -213,18 +228,20 @@ fn tree_backup_dedup_restore_check_and_damage() {
     );
     // Files whose blobs live elsewhere still restore.
     let out3 = env.dir.path().join("out3");
-    restore_tree(&repo, &snap, Some("src/text.txt"), &out3).unwrap();
+    restore_tree(&repo, &snap, Some("src/text.txt"), &out3, &ropts()).unwrap();
     assert_eq!(
         std::fs::read(out3.join("text.txt")).unwrap(),
         std::fs::read(src.join("text.txt")).unwrap()
     );
+    let bad = restore_tree(&repo, &snap, Some("src/big.bin"), &out3, &ropts()).unwrap();
     assert!(
-        restore_tree(&repo, &snap, Some("src/big.bin"), &out3).is_err(),
-        "damaged content is not restored silently"
+        bad.failed.iter().any(|f| f.contains("big.bin")) && !out3.join("big.bin").exists(),
+        "damaged content is not restored silently, and no partial file is left: {bad:?}"
     );
+    assert_eq!(bad.outcome, lethe_backup::Outcome::Failed);
     // A drill on damaged data fails loudly.
-    let d = drill(&repo, 100, 7, env.dir.path()).unwrap();
-    assert_eq!(d.result, "fail", "{d:?}");
+    let d = drill(&repo, &drill_req(100, 7, env.dir.path())).unwrap();
+    assert_eq!(d.result, Verdict::Fail, "{d:?}");
     // Truncated pack: named by the structure check alone.
     std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
     let c = check(&repo, 0, 1).unwrap();
@@ -276,8 +293,8 @@ fn stream_and_sparse_device_image_round_trip() {
     let out = env.dir.path().join("disk.out");
     restore_image(&repo, &snap, &mut FileSink::create(&out).unwrap(), "out").unwrap();
     assert_eq!(std::fs::read(&out).unwrap(), d);
-    let dr = drill(&repo, 10, 1, env.dir.path()).unwrap();
-    assert_eq!(dr.result, "pass", "{dr:?}");
+    let dr = drill(&repo, &drill_req(10, 1, env.dir.path())).unwrap();
+    assert_eq!(dr.result, Verdict::Pass, "{dr:?}");
     assert!(check(&repo, 1_000_000, 2).unwrap().ok());
 }
 
@@ -298,7 +315,7 @@ fn forget_and_prune_keep_what_retention_keeps() {
         last: Some(KeepN::Count(2)),
         ..Policy::default()
     };
-    let dec = forget(&repo, &policy, false).unwrap();
+    let dec = forget(&repo, &policy, false).unwrap().decisions;
     assert_eq!(dec.iter().filter(|d| d.keep).count(), 2);
     let before: u64 = repo
         .list_files(FileKind::Pack)
