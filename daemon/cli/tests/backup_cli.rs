@@ -397,6 +397,12 @@ fn a_full_local_disk_fails_clearly_and_the_repository_stays_consistent() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("no space left"), "{err}");
+    assert!(
+        std::fs::read_dir(repo.join("locks"))
+            .map(|d| d.count() == 0)
+            .unwrap_or(true),
+        "the failed backup released its lock"
+    );
     // Still consistent: check is clean (leftover packs are only warnings) and
     // the earlier snapshot restores byte-exact.
     let c = ok(backup(&state, &repo, &pw).args(["check", "--read-data"]));

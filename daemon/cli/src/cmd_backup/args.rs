@@ -1,5 +1,7 @@
 //! Arguments of `lethe backup`. Every number is range-checked here, with a
-//! message that says the range, before anything is opened.
+//! message that says the range, before anything is opened. Numbers are taken
+//! as text and checked by the command itself, so a bad value is an error
+//! (exit 1, nothing done), never mistaken for exit 2 ("damage found").
 
 use clap::{Args, Subcommand, ValueEnum};
 use lethe_repo::retention::{KeepN, Policy};
@@ -34,6 +36,16 @@ impl Percent {
     /// Parts per million.
     pub fn ppm(self) -> u32 {
         (self.0 * 10_000.0).round() as u32
+    }
+}
+
+/// An integer option within `min..=max`.
+pub fn ranged(option: &str, s: &str, min: u32, max: u32) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{option} {s:?} is out of range: give a whole number from {min} to {max}"
+        )),
     }
 }
 
@@ -89,17 +101,21 @@ pub enum BackupCmd {
     /// Verify the repository; --read-data[=PERCENT] also decrypts content. Exit 2 on damage.
     Check {
         /// Download and verify this share of the packs (more than 0, at most 100; default all).
-        #[arg(long, num_args = 0..=1, default_missing_value = "100", value_name = "PERCENT",
-              value_parser = read_data_percent)]
-        read_data: Option<Percent>,
+        #[arg(long, num_args = 0..=1, default_missing_value = "100", value_name = "PERCENT")]
+        read_data: Option<String>,
     },
     /// Remove snapshots by retention policy.
     Forget(ForgetArgs),
     /// Delete data no snapshot needs.
     Prune {
         /// Repack packs with more than this share (0 to 100 %) of unused blobs.
-        #[arg(long, default_value = "5", value_parser = max_unused_percent)]
-        max_unused: Percent,
+        #[arg(
+            long,
+            default_value = "5",
+            value_name = "PERCENT",
+            allow_hyphen_values = true
+        )]
+        max_unused: String,
     },
     /// Repair a damaged repository (see docs/backup-recovery.md).
     Repair {
@@ -127,8 +143,13 @@ pub enum BackupCmd {
     /// Restore a random sample of a snapshot and compare with backup-time hashes.
     Drill {
         /// Files (or device ranges) to restore (1 to 1000000).
-        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-        sample: u32,
+        #[arg(
+            long,
+            default_value = "20",
+            value_name = "N",
+            allow_hyphen_values = true
+        )]
+        sample: String,
         /// Scratch area: the drill makes a private directory in it (default: the temp directory).
         #[arg(long)]
         scratch: Option<PathBuf>,
@@ -183,11 +204,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub include: Vec<String>,
     /// Sealing threads, 1 to 256 (default: CPU count).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
-    pub threads: Option<u32>,
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub threads: Option<String>,
     /// S3 Object Lock: keep every object this run stores undeletable for N days (1 to 36500).
-    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
-    pub lock_days: Option<u32>,
+    #[arg(long, value_name = "DAYS", allow_hyphen_values = true)]
+    pub lock_days: Option<String>,
     /// Object Lock mode: compliance (nobody can delete early) or governance.
     #[arg(long, default_value = "compliance", value_parser = ["compliance", "governance"])]
     pub lock_mode: String,
@@ -229,27 +250,26 @@ pub struct RestoreArgs {
     pub existing: ExistingArg,
 }
 
-fn keep(s: &str) -> Result<u32, String> {
-    match s.parse::<u32>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("{s:?}: give a count of at least 1")),
-    }
-}
-
 #[derive(Args)]
 pub struct ForgetArgs {
-    #[arg(long, value_parser = keep)]
-    pub keep_last: Option<u32>,
-    #[arg(long, value_parser = keep)]
-    pub keep_hourly: Option<u32>,
-    #[arg(long, value_parser = keep)]
-    pub keep_daily: Option<u32>,
-    #[arg(long, value_parser = keep)]
-    pub keep_weekly: Option<u32>,
-    #[arg(long, value_parser = keep)]
-    pub keep_monthly: Option<u32>,
-    #[arg(long, value_parser = keep)]
-    pub keep_yearly: Option<u32>,
+    /// Keep the N newest snapshots (N at least 1).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub keep_last: Option<String>,
+    /// Keep the newest snapshot of each of the last N hours.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub keep_hourly: Option<String>,
+    /// ... days.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub keep_daily: Option<String>,
+    /// ... weeks.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub keep_weekly: Option<String>,
+    /// ... months.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub keep_monthly: Option<String>,
+    /// ... years.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub keep_yearly: Option<String>,
     /// Show what would be removed.
     #[arg(long)]
     pub dry_run: bool,
@@ -259,17 +279,22 @@ pub struct ForgetArgs {
 }
 
 impl ForgetArgs {
-    pub fn policy(&self) -> Policy {
-        let k = |v: Option<u32>| v.map(KeepN::Count);
-        Policy {
-            last: k(self.keep_last),
-            hourly: k(self.keep_hourly),
-            daily: k(self.keep_daily),
-            weekly: k(self.keep_weekly),
-            monthly: k(self.keep_monthly),
-            yearly: k(self.keep_yearly),
+    /// The policy, every count checked (at least 1).
+    pub fn policy(&self) -> Result<Policy, String> {
+        let k = |name: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|s| ranged(name, s, 1, u32::MAX).map(KeepN::Count))
+                .transpose()
+        };
+        Ok(Policy {
+            last: k("--keep-last", &self.keep_last)?,
+            hourly: k("--keep-hourly", &self.keep_hourly)?,
+            daily: k("--keep-daily", &self.keep_daily)?,
+            weekly: k("--keep-weekly", &self.keep_weekly)?,
+            monthly: k("--keep-monthly", &self.keep_monthly)?,
+            yearly: k("--keep-yearly", &self.keep_yearly)?,
             ..Policy::default()
-        }
+        })
     }
 }
 
@@ -311,6 +336,8 @@ mod tests {
         for bad in ["nan", "-0.1", "101"] {
             assert!(max_unused_percent(bad).is_err(), "{bad}");
         }
-        assert!(keep("0").is_err() && keep("-1").is_err() && keep("3").is_ok());
+        assert!(ranged("x", "0", 1, 9).is_err() && ranged("x", "-1", 1, 9).is_err());
+        assert!(ranged("x", "10", 1, 9).is_err() && ranged("x", "nan", 1, 9).is_err());
+        assert_eq!(ranged("x", "9", 1, 9), Ok(9));
     }
 }

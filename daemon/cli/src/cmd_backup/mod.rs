@@ -160,15 +160,21 @@ pub fn run(state: &StateDir, a: &BackupArgs) -> Result<u8> {
             Ok(code(rep.outcome))
         }
         BackupCmd::Check { read_data } => {
+            let ppm = match read_data {
+                Some(s) => args::read_data_percent(s)
+                    .map_err(|e| anyhow!("--read-data {e}"))?
+                    .ppm(),
+                None => 0,
+            };
             let o = open(a)?;
-            let ppm = read_data.map_or(0, |p| p.ppm());
             let rep = check::check(&o.repo, ppm, random_seed()?)?;
             render::check(&rep, a.json)?;
             Ok(code(rep.outcome()))
         }
         BackupCmd::Forget(f) => {
+            let policy = f.policy().map_err(|e| anyhow!(e))?;
             let o = open(a)?;
-            let rep = prune::forget(&o.repo, &f.policy(), f.dry_run)?;
+            let rep = prune::forget(&o.repo, &policy, f.dry_run)?;
             render::forget(&rep, f.dry_run, a.json)?;
             if f.prune && !f.dry_run {
                 let p = prune::prune(&o.repo, 50_000)?;
@@ -181,8 +187,11 @@ pub fn run(state: &StateDir, a: &BackupArgs) -> Result<u8> {
             })
         }
         BackupCmd::Prune { max_unused } => {
+            let ppm = args::max_unused_percent(max_unused)
+                .map_err(|e| anyhow!("--max-unused {e}"))?
+                .ppm();
             let o = open(a)?;
-            let rep = prune::prune(&o.repo, max_unused.ppm())?;
+            let rep = prune::prune(&o.repo, ppm)?;
             render::prune(&rep, a.json)?;
             Ok(exit::OK)
         }
@@ -223,10 +232,11 @@ pub fn run(state: &StateDir, a: &BackupArgs) -> Result<u8> {
             seed,
             snapshot,
         } => {
+            let sample = args::ranged("--sample", sample, 1, 1_000_000).map_err(|e| anyhow!(e))?;
             let o = open(a)?;
             let req = DrillRequest {
                 snapshot: Selector::parse(snapshot),
-                sample: *sample as usize,
+                sample: sample as usize,
                 seed: match seed {
                     Some(s) => *s,
                     None => random_seed()?,
@@ -255,8 +265,20 @@ pub fn run(state: &StateDir, a: &BackupArgs) -> Result<u8> {
 }
 
 fn backup_run(state: &StateDir, a: &BackupArgs, r: &args::RunArgs) -> Result<u8> {
+    let threads = r
+        .threads
+        .as_deref()
+        .map(|s| args::ranged("--threads", s, 1, 256))
+        .transpose()
+        .map_err(|e| anyhow!(e))?;
+    let lock_days = r
+        .lock_days
+        .as_deref()
+        .map(|s| args::ranged("--lock-days", s, 1, 36_500))
+        .transpose()
+        .map_err(|e| anyhow!(e))?;
     let Open { mut repo, _conn } = open(a)?;
-    if let Some(days) = r.lock_days {
+    if let Some(days) = lock_days {
         // Ransomware protection: the backend refuses to delete these
         // objects (even with the repository's credentials) until then.
         repo.write_opts.retention = Some(lethe_backend::Retention {
@@ -272,7 +294,7 @@ fn backup_run(state: &StateDir, a: &BackupArgs, r: &args::RunArgs) -> Result<u8>
     let mut opts = BackupOptions::for_this_host();
     opts.tags = r.tags.clone();
     opts.filter = Filter::new(&r.include, &r.exclude)?;
-    if let Some(t) = r.threads {
+    if let Some(t) = threads {
         opts.threads = t as usize;
     }
     let started = unix_now();

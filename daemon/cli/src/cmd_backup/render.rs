@@ -129,6 +129,15 @@ pub fn device_identity(path: &Path) -> Result<lethe_repo::snapshot::DeviceIdenti
 }
 
 pub fn backup(report: &BackupReport, json: bool) -> Result<()> {
+    for c in &report.changed_during_backup {
+        eprintln!("  warning: {c}: changed while it was read; stored as read");
+    }
+    for w in &report.warnings {
+        eprintln!("  warning: {w}");
+    }
+    if report.outcome == Outcome::CompletedWithWarnings {
+        eprintln!("completed with warnings");
+    }
     if json {
         println!("{}", serde_json::to_string(report)?);
         return Ok(());
@@ -149,15 +158,6 @@ pub fn backup(report: &BackupReport, json: bool) -> Result<()> {
         human(report.bytes_stored),
         report.dedup_ratio
     );
-    for c in &report.changed_during_backup {
-        eprintln!("  warning: {c}: changed while it was read; stored as read");
-    }
-    for w in &report.warnings {
-        eprintln!("  warning: {w}");
-    }
-    if report.outcome == Outcome::CompletedWithWarnings {
-        eprintln!("completed with warnings");
-    }
     Ok(())
 }
 
