@@ -104,7 +104,11 @@ pub fn prune(repo: &Repository, max_unused_ppm: u32) -> Result<PruneReport, Back
     let lock = Lock::acquire(repo, LockKind::Exclusive)?;
     // One pass over the index files: all entries (duplicates included) for
     // the rewrite, the lookup index for reading snapshots.
-    let (all_entries, old_index_files, damaged_index) = repo.index_entries()?;
+    let ie = repo.index_entries()?;
+    // The new index supersedes every index file read, current or already
+    // superseded, and all of them are deleted afterwards.
+    let old_index_files = ie.all_files();
+    let (all_entries, damaged_index) = (ie.entries, ie.damaged);
     if !damaged_index.is_empty() {
         return Err(BackupError::Invalid(format!(
             "damaged index files; prune deletes nothing until `repair index` has run: {}",
@@ -236,7 +240,7 @@ pub fn prune(repo: &Repository, max_unused_ppm: u32) -> Result<PruneReport, Back
             }
         }
     }
-    if delete_packs.is_empty() && repack.is_empty() {
+    if delete_packs.is_empty() && repack.is_empty() && ie.superseded.is_empty() {
         return Ok(rep);
     }
     // 2. The new index, superseding every old one.

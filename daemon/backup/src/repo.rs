@@ -89,9 +89,29 @@ pub struct LoadedIndex {
     pub packs: BTreeMap<Id, u64>,
 }
 
-/// Entries of the current index files (duplicates included), the ids of those
-/// files, and the damaged index files.
-pub type IndexEntries = (Vec<IndexEntry>, Vec<Id>, Vec<Damaged>);
+/// The index files as read.
+#[derive(Debug, Clone, Default)]
+pub struct IndexEntries {
+    /// Entries of the current index files (duplicate locations included).
+    pub entries: Vec<IndexEntry>,
+    /// Current (readable, not superseded) index files.
+    pub current: Vec<Id>,
+    /// Readable index files a current one supersedes (left by an interrupted prune).
+    pub superseded: Vec<Id>,
+    /// Damaged index files that no readable file supersedes.
+    pub damaged: Vec<Damaged>,
+}
+
+impl IndexEntries {
+    /// Every readable index file: what a new complete index must supersede.
+    /// (Superseding only the current ones would let a later deletion of a
+    /// current file bring superseded files back to life.)
+    pub fn all_files(&self) -> Vec<Id> {
+        let mut v = self.current.clone();
+        v.extend(self.superseded.iter().copied());
+        v
+    }
+}
 
 /// Errors that say "this object is damaged" (as opposed to "storage failed").
 fn damage(e: &BackupError) -> bool {
@@ -235,8 +255,9 @@ impl Repository {
     }
 
     /// Every entry of every current (not superseded) index file, including
-    /// duplicate locations of a blob, the ids of those files, and the index
-    /// files that are damaged (skipped; a file vanished meanwhile is ignored).
+    /// duplicate locations of a blob, the ids of the current and of the
+    /// superseded files, and the index files that are damaged (skipped; a file
+    /// vanished meanwhile is ignored).
     pub fn index_entries(&self) -> Result<IndexEntries, BackupError> {
         let mut files = Vec::new();
         let mut damaged = Vec::new();
@@ -258,16 +279,19 @@ impl Repository {
         }
         // A damaged file that a readable one supersedes no longer matters.
         damaged.retain(|d| !superseded.iter().any(|s| d.object == format!("index {s}")));
-        let mut entries = Vec::new();
-        let mut used = Vec::new();
+        let mut out = IndexEntries {
+            damaged,
+            ..IndexEntries::default()
+        };
         for (id, f) in files {
             if superseded.contains(&id) {
+                out.superseded.push(id);
                 continue;
             }
-            entries.extend(f.entries());
-            used.push(id);
+            out.entries.extend(f.entries());
+            out.current.push(id);
         }
-        Ok((entries, used, damaged))
+        Ok(out)
     }
 
     /// The index for reading. When an index file is damaged, the packs no
@@ -287,7 +311,8 @@ impl Repository {
     }
 
     fn load(&self, only_available: bool) -> Result<LoadedIndex, BackupError> {
-        let (mut entries, files, damaged) = self.index_entries()?;
+        let ie = self.index_entries()?;
+        let (mut entries, files, damaged) = (ie.entries, ie.current, ie.damaged);
         let packs: BTreeMap<Id, u64> = self.list_files(FileKind::Pack)?.into_iter().collect();
         let mut out = LoadedIndex {
             files,

@@ -391,3 +391,40 @@ fn damaged_index_and_snapshot_files_are_skipped_and_named() {
     assert!(check(&repo, 1_000_000, 1).unwrap().ok());
     assert_eq!(new.outcome, Outcome::Ok);
 }
+
+#[test]
+fn a_prune_interrupted_after_its_new_index_never_revives_old_index_files() {
+    let env = Env::new();
+    let repo = env.init();
+    for seed in 0..2 {
+        let data = noise(seed, 2 << 20);
+        backup_stream(&repo, &mut &data[..], "s", &opts(), &()).unwrap();
+    }
+    let policy = Policy {
+        last: Some(KeepN::Count(1)),
+        ..Policy::default()
+    };
+    forget(&repo, &policy, false).unwrap();
+    // A prune killed right after writing its new index: the new file
+    // supersedes the old ones, which are still there.
+    let ie = repo.index_entries().unwrap();
+    let lock = Lock::acquire(&repo, LockKind::Exclusive).unwrap();
+    lethe_backup::writer::write_index(&repo, &lock, &ie.entries, ie.current.clone()).unwrap();
+    drop(lock);
+    assert_eq!(
+        repo.index_entries().unwrap().superseded.len(),
+        ie.current.len()
+    );
+    // The next prune deletes the forgotten data; no old index file may come
+    // back and point into a deleted pack.
+    let rep = prune(&repo, 0).unwrap();
+    assert!(rep.packs_deleted > 0, "{rep:?}");
+    let li = repo.load_index().unwrap();
+    assert_eq!(li.unavailable, 0, "stale index entries revived");
+    let after = repo.index_entries().unwrap();
+    assert!(after.superseded.is_empty(), "{after:?}");
+    assert!(check(&repo, 1_000_000, 1).unwrap().ok());
+    let data = noise(0, 2 << 20);
+    let r = backup_stream(&repo, &mut &data[..], "s", &opts(), &()).unwrap();
+    assert_eq!(r.index_entries_unavailable, 0, "{r:?}");
+}
