@@ -58,6 +58,7 @@ pub fn forget(
         .map(|(id, s)| SnapshotInfo {
             id,
             time: s.time.secs,
+            nanos: s.time.nanos,
             tags: s.tags,
         })
         .collect();

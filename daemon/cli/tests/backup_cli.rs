@@ -8,7 +8,6 @@ mod common;
 use common::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 fn backup(state: &Path, repo: &Path, pw: &Path) -> Command {
     let mut c = lethe(state);

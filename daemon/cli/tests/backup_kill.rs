@@ -3,7 +3,8 @@
 //! restore is byte-exact (for a killed restore, rerunning it into the same
 //! target completes it and leaves no temporary file). Kill points are spread
 //! over the whole run: each kind is first timed once uncut. The seed is
-//! printed; `LETHE_KILL_SEED` replays it.
+//! printed; `LETHE_KILL_SEED` replays it. The commands open the repository
+//! with its recovery key (no Argon2 per command: the trials stay quick).
 
 mod common;
 
@@ -20,7 +21,7 @@ struct Repo {
     dir: PathBuf,
     state: PathBuf,
     repo: PathBuf,
-    pw: PathBuf,
+    key: PathBuf,
 }
 
 impl Repo {
@@ -30,12 +31,22 @@ impl Repo {
         let r = Repo {
             state: dir.join("state"),
             repo: dir.join("repo"),
-            pw: dir.join("pw"),
+            key: dir.join("recovery"),
             dir,
             _t: t,
         };
-        std::fs::write(&r.pw, "pw").unwrap();
-        r.ok(&["init"]);
+        let pw = r.dir.join("pw");
+        std::fs::write(&pw, "pw").unwrap();
+        let out = lethe(&r.state)
+            .args(["backup", "--json", "init", "--repo"])
+            .arg(&r.repo)
+            .arg("--password-file")
+            .arg(&pw)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let key = summary(&out)["recovery_key"].as_str().unwrap().to_string();
+        std::fs::write(&r.key, key).unwrap();
         r
     }
 
@@ -45,8 +56,8 @@ impl Repo {
             .arg("--json")
             .arg("--repo")
             .arg(&self.repo)
-            .arg("--password-file")
-            .arg(&self.pw)
+            .arg("--recovery-key-file")
+            .arg(&self.key)
             .args(args)
             .env_remove("LETHE_REPO")
             .env_remove("LETHE_PASSWORD")

@@ -781,3 +781,69 @@ fn numbers_are_range_checked() {
     let c = r.ok(&["check", "--read-data=100"]);
     assert!(c["packs_read"].as_u64().unwrap() > 0, "{c}");
 }
+
+#[test]
+fn the_recovery_key_opens_a_repository_without_key_files() {
+    let r = Repo::new();
+    let src = r.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a"), noise(1, 100_000)).unwrap();
+    // A repository whose recovery key the test keeps (as `init` printed it).
+    let t = tempfile::tempdir().unwrap();
+    let state = t.path().join("state");
+    let repo2 = t.path().join("repo");
+    let out = lethe(&state)
+        .args(["backup", "--json", "init", "--repo"])
+        .arg(&repo2)
+        .arg("--password-file")
+        .arg(&r.pw)
+        .output()
+        .unwrap();
+    let key = summary(&out)["recovery_key"].as_str().unwrap().to_string();
+    let run = |args: &[&str], auth: &[&str]| {
+        lethe(&state)
+            .args(["backup", "--json", "--repo"])
+            .arg(&repo2)
+            .args(auth)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let pw = r.pw.display().to_string();
+    let o = run(&["run", &r.s("src")], &["--password-file", &pw]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Every key file lost: the passphrase no longer opens it, the recovery key does.
+    std::fs::remove_dir_all(repo2.join("keys")).unwrap();
+    let o = run(&["snapshots"], &["--password-file", &pw]);
+    assert_eq!(o.status.code(), Some(1));
+    let kf = t.path().join("recovery.txt");
+    std::fs::write(&kf, format!("{key}\n")).unwrap();
+    let k = kf.display().to_string();
+    let o = run(
+        &["restore", "latest", "--target", &r.s("rec")],
+        &["--recovery-key-file", &k],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(r.path("rec/src/a")).unwrap(),
+        noise(1, 100_000)
+    );
+    // And a new passphrase can be added with it.
+    let new_pw = t.path().join("new-pw");
+    std::fs::write(&new_pw, "new").unwrap();
+    let o = run(
+        &[
+            "key",
+            "add",
+            "--new-password-file",
+            &new_pw.display().to_string(),
+        ],
+        &["--recovery-key-file", &k],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(
+        &["snapshots"],
+        &["--password-file", &new_pw.display().to_string()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -11,6 +11,7 @@
 //! crash replaces the leftovers (temporary names are fixed per entry).
 
 use super::{lookup, Reader, RestoreReport};
+use crate::archive::Progress;
 use crate::confined::{check_name, set_meta_fd, ConfineError, Dir, Existing, Meta};
 use crate::lock::{Lock, LockKind};
 use crate::repo::Repository;
@@ -23,7 +24,7 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 /// Options of a tree restore.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RestoreOptions {
     /// What to do with entries in the way.
     pub existing: Existing,
@@ -31,6 +32,17 @@ pub struct RestoreOptions {
     pub threads: usize,
     /// Stops the restore between files when set.
     pub cancel: Cancel,
+    /// Told the bytes and name of every file restored.
+    pub progress: Option<std::sync::Arc<dyn Progress + Send>>,
+}
+
+impl std::fmt::Debug for RestoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestoreOptions")
+            .field("existing", &self.existing)
+            .field("threads", &self.threads)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for RestoreOptions {
@@ -39,6 +51,7 @@ impl Default for RestoreOptions {
             existing: Existing::Replace,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             cancel: Cancel::default(),
+            progress: None,
         }
     }
 }
@@ -389,6 +402,10 @@ fn write_files(
                                     Ok(()) => {
                                         done.files += 1;
                                         done.bytes += b;
+                                        if let Some(pr) = &opts.progress {
+                                            pr.file(Path::new(&what));
+                                            pr.bytes(b);
+                                        }
                                     }
                                     Err(e) if e.is_in_the_way() => {
                                         done.refused.push(format!("{what}: {e}"))

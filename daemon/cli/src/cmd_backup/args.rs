@@ -15,6 +15,15 @@ pub struct BackupArgs {
     /// File holding the repository passphrase.
     #[arg(long, env = "LETHE_PASSWORD_FILE", global = true)]
     pub password_file: Option<PathBuf>,
+    /// File holding the recovery key printed by `init`: opens the repository
+    /// without any key file (when every passphrase is lost).
+    #[arg(
+        long,
+        env = "LETHE_RECOVERY_KEY_FILE",
+        global = true,
+        conflicts_with = "password_file"
+    )]
+    pub recovery_key_file: Option<PathBuf>,
     /// Private key for sftp: repositories.
     #[arg(long, env = "LETHE_SFTP_KEY", global = true)]
     pub sftp_key: Option<PathBuf>,

@@ -79,8 +79,13 @@ struct Open {
 
 fn open(a: &BackupArgs) -> Result<Open> {
     let conn = connection(a)?;
-    let pw = password(a)?;
-    let repo = Repository::open(conn.store.clone(), &pw)?;
+    let repo = match &a.recovery_key_file {
+        Some(f) => {
+            let text = std::fs::read_to_string(f).with_context(|| f.display().to_string())?;
+            Repository::open_with_recovery(conn.store.clone(), text.trim())?
+        }
+        None => Repository::open(conn.store.clone(), &password(a)?)?,
+    };
     Ok(Open { repo, _conn: conn })
 }
 
