@@ -4,7 +4,9 @@
 //! damage (a corrupted pack, a truncated pack, a missing index, a missing pack)
 //! named by `check` while unaffected files still restore.
 
-use lethe_backend::local::LocalBackend;
+mod common;
+
+use common::{noise, Env, FAST};
 use lethe_backup::archive::{backup_device, backup_paths, backup_stream, BackupOptions};
 use lethe_backup::check::check;
 use lethe_backup::drill::{drill, DrillRequest, Verdict};
@@ -12,57 +14,17 @@ use lethe_backup::prune::{forget, prune};
 use lethe_backup::repo::Selector;
 use lethe_backup::restore::{restore_image, restore_tree, FileSink, RestoreOptions};
 use lethe_backup::walk::Filter;
-use lethe_backup::{BackupError, Repository, Store};
-use lethe_repo::keys::KdfParams;
+use lethe_backup::{BackupError, Repository};
 use lethe_repo::retention::{KeepN, Policy};
 use lethe_repo::snapshot::DeviceIdentity;
 use lethe_repo::FileKind;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-const FAST: KdfParams = KdfParams {
-    m_kib: 64,
-    t: 1,
-    p: 1,
-};
-
-struct Env {
-    rt: tokio::runtime::Runtime,
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            rt: tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap(),
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn repo_path(&self) -> PathBuf {
-        self.dir.path().join("repo")
-    }
-    fn store(&self) -> Store {
-        let b = self
-            .rt
-            .block_on(LocalBackend::open(self.repo_path()))
-            .unwrap();
-        Store::new(Arc::new(b), self.rt.handle().clone())
-    }
-}
+use std::path::Path;
 
 fn opts() -> BackupOptions {
     BackupOptions {
-        tags: vec![],
-        threads: 2,
         filter: Filter::new(&[], &["*.skip".into()]).unwrap(),
-        hostname: "test".into(),
-        username: "tester".into(),
-        cancel: Default::default(),
+        ..common::opts()
     }
 }
 
@@ -77,19 +39,6 @@ fn drill_req(sample: usize, seed: u64, scratch: &Path) -> DrillRequest {
 
 fn ropts() -> RestoreOptions {
     RestoreOptions::default()
-}
-
-/// Deterministic pseudo-random bytes.
-fn noise(seed: u64, n: usize) -> Vec<u8> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 33) as u8
-        })
-        .collect()
 }
 
 fn make_tree(root: &Path) {
