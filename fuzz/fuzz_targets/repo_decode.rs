@@ -36,6 +36,8 @@ fuzz_target!(|data: &[u8]| {
     // Authenticated but malformed plaintexts (a buggy or compromised writer).
     let _ = Tree::decode(data);
     let _ = ExtentList::decode(data);
+    // A snapshot plaintext: version-1 fields, then optional extension records.
+    let _ = Snapshot::decode(data);
     if let Ok(mut sealer) = keys.sealer([1; 16], 1) {
         for ty in [ObjectType::Index, ObjectType::Snapshot, ObjectType::Config] {
             if let Ok(sealed) = sealer.seal(ty, &Id::ZERO, data) {

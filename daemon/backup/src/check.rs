@@ -2,13 +2,16 @@
 //! blob they name is indexed in a pack that exists and is long enough), and
 //! with `read_data` the content (packs re-hashed against their names, every
 //! blob decrypted, authenticated and re-hashed against its id). Problems are
-//! named; nothing panics and nothing is modified.
+//! named; nothing panics and nothing is modified. A damaged snapshot, index
+//! file or pack is reported and skipped: the check goes on with everything
+//! else and reports every problem it finds (the CLI exits 2).
 
+use crate::lock::{Lock, LockKind};
 use crate::repo::Repository;
 use crate::restore::Reader;
-use crate::BackupError;
+use crate::{BackupError, Outcome};
 use lethe_repo::pack::PackReader;
-use lethe_repo::snapshot::Source;
+use lethe_repo::snapshot::{Snapshot, Source};
 use lethe_repo::tree::{Extent, NodeKind};
 use lethe_repo::{BlobKind, FileKind, Id};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -28,6 +31,8 @@ pub struct CheckReport {
     pub errors: Vec<String>,
     /// Harmless findings (packs no index names, left by an interrupted backup).
     pub warnings: Vec<String>,
+    /// Snapshots that need a blob that is missing or damaged (`repair snapshots` rewrites them).
+    pub damaged_snapshots: Vec<String>,
 }
 
 impl CheckReport {
@@ -35,24 +40,31 @@ impl CheckReport {
     pub fn ok(&self) -> bool {
         self.errors.is_empty()
     }
+
+    /// `ok` or `failed` (damage found).
+    pub fn outcome(&self) -> Outcome {
+        if self.ok() {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        }
+    }
 }
 
-/// Every blob the snapshots reference, by id, with the snapshots that need it.
+/// Blobs referenced by snapshots: id → (kind, short ids of the snapshots needing it).
+pub type Referenced = BTreeMap<Id, (BlobKind, BTreeSet<String>)>;
+
+/// Every blob `snaps` reference, by id, with the snapshots that need it.
+/// Unreadable trees and extent lists are reported as errors.
 pub fn referenced(
     r: &mut Reader<'_>,
+    snaps: &[(Id, Snapshot)],
     report: &mut CheckReport,
-) -> Result<BTreeMap<Id, (BlobKind, BTreeSet<String>)>, BackupError> {
-    let mut used: BTreeMap<Id, (BlobKind, BTreeSet<String>)> = BTreeMap::new();
+) -> Result<Referenced, BackupError> {
+    let mut used: Referenced = BTreeMap::new();
     let mut seen_trees = HashSet::new();
-    let snaps = match r.repo.snapshots() {
-        Ok(s) => s,
-        Err(e) => {
-            report.errors.push(format!("snapshots: {e}"));
-            Vec::new()
-        }
-    };
     report.snapshots = snaps.len();
-    for (sid, s) in &snaps {
+    for (sid, s) in snaps {
         let sname = sid.to_hex()[..8].to_string();
         let mut mark = |id: Id, k: BlobKind| {
             used.entry(id)
@@ -74,6 +86,7 @@ pub fn referenced(
                             report
                                 .errors
                                 .push(format!("snapshot {sname}: tree {path}: {e}"));
+                            report.damaged_snapshots.push(sid.to_hex());
                             continue;
                         }
                     };
@@ -107,9 +120,12 @@ pub fn referenced(
                             }
                         }
                     }
-                    Err(e) => report
-                        .errors
-                        .push(format!("snapshot {sname}: extent lists: {e}")),
+                    Err(e) => {
+                        report
+                            .errors
+                            .push(format!("snapshot {sname}: extent lists: {e}"));
+                        report.damaged_snapshots.push(sid.to_hex());
+                    }
                 }
             }
         }
@@ -120,18 +136,48 @@ pub fn referenced(
 /// Check the repository; `read_data_ppm` of the packs (1_000_000 = all) are
 /// downloaded and every blob in them verified.
 pub fn check(repo: &Repository, read_data_ppm: u32, seed: u64) -> Result<CheckReport, BackupError> {
+    if read_data_ppm > 1_000_000 {
+        return Err(BackupError::Invalid(format!(
+            "read-data share {read_data_ppm} ppm is above 100 %"
+        )));
+    }
+    let _lock = Lock::acquire(repo, LockKind::Shared)?;
     let mut report = CheckReport::default();
-    let mut r = Reader::new(repo)?;
-    let used = referenced(&mut r, &mut report)?;
+    let li = repo.load_index()?;
+    for d in li.damaged.iter().chain(&li.damaged_packs) {
+        report.errors.push(format!(
+            "{} is damaged: {} (run `lethe backup repair index`)",
+            d.object, d.error
+        ));
+    }
+    if !li.recovered_packs.is_empty() {
+        report.warnings.push(format!(
+            "{} pack(s) that no readable index names were read from their own headers",
+            li.recovered_packs.len()
+        ));
+    }
+    let packs = li.packs.clone();
+    let mut r = Reader::with_index(repo, li.index);
+    let snaps = repo.snapshots()?;
+    for d in &snaps.damaged {
+        report.errors.push(format!(
+            "{} is damaged: {} (run `lethe backup repair snapshots --forget`)",
+            d.object, d.error
+        ));
+    }
+    let used = referenced(&mut r, &snaps.ok, &mut report)?;
     report.blobs = used.len();
-    let packs: BTreeMap<Id, u64> = repo.list_files(FileKind::Pack)?.into_iter().collect();
     let mut indexed_packs: BTreeMap<Id, u64> = BTreeMap::new();
+    let mut needy: BTreeSet<String> = BTreeSet::new();
     for (id, (kind, snaps)) in &used {
         match r.index.get(id) {
-            None => report.errors.push(format!(
-                "{kind:?} blob {id} (needed by snapshot(s) {}) is not in any index",
-                snaps.iter().cloned().collect::<Vec<_>>().join(", ")
-            )),
+            None => {
+                needy.extend(snaps.iter().cloned());
+                report.errors.push(format!(
+                    "{kind:?} blob {id} (needed by snapshot(s) {}) is not in any index",
+                    snaps.iter().cloned().collect::<Vec<_>>().join(", ")
+                ))
+            }
             Some(e) => {
                 let end = u64::from(e.offset) + u64::from(e.length);
                 let m = indexed_packs.entry(e.pack).or_insert(0);
@@ -139,14 +185,21 @@ pub fn check(repo: &Repository, read_data_ppm: u32, seed: u64) -> Result<CheckRe
             }
         }
     }
+    let mut bad_packs: BTreeSet<Id> = BTreeSet::new();
     for (pack, need) in &indexed_packs {
         match packs.get(pack) {
-            None => report.errors.push(format!(
-                "pack {pack} is missing (blobs in the index point into it)"
-            )),
-            Some(&size) if size < *need => report.errors.push(format!(
-                "pack {pack} is truncated: {size} bytes, blobs extend to {need}"
-            )),
+            None => {
+                bad_packs.insert(*pack);
+                report.errors.push(format!(
+                    "pack {pack} is missing (blobs in the index point into it)"
+                ))
+            }
+            Some(&size) if size < *need => {
+                bad_packs.insert(*pack);
+                report.errors.push(format!(
+                    "pack {pack} is truncated: {size} bytes, blobs extend to {need}"
+                ))
+            }
             _ => {}
         }
     }
@@ -188,23 +241,52 @@ pub fn check(repo: &Repository, read_data_ppm: u32, seed: u64) -> Result<CheckRe
             let reader = match PackReader::open(&mut opener, pack, &bytes, true) {
                 Ok(p) => p,
                 Err(e) => {
+                    bad_packs.insert(*pack);
                     report.errors.push(format!("pack {pack}: {e}"));
+                    // The header may be intact: name the blobs that are bad.
+                    match PackReader::open(&mut opener, pack, &bytes, false) {
+                        Ok(rd) => bad_blobs(repo, &rd, pack, &mut opener, &mut report),
+                        Err(_) => continue,
+                    }
                     continue;
                 }
             };
-            for e in reader.entries() {
-                let res = reader
-                    .sealed(e)
-                    .and_then(|s| lethe_repo::pack::open_blob(&mut opener, repo.keys(), e, s));
-                if let Err(err) = res {
-                    report
-                        .errors
-                        .push(format!("pack {pack}: blob {}: {err}", e.id));
-                }
-            }
+            bad_blobs(repo, &reader, pack, &mut opener, &mut report);
         }
     }
+    // Which snapshots the damage reaches.
+    for (id, (_, snaps)) in &used {
+        if r.index.get(id).is_some_and(|e| bad_packs.contains(&e.pack)) {
+            needy.extend(snaps.iter().cloned());
+        }
+    }
+    for (sid, _) in &snaps.ok {
+        if needy.contains(&sid.to_hex()[..8]) {
+            report.damaged_snapshots.push(sid.to_hex());
+        }
+    }
+    report.damaged_snapshots.sort();
+    report.damaged_snapshots.dedup();
     Ok(report)
+}
+
+fn bad_blobs(
+    repo: &Repository,
+    reader: &PackReader<'_>,
+    pack: &Id,
+    opener: &mut lethe_repo::crypto::Opener,
+    report: &mut CheckReport,
+) {
+    for e in reader.entries() {
+        let res = reader
+            .sealed(e)
+            .and_then(|s| lethe_repo::pack::open_blob(opener, repo.keys(), e, s));
+        if let Err(err) = res {
+            report
+                .errors
+                .push(format!("pack {pack}: blob {}: {err}", e.id));
+        }
+    }
 }
 
 /// A small seeded generator (SplitMix64) for sampling.

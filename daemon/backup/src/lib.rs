@@ -4,19 +4,32 @@
 //! - [`repo`]: init/open (passphrase or recovery key), keys, index, snapshots.
 //! - [`writer`]: dedup + parallel sealing workers + pack uploads + index files.
 //! - [`archive`]: directory trees, raw block devices, streams → snapshots.
-//! - [`restore`]: snapshots (or a sub-path) → files, images → files/devices.
-//! - [`check`]: structure, and optionally decrypt-and-verify content.
-//! - [`lock`], [`prune`]: forget/prune that a concurrent backup cannot break.
+//! - [`restore`]: snapshots (or a sub-path) → files, images → files/devices,
+//!   confined to the target ([`confined`]), past damaged blobs.
+//! - [`check`]: structure, and optionally decrypt-and-verify content; every
+//!   damaged object named.
+//! - [`repair`]: rebuild the index from pack headers, rewrite damaged snapshots.
+//! - [`lock`], [`prune`]: locks taken by the engine; forget/prune that a
+//!   concurrent backup or restore cannot break.
 //! - [`drill`]: restore drills that compare against backup-time hashes.
+//! - [`schedule`], [`scheduled`]: the schedule file, what is due, and a
+//!   scheduled run (time and history passed in).
+//!
+//! Every command's result carries an [`Outcome`]: ok, completed with
+//! warnings, or failed.
 
 pub mod archive;
 pub mod check;
+pub mod confined;
+pub mod connect;
 pub mod drill;
 pub mod lock;
 pub mod prune;
+pub mod repair;
 pub mod repo;
 pub mod restore;
 pub mod schedule;
+pub mod scheduled;
 pub mod store;
 pub mod walk;
 pub mod writer;
@@ -25,6 +38,42 @@ pub use repo::Repository;
 pub use store::Store;
 
 use lethe_backend::BackendError;
+
+/// How a run ended, for exit codes and the history: never a string.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Everything done and verified.
+    #[default]
+    Ok,
+    /// Done, but something is named that needs attention: files that could not
+    /// be read or changed while read, damaged objects that were skipped.
+    CompletedWithWarnings,
+    /// Not done (in part or at all): a restore that could not write some files,
+    /// a check or drill that found damage.
+    Failed,
+}
+
+impl Outcome {
+    /// The worse of two outcomes.
+    pub fn worst(self, other: Outcome) -> Outcome {
+        use Outcome::*;
+        match (self, other) {
+            (Failed, _) | (_, Failed) => Failed,
+            (CompletedWithWarnings, _) | (_, CompletedWithWarnings) => CompletedWithWarnings,
+            _ => Ok,
+        }
+    }
+
+    /// `ok`, `completed_with_warnings` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::CompletedWithWarnings => "completed_with_warnings",
+            Outcome::Failed => "failed",
+        }
+    }
+}
 use lethe_repo::{Id, RepoError};
 
 /// Errors of the backup engine.
@@ -70,6 +119,13 @@ pub enum BackupError {
     /// Another process holds a conflicting lock.
     #[error("repository is locked: {0}")]
     Locked(String),
+    /// The lock could not be kept: the run stopped writing before others
+    /// could take the lock as stale.
+    #[error("stopped writing: the repository lock is lost ({0})")]
+    LockLost(String),
+    /// The run was stopped (cancelled) before it completed.
+    #[error("stopped before completion: {0}")]
+    Stopped(String),
     /// Restored content does not match the hash recorded at backup time.
     #[error("{0}: restored content does not match the BLAKE3 recorded at backup time")]
     HashMismatch(String),

@@ -1,8 +1,12 @@
 //! `forget` (retention) and `prune` (reclaim space), safe against a concurrent
 //! backup and against being killed at any point:
 //!
-//! - both take the exclusive lock, which no backup holds at the same time;
-//! - prune refuses to delete anything when a snapshot cannot be read fully;
+//! - both take the exclusive lock, which no backup, restore, check or drill
+//!   holds at the same time;
+//! - forget skips damaged snapshot files (named in its result; `repair
+//!   snapshots --forget` removes them);
+//! - prune refuses to delete anything while an index file or a snapshot is
+//!   damaged or a snapshot cannot be read fully;
 //! - the order is: write repacked packs → write the new index (its last file
 //!   supersedes every old index file) → delete old index files → delete packs
 //!   no index names. A kill before the new index leaves only unreferenced new
@@ -10,6 +14,7 @@
 
 use crate::check::{referenced, CheckReport};
 use crate::lock::{Lock, LockKind};
+use crate::repo::Damaged;
 use crate::repo::Repository;
 use crate::restore::Reader;
 use crate::writer::write_index;
@@ -20,39 +25,54 @@ use lethe_repo::retention::{self, Decision, Policy, SnapshotInfo};
 use lethe_repo::{BlobKind, FileKind, Id};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// What forget decided, and the damaged snapshot files it left alone.
+#[derive(Debug, Clone, Default)]
+pub struct ForgetReport {
+    /// One decision per readable snapshot.
+    pub decisions: Vec<Decision>,
+    /// Damaged snapshot files (not decided on, not removed).
+    pub damaged: Vec<Damaged>,
+}
+
 /// Apply a retention policy; with `dry_run` nothing is deleted.
 pub fn forget(
     repo: &Repository,
     policy: &Policy,
     dry_run: bool,
-) -> Result<Vec<Decision>, BackupError> {
+) -> Result<ForgetReport, BackupError> {
     if policy.is_empty() {
         return Err(BackupError::Invalid(
             "no retention rule given: refusing to decide (use --keep-last, --keep-daily, ...)"
                 .into(),
         ));
     }
-    let _lock = if dry_run {
+    let lock = if dry_run {
         None
     } else {
         Some(Lock::acquire(repo, LockKind::Exclusive)?)
     };
-    let infos: Vec<SnapshotInfo> = repo
-        .snapshots()?
+    let list = repo.snapshots()?;
+    let infos: Vec<SnapshotInfo> = list
+        .ok
         .into_iter()
         .map(|(id, s)| SnapshotInfo {
             id,
             time: s.time.secs,
+            nanos: s.time.nanos,
             tags: s.tags,
         })
         .collect();
     let decisions = retention::apply(&infos, policy);
-    if !dry_run {
+    if let Some(l) = &lock {
         for d in decisions.iter().filter(|d| !d.keep) {
+            l.ensure()?;
             repo.store.delete(&FileKind::Snapshot.path(&d.id))?;
         }
     }
-    Ok(decisions)
+    Ok(ForgetReport {
+        decisions,
+        damaged: list.damaged,
+    })
 }
 
 /// What prune did.
@@ -64,7 +84,11 @@ pub struct PruneReport {
     pub packs_repacked: usize,
     /// Packs written by the repack.
     pub packs_written: usize,
-    /// Bytes freed (deleted minus rewritten).
+    /// Bytes of packs deleted.
+    pub bytes_deleted: u64,
+    /// Bytes of packs written by the repack.
+    pub bytes_written: u64,
+    /// Bytes freed: deleted minus written (never more than what was deleted).
     pub bytes_freed: u64,
     /// Index files replaced.
     pub index_files_replaced: usize,
@@ -73,15 +97,46 @@ pub struct PruneReport {
 /// Remove unreferenced data. `max_unused_ppm`: a pack is repacked when more
 /// than this share of it is unused (packs with nothing used are always deleted).
 pub fn prune(repo: &Repository, max_unused_ppm: u32) -> Result<PruneReport, BackupError> {
-    let _lock = Lock::acquire(repo, LockKind::Exclusive)?;
+    if max_unused_ppm > 1_000_000 {
+        return Err(BackupError::Invalid(format!(
+            "max-unused {max_unused_ppm} ppm is above 100 %"
+        )));
+    }
+    let lock = Lock::acquire(repo, LockKind::Exclusive)?;
     // One pass over the index files: all entries (duplicates included) for
     // the rewrite, the lookup index for reading snapshots.
-    let (all_entries, old_index_files) = repo.index_entries()?;
+    let ie = repo.index_entries()?;
+    // The new index supersedes every index file read, current or already
+    // superseded, and all of them are deleted afterwards.
+    let old_index_files = ie.all_files();
+    let (all_entries, damaged_index) = (ie.entries, ie.damaged);
+    if !damaged_index.is_empty() {
+        return Err(BackupError::Invalid(format!(
+            "damaged index files; prune deletes nothing until `repair index` has run: {}",
+            damaged_index
+                .iter()
+                .map(|d| format!("{}: {}", d.object, d.error))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )));
+    }
     let mut index = lethe_repo::index::Index::new();
     index.extend(all_entries.iter().copied());
     let mut r = Reader::with_index(repo, index);
     let mut cr = CheckReport::default();
-    let used = referenced(&mut r, &mut cr)?;
+    let snaps = repo.snapshots()?;
+    if !snaps.damaged.is_empty() {
+        return Err(BackupError::Invalid(format!(
+            "damaged snapshot files; prune deletes nothing until `repair snapshots --forget` has run: {}",
+            snaps
+                .damaged
+                .iter()
+                .map(|d| d.object.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let used = referenced(&mut r, &snaps.ok, &mut cr)?;
     if !cr.errors.is_empty() {
         return Err(BackupError::Invalid(format!(
             "the repository has damaged snapshots; prune deletes nothing until `check` is clean: {}",
@@ -105,14 +160,17 @@ pub fn prune(repo: &Repository, max_unused_ppm: u32) -> Result<PruneReport, Back
     let mut repack: Vec<(Id, Vec<IndexEntry>)> = Vec::new();
     let mut kept_blobs: BTreeSet<Id> = BTreeSet::new();
     for (pack, entries) in &by_pack {
-        let size = stored.get(pack).copied().unwrap_or(0);
+        let Some(&size) = stored.get(pack) else {
+            // Missing from storage: nothing to read or delete; `check` names it.
+            keep_entries.extend(entries.iter().copied());
+            continue;
+        };
         // The first copy of each used blob is the one kept.
         let live: Vec<IndexEntry> = entries
             .iter()
             .filter(|e| used.contains_key(&e.id) && !kept_blobs.contains(&e.id))
             .copied()
             .collect();
-        let live_bytes: u64 = live.iter().map(|e| u64::from(e.length)).sum();
         if live.is_empty() {
             delete_packs.insert(*pack);
             continue;
@@ -120,8 +178,11 @@ pub fn prune(repo: &Repository, max_unused_ppm: u32) -> Result<PruneReport, Back
         for e in &live {
             kept_blobs.insert(e.id);
         }
-        let unused = size.saturating_sub(live_bytes);
-        if size > 0 && unused * 1_000_000 / size > u64::from(max_unused_ppm) {
+        // Unused = the blobs nobody needs (the pack header is neither).
+        let all_bytes: u64 = entries.iter().map(|e| u64::from(e.length)).sum();
+        let live_bytes: u64 = live.iter().map(|e| u64::from(e.length)).sum();
+        let unused = all_bytes.saturating_sub(live_bytes);
+        if unused > 0 && unused * 1_000_000 > u64::from(max_unused_ppm) * size {
             repack.push((*pack, live));
         } else {
             keep_entries.extend(live);
@@ -157,6 +218,8 @@ pub fn prune(repo: &Repository, max_unused_ppm: u32) -> Result<PruneReport, Back
                 if pb.is_full() {
                     let full = std::mem::replace(pb, PackBuilder::new(repo.config.pack_target));
                     let fp = full.finish(&mut sealer)?;
+                    lock.ensure()?;
+                    rep.bytes_written += fp.bytes.len() as u64;
                     repo.store
                         .write(&FileKind::Pack.path(&fp.id), fp.bytes, &repo.write_opts)?;
                     keep_entries.extend(fp.entries);
@@ -169,6 +232,8 @@ pub fn prune(repo: &Repository, max_unused_ppm: u32) -> Result<PruneReport, Back
         for pb in [data, meta] {
             if !pb.is_empty() {
                 let fp = pb.finish(&mut sealer)?;
+                lock.ensure()?;
+                rep.bytes_written += fp.bytes.len() as u64;
                 repo.store
                     .write(&FileKind::Pack.path(&fp.id), fp.bytes, &repo.write_opts)?;
                 keep_entries.extend(fp.entries);
@@ -176,13 +241,14 @@ pub fn prune(repo: &Repository, max_unused_ppm: u32) -> Result<PruneReport, Back
             }
         }
     }
-    if delete_packs.is_empty() && repack.is_empty() {
+    if delete_packs.is_empty() && repack.is_empty() && ie.superseded.is_empty() {
         return Ok(rep);
     }
     // 2. The new index, superseding every old one.
-    write_index(repo, &keep_entries, old_index_files.clone())?;
+    write_index(repo, &lock, &keep_entries, old_index_files.clone())?;
     // 3. Old index files, then 4. unreferenced packs.
     for id in &old_index_files {
+        lock.ensure()?;
         repo.store.delete(&FileKind::Index.path(id))?;
     }
     rep.index_files_replaced = old_index_files.len();
@@ -192,10 +258,12 @@ pub fn prune(repo: &Repository, max_unused_ppm: u32) -> Result<PruneReport, Back
             continue;
         }
         if let Some(sz) = stored.get(p) {
+            lock.ensure()?;
             repo.store.delete(&FileKind::Pack.path(p))?;
-            rep.bytes_freed += sz;
+            rep.bytes_deleted += sz;
             rep.packs_deleted += 1;
         }
     }
+    rep.bytes_freed = rep.bytes_deleted.saturating_sub(rep.bytes_written);
     Ok(rep)
 }

@@ -2,6 +2,7 @@
 //! command shares (index, snapshots, blobs). Write order is packs → index →
 //! snapshot, so a reader that finds a snapshot finds everything it names.
 
+use crate::lock::LockTiming;
 use crate::store::Store;
 use crate::BackupError;
 use lethe_backend::WriteOptions;
@@ -13,7 +14,7 @@ use lethe_repo::pack;
 use lethe_repo::snapshot::{RepoConfig, Snapshot};
 use lethe_repo::tree::Timestamp;
 use lethe_repo::{recovery, BlobKind, FileKind, Id, RepoError};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Random bytes from the OS.
 pub fn random<const N: usize>() -> Result<[u8; N], BackupError> {
@@ -45,6 +46,76 @@ pub struct Repository {
     pub key_id: Id,
     /// Options for data writes (Object Lock retention).
     pub write_opts: WriteOptions,
+    /// Lock refresh and stale times.
+    pub lock_timing: LockTiming,
+}
+
+/// A stored object that could not be read or failed authentication: skipped
+/// and named, never fatal for the rest of the repository.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Damaged {
+    /// What it is: `snapshot <id>`, `index <id>`, `pack <id>`.
+    pub object: String,
+    /// Why it is unusable.
+    pub error: String,
+}
+
+/// The snapshots that could be read, and the damaged ones.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotList {
+    /// Readable snapshots, oldest first.
+    pub ok: Vec<(Id, Snapshot)>,
+    /// Snapshot files that are damaged.
+    pub damaged: Vec<Damaged>,
+}
+
+/// The index as loaded for reading or writing.
+#[derive(Debug, Default)]
+pub struct LoadedIndex {
+    /// Blob lookup.
+    pub index: Index,
+    /// Current (not superseded, readable) index files.
+    pub files: Vec<Id>,
+    /// Index files that are damaged (skipped).
+    pub damaged: Vec<Damaged>,
+    /// Packs no readable index names whose own headers were read instead
+    /// (only when an index file is damaged).
+    pub recovered_packs: Vec<Id>,
+    /// Packs whose headers could not be read either.
+    pub damaged_packs: Vec<Damaged>,
+    /// Index entries whose pack is missing or too short.
+    pub unavailable: usize,
+    /// Packs on storage, with their sizes.
+    pub packs: BTreeMap<Id, u64>,
+}
+
+/// The index files as read.
+#[derive(Debug, Clone, Default)]
+pub struct IndexEntries {
+    /// Entries of the current index files (duplicate locations included).
+    pub entries: Vec<IndexEntry>,
+    /// Current (readable, not superseded) index files.
+    pub current: Vec<Id>,
+    /// Readable index files a current one supersedes (left by an interrupted prune).
+    pub superseded: Vec<Id>,
+    /// Damaged index files that no readable file supersedes.
+    pub damaged: Vec<Damaged>,
+}
+
+impl IndexEntries {
+    /// Every readable index file: what a new complete index must supersede.
+    /// (Superseding only the current ones would let a later deletion of a
+    /// current file bring superseded files back to life.)
+    pub fn all_files(&self) -> Vec<Id> {
+        let mut v = self.current.clone();
+        v.extend(self.superseded.iter().copied());
+        v
+    }
+}
+
+/// Errors that say "this object is damaged" (as opposed to "storage failed").
+fn damage(e: &BackupError) -> bool {
+    matches!(e, BackupError::Corrupt { .. } | BackupError::Repo(_))
 }
 
 impl std::fmt::Debug for Repository {
@@ -91,6 +162,7 @@ impl Repository {
                 master,
                 key_id,
                 write_opts: WriteOptions::default(),
+                lock_timing: LockTiming::default(),
             },
             recovery,
         ))
@@ -134,6 +206,7 @@ impl Repository {
             master,
             key_id,
             write_opts: WriteOptions::default(),
+            lock_timing: LockTiming::default(),
         })
     }
 
@@ -173,81 +246,218 @@ impl Repository {
         Ok(out)
     }
 
-    /// Read and open every index file; superseded ones are skipped. Returns the
-    /// index and the ids of the files it came from.
-    pub fn load_index(&self) -> Result<(Index, Vec<Id>), BackupError> {
-        let (entries, files) = self.index_entries()?;
-        let mut index = Index::new();
-        index.extend(entries);
-        Ok((index, files))
+    /// Read and open one index file.
+    fn index_file(&self, id: &Id, opener: &mut Opener) -> Result<IndexFile, BackupError> {
+        let bytes = self.store.read(&FileKind::Index.path(id))?;
+        id.verify_file("index", &bytes)
+            .map_err(|e| BackupError::corrupt(format!("index {id}"), e))?;
+        IndexFile::open(opener, &bytes).map_err(|e| BackupError::corrupt(format!("index {id}"), e))
     }
 
     /// Every entry of every current (not superseded) index file, including
-    /// duplicate locations of a blob, and the ids of those files.
-    pub fn index_entries(&self) -> Result<(Vec<IndexEntry>, Vec<Id>), BackupError> {
+    /// duplicate locations of a blob, the ids of the current and of the
+    /// superseded files, and the index files that are damaged (skipped; a file
+    /// vanished meanwhile is ignored).
+    pub fn index_entries(&self) -> Result<IndexEntries, BackupError> {
         let mut files = Vec::new();
+        let mut damaged = Vec::new();
         let mut superseded = BTreeSet::new();
         let mut opener = self.opener();
         for (id, _) in self.list_files(FileKind::Index)? {
-            let bytes = self.store.read(&FileKind::Index.path(&id))?;
-            id.verify_file("index", &bytes)
-                .map_err(|e| BackupError::corrupt(format!("index {id}"), e))?;
-            let f = IndexFile::open(&mut opener, &bytes)
-                .map_err(|e| BackupError::corrupt(format!("index {id}"), e))?;
-            superseded.extend(f.supersedes.iter().copied());
-            files.push((id, f));
+            match self.index_file(&id, &mut opener) {
+                Ok(f) => {
+                    superseded.extend(f.supersedes.iter().copied());
+                    files.push((id, f));
+                }
+                Err(BackupError::Backend(e)) if e.is_not_found() => {}
+                Err(e) if damage(&e) => damaged.push(Damaged {
+                    object: format!("index {id}"),
+                    error: e.to_string(),
+                }),
+                Err(e) => return Err(e),
+            }
         }
-        let mut entries = Vec::new();
-        let mut used = Vec::new();
+        // A damaged file that a readable one supersedes no longer matters.
+        damaged.retain(|d| !superseded.iter().any(|s| d.object == format!("index {s}")));
+        let mut out = IndexEntries {
+            damaged,
+            ..IndexEntries::default()
+        };
         for (id, f) in files {
             if superseded.contains(&id) {
+                out.superseded.push(id);
                 continue;
             }
-            entries.extend(f.entries());
-            used.push(id);
+            out.entries.extend(f.entries());
+            out.current.push(id);
         }
-        Ok((entries, used))
-    }
-
-    /// Every snapshot, oldest first.
-    pub fn snapshots(&self) -> Result<Vec<(Id, Snapshot)>, BackupError> {
-        let mut out = Vec::new();
-        let mut opener = self.opener();
-        for (id, _) in self.list_files(FileKind::Snapshot)? {
-            let bytes = self.store.read(&FileKind::Snapshot.path(&id))?;
-            id.verify_file("snapshot", &bytes)
-                .map_err(|e| BackupError::corrupt(format!("snapshot {id}"), e))?;
-            let s = Snapshot::open(&mut opener, &bytes)
-                .map_err(|e| BackupError::corrupt(format!("snapshot {id}"), e))?;
-            out.push((id, s));
-        }
-        out.sort_by_key(|(id, s)| (s.time, *id));
         Ok(out)
     }
 
-    /// Find a snapshot by id prefix, or `latest`.
+    /// The index for reading. When an index file is damaged, the packs no
+    /// readable index names are read from their own headers (section 7 of the
+    /// format: packs are self-describing), so intact packs stay reachable.
+    /// Where a blob has several locations, one in a stored pack wins.
+    pub fn load_index(&self) -> Result<LoadedIndex, BackupError> {
+        self.load(false)
+    }
+
+    /// The index a backup may deduplicate against: [`Repository::load_index`]
+    /// without the entries whose pack is missing from storage or shorter than
+    /// the entry. A blob whose pack was lost is then stored again instead of
+    /// being referenced by a snapshot that could never be restored.
+    pub fn dedup_index(&self) -> Result<LoadedIndex, BackupError> {
+        self.load(true)
+    }
+
+    fn load(&self, only_available: bool) -> Result<LoadedIndex, BackupError> {
+        let ie = self.index_entries()?;
+        let (mut entries, files, damaged) = (ie.entries, ie.current, ie.damaged);
+        let packs: BTreeMap<Id, u64> = self.list_files(FileKind::Pack)?.into_iter().collect();
+        let mut out = LoadedIndex {
+            files,
+            damaged,
+            ..LoadedIndex::default()
+        };
+        if !out.damaged.is_empty() {
+            let known: BTreeSet<Id> = entries.iter().map(|e| e.pack).collect();
+            for (pack, size) in &packs {
+                if known.contains(pack) {
+                    continue;
+                }
+                match self.pack_header(pack, *size) {
+                    Ok(es) => {
+                        entries.extend(es);
+                        out.recovered_packs.push(*pack);
+                    }
+                    Err(e) if damage(&e) => out.damaged_packs.push(Damaged {
+                        object: format!("pack {pack}"),
+                        error: e.to_string(),
+                    }),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let (stored, lost): (Vec<IndexEntry>, Vec<IndexEntry>) =
+            entries.into_iter().partition(|e| {
+                packs
+                    .get(&e.pack)
+                    .is_some_and(|&size| u64::from(e.offset) + u64::from(e.length) <= size)
+            });
+        out.unavailable = lost.len();
+        out.index.extend(stored);
+        if !only_available {
+            out.index.extend(lost);
+        }
+        out.packs = packs;
+        Ok(out)
+    }
+
+    /// Read a pack's header (its last bytes) and return its entries.
+    pub fn pack_header(&self, pack: &Id, size: u64) -> Result<Vec<IndexEntry>, BackupError> {
+        let name = FileKind::Pack.path(pack);
+        let corrupt = |e| BackupError::corrupt(format!("pack {pack}"), e);
+        let tl = pack::TRAILER_LEN as u64;
+        if size < tl {
+            return Err(corrupt(RepoError::Truncated {
+                what: "pack",
+                need: pack::TRAILER_LEN,
+                have: size as usize,
+            }));
+        }
+        let tail = self.store.read_range(&name, size - tl, tl)?;
+        let hl = u64::from(pack::parse_trailer(&tail).map_err(corrupt)?);
+        let start = size.checked_sub(tl + hl).ok_or_else(|| {
+            corrupt(RepoError::Truncated {
+                what: "pack header",
+                need: (tl + hl) as usize,
+                have: size as usize,
+            })
+        })?;
+        let sealed = self.store.read_range(&name, start, hl)?;
+        pack::read_header(&mut self.opener(), pack, size, &sealed).map_err(corrupt)
+    }
+
+    /// Every snapshot that can be read, oldest first, and the damaged ones
+    /// (named, skipped). Storage failures are still errors.
+    pub fn snapshots(&self) -> Result<SnapshotList, BackupError> {
+        let mut out = SnapshotList::default();
+        let mut opener = self.opener();
+        for (id, _) in self.list_files(FileKind::Snapshot)? {
+            match self.snapshot(&id, &mut opener) {
+                Ok(s) => out.ok.push((id, s)),
+                Err(BackupError::Backend(e)) if e.is_not_found() => {}
+                Err(e) if damage(&e) => out.damaged.push(Damaged {
+                    object: format!("snapshot {id}"),
+                    error: e.to_string(),
+                }),
+                Err(e) => return Err(e),
+            }
+        }
+        out.ok.sort_by_key(|(id, s)| (s.time, *id));
+        Ok(out)
+    }
+
+    /// Read, verify and open one snapshot file.
+    pub fn snapshot(&self, id: &Id, opener: &mut Opener) -> Result<Snapshot, BackupError> {
+        let bytes = self.store.read(&FileKind::Snapshot.path(id))?;
+        id.verify_file("snapshot", &bytes)
+            .map_err(|e| BackupError::corrupt(format!("snapshot {id}"), e))?;
+        Snapshot::open(opener, &bytes)
+            .map_err(|e| BackupError::corrupt(format!("snapshot {id}"), e))
+    }
+
+    /// Find a snapshot by id prefix, or `latest`. Damaged snapshots are
+    /// skipped; naming one explicitly says it is damaged.
     pub fn find_snapshot(&self, which: &str) -> Result<(Id, Snapshot), BackupError> {
+        self.select(&Selector::parse(which))
+    }
+
+    /// The snapshot `sel` names.
+    pub fn select(&self, sel: &Selector) -> Result<(Id, Snapshot), BackupError> {
         let all = self.snapshots()?;
-        if which == "latest" {
-            return all
-                .into_iter()
-                .last()
-                .ok_or_else(|| BackupError::NotFound("the repository has no snapshots".into()));
-        }
-        let m: Vec<_> = all
-            .into_iter()
-            .filter(|(id, _)| id.to_hex().starts_with(which))
-            .collect();
-        match m.len() {
-            1 => Ok(m
-                .into_iter()
-                .next()
-                .ok_or_else(|| BackupError::NotFound(which.into()))?),
-            0 => Err(BackupError::NotFound(format!("no snapshot {which}"))),
-            n => Err(BackupError::NotFound(format!(
-                "{which} is ambiguous ({n} snapshots)"
-            ))),
-        }
+        let found = match sel {
+            Selector::Latest => all.ok.into_iter().last(),
+            Selector::LatestOf(m) => all.ok.into_iter().rev().find(|(_, s)| m.matches(s)),
+            Selector::Prefix(p) => {
+                let m: Vec<_> = all
+                    .ok
+                    .into_iter()
+                    .filter(|(id, _)| id.to_hex().starts_with(p.as_str()))
+                    .collect();
+                let bad: Vec<_> = all
+                    .damaged
+                    .iter()
+                    .filter(|d| {
+                        d.object
+                            .strip_prefix("snapshot ")
+                            .is_some_and(|h| h.starts_with(p.as_str()))
+                    })
+                    .collect();
+                match (m.len(), bad.len()) {
+                    (1, 0) => m.into_iter().next(),
+                    (0, 0) => return Err(BackupError::NotFound(format!("no snapshot {p}"))),
+                    (0, 1) => {
+                        return Err(BackupError::NotFound(format!(
+                            "{} is damaged: {}",
+                            bad[0].object, bad[0].error
+                        )))
+                    }
+                    (a, b) => {
+                        return Err(BackupError::NotFound(format!(
+                            "{p} is ambiguous ({} snapshots)",
+                            a + b
+                        )))
+                    }
+                }
+            }
+        };
+        found.ok_or_else(|| match sel {
+            Selector::LatestOf(m) => {
+                BackupError::NotFound(format!("no readable snapshot of {}", m.describe()))
+            }
+            _ => BackupError::NotFound("the repository has no readable snapshots".into()),
+        })
     }
 
     /// Read, decrypt and authenticate one blob.
@@ -318,5 +528,76 @@ impl Repository {
         self.store.delete(&FileKind::Key.path(&p.remove))?;
         self.key_id = p.new_id;
         Ok(p.new_id)
+    }
+}
+
+/// Which snapshot a command works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    /// The newest readable snapshot.
+    Latest,
+    /// The newest readable snapshot of one source (a scheduled job's own).
+    LatestOf(SourceMatch),
+    /// The one snapshot whose id starts with this hex.
+    Prefix(String),
+}
+
+impl Selector {
+    /// `latest` or an id prefix.
+    pub fn parse(s: &str) -> Selector {
+        if s == "latest" {
+            Selector::Latest
+        } else {
+            Selector::Prefix(s.to_ascii_lowercase())
+        }
+    }
+}
+
+/// A backup source as a job describes it, to find that job's snapshots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceMatch {
+    /// Host that made the snapshot.
+    pub hostname: String,
+    /// The source.
+    pub source: SourceKey,
+}
+
+/// The identifying part of a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKey {
+    /// Tree backups of exactly these paths (as recorded).
+    Paths(Vec<Vec<u8>>),
+    /// An image of the device at this path (as recorded).
+    Device(String),
+    /// A stream of this name.
+    Stream(String),
+}
+
+impl SourceMatch {
+    /// True when `s` was made by this host from this source.
+    pub fn matches(&self, s: &Snapshot) -> bool {
+        use lethe_repo::snapshot::Source;
+        s.hostname == self.hostname
+            && match (&self.source, &s.source) {
+                (SourceKey::Paths(p), Source::Tree { paths, .. }) => p == paths,
+                (SourceKey::Device(d), Source::Device { identity, .. }) => *d == identity.path,
+                (SourceKey::Stream(n), Source::Stream { name, .. }) => n == name,
+                _ => false,
+            }
+    }
+
+    fn describe(&self) -> String {
+        match &self.source {
+            SourceKey::Paths(p) => format!(
+                "paths {} on {}",
+                p.iter()
+                    .map(|x| String::from_utf8_lossy(x).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                self.hostname
+            ),
+            SourceKey::Device(d) => format!("device {d} on {}", self.hostname),
+            SourceKey::Stream(n) => format!("stream {n} on {}", self.hostname),
+        }
     }
 }

@@ -134,6 +134,27 @@ impl ScheduleFile {
             if let Some(d) = &j.drill_every {
                 parse_interval(d)?;
             }
+            if j.drill_sample == 0 {
+                return Err(BackupError::Invalid(format!(
+                    "job {:?}: drill_sample must be at least 1",
+                    j.name
+                )));
+            }
+            for (k, v) in [
+                ("keep_last", j.keep_last),
+                ("keep_hourly", j.keep_hourly),
+                ("keep_daily", j.keep_daily),
+                ("keep_weekly", j.keep_weekly),
+                ("keep_monthly", j.keep_monthly),
+                ("keep_yearly", j.keep_yearly),
+            ] {
+                if v == Some(0) {
+                    return Err(BackupError::Invalid(format!(
+                        "job {:?}: {k} must be at least 1 (leave it out to keep no such rule)",
+                        j.name
+                    )));
+                }
+            }
         }
         Ok(f)
     }
@@ -244,6 +265,9 @@ mod tests {
             "unknown key"
         );
         assert!(ScheduleFile::parse("[[job]\n").is_err());
+        assert!(ScheduleFile::parse(&format!("{ok}drill_sample=0\n")).is_err());
+        assert!(ScheduleFile::parse(&ok.replace("keep_last=3", "keep_last=0")).is_err());
+        assert!(ScheduleFile::parse(&ok.replace("keep_last=3", "keep_last=-1")).is_err());
     }
 
     proptest! {

@@ -32,6 +32,16 @@ fn set(patterns: &[String]) -> Result<GlobSet, BackupError> {
         .map_err(|e| BackupError::Invalid(format!("patterns: {e}")))
 }
 
+impl Default for Filter {
+    /// Keep everything.
+    fn default() -> Self {
+        Filter {
+            include: None,
+            exclude: GlobSet::empty(),
+        }
+    }
+}
+
 impl Filter {
     /// Compile include and exclude patterns.
     pub fn new(include: &[String], exclude: &[String]) -> Result<Self, BackupError> {

@@ -3,14 +3,21 @@
 //! that compress, encrypt and pack blobs and upload full packs. Data and
 //! metadata blobs go to separate packs, so trees can be read without
 //! downloading file contents.
+//!
+//! Failure never hangs the producer: the workers own the job queue's receiver,
+//! so when the last worker stops the queue closes and [`BlobSink::add`] returns
+//! at once; the first worker error also raises a flag that stops the others
+//! and the producer. Every upload first checks that the repository lock is
+//! still valid ([`Lock::ensure`]).
 
+use crate::lock::Lock;
 use crate::repo::Repository;
 use crate::BackupError;
 use lethe_repo::index::{Index, IndexEntry, IndexFile, INDEX_FLUSH_ENTRIES};
 use lethe_repo::pack::{FinishedPack, PackBuilder};
 use lethe_repo::{BlobKind, FileKind, Id};
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
@@ -35,19 +42,55 @@ struct Job {
     data: Vec<u8>,
 }
 
+/// A cancel token: set it to stop a run at its next step.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// Ask the run to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Was it asked to stop?
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// An error when cancelled.
+    pub fn check(&self) -> Result<(), BackupError> {
+        if self.is_cancelled() {
+            Err(BackupError::Stopped("cancelled".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// Hands blobs to the sealing workers.
 pub struct BlobSink<'a> {
     repo: &'a Repository,
     index: &'a Index,
     pending: HashSet<Id>,
     tx: Option<SyncSender<Job>>,
+    failed: Arc<AtomicBool>,
+    cancel: Cancel,
     /// Live counters (read by progress displays).
     pub stats: Arc<WriteStats>,
+}
+
+/// The producer's error once a worker failed: the worker's own error is reported instead.
+fn workers_failed() -> BackupError {
+    BackupError::Internal("the sealing workers stopped".into())
 }
 
 impl BlobSink<'_> {
     /// Store `data` as a blob of `kind` unless an identical one exists; returns its id.
     pub fn add(&mut self, kind: BlobKind, data: Vec<u8>) -> Result<Id, BackupError> {
+        self.cancel.check()?;
+        if self.failed.load(Ordering::SeqCst) {
+            return Err(workers_failed());
+        }
         let id = self.repo.keys().blob_id(kind, &data);
         let len = data.len() as u64;
         if self.index.contains(&id) || !self.pending.insert(id) {
@@ -60,8 +103,9 @@ impl BlobSink<'_> {
             .tx
             .as_ref()
             .ok_or_else(|| BackupError::Internal("sink closed".into()))?;
+        // Returns an error as soon as every worker is gone (they own the receiver).
         tx.send(Job { kind, id, data })
-            .map_err(|_| BackupError::Internal("every sealing worker stopped".into()))?;
+            .map_err(|_| workers_failed())?;
         Ok(id)
     }
 
@@ -73,9 +117,11 @@ impl BlobSink<'_> {
 
 fn upload(
     repo: &Repository,
+    lock: &Lock,
     p: FinishedPack,
     stats: &WriteStats,
 ) -> Result<Vec<IndexEntry>, BackupError> {
+    lock.ensure()?;
     let n = p.bytes.len() as u64;
     repo.store
         .write(&FileKind::Pack.path(&p.id), p.bytes, &repo.write_opts)?;
@@ -84,17 +130,36 @@ fn upload(
     Ok(p.entries)
 }
 
-fn worker(
-    repo: &Repository,
-    rx: &Mutex<Receiver<Job>>,
-    stats: &WriteStats,
-) -> Result<Vec<IndexEntry>, BackupError> {
+struct Shared<'a> {
+    repo: &'a Repository,
+    lock: &'a Lock,
+    stats: &'a WriteStats,
+    failed: &'a AtomicBool,
+}
+
+fn worker(sh: &Shared<'_>, rx: Arc<Mutex<Receiver<Job>>>) -> Result<Vec<IndexEntry>, BackupError> {
+    let r = work(sh, &rx);
+    if r.is_err() {
+        sh.failed.store(true, Ordering::SeqCst);
+    }
+    // Dropping `rx` here: when the last worker is gone, the producer's next
+    // send fails at once instead of blocking on a full queue.
+    drop(rx);
+    r
+}
+
+fn work(sh: &Shared<'_>, rx: &Mutex<Receiver<Job>>) -> Result<Vec<IndexEntry>, BackupError> {
+    let repo = sh.repo;
     let mut sealer = repo.sealer()?;
     let target = repo.config.pack_target;
     let mut data = PackBuilder::new(target);
     let mut meta = PackBuilder::new(target);
     let mut entries = Vec::new();
     loop {
+        if sh.failed.load(Ordering::SeqCst) {
+            // Another worker failed: the run is lost, stop uploading.
+            return Err(workers_failed());
+        }
         let job = {
             let guard = rx
                 .lock()
@@ -110,12 +175,12 @@ fn worker(
         pb.seal_and_add(&mut sealer, job.kind, job.id, &job.data)?;
         if pb.is_full() {
             let full = std::mem::replace(pb, PackBuilder::new(target));
-            entries.extend(upload(repo, full.finish(&mut sealer)?, stats)?);
+            entries.extend(upload(repo, sh.lock, full.finish(&mut sealer)?, sh.stats)?);
         }
     }
     for pb in [data, meta] {
         if !pb.is_empty() {
-            entries.extend(upload(repo, pb.finish(&mut sealer)?, stats)?);
+            entries.extend(upload(repo, sh.lock, pb.finish(&mut sealer)?, sh.stats)?);
         }
     }
     Ok(entries)
@@ -123,29 +188,52 @@ fn worker(
 
 /// Run `f` with a sink backed by `threads` sealing workers; when it returns,
 /// flush every pack and write the index files. Returns `f`'s value and the new
-/// index entries (already stored in index files).
+/// index entries (already stored in index files). Any worker error (an upload
+/// that failed after the backend's retries, a lost lock) ends the session with
+/// that error once the other workers have stopped.
 pub fn session<T>(
     repo: &Repository,
+    lock: &Lock,
     index: &Index,
     threads: usize,
     stats: Arc<WriteStats>,
+    cancel: &Cancel,
     f: impl FnOnce(&mut BlobSink<'_>) -> Result<T, BackupError>,
 ) -> Result<(T, Vec<IndexEntry>), BackupError> {
     let threads = threads.max(1);
     let (tx, rx) = sync_channel::<Job>(threads * 2);
-    let rx = Mutex::new(rx);
+    let rx = Arc::new(Mutex::new(rx));
+    let failed = Arc::new(AtomicBool::new(false));
+    let sh = Shared {
+        repo,
+        lock,
+        stats: &stats,
+        failed: &failed,
+    };
+    let sh = &sh;
     let (value, entries) = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
-            .map(|_| s.spawn(|| worker(repo, &rx, &stats)))
+            .map(|_| {
+                let rx = Arc::clone(&rx);
+                s.spawn(move || worker(sh, rx))
+            })
             .collect();
+        // Only the workers hold the receiver from now on.
+        drop(rx);
         let mut sink = BlobSink {
             repo,
             index,
             pending: HashSet::new(),
             tx: Some(tx),
+            failed: Arc::clone(&failed),
+            cancel: cancel.clone(),
             stats: Arc::clone(&stats),
         };
         let value = f(&mut sink);
+        if value.is_err() {
+            // Stop the workers without flushing partial packs.
+            failed.store(true, Ordering::SeqCst);
+        }
         sink.tx = None;
         let mut entries = Vec::new();
         let mut first_err = None;
@@ -153,7 +241,10 @@ pub fn session<T>(
             match h.join() {
                 Ok(Ok(e)) => entries.extend(e),
                 Ok(Err(e)) => {
-                    first_err.get_or_insert(e);
+                    // A real cause beats "another worker failed".
+                    if first_err.as_ref().is_none_or(is_generic) {
+                        first_err = Some(e);
+                    }
                 }
                 Err(_) => {
                     first_err
@@ -163,18 +254,24 @@ pub fn session<T>(
         }
         // A worker error explains a failed send better than the send error.
         match (value, first_err) {
+            (Err(e), _) if !is_generic(&e) => Err(e),
             (_, Some(e)) => Err(e),
             (Err(e), None) => Err(e),
             (Ok(v), None) => Ok((v, entries)),
         }
     })?;
-    write_index(repo, &entries, Vec::new())?;
+    write_index(repo, lock, &entries, Vec::new())?;
     Ok((value, entries))
+}
+
+fn is_generic(e: &BackupError) -> bool {
+    matches!(e, BackupError::Internal(m) if m == "the sealing workers stopped")
 }
 
 /// Write `entries` as index files (at most [`INDEX_FLUSH_ENTRIES`] each).
 pub fn write_index(
     repo: &Repository,
+    lock: &Lock,
     entries: &[IndexEntry],
     supersedes: Vec<Id>,
 ) -> Result<Vec<Id>, BackupError> {
@@ -199,6 +296,7 @@ pub fn write_index(
             Vec::new()
         };
         let f = IndexFile::from_entries(c, sup);
+        lock.ensure()?;
         ids.push(repo.write_file(FileKind::Index, f.seal(&mut sealer)?)?);
     }
     Ok(ids)

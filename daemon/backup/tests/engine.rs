@@ -4,77 +4,41 @@
 //! damage (a corrupted pack, a truncated pack, a missing index, a missing pack)
 //! named by `check` while unaffected files still restore.
 
-use lethe_backend::local::LocalBackend;
+mod common;
+
+use common::{noise, Env, FAST};
 use lethe_backup::archive::{backup_device, backup_paths, backup_stream, BackupOptions};
 use lethe_backup::check::check;
-use lethe_backup::drill::drill;
+use lethe_backup::drill::{drill, DrillRequest, Verdict};
 use lethe_backup::prune::{forget, prune};
-use lethe_backup::restore::{restore_image, restore_tree, FileSink};
+use lethe_backup::repo::Selector;
+use lethe_backup::restore::{restore_image, restore_tree, FileSink, RestoreOptions};
 use lethe_backup::walk::Filter;
-use lethe_backup::{BackupError, Repository, Store};
-use lethe_repo::keys::KdfParams;
+use lethe_backup::{BackupError, Repository};
 use lethe_repo::retention::{KeepN, Policy};
 use lethe_repo::snapshot::DeviceIdentity;
 use lethe_repo::FileKind;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-const FAST: KdfParams = KdfParams {
-    m_kib: 64,
-    t: 1,
-    p: 1,
-};
-
-struct Env {
-    rt: tokio::runtime::Runtime,
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            rt: tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap(),
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn repo_path(&self) -> PathBuf {
-        self.dir.path().join("repo")
-    }
-    fn store(&self) -> Store {
-        let b = self
-            .rt
-            .block_on(LocalBackend::open(self.repo_path()))
-            .unwrap();
-        Store::new(Arc::new(b), self.rt.handle().clone())
-    }
-}
+use std::path::Path;
 
 fn opts() -> BackupOptions {
     BackupOptions {
-        tags: vec![],
-        threads: 2,
         filter: Filter::new(&[], &["*.skip".into()]).unwrap(),
-        hostname: "test".into(),
-        username: "tester".into(),
+        ..common::opts()
     }
 }
 
-/// Deterministic pseudo-random bytes.
-fn noise(seed: u64, n: usize) -> Vec<u8> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 33) as u8
-        })
-        .collect()
+fn drill_req(sample: usize, seed: u64, scratch: &Path) -> DrillRequest {
+    DrillRequest {
+        snapshot: Selector::Latest,
+        sample,
+        seed,
+        scratch: scratch.to_path_buf(),
+    }
+}
+
+fn ropts() -> RestoreOptions {
+    RestoreOptions::default()
 }
 
 fn make_tree(root: &Path) {
@@ -179,7 +143,7 @@ fn tree_backup_dedup_restore_check_and_damage() {
 
     let (_, snap) = repo.find_snapshot("latest").unwrap();
     let out = env.dir.path().join("out");
-    let rep = restore_tree(&repo, &snap, None, &out).unwrap();
+    let rep = restore_tree(&repo, &snap, None, &out, &ropts()).unwrap();
     assert_eq!(rep.files, 5, "{rep:?}");
     assert_same(&src, &out.join("src"));
     let a = std::fs::metadata(out.join("src/text.txt")).unwrap();
@@ -187,7 +151,7 @@ fn tree_backup_dedup_restore_check_and_damage() {
     assert_eq!(a.ino(), b.ino(), "hard link restored as a link");
     // A sub-path.
     let out2 = env.dir.path().join("out2");
-    restore_tree(&repo, &snap, Some("src/sub/deeper"), &out2).unwrap();
+    restore_tree(&repo, &snap, Some("src/sub/deeper"), &out2, &ropts()).unwrap();
     assert_eq!(
         std::fs::read(out2.join("deeper/small")).unwrap(),
         b"changed"
@@ -195,8 +159,8 @@ fn tree_backup_dedup_restore_check_and_damage() {
 
     let c = check(&repo, 1_000_000, 1).unwrap();
     assert!(c.ok(), "{c:?}");
-    let d = drill(&repo, 4, 7, env.dir.path()).unwrap();
-    assert_eq!(d.result, "pass", "{d:?}");
+    let d = drill(&repo, &drill_req(4, 7, env.dir.path())).unwrap();
+    assert_eq!(d.result, Verdict::Pass, "{d:?}");
     assert!(d.items > 0 && d.bytes > 0);
 
     // Damage: flip a byte in the biggest pack.
@@ -213,18 +177,20 @@ fn tree_backup_dedup_restore_check_and_damage() {
     );
     // Files whose blobs live elsewhere still restore.
     let out3 = env.dir.path().join("out3");
-    restore_tree(&repo, &snap, Some("src/text.txt"), &out3).unwrap();
+    restore_tree(&repo, &snap, Some("src/text.txt"), &out3, &ropts()).unwrap();
     assert_eq!(
         std::fs::read(out3.join("text.txt")).unwrap(),
         std::fs::read(src.join("text.txt")).unwrap()
     );
+    let bad = restore_tree(&repo, &snap, Some("src/big.bin"), &out3, &ropts()).unwrap();
     assert!(
-        restore_tree(&repo, &snap, Some("src/big.bin"), &out3).is_err(),
-        "damaged content is not restored silently"
+        bad.failed.iter().any(|f| f.contains("big.bin")) && !out3.join("big.bin").exists(),
+        "damaged content is not restored silently, and no partial file is left: {bad:?}"
     );
+    assert_eq!(bad.outcome, lethe_backup::Outcome::Failed);
     // A drill on damaged data fails loudly.
-    let d = drill(&repo, 100, 7, env.dir.path()).unwrap();
-    assert_eq!(d.result, "fail", "{d:?}");
+    let d = drill(&repo, &drill_req(100, 7, env.dir.path())).unwrap();
+    assert_eq!(d.result, Verdict::Fail, "{d:?}");
     // Truncated pack: named by the structure check alone.
     std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
     let c = check(&repo, 0, 1).unwrap();
@@ -276,8 +242,8 @@ fn stream_and_sparse_device_image_round_trip() {
     let out = env.dir.path().join("disk.out");
     restore_image(&repo, &snap, &mut FileSink::create(&out).unwrap(), "out").unwrap();
     assert_eq!(std::fs::read(&out).unwrap(), d);
-    let dr = drill(&repo, 10, 1, env.dir.path()).unwrap();
-    assert_eq!(dr.result, "pass", "{dr:?}");
+    let dr = drill(&repo, &drill_req(10, 1, env.dir.path())).unwrap();
+    assert_eq!(dr.result, Verdict::Pass, "{dr:?}");
     assert!(check(&repo, 1_000_000, 2).unwrap().ok());
 }
 
@@ -298,7 +264,7 @@ fn forget_and_prune_keep_what_retention_keeps() {
         last: Some(KeepN::Count(2)),
         ..Policy::default()
     };
-    let dec = forget(&repo, &policy, false).unwrap();
+    let dec = forget(&repo, &policy, false).unwrap().decisions;
     assert_eq!(dec.iter().filter(|d| d.keep).count(), 2);
     let before: u64 = repo
         .list_files(FileKind::Pack)

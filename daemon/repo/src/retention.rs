@@ -102,6 +102,8 @@ pub struct SnapshotInfo {
     pub id: Id,
     /// Unix seconds.
     pub time: i64,
+    /// Nanoseconds within the second: orders snapshots taken in the same second.
+    pub nanos: u32,
     /// Tags.
     pub tags: Vec<String>,
 }
@@ -173,7 +175,12 @@ fn bucket(rule: Rule, local: i64, idx: usize) -> i64 {
 /// Apply `policy`; returns decisions newest first.
 pub fn apply(snapshots: &[SnapshotInfo], policy: &Policy) -> Vec<Decision> {
     let mut list: Vec<&SnapshotInfo> = snapshots.iter().collect();
-    list.sort_by(|a, b| b.time.cmp(&a.time).then(b.id.cmp(&a.id)));
+    list.sort_by(|a, b| {
+        b.time
+            .cmp(&a.time)
+            .then(b.nanos.cmp(&a.nanos))
+            .then(b.id.cmp(&a.id))
+    });
     let mut out: Vec<Decision> = list
         .iter()
         .map(|s| Decision {
@@ -281,9 +288,36 @@ mod tests {
             .map(|(i, t)| SnapshotInfo {
                 id: Id([i as u8; 32]),
                 time: *t,
+                nanos: 0,
                 tags: vec![],
             })
             .collect()
+    }
+
+    #[test]
+    fn within_one_second_the_later_snapshot_is_the_newest() {
+        // The later snapshot has the smaller id: only the nanoseconds order them.
+        let s = vec![
+            SnapshotInfo {
+                id: Id([9; 32]),
+                time: T0,
+                nanos: 100,
+                tags: vec![],
+            },
+            SnapshotInfo {
+                id: Id([1; 32]),
+                time: T0,
+                nanos: 900,
+                tags: vec![],
+            },
+        ];
+        let p = Policy {
+            last: Some(KeepN::Count(1)),
+            ..Policy::default()
+        };
+        let d = apply(&s, &p);
+        let keep: Vec<Id> = d.iter().filter(|d| d.keep).map(|d| d.id).collect();
+        assert_eq!(keep, vec![Id([1; 32])]);
     }
 
     fn kept(d: &[Decision]) -> Vec<i64> {

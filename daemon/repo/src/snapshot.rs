@@ -102,6 +102,100 @@ pub struct Snapshot {
     pub source: Source,
     /// Counters.
     pub summary: Summary,
+    /// Records appended after the version-1 fields (see [`SnapshotExtensions`]).
+    #[serde(skip)]
+    pub ext: SnapshotExtensions,
+}
+
+/// Extension record tag: files that changed while they were read.
+pub const EXT_CHANGED_DURING_BACKUP: u32 = 1;
+/// Extension record tag: this snapshot was rewritten by `repair snapshots`.
+pub const EXT_REPAIRED: u32 = 2;
+
+/// What `repair snapshots` did to produce a snapshot (restic's `original` field, plus
+/// what was dropped).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairRecord {
+    /// The damaged snapshot this one replaces.
+    pub original: Id,
+    /// When the repair ran (passed in).
+    pub time: Timestamp,
+    /// What was dropped or replaced, one line each (snapshot path and reason).
+    pub dropped: Vec<String>,
+}
+
+/// Additions to a snapshot that version-1 snapshots do not have.
+///
+/// They are stored after the version-1 fields as a list of tagged records
+/// (`Vec<(tag: u32, body: bytes)>`, tags strictly increasing). A snapshot without
+/// any record is byte-identical to a version-1 snapshot; a reader keeps records
+/// with tags it does not know (in `unknown`) so a rewrite preserves them.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SnapshotExtensions {
+    /// Snapshot paths (`/`-separated bytes from the root, as in `HardLink`) of files
+    /// whose size, mtime or ctime changed while they were read: their content is what
+    /// was read, which may mix before and after (tag 1, body `Vec<bytes>`).
+    pub changed_during_backup: Vec<Vec<u8>>,
+    /// Set when `repair snapshots` wrote this snapshot (tag 2, body [`RepairRecord`]).
+    pub repaired: Option<RepairRecord>,
+    /// Records with tags this version does not know, kept byte for byte.
+    pub unknown: Vec<(u32, Vec<u8>)>,
+}
+
+impl SnapshotExtensions {
+    /// No record at all (the snapshot is a plain version-1 snapshot).
+    pub fn is_empty(&self) -> bool {
+        self.changed_during_backup.is_empty() && self.repaired.is_none() && self.unknown.is_empty()
+    }
+
+    fn records(&self) -> Result<Vec<(u32, Vec<u8>)>> {
+        let mut r = Vec::new();
+        if !self.changed_during_backup.is_empty() {
+            r.push((
+                EXT_CHANGED_DURING_BACKUP,
+                codec::encode("snapshot extension", &self.changed_during_backup)?,
+            ));
+        }
+        if let Some(rep) = &self.repaired {
+            r.push((EXT_REPAIRED, codec::encode("snapshot extension", rep)?));
+        }
+        r.extend(self.unknown.iter().cloned());
+        r.sort_by_key(|(t, _)| *t);
+        if r.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(RepoError::Invalid {
+                what: "snapshot extensions",
+                detail: "a tag appears twice".into(),
+            });
+        }
+        Ok(r)
+    }
+
+    fn from_records(records: Vec<(u32, Vec<u8>)>) -> Result<Self> {
+        let bad = |detail: &str| RepoError::Invalid {
+            what: "snapshot extensions",
+            detail: detail.into(),
+        };
+        if records.is_empty() {
+            return Err(bad("empty record list (write none instead)"));
+        }
+        if records.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(bad("tags not strictly increasing"));
+        }
+        let mut ext = SnapshotExtensions::default();
+        for (tag, body) in records {
+            match tag {
+                EXT_CHANGED_DURING_BACKUP => {
+                    ext.changed_during_backup = codec::decode("snapshot extension", &body)?;
+                    if ext.changed_during_backup.is_empty() {
+                        return Err(bad("empty changed-during-backup record"));
+                    }
+                }
+                EXT_REPAIRED => ext.repaired = Some(codec::decode("snapshot extension", &body)?),
+                _ => ext.unknown.push((tag, body)),
+            }
+        }
+        Ok(ext)
+    }
 }
 
 impl Snapshot {
@@ -113,14 +207,30 @@ impl Snapshot {
                 detail: "time nanoseconds out of range".into(),
             });
         }
-        let plain = codec::encode("snapshot", self)?;
+        let mut plain = codec::encode("snapshot", self)?;
+        if !self.ext.is_empty() {
+            plain.extend(codec::encode("snapshot", &self.ext.records()?)?);
+        }
         sealer.seal(ObjectType::Snapshot, &Id::ZERO, &plain)
     }
 
     /// Open and decode a snapshot file.
     pub fn open(opener: &mut Opener, bytes: &[u8]) -> Result<Snapshot> {
         let plain = opener.open(ObjectType::Snapshot, &Id::ZERO, bytes)?;
-        let s: Snapshot = codec::decode("snapshot", &plain)?;
+        Self::decode(&plain)
+    }
+
+    /// Decode a snapshot plaintext: the version-1 fields, then optional extension records.
+    pub fn decode(plain: &[u8]) -> Result<Snapshot> {
+        let (mut s, rest) =
+            postcard::take_from_bytes::<Snapshot>(plain).map_err(|e| RepoError::Decode {
+                what: "snapshot",
+                detail: e.to_string(),
+            })?;
+        if !rest.is_empty() {
+            let records: Vec<(u32, Vec<u8>)> = codec::decode("snapshot extensions", rest)?;
+            s.ext = SnapshotExtensions::from_records(records)?;
+        }
         if s.time.nanos >= 1_000_000_000 {
             return Err(RepoError::Invalid {
                 what: "snapshot",
@@ -289,11 +399,53 @@ mod tests {
                     blobs_added: s[5],
                     duration_ms: s[6],
                 },
+                ext: SnapshotExtensions::default(),
+            })
+    }
+
+    fn arb_ext() -> impl Strategy<Value = SnapshotExtensions> {
+        (
+            prop::collection::vec(prop::collection::vec(any::<u8>(), 1..8), 0..3),
+            proptest::option::of((
+                any::<[u8; 32]>(),
+                any::<i64>(),
+                prop::collection::vec(".{0,8}", 0..3),
+            )),
+            prop::collection::btree_map(3u32..100, prop::collection::vec(any::<u8>(), 0..5), 0..2),
+        )
+            .prop_map(|(changed, rep, unknown)| SnapshotExtensions {
+                changed_during_backup: changed,
+                repaired: rep.map(|(o, secs, dropped)| RepairRecord {
+                    original: Id(o),
+                    time: Timestamp { secs, nanos: 0 },
+                    dropped,
+                }),
+                unknown: unknown.into_iter().collect(),
             })
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn snapshot_with_extensions_round_trip(mut s in arb_snapshot(), ext in arb_ext()) {
+            let k = MasterKey::from_bytes([3; 32]).derive().unwrap();
+            let plain_v1 = codec::encode("snapshot", &s).unwrap();
+            s.ext = ext;
+            let bytes = s.seal(&mut k.sealer([1; 16], 3).unwrap()).unwrap();
+            let back = Snapshot::open(&mut k.opener(), &bytes).unwrap();
+            prop_assert_eq!(&back, &s);
+            // Without records the plaintext is exactly version 1.
+            if s.ext.is_empty() {
+                let plain = k.opener().open(ObjectType::Snapshot, &Id::ZERO, &bytes).unwrap();
+                prop_assert_eq!(plain, plain_v1);
+            }
+        }
+
+        #[test]
+        fn snapshot_extension_decode_never_panics(b in prop::collection::vec(any::<u8>(), 0..300)) {
+            let _ = Snapshot::decode(&b);
+        }
+
         #[test]
         fn snapshot_round_trip(s in arb_snapshot()) {
             let k = MasterKey::from_bytes([3; 32]).derive().unwrap();
@@ -306,6 +458,46 @@ mod tests {
             let _ = codec::decode::<Snapshot>("snapshot", &b);
             let _ = codec::decode::<RepoConfig>("config", &b);
         }
+    }
+
+    #[test]
+    fn extension_records_are_checked() {
+        let base = codec::encode(
+            "snapshot",
+            &Snapshot {
+                time: Timestamp::default(),
+                hostname: String::new(),
+                username: String::new(),
+                tags: vec![],
+                parent: None,
+                source: Source::Stream {
+                    name: "s".into(),
+                    size: 0,
+                    extent_lists: vec![],
+                    blake3: [0; 32],
+                },
+                summary: Summary::default(),
+                ext: SnapshotExtensions::default(),
+            },
+        )
+        .unwrap();
+        let with = |records: Vec<(u32, Vec<u8>)>| {
+            let mut p = base.clone();
+            p.extend(codec::encode("x", &records).unwrap());
+            Snapshot::decode(&p)
+        };
+        let changed = codec::encode("x", &vec![b"a".to_vec()]).unwrap();
+        assert!(with(vec![(1, changed.clone())]).is_ok());
+        assert!(with(vec![]).is_err(), "an empty list is not written");
+        assert!(with(vec![(1, changed.clone()), (1, changed.clone())]).is_err());
+        assert!(with(vec![(7, vec![1]), (1, changed.clone())]).is_err());
+        assert!(with(vec![(1, vec![0xff])]).is_err(), "bad body");
+        // Unknown tags are kept, and written back in order.
+        let s = with(vec![(1, changed), (9, vec![1, 2])]).unwrap();
+        assert_eq!(s.ext.unknown, vec![(9, vec![1, 2])]);
+        let k = MasterKey::from_bytes([3; 32]).derive().unwrap();
+        let b = s.seal(&mut k.sealer([1; 16], 0).unwrap()).unwrap();
+        assert_eq!(Snapshot::open(&mut k.opener(), &b).unwrap(), s);
     }
 
     #[test]

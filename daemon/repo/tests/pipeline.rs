@@ -217,6 +217,7 @@ fn backup_and_restore_file_and_device() {
                 paths: vec![b"/data".to_vec()],
             },
             summary: Summary::default(),
+            ext: Default::default(),
         },
         Snapshot {
             time: t,
@@ -239,6 +240,7 @@ fn backup_and_restore_file_and_device() {
                 unreadable: vec![],
             },
             summary: Summary::default(),
+            ext: Default::default(),
         },
     ] {
         let b = snap.seal(&mut sealer).unwrap();

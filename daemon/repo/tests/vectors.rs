@@ -12,7 +12,7 @@ use lethe_repo::index::IndexFile;
 use lethe_repo::keys::{key_add, KdfParams, KeyFile};
 use lethe_repo::pack::{seal_blob, PackBuilder, PackReader};
 use lethe_repo::recovery;
-use lethe_repo::snapshot::{Snapshot, Source, Summary};
+use lethe_repo::snapshot::{RepairRecord, Snapshot, SnapshotExtensions, Source, Summary};
 use lethe_repo::tree::{Extent, Node, NodeKind, Timestamp, Tree};
 use lethe_repo::{BlobKind, Id, ObjectType};
 
@@ -205,6 +205,7 @@ fn compute() -> Vec<(String, String)> {
             paths: vec![b"/srv/data".to_vec()],
         },
         summary: Summary::default(),
+        ext: SnapshotExtensions::default(),
     };
     let snap_bytes = snap.seal(&mut sealer).unwrap();
     assert_eq!(
@@ -213,6 +214,32 @@ fn compute() -> Vec<(String, String)> {
     );
     put("snapshot_file", hex(&snap_bytes));
     put("snapshot_id", Id::of_file(&snap_bytes).to_hex());
+
+    // The same snapshot with extension records (plaintext only): one file changed
+    // while it was read, and a repair record.
+    let mut ext_snap = snap.clone();
+    ext_snap.ext = SnapshotExtensions {
+        changed_during_backup: vec![b"data/app.log".to_vec()],
+        repaired: Some(RepairRecord {
+            original: Id([0x11; 32]),
+            time: T,
+            dropped: vec!["data/x: blob missing".into()],
+        }),
+        unknown: vec![],
+    };
+    let mut s2 = keys.sealer(SESSION, 0).unwrap();
+    let ext_bytes = ext_snap.seal(&mut s2).unwrap();
+    let ext_plain = keys
+        .opener()
+        .open(ObjectType::Snapshot, &Id::ZERO, &ext_bytes)
+        .unwrap();
+    let v1_plain = keys
+        .opener()
+        .open(ObjectType::Snapshot, &Id::ZERO, &snap_bytes)
+        .unwrap();
+    assert!(ext_plain.starts_with(&v1_plain), "version-1 fields first");
+    assert_eq!(Snapshot::decode(&ext_plain).unwrap(), ext_snap);
+    put("snapshot_extensions", hex(&ext_plain[v1_plain.len()..]));
 
     // Chunker: gear table head and cut points of 8 MiB of BLAKE3-XOF("lethe chunker vector").
     let c = Chunker::new(ChunkerParams::default(), &gear_key).unwrap();

@@ -138,6 +138,7 @@ pub struct Weed {
     child: ChildGuard,
     _dir: tempfile::TempDir,
     ports: Vec<u16>,
+    args: Vec<String>,
     pub port: u16,
 }
 
@@ -204,11 +205,26 @@ impl Weed {
             format!("-metricsPort={}", p[10]),
             format!("-webdav.port={}", p[11]),
         ];
-        let log = std::fs::File::create(dir.path().join("weed.log")).expect("log file");
+        let child = Self::spawn(dir.path(), &args, p[6]);
+        Some(Weed {
+            child,
+            _dir: dir,
+            port: p[6],
+            ports: p.clone(),
+            args,
+        })
+    }
+
+    fn spawn(dir: &Path, args: &[String], s3_port: u16) -> ChildGuard {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("weed.log"))
+            .expect("log file");
         let child = Command::new("weed")
             .process_group(0)
-            .args(&args)
-            .current_dir(dir.path())
+            .args(args)
+            .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log)
@@ -216,16 +232,36 @@ impl Weed {
             .expect("spawn weed");
         let mut child = ChildGuard(child, false);
         assert!(
-            wait_port(p[6], &mut child.0, Duration::from_secs(30)),
+            wait_port(s3_port, &mut child.0, Duration::from_secs(30)),
             "weed S3 port never opened; log in {}",
-            dir.path().display()
+            dir.display()
         );
-        Some(Weed {
-            child,
-            _dir: dir,
-            port: p[6],
-            ports: p.clone(),
-        })
+        child
+    }
+
+    /// Kills the server with SIGKILL (every process of its group): a crash.
+    pub fn kill(&mut self) {
+        self.child.kill_group();
+    }
+
+    /// Starts the server again on the same data directory and ports.
+    pub fn restart(&mut self) {
+        self.child.kill_group();
+        // weed leaves unix sockets named after its ports; a new server needs them gone.
+        for port in &self.ports {
+            for kind in [
+                "admin-grpc",
+                "s3",
+                "s3-grpc",
+                "filer",
+                "filer-grpc",
+                "master-grpc",
+                "volume-grpc",
+            ] {
+                let _ = std::fs::remove_file(format!("/tmp/seaweedfs-{kind}-{port}.sock"));
+            }
+        }
+        self.child = Self::spawn(self._dir.path(), &self.args, self.port);
     }
 
     pub fn endpoint(&self) -> String {

@@ -3,17 +3,30 @@
 //!
 //! A file whose size, mtime, ctime, device and inode match the parent snapshot
 //! and whose blobs are all stored is not read again (as restic and borg do).
+//!
+//! The engine takes the repository's shared lock itself, deduplicates only
+//! against blobs whose packs are on storage, and never fails a run because a
+//! file changed while it was read: what was read is stored, the file is named
+//! in the snapshot (`changed_during_backup`) and in the report, and the run
+//! completes with warnings (see [`crate::Outcome`]).
+//!
+//! Trees are archived here; streams and device images in [`image`].
 
+mod image;
+
+pub use image::{backup_device, backup_stream};
+
+use crate::lock::{Lock, LockKind};
 use crate::repo::{now, Repository};
 use crate::walk::Filter;
-use crate::writer::{self, BlobSink, WriteStats};
-use crate::BackupError;
+use crate::writer::{self, BlobSink, Cancel, WriteStats};
+use crate::{BackupError, Outcome};
 use lethe_repo::chunker::{is_zero, Chunker};
 use lethe_repo::index::Index;
-use lethe_repo::snapshot::{DeviceIdentity, Snapshot, Source, Summary};
-use lethe_repo::tree::{Extent, ExtentList, Node, NodeKind, Timestamp, Tree};
+use lethe_repo::snapshot::{DeviceIdentity, Snapshot, SnapshotExtensions, Source, Summary};
+use lethe_repo::tree::{Extent, Node, NodeKind, Timestamp, Tree};
 use lethe_repo::{BlobKind, FileKind, Id};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -35,6 +48,60 @@ pub struct BackupOptions {
     pub hostname: String,
     /// User name recorded in the snapshot.
     pub username: String,
+    /// Stops the run at its next blob when set.
+    pub cancel: Cancel,
+}
+
+impl BackupOptions {
+    /// Options with this host's name and user, all CPUs, no tags or filters.
+    pub fn for_this_host() -> BackupOptions {
+        BackupOptions {
+            tags: Vec::new(),
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            filter: Filter::default(),
+            hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+            username: std::env::var("USER").unwrap_or_default(),
+            cancel: Cancel::default(),
+        }
+    }
+}
+
+/// What to back up.
+pub enum BackupSource<'r> {
+    /// Files and directory trees (each becomes an entry of the root tree).
+    Paths(Vec<PathBuf>),
+    /// A raw block device or image file, with the identity to record.
+    Device {
+        /// Path to read.
+        path: PathBuf,
+        /// Identity recorded in the snapshot.
+        identity: DeviceIdentity,
+    },
+    /// A stream (stdin, a database dump) under a name.
+    Stream {
+        /// Name recorded in the snapshot.
+        name: String,
+        /// The stream.
+        reader: &'r mut dyn Read,
+    },
+}
+
+/// Back up `source`: the typed entry point the CLI and the job library use.
+pub fn backup(
+    repo: &Repository,
+    source: BackupSource<'_>,
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupReport, BackupError> {
+    match source {
+        BackupSource::Paths(p) => backup_paths(repo, &p, opts, progress),
+        BackupSource::Device { path, identity } => {
+            backup_device(repo, &path, identity, opts, progress)
+        }
+        BackupSource::Stream { name, reader } => backup_stream(repo, reader, &name, opts, progress),
+    }
 }
 
 /// What a backup produced.
@@ -60,8 +127,14 @@ pub struct BackupReport {
     pub dedup_ratio: f64,
     /// Seconds.
     pub seconds: f64,
-    /// Files that could not be read (skipped, named here).
+    /// Files that could not be read (skipped, named here), and other findings.
     pub warnings: Vec<String>,
+    /// Files that changed while they were read (stored as read, named in the snapshot).
+    pub changed_during_backup: Vec<String>,
+    /// Index entries ignored for deduplication because their pack is missing.
+    pub index_entries_unavailable: usize,
+    /// `ok` or `completed_with_warnings` (a failed run returns an error instead).
+    pub outcome: Outcome,
 }
 
 /// Live progress (bytes of source processed).
@@ -85,14 +158,14 @@ fn ts(secs: i64, nanos: i64) -> Timestamp {
 type ContentOut = (Vec<Extent>, [u8; 32], u64);
 
 /// Reads a source's content into chunks and blobs.
-struct Content<'c> {
-    chunker: &'c Chunker,
-    buf: Vec<u8>,
+pub(crate) struct Content<'c> {
+    pub(crate) chunker: &'c Chunker,
+    pub(crate) buf: Vec<u8>,
 }
 
 impl Content<'_> {
     /// Chunk `r` to the end: extents (zero runs sparse), BLAKE3 and length.
-    fn read(
+    pub(crate) fn read(
         &mut self,
         r: &mut dyn Read,
         sink: &mut BlobSink<'_>,
@@ -156,6 +229,10 @@ struct TreeArchiver<'a, 'c> {
     summary: Summary,
     bytes_total: u64,
     warnings: Vec<String>,
+    /// Snapshot paths of files that changed while read.
+    changed: Vec<Vec<u8>>,
+    /// The parent's changed files: never reused, always read again.
+    parent_changed: HashSet<Vec<u8>>,
 }
 
 impl TreeArchiver<'_, '_> {
@@ -263,12 +340,17 @@ impl TreeArchiver<'_, '_> {
             let linked = (md.nlink() > 1)
                 .then(|| self.hardlinks.get(&(md.dev(), md.ino())).cloned())
                 .flatten();
-            let kind = match linked.or_else(|| self.unchanged(parent, &md, sink)) {
+            let reuse = if self.parent_changed.contains(rel) {
+                None
+            } else {
+                self.unchanged(parent, &md, sink)
+            };
+            let kind = match linked.or(reuse) {
                 Some(k) => {
                     self.progress.bytes(md.len());
                     k
                 }
-                None => match self.file(sink, path)? {
+                None => match self.file(sink, path, rel, &md)? {
                     Some(k) => k,
                     None => return Ok(None),
                 },
@@ -286,7 +368,12 @@ impl TreeArchiver<'_, '_> {
         } else {
             NodeKind::Socket
         };
-        Ok(Some(self.node(name, &md, kind)))
+        let mut node = self.node(name, &md, kind);
+        if let NodeKind::File { content, .. } = &node.kind {
+            // What was read, which differs from the stat size if the file changed.
+            node.size = content.iter().map(Extent::len).sum();
+        }
+        Ok(Some(node))
     }
 
     /// The parent snapshot's content, when the file has not changed.
@@ -312,10 +399,14 @@ impl TreeArchiver<'_, '_> {
         (same && stored).then(|| p.kind.clone())
     }
 
+    /// Read a regular file. A file that changes while it is read (grows, is
+    /// truncated or rewritten) is stored as read and named in `changed`.
     fn file(
         &mut self,
         sink: &mut BlobSink<'_>,
         path: &Path,
+        rel: &[u8],
+        before: &std::fs::Metadata,
     ) -> Result<Option<NodeKind>, BackupError> {
         let mut f = match std::fs::File::open(path) {
             Ok(f) => f,
@@ -328,6 +419,21 @@ impl TreeArchiver<'_, '_> {
             Ok(r) => {
                 let (content, blake3, n) = r?;
                 self.summary.bytes_read += n;
+                let changed = match f.metadata() {
+                    Ok(after) => {
+                        n != before.len()
+                            || after.len() != before.len()
+                            || after.mtime() != before.mtime()
+                            || after.mtime_nsec() != before.mtime_nsec()
+                            || after.ctime() != before.ctime()
+                            || after.ctime_nsec() != before.ctime_nsec()
+                            || after.ino() != before.ino()
+                    }
+                    Err(_) => true,
+                };
+                if changed {
+                    self.changed.push(rel.to_vec());
+                }
                 Ok(Some(NodeKind::File { content, blake3 }))
             }
             Err(e) => {
@@ -373,15 +479,27 @@ impl TreeArchiver<'_, '_> {
     }
 }
 
-fn report(
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn report(
     snapshot: Id,
     summary: &Summary,
     stats: &WriteStats,
     bytes_total: u64,
     started: Instant,
-    warnings: Vec<String>,
+    mut warnings: Vec<String>,
+    changed: &[Vec<u8>],
+    unavailable: usize,
 ) -> BackupReport {
     let stored = stats.bytes_stored.load(Ordering::Relaxed);
+    if unavailable > 0 {
+        warnings.push(format!(
+            "{unavailable} index entries point into packs that are missing: those blobs were stored again (run `check`, then `repair index` and `repair snapshots`)"
+        ));
+    }
+    let changed: Vec<String> = changed
+        .iter()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
     BackupReport {
         snapshot: snapshot.to_hex(),
         files: summary.files,
@@ -397,12 +515,20 @@ fn report(
             bytes_total as f64 / stored as f64
         },
         seconds: started.elapsed().as_secs_f64(),
+        outcome: if warnings.is_empty() && changed.is_empty() {
+            Outcome::Ok
+        } else {
+            Outcome::CompletedWithWarnings
+        },
         warnings,
+        changed_during_backup: changed,
+        index_entries_unavailable: unavailable,
     }
 }
 
-fn finish_snapshot(
+pub(crate) fn finish_snapshot(
     repo: &Repository,
+    lock: &Lock,
     mut snap: Snapshot,
     stats: &WriteStats,
     started: Instant,
@@ -412,7 +538,9 @@ fn finish_snapshot(
     snap.summary.blobs_added = stats.blobs_new.load(Ordering::Relaxed);
     snap.summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut sealer = repo.sealer()?;
-    repo.write_file(FileKind::Snapshot, snap.seal(&mut sealer)?)
+    let bytes = snap.seal(&mut sealer)?;
+    lock.ensure()?;
+    repo.write_file(FileKind::Snapshot, bytes)
 }
 
 /// Back up directory trees (or single files). Each given path becomes an
@@ -425,22 +553,29 @@ pub fn backup_paths(
 ) -> Result<BackupReport, BackupError> {
     let started = Instant::now();
     let time = now();
+    let lock = Lock::acquire(repo, LockKind::Shared)?;
     let raw: Vec<Vec<u8>> = paths
         .iter()
         .map(|p| p.as_os_str().as_bytes().to_vec())
         .collect();
-    let (index, _) = repo.load_index()?;
-    // The newest snapshot of the same paths is the parent.
+    let li = repo.dedup_index()?;
+    let index = &li.index;
+    // The newest readable snapshot of the same paths is the parent.
     let parent = repo
         .snapshots()?
+        .ok
         .into_iter()
         .rev()
         .find(|(_, s)| matches!(&s.source, Source::Tree { paths, .. } if *paths == raw));
+    let parent_changed: HashSet<Vec<u8>> = parent
+        .as_ref()
+        .map(|(_, s)| s.ext.changed_during_backup.iter().cloned().collect())
+        .unwrap_or_default();
     let chunker = Chunker::new(repo.config.chunker, repo.keys().gear_key())?;
     let stats = Arc::new(WriteStats::default());
     let mut arch = TreeArchiver {
         repo,
-        index: &index,
+        index,
         filter: &opts.filter,
         progress,
         content: Content {
@@ -454,42 +589,52 @@ pub fn backup_paths(
         summary: Summary::default(),
         bytes_total: 0,
         warnings: Vec::new(),
+        changed: Vec::new(),
+        parent_changed,
     };
     let parent_root = parent.as_ref().and_then(|(_, s)| match &s.source {
         Source::Tree { root, .. } => Some(*root),
         _ => None,
     });
-    let ((root, _), _) = writer::session(repo, &index, opts.threads, Arc::clone(&stats), |sink| {
-        let proot = arch.parent_tree(parent_root);
-        let mut nodes: Vec<Node> = Vec::new();
-        for p in paths {
-            let name = p
-                .file_name()
-                .map(|n| n.as_bytes().to_vec())
-                .unwrap_or_else(|| b"root".to_vec());
-            if nodes.iter().any(|n| n.name == name) {
-                return Err(BackupError::Invalid(format!(
-                    "two source paths end in the same name {:?}",
-                    String::from_utf8_lossy(&name)
-                )));
-            }
-            let pnode = proot
-                .as_ref()
-                .and_then(|t| t.nodes.iter().find(|n| n.name == name));
-            match arch.entry(sink, p, &name, &name, pnode)? {
-                Some(n) => nodes.push(n),
-                None => {
-                    return Err(BackupError::NotFound(format!(
-                        "{}: cannot be read or is excluded",
-                        p.display()
-                    )))
+    let ((root, _), _) = writer::session(
+        repo,
+        &lock,
+        index,
+        opts.threads,
+        Arc::clone(&stats),
+        &opts.cancel,
+        |sink| {
+            let proot = arch.parent_tree(parent_root);
+            let mut nodes: Vec<Node> = Vec::new();
+            for p in paths {
+                let name = p
+                    .file_name()
+                    .map(|n| n.as_bytes().to_vec())
+                    .unwrap_or_else(|| b"root".to_vec());
+                if nodes.iter().any(|n| n.name == name) {
+                    return Err(BackupError::Invalid(format!(
+                        "two source paths end in the same name {:?}",
+                        String::from_utf8_lossy(&name)
+                    )));
+                }
+                let pnode = proot
+                    .as_ref()
+                    .and_then(|t| t.nodes.iter().find(|n| n.name == name));
+                match arch.entry(sink, p, &name, &name, pnode)? {
+                    Some(n) => nodes.push(n),
+                    None => {
+                        return Err(BackupError::NotFound(format!(
+                            "{}: cannot be read or is excluded",
+                            p.display()
+                        )))
+                    }
                 }
             }
-        }
-        nodes.sort_by(|a, b| a.name.cmp(&b.name));
-        let root = sink.add(BlobKind::Tree, Tree { nodes }.encode()?)?;
-        Ok((root, ()))
-    })?;
+            nodes.sort_by(|a, b| a.name.cmp(&b.name));
+            let root = sink.add(BlobKind::Tree, Tree { nodes }.encode()?)?;
+            Ok((root, ()))
+        },
+    )?;
     let snap = Snapshot {
         time,
         hostname: opts.hostname.clone(),
@@ -498,8 +643,12 @@ pub fn backup_paths(
         parent: parent.map(|(id, _)| id),
         source: Source::Tree { root, paths: raw },
         summary: arch.summary.clone(),
+        ext: SnapshotExtensions {
+            changed_during_backup: arch.changed.clone(),
+            ..SnapshotExtensions::default()
+        },
     };
-    let id = finish_snapshot(repo, snap, &stats, started)?;
+    let id = finish_snapshot(repo, &lock, snap, &stats, started)?;
     Ok(report(
         id,
         &arch.summary,
@@ -507,147 +656,7 @@ pub fn backup_paths(
         arch.bytes_total,
         started,
         std::mem::take(&mut arch.warnings),
+        &arch.changed,
+        li.unavailable,
     ))
-}
-
-fn store_extents(sink: &mut BlobSink<'_>, ext: &[Extent]) -> Result<Vec<Id>, BackupError> {
-    ExtentList::split(ext)
-        .into_iter()
-        .map(|l| sink.add(BlobKind::ExtentList, l.encode()?))
-        .collect()
-}
-
-/// Back up a stream (stdin, a database dump) under `name`.
-pub fn backup_stream(
-    repo: &Repository,
-    r: &mut dyn Read,
-    name: &str,
-    opts: &BackupOptions,
-    progress: &dyn Progress,
-) -> Result<BackupReport, BackupError> {
-    let started = Instant::now();
-    let time = now();
-    let (index, _) = repo.load_index()?;
-    let chunker = Chunker::new(repo.config.chunker, repo.keys().gear_key())?;
-    let stats = Arc::new(WriteStats::default());
-    let mut content = Content {
-        chunker: &chunker,
-        buf: vec![0u8; 2 * repo.config.chunker.max_size as usize],
-    };
-    let ((lists, blake3, size), _) =
-        writer::session(repo, &index, opts.threads, Arc::clone(&stats), |sink| {
-            let (ext, blake3, size) =
-                content
-                    .read(r, sink, progress)
-                    .map_err(|e| BackupError::Io {
-                        path: name.into(),
-                        source: e,
-                    })??;
-            Ok((store_extents(sink, &ext)?, blake3, size))
-        })?;
-    let source = Source::Stream {
-        name: name.into(),
-        size,
-        extent_lists: lists,
-        blake3,
-    };
-    single_source_snapshot(repo, opts, time, source, size, &stats, started, Vec::new())
-}
-
-/// Image a raw block device (or any file) in fixed-size chunks; all-zero
-/// chunks are sparse; unreadable chunks are retried, then stored as zeros and
-/// listed in the snapshot.
-pub fn backup_device(
-    repo: &Repository,
-    path: &Path,
-    identity: DeviceIdentity,
-    opts: &BackupOptions,
-    progress: &dyn Progress,
-) -> Result<BackupReport, BackupError> {
-    use std::os::unix::fs::FileExt;
-    let started = Instant::now();
-    let time = now();
-    let (index, _) = repo.load_index()?;
-    let f = std::fs::File::open(path).map_err(|e| BackupError::io(path, e))?;
-    let size = identity.size_bytes;
-    let cs = u64::from(repo.config.device_chunk_size);
-    let stats = Arc::new(WriteStats::default());
-    let mut warnings = Vec::new();
-    let ((lists, blake3, unreadable), _) =
-        writer::session(repo, &index, opts.threads, Arc::clone(&stats), |sink| {
-            let mut hasher = blake3::Hasher::new();
-            let mut ext: Vec<Extent> = Vec::new();
-            let mut unreadable = Vec::new();
-            let mut buf = vec![0u8; cs as usize];
-            let mut off = 0u64;
-            while off < size {
-                let n = (size - off).min(cs) as usize;
-                let b = &mut buf[..n];
-                let ok = f.read_exact_at(b, off).or_else(|_| f.read_exact_at(b, off));
-                if let Err(e) = ok {
-                    warnings.push(format!(
-                        "{}: bytes {off}..{}: {e}",
-                        path.display(),
-                        off + n as u64
-                    ));
-                    unreadable.push((off, n as u64));
-                    b.fill(0);
-                }
-                hasher.update(b);
-                progress.bytes(n as u64);
-                if is_zero(b) {
-                    match ext.last_mut() {
-                        Some(Extent::Zero { len }) => *len += n as u64,
-                        _ => ext.push(Extent::Zero { len: n as u64 }),
-                    }
-                } else {
-                    let id = sink.add(BlobKind::Data, b.to_vec())?;
-                    ext.push(Extent::Data { id, len: n as u32 });
-                }
-                off += n as u64;
-            }
-            Ok((
-                store_extents(sink, &ext)?,
-                *hasher.finalize().as_bytes(),
-                unreadable,
-            ))
-        })?;
-    let source = Source::Device {
-        identity,
-        chunk_size: repo.config.device_chunk_size,
-        extent_lists: lists,
-        blake3,
-        unreadable,
-    };
-    single_source_snapshot(repo, opts, time, source, size, &stats, started, warnings)
-}
-
-/// Snapshot and report of a one-object source (a stream or a device image).
-#[allow(clippy::too_many_arguments)]
-fn single_source_snapshot(
-    repo: &Repository,
-    opts: &BackupOptions,
-    time: Timestamp,
-    source: Source,
-    size: u64,
-    stats: &WriteStats,
-    started: Instant,
-    warnings: Vec<String>,
-) -> Result<BackupReport, BackupError> {
-    let summary = Summary {
-        files: 1,
-        bytes_read: size,
-        ..Summary::default()
-    };
-    let snap = Snapshot {
-        time,
-        hostname: opts.hostname.clone(),
-        username: opts.username.clone(),
-        tags: opts.tags.clone(),
-        parent: None,
-        source,
-        summary: summary.clone(),
-    };
-    let id = finish_snapshot(repo, snap, stats, started)?;
-    Ok(report(id, &summary, stats, size, started, warnings))
 }

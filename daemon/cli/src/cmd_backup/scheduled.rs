@@ -1,0 +1,130 @@
+//! `run-scheduled` and `history`: the engine's scheduled run with the job
+//! store as its history, the system clock, and Linux discovery for device
+//! identities.
+
+use super::{code, render};
+use crate::exit;
+use anyhow::Result;
+use lethe_backup::archive::BackupOptions;
+use lethe_backup::scheduled::{self, Devices, Env, History, PastRun, RunRecord, SystemClock};
+use lethe_backup::BackupError;
+use lethe_cli::state::StateDir;
+use lethe_repo::snapshot::DeviceIdentity;
+use lethe_store::{BackupRun, JobStore};
+use std::path::Path;
+
+struct StoreHistory(JobStore);
+
+fn store_err(e: impl std::fmt::Display) -> BackupError {
+    BackupError::Internal(format!("backup history: {e}"))
+}
+
+impl History for StoreHistory {
+    fn runs(&self, job: &str) -> Result<Vec<PastRun>, BackupError> {
+        Ok(self
+            .0
+            .runs(Some(job))
+            .map_err(store_err)?
+            .into_iter()
+            .map(|r| PastRun {
+                kind: r.kind,
+                started: r.started,
+            })
+            .collect())
+    }
+
+    fn record(&mut self, r: &RunRecord) -> Result<(), BackupError> {
+        self.0
+            .record_run(&BackupRun {
+                job: r.job.clone(),
+                kind: r.kind.as_str().into(),
+                started: r.started,
+                ended: r.ended,
+                result: r.result.as_str().into(),
+                detail: r.detail.clone(),
+            })
+            .map_err(store_err)
+    }
+}
+
+struct Discovery;
+
+impl Devices for Discovery {
+    fn identity(&self, path: &Path) -> Result<DeviceIdentity, BackupError> {
+        render::device_identity(path).map_err(|e| BackupError::Invalid(format!("{e:#}")))
+    }
+}
+
+pub fn run(state: &StateDir, config: &Path, json: bool) -> Result<u8> {
+    let sched = scheduled::load(config)?;
+    let mut history = StoreHistory(JobStore::open(state.root())?);
+    let env = Env {
+        clock: &SystemClock,
+        devices: &Discovery,
+        euid: scheduled::euid(),
+        scratch: std::env::temp_dir(),
+        base: BackupOptions::for_this_host(),
+    };
+    let rep = scheduled::run_due(&sched, &env, &mut history, &mut |r| {
+        if r.result.as_str() != "pass" {
+            eprintln!(
+                "lethe: {}: {} {}: {}",
+                r.job,
+                r.kind.as_str(),
+                r.result.as_str().to_uppercase(),
+                r.detail
+            );
+        }
+    })?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"runs": rep.runs, "failed": rep.failed, "outcome": rep.outcome})
+        );
+    } else {
+        for r in &rep.runs {
+            println!(
+                "{:<16} {:<7} {}",
+                r.job,
+                r.kind.as_str(),
+                r.result.as_str().to_uppercase()
+            );
+        }
+        if rep.runs.is_empty() {
+            println!("nothing due");
+        }
+    }
+    Ok(code(rep.outcome))
+}
+
+pub fn history(state: &StateDir, job: Option<&str>, json: bool) -> Result<u8> {
+    let db = JobStore::open(state.root())?;
+    let runs = db.runs(job)?;
+    if json {
+        println!("{}", serde_json::to_string(&runs)?);
+        return Ok(exit::OK);
+    }
+    println!(
+        "{:<20}  {:<16} {:<7} {:>6}  result",
+        "started (UTC)", "job", "kind", "secs"
+    );
+    for r in &runs {
+        println!(
+            "{:<20}  {:<16} {:<7} {:>6}  {}",
+            lethe_core::timefmt::rfc3339_utc(r.started),
+            r.job,
+            r.kind,
+            r.ended - r.started,
+            if r.result == "pass" {
+                "pass".to_string()
+            } else {
+                format!(
+                    "{} — {}",
+                    r.result.to_uppercase(),
+                    r.detail.chars().take(120).collect::<String>()
+                )
+            }
+        );
+    }
+    Ok(exit::OK)
+}
