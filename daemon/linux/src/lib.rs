@@ -9,8 +9,13 @@
 //! - [`discovery`]: records from sysfs, the udev database and /proc, and the
 //!   target assessment `lethe wipe` runs before it opens anything.
 //! - [`blkid`]: read-only libblkid probing (partitions, signatures).
+//! - [`target`]: the exclusive, identity-checked target every write goes to.
+//! - [`passthrough`]: `SG_IO` and NVMe admin commands for `lethe-cmds` values.
+//! - [`fsinfo`]: free space and writability of the state directory.
 
 pub mod blkid;
 pub mod blockdev;
 pub mod discovery;
+pub mod fsinfo;
 pub mod passthrough;
+pub mod target;
