@@ -216,7 +216,10 @@ impl Drop for Mount {
 
 /// `mkfs.ext4 -q -F dev`.
 pub fn mkfs_ext4(dev: &Path) -> std::io::Result<()> {
-    let out = Command::new("mkfs.ext4").args(["-q", "-F"]).arg(dev).output()?;
+    let out = Command::new("mkfs.ext4")
+        .args(["-q", "-F"])
+        .arg(dev)
+        .output()?;
     if !out.status.success() {
         return Err(std::io::Error::other(format!(
             "mkfs.ext4: {}",

@@ -4,7 +4,7 @@ use crate::exit;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use lethe_cert::{load_public_key, CertStore, VerifyingKey};
-use lethe_cli::state::StateDir;
+use lethe_jobs::state::StateDir;
 
 #[derive(Args)]
 pub struct CertArgs {

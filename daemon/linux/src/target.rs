@@ -78,9 +78,8 @@ impl ExclusiveTarget {
             )));
         }
         let backing = if a.identity.loop_backing.is_some() || a.record.name.starts_with("loop") {
-            blockdev::loop_backing(dev.file()).map_err(|e| {
-                changed(format!("cannot read the loop device's backing file: {e}"))
-            })?
+            blockdev::loop_backing(dev.file())
+                .map_err(|e| changed(format!("cannot read the loop device's backing file: {e}")))?
         } else {
             None
         };

@@ -79,9 +79,11 @@ fn a_mounted_loop_stacked_on_a_device_protects_it_and_a_loop_on_a_mounted_device
         let _m = Mount::new(upper.path(), "rw").unwrap();
         let r = reasons(ExclusiveTarget::acquire(lower.path()).expect_err("stacked"));
         assert!(
-            r.iter().any(|x| matches!(x, ProtectReason::Stacked { upper: u, reasons, .. }
+            r.iter().any(
+                |x| matches!(x, ProtectReason::Stacked { upper: u, reasons, .. }
                 if *u == name(&upper)
-                    && reasons.iter().any(|y| matches!(y, ProtectReason::Mounted { .. })))),
+                    && reasons.iter().any(|y| matches!(y, ProtectReason::Mounted { .. })))
+            ),
             "{r:?}"
         );
     }

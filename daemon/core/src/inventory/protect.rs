@@ -225,7 +225,11 @@ const MAX_DEPTH: usize = 8;
 /// device related to it: loop devices bound to it or its partitions, the
 /// device under it if it is a loop device, and other paths to the same disk).
 /// A device missing from `records` has no reasons of its own.
-pub fn evaluate_in(records: &[DeviceRecord], facts: &SystemFacts, name: &str) -> Vec<ProtectReason> {
+pub fn evaluate_in(
+    records: &[DeviceRecord],
+    facts: &SystemFacts,
+    name: &str,
+) -> Vec<ProtectReason> {
     let mut visiting = Vec::new();
     go(records, facts, name, &mut visiting)
 }
@@ -274,9 +278,9 @@ fn go(
     }
     // The block device under a loop device.
     if let Some(b) = r.loop_backing.and_then(|b| b.block) {
-        let lower = records.iter().find(|l| {
-            l.devnum == Some(b) || l.partitions.iter().any(|p| p.devnum == Some(b))
-        });
+        let lower = records
+            .iter()
+            .find(|l| l.devnum == Some(b) || l.partitions.iter().any(|p| p.devnum == Some(b)));
         match lower {
             Some(l) if !visiting.contains(&l.name) => {
                 let theirs: Vec<ProtectReason> = go(records, facts, &l.name, visiting)
@@ -366,7 +370,12 @@ pub fn same_disk(a: &DeviceRecord, b: &DeviceRecord) -> Option<String> {
         // Two devices with WWNs are the same disk exactly when they agree.
         return (w == v).then(|| format!("WWN {}", x.wwn.unwrap_or_default()));
     }
-    match (norm(&x.serial), norm(&y.serial), norm(&x.model), norm(&y.model)) {
+    match (
+        norm(&x.serial),
+        norm(&y.serial),
+        norm(&x.model),
+        norm(&y.model),
+    ) {
         (Some(s), Some(t), Some(m), Some(n)) if s == t && m == n => Some(format!(
             "model {} and serial {}",
             x.model.unwrap_or_default(),

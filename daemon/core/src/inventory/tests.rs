@@ -508,7 +508,12 @@ fn probe_errors_become_warnings_without_the_path_twice() {
 }
 
 fn loop_rec(name: &str, minor: u32, backing: Option<DevNum>) -> DeviceRecord {
-    let mut r = rec(name, &format!("/devices/virtual/block/{name}"), &[("size", "16384")], &[]);
+    let mut r = rec(
+        name,
+        &format!("/devices/virtual/block/{name}"),
+        &[("size", "16384")],
+        &[],
+    );
     r.devnum = Some(DevNum { major: 7, minor });
     r.loop_backing = Some(LoopBacking {
         file: FileId {
@@ -559,7 +564,9 @@ fn a_loop_device_in_use_protects_the_device_it_is_stacked_on() {
             }],
         }]
     );
-    assert!(d.reasons[0].to_string().contains("loop4 is mounted at /mnt/upper"));
+    assert!(d.reasons[0]
+        .to_string()
+        .contains("loop4 is mounted at /mnt/upper"));
     assert_eq!(d.reasons[0].short(), "stacked");
     // Through a partition, and through two levels of stacking.
     let mut facts = facts_with_mount(DevNum { major: 7, minor: 5 }, "/srv");
@@ -605,7 +612,14 @@ fn a_loop_device_over_a_protected_device_is_refused() {
     assert!(d.protected, "{:?}", d.reasons);
     // A loop over a regular file has no lower block device.
     let file_loop = loop_rec("loop9", 9, None);
-    assert!(!assess_in(&[file_loop.clone()], &SystemFacts::default(), &file_loop).protected);
+    assert!(
+        !assess_in(
+            std::slice::from_ref(&file_loop),
+            &SystemFacts::default(),
+            &file_loop
+        )
+        .protected
+    );
 }
 
 #[test]
@@ -617,16 +631,41 @@ fn a_second_path_to_a_protected_disk_is_refused_by_wwn_or_serial() {
             &[("size", "1000"), ("queue/rotational", "1")],
             udev,
         );
-        r.devnum = Some(DevNum { major: 8, minor: minor * 16 });
+        r.devnum = Some(DevNum {
+            major: 8,
+            minor: minor * 16,
+        });
         r
     };
-    let wwn = [("ID_WWN", "0x5000c500a1b2c3d4"), ("ID_MODEL", "ST1"), ("ID_SCSI_SERIAL", "Z1")];
+    let wwn = [
+        ("ID_WWN", "0x5000c500a1b2c3d4"),
+        ("ID_MODEL", "ST1"),
+        ("ID_SCSI_SERIAL", "Z1"),
+    ];
     let a = path("sdb", 1, &wwn);
     let b = path("sdc", 2, &wwn);
-    let other = path("sdd", 3, &[("ID_WWN", "0x5000c500ffffffff"), ("ID_MODEL", "ST1"), ("ID_SCSI_SERIAL", "Z1")]);
+    let other = path(
+        "sdd",
+        3,
+        &[
+            ("ID_WWN", "0x5000c500ffffffff"),
+            ("ID_MODEL", "ST1"),
+            ("ID_SCSI_SERIAL", "Z1"),
+        ],
+    );
     assert_eq!(same_disk(&a, &b).as_deref(), Some("WWN 0x5000c500a1b2c3d4"));
-    assert_eq!(same_disk(&a, &other), None, "different WWNs are different disks");
-    let facts = facts_with_mount(DevNum { major: 8, minor: 16 }, "/var/lib/pacs");
+    assert_eq!(
+        same_disk(&a, &other),
+        None,
+        "different WWNs are different disks"
+    );
+    let facts = facts_with_mount(
+        DevNum {
+            major: 8,
+            minor: 16,
+        },
+        "/var/lib/pacs",
+    );
     let records = vec![a.clone(), b.clone(), other.clone()];
     let d = assess_in(&records, &facts, &b);
     assert!(
@@ -642,7 +681,10 @@ fn a_second_path_to_a_protected_disk_is_refused_by_wwn_or_serial() {
     assert!(same_disk(&s1, &s2).is_some());
     assert_eq!(same_disk(&s1, &s3), None);
     // Loop devices never match each other.
-    assert_eq!(same_disk(&loop_rec("loop1", 1, None), &loop_rec("loop2", 2, None)), None);
+    assert_eq!(
+        same_disk(&loop_rec("loop1", 1, None), &loop_rec("loop2", 2, None)),
+        None
+    );
 }
 
 #[test]
@@ -654,5 +696,8 @@ fn loop_backing_round_trips_and_old_records_still_load() {
     assert_eq!(back, r);
     let mut old = serde_json::to_value(sata_hdd()).unwrap();
     old.as_object_mut().unwrap().remove("loop_backing");
-    assert_eq!(serde_json::from_value::<DeviceRecord>(old).unwrap(), sata_hdd());
+    assert_eq!(
+        serde_json::from_value::<DeviceRecord>(old).unwrap(),
+        sata_hdd()
+    );
 }

@@ -270,7 +270,11 @@ fn disks_under(devnum: DevNum, depth: u32, out: &mut BTreeSet<String>) {
         let node = dir
             .file_name()
             .map(|n| format!("/dev/{}", n.to_string_lossy()));
-        if let Some(b) = node.and_then(|n| crate::blockdev::loop_backing_of(Path::new(&n)).ok().flatten()) {
+        if let Some(b) = node.and_then(|n| {
+            crate::blockdev::loop_backing_of(Path::new(&n))
+                .ok()
+                .flatten()
+        }) {
             disks_under(b.block.unwrap_or(b.file.dev), depth + 1, out);
         }
     }
@@ -547,7 +551,11 @@ impl LiveIdentity {
             Some(format!("{what} was {a:?} when checked, {b:?} when opened"))
         };
         if self.devnum != now.devnum {
-            return f("device number", &self.devnum.to_string(), &now.devnum.to_string());
+            return f(
+                "device number",
+                &self.devnum.to_string(),
+                &now.devnum.to_string(),
+            );
         }
         if self.size_bytes != now.size_bytes {
             return f("size", &self.size_bytes, &now.size_bytes);
