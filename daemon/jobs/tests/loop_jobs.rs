@@ -168,3 +168,97 @@ fn a_full_or_read_only_state_directory_is_refused_before_the_device_is_written()
     assert_eq!(lo.backing_sha256(), before);
     drop(jobs);
 }
+
+/// A real loop device, opened `O_EXCL|O_DIRECT` by the Linux layer, behind
+/// a fault-injecting wrapper served by the fake host: the engine's real I/O
+/// path with a medium error or a vanishing drive.
+fn faulty_loop_job(
+    plan: lethe_wipe::testdev::FaultPlan,
+) -> (Report, tempfile::TempDir, LoopDevice) {
+    use lethe_jobs::fake::{FakeDisk, FakeHost};
+    let lo = LoopDevice::new(16 * MIB, 512, 0x99).unwrap();
+    let direct = lethe_linux::blockdev::DirectDevice::open(lo.path()).unwrap();
+    let dev: Arc<dyn lethe_core::device::BlockDevice> =
+        Arc::new(lethe_wipe::testdev::FaultyDevice::new(direct, plan));
+    let host = FakeHost::new();
+    let mut id = lethe_jobs::DeviceIdentity {
+        path: lo.path().display().to_string(),
+        stable_id: None,
+        transport: "loop".into(),
+        manufacturer: None,
+        model: None,
+        serial: None,
+        wwn: None,
+        firmware: None,
+        size_bytes: 16 * MIB,
+        logical_sector: 512,
+        physical_sector: 512,
+        rotational: Some(false),
+        removable: Some(false),
+        media_type: "unknown".into(),
+        backing: None,
+    };
+    id.stable_id = Some(format!("loop-backing:{}", lo.backing().display()));
+    host.add(lo.path(), FakeDisk::block(id, dev));
+    let state = tempfile::tempdir().unwrap();
+    let mut cfg = JobsConfig::new(StateDir::new(state.path()));
+    cfg.host = Arc::new(host);
+    let jobs = Jobs::open(cfg).unwrap();
+    let mut req = WipeRequest::clear(
+        lo.path(),
+        Confirmation::Waived { by: "t".into() },
+        Parties::default(),
+    );
+    req.overwrite.depth = 2;
+    let r = jobs.submit(JobRequest::Wipe(req)).wait();
+    (r, state, lo)
+}
+
+fn cert_status(path: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    v["certificate"].clone()
+}
+
+#[test]
+fn a_medium_error_on_a_real_loop_device_fails_the_job_with_the_range() {
+    if let Some(why) = loop_tier_unavailable() {
+        skip!("{why}");
+    }
+    let mut bad = lethe_core::ranges::RangeSet::new();
+    bad.insert(5 * MIB + 3 * 512, 2 * 512);
+    let (r, state, _lo) = faulty_loop_job(lethe_wipe::testdev::FaultPlan {
+        bad_writes: bad.clone(),
+        ..Default::default()
+    });
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert_eq!(r.failed_ranges, bad);
+    let b = cert_status(&r.document.unwrap().json);
+    assert_eq!(b["result"]["status"], "fail");
+    assert_eq!(b["result"]["failed_ranges"][0]["length"], 1024);
+    // Nothing in the certificate store claims a pass.
+    for e in std::fs::read_dir(state.path().join("certificates")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "json") {
+            assert_ne!(cert_status(p.to_str().unwrap())["result"]["status"], "pass");
+        }
+    }
+}
+
+#[test]
+fn a_drive_that_vanishes_mid_wipe_gets_a_failure_report() {
+    if let Some(why) = loop_tier_unavailable() {
+        skip!("{why}");
+    }
+    let (r, _state, _lo) = faulty_loop_job(lethe_wipe::testdev::FaultPlan {
+        gone_after_writes: Some(4),
+        ..Default::default()
+    });
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert!(
+        r.problems.iter().any(|p| p.contains("vanished")),
+        "{:?}",
+        r.problems
+    );
+    let b = cert_status(&r.document.unwrap().json);
+    assert_eq!(b["verification"]["result"], "not_performed");
+}
