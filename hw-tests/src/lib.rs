@@ -9,6 +9,13 @@
 //!
 //! A tier whose prerequisites are missing is skipped loudly with [`skip!`],
 //! never passed silently. CI runs as root, so the loop tier always runs there.
+//!
+//! Skips are counted: a test that skips prints a line starting with
+//! `SKIPPED:` (or `SKIPPED (opt-in):` for a tier that runs only when an
+//! operator asks for it, the real-drive tier). `hw-tests/run-tests.sh` runs
+//! the tests with `--show-output`, finds those lines under each test's name,
+//! and reports passed, failed and skipped tests in its closing line; with
+//! `CI=true` a skipped (not opt-in) test fails the run.
 
 pub mod qemu_board;
 pub mod qemu_guest;
@@ -16,11 +23,14 @@ pub mod qemu_guest;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Print why a test does not run and return from it.
+/// The marker a skipping test prints first on a line of its output.
+pub const SKIP_MARKER: &str = "SKIPPED:";
+
+/// Print why a test does not run (a countable `SKIPPED:` line) and return from it.
 #[macro_export]
 macro_rules! skip {
     ($($arg:tt)*) => {{
-        eprintln!("SKIP: {}", format!($($arg)*));
+        eprintln!("{} {}", $crate::SKIP_MARKER, format!($($arg)*));
         return;
     }};
 }
