@@ -14,7 +14,10 @@ fn summarize(ci: bool) -> (String, Option<i32>) {
         .arg(root.join("tests/fixtures/show-output.log"))
         .output()
         .expect("awk runs");
-    (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code())
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.code(),
+    )
 }
 
 #[test]

@@ -49,7 +49,7 @@ pub struct FakeDisk {
     /// What assessment reports (and, unless `after_open` says otherwise, the open).
     pub identity: DeviceIdentity,
     pub medium: Medium,
-    /// Assessment refuses the device with this text (protected, mounted…).
+    /// Assessment refuses the device as protected, in use for this reason.
     pub refused: Option<String>,
     /// The exclusive open fails: something claimed the device since the check.
     pub busy_at_open: bool,
@@ -169,10 +169,10 @@ impl DeviceHost for FakeHost {
             ))
         })?;
         if let Some(why) = &d.refused {
-            return Err(Refusal::Target(format!(
-                "refusing to touch {}: {why}; nothing was written",
-                path.display()
-            )));
+            return Err(Refusal::Protected {
+                device: path.display().to_string(),
+                reasons: vec![lethe_core::inventory::ProtectReason::InUse { by: why.clone() }],
+            });
         }
         Ok(Assessed {
             node: path.to_path_buf(),
@@ -189,19 +189,18 @@ impl DeviceHost for FakeHost {
             .cloned()
             .ok_or_else(|| Refusal::Target("device vanished".into()))?;
         if d.busy_at_open {
-            return Err(Refusal::Target(format!(
-                "{} is in use (mounted, swap, or held by md/dm/LVM); nothing was written",
-                assessed.node.display()
-            )));
+            return Err(Refusal::Busy {
+                device: assessed.node.display().to_string(),
+            });
         }
         let now = d.after_open.clone().unwrap_or_else(|| d.identity.clone());
         let mut seen = assessed.identity.clone();
         seen.path = now.path.clone();
         if let Some(why) = seen.mismatch(&now) {
-            return Err(Refusal::Target(format!(
-                "refusing {}: the device changed between the check and the open ({why}); nothing was written",
-                assessed.node.display()
-            )));
+            return Err(Refusal::Changed {
+                device: assessed.node.display().to_string(),
+                why,
+            });
         }
         Ok(Box::new(FakeTarget {
             counting: Counting {

@@ -11,6 +11,8 @@ use crate::identity::DeviceIdentity;
 use crate::refusal::Refusal;
 use lethe_cmds::io::DriveIo;
 use lethe_core::device::BlockDevice;
+use lethe_linux::blockdev::OpenError;
+use lethe_linux::target::TargetError;
 use lethe_purge::Clock as DriveClock;
 use std::any::Any;
 use std::path::{Path, PathBuf};
@@ -81,10 +83,19 @@ fn identity_of(
     DeviceIdentity::of(d, live.loop_backing.map(|b| b.file))
 }
 
+fn refusal(r: lethe_linux::discovery::Refusal) -> Refusal {
+    match r {
+        lethe_linux::discovery::Refusal::Protected { path, reasons } => Refusal::Protected {
+            device: path.display().to_string(),
+            reasons,
+        },
+        other => Refusal::Target(other.to_string()),
+    }
+}
+
 impl DeviceHost for LinuxHost {
     fn assess(&self, path: &Path) -> Result<Assessed, Refusal> {
-        let a = lethe_linux::discovery::assess_target(path)
-            .map_err(|e| Refusal::Target(e.to_string()))?;
+        let a = lethe_linux::discovery::assess_target(path).map_err(refusal)?;
         Ok(Assessed {
             node: PathBuf::from(&a.drive.path),
             identity: identity_of(&a.drive, &a.identity),
@@ -97,8 +108,17 @@ impl DeviceHost for LinuxHost {
             .detail
             .downcast::<lethe_linux::discovery::TargetAssessment>()
             .map_err(|_| Refusal::Target("assessment from another host".into()))?;
-        let t = lethe_linux::target::ExclusiveTarget::open(*a)
-            .map_err(|e| Refusal::Target(e.to_string()))?;
+        let t = lethe_linux::target::ExclusiveTarget::open(*a).map_err(|e| match e {
+            TargetError::Refused(r) => refusal(r),
+            TargetError::Open(OpenError::Busy { path }) => Refusal::Busy {
+                device: path.display().to_string(),
+            },
+            TargetError::Changed { path, why } => Refusal::Changed {
+                device: path.display().to_string(),
+                why,
+            },
+            e => Refusal::Target(e.to_string()),
+        })?;
         let identity = identity_of(t.drive(), t.identity());
         Ok(Box::new(LinuxTarget { t, identity }))
     }

@@ -145,3 +145,49 @@ async fn serve(cfg: ControllerConfig, mut rx: mpsc::UnboundedReceiver<Command>) 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unreachable() -> ControllerConfig {
+        let mut cfg = ControllerConfig::new("/nonexistent/lethe-controller");
+        cfg.connect_attempts = 1;
+        cfg
+    }
+
+    #[test]
+    fn an_unreachable_controller_is_an_error_for_every_caller_never_a_panic() {
+        let p = Panel::start(unreachable()).unwrap();
+        let e = p.set_led(1, LedPattern::Busy).unwrap_err();
+        assert!(e.contains("/nonexistent/lethe-controller"), "{e}");
+        // Remembered for LEDs: the second change fails at once, the same way.
+        assert_eq!(p.set_led(1, LedPattern::Idle).unwrap_err(), e);
+        // A degauss tries to connect again, and fails the same way.
+        assert!(p.degauss().unwrap_err().contains("unavailable"));
+        // Shared by threads.
+        let p = std::sync::Arc::new(p);
+        let handles: Vec<_> = (0..3)
+            .map(|i| {
+                let p = std::sync::Arc::clone(&p);
+                std::thread::spawn(move || p.set_led(i, LedPattern::Attention).is_err())
+            })
+            .collect();
+        assert!(handles.into_iter().all(|h| h.join().unwrap()));
+    }
+
+    #[test]
+    fn a_panel_runs_on_a_daemons_runtime() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let p = Panel::spawn(rt.handle(), unreachable());
+        // From a plain thread (a job's worker), while the runtime serves it.
+        let r = std::thread::spawn(move || p.set_led(0, LedPattern::Success))
+            .join()
+            .unwrap();
+        assert!(r.is_err());
+    }
+}

@@ -4,6 +4,7 @@
 //! (and, for a degauss, the relay never fired); every message says so, so an
 //! operator reading only the last line knows the state of the drive.
 
+use lethe_core::inventory::ProtectReason;
 use serde::Serialize;
 
 /// Why a job did not start writing. Nothing was written in every case.
@@ -11,8 +12,21 @@ use serde::Serialize;
 #[serde(tag = "refusal", content = "detail", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Refusal {
-    /// The device may not be touched: protected, not a whole block device,
-    /// busy, or not the device that was checked (the Linux layer's words).
+    /// The device is protected: its own state, or what is stacked on it,
+    /// under it, or another path to it, uses it (every reason listed).
+    #[error("refusing to touch {device}: {}; nothing was written", reasons.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; "))]
+    Protected {
+        device: String,
+        reasons: Vec<ProtectReason>,
+    },
+    /// The exclusive open failed: something claimed the device since the check.
+    #[error("{device} is in use (mounted, swap, or held by md/dm/LVM); nothing was written")]
+    Busy { device: String },
+    /// The device opened is not the device that was checked.
+    #[error("refusing {device}: the device changed between the check and the open ({why}); nothing was written")]
+    Changed { device: String, why: String },
+    /// The device may not be touched for another reason (not a whole block
+    /// device, missing, no permission…), in the Linux layer's words.
     #[error("{0}")]
     Target(String),
     /// The operator's confirmation does not match the device opened.

@@ -274,9 +274,12 @@ fn an_unusable_state_directory_is_found_before_the_device_is_opened() {
     assert_eq!(disk.writes(), 0);
 }
 
+/// 8 MiB written 64 KiB at a time, 50 ms a write, two in flight: a run takes
+/// about 3 s, so a stop at the first progress report (250 ms in) always lands
+/// midway, even on a loaded machine.
 fn slow_disk(f: &Fixture, path: &str) -> FakeDisk {
-    let mut d = FakeDisk::memory(identity(path, Some("SLOW"), 4 * SIZE), 4 * SIZE);
-    d.slow_writes = Duration::from_millis(20);
+    let mut d = FakeDisk::memory(identity(path, Some("SLOW"), 8 * SIZE), 8 * SIZE);
+    d.slow_writes = Duration::from_millis(50);
     f.host.add(path, d)
 }
 
@@ -753,4 +756,31 @@ fn a_degauss_needs_magnetic_media_and_a_controller() {
     assert_eq!(refusal(&r), &Refusal::NoController);
     assert_eq!(ssd.writes(), 0);
     assert!(!f.state.join("certificates").exists());
+}
+
+#[test]
+fn the_library_is_shareable_and_safe_to_drive_from_an_async_runtime() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    fn sendable<T: Send + 'static>() {}
+    shareable::<Jobs>();
+    sendable::<lethe_jobs::JobHandle>();
+    sendable::<Report>();
+    // A daemon submits from a tokio worker; nothing here may block_on or panic.
+    let f = fixture();
+    f.host.add(
+        "/dev/a",
+        FakeDisk::memory(identity("/dev/a", Some("A"), SIZE), SIZE),
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let jobs = f.jobs.clone();
+    let report = rt.block_on(async move {
+        let h = jobs.submit(JobRequest::Wipe(clear("/dev/a")));
+        assert_eq!(jobs.running().len(), 1);
+        tokio::task::spawn_blocking(move || h.wait()).await.unwrap()
+    });
+    assert_eq!(report.outcome, Outcome::Passed);
 }

@@ -106,6 +106,11 @@ fn a_loop_device_rebound_to_another_file_between_confirmation_and_open_is_refuse
     );
     let typed = Confirmation::typed(shown.clone(), shown.size_bytes.to_string());
     let r = jobs.submit(clear(&node, typed)).wait();
+    assert!(
+        matches!(refusal(&r), Refusal::Changed { .. }),
+        "{:?}",
+        r.outcome
+    );
     let why = refusal(&r).to_string();
     assert!(
         why.contains("changed between the check and the open"),

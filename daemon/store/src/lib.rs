@@ -562,7 +562,8 @@ impl JobStore {
                 (Some(p), Some(b)) => alive(p, b),
                 _ => false,
             };
-            let expired = job.lease_expires.is_none_or(|t| t < now_unix);
+            // A row from before leases has none: its process alone decides.
+            let expired = job.lease_expires.is_some_and(|t| t < now_unix);
             let why = match (process, expired) {
                 (true, false) => continue,
                 (false, _) => "its owner process ended while it was running",
