@@ -164,26 +164,14 @@ pub(crate) fn run(ctx: &Ctx<'_>, req: DegaussRequest) -> Report {
     match issued {
         Ok(i) => {
             report.document = Some(i.clone());
-            let _ = log.store.finish(
-                ctx.id,
-                status,
-                &crate::wipe::result_json(&report),
-                Some(&i.json),
-                &ctx.now(),
-            );
+            let _ = log.finish(status, &crate::wipe::result_json(&report), Some(&i.json));
         }
         Err(e) => {
             let msg = format!("document not issued: {e}");
             let _ = log.event("error", &msg);
             report.problems.push(msg);
             report.outcome = Outcome::Failed;
-            let _ = log.store.finish(
-                ctx.id,
-                JobStatus::Fail,
-                &crate::wipe::result_json(&report),
-                None,
-                &ctx.now(),
-            );
+            let _ = log.finish(JobStatus::Fail, &crate::wipe::result_json(&report), None);
         }
     }
     report

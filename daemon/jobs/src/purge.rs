@@ -315,12 +315,10 @@ pub(crate) fn run(
         Err(e) => {
             // The runner's errors come before anything is written.
             let _ = log.event("refused", &e.to_string());
-            let _ = log.store.finish(
-                ctx.id,
+            let _ = log.finish(
                 JobStatus::Fail,
                 &serde_json::json!({"result": "refused", "error": e.to_string()}),
                 None,
-                &ctx.now(),
             );
             let mut r = refused(
                 &device,
@@ -439,13 +437,7 @@ fn finish_native(
     match issued {
         Ok(i) => {
             report.document = Some(i.clone());
-            let _ = log.store.finish(
-                ctx.id,
-                status,
-                &wipe::result_json(&report),
-                Some(&i.json),
-                &ctx.now(),
-            );
+            let _ = log.finish(status, &wipe::result_json(&report), Some(&i.json));
         }
         Err(e) => {
             // A drive-native command cannot be re-run to get its document:
@@ -455,13 +447,7 @@ fn finish_native(
             let _ = log.event("error", &msg);
             report.problems.push(msg);
             report.outcome = Outcome::Failed;
-            let _ = log.store.finish(
-                ctx.id,
-                JobStatus::Fail,
-                &wipe::result_json(&report),
-                None,
-                &ctx.now(),
-            );
+            let _ = log.finish(JobStatus::Fail, &wipe::result_json(&report), None);
         }
     }
     report

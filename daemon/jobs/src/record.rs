@@ -14,7 +14,7 @@ use crate::request::JobKind;
 use crate::runner::Ctx;
 use crate::state::{self, Reservation};
 use lethe_cert::CertStore;
-use lethe_store::{JobEvent, JobRecord, JobStore, NewJob, StoreError};
+use lethe_store::{JobEvent, JobRecord, JobStatus, JobStore, NewJob, StoreError};
 use serde::Serialize;
 
 /// An open job record.
@@ -58,6 +58,25 @@ impl<'a> JobLog<'a> {
         }
         ctx.recorded(JobKind::Wipe, device);
         Ok(Self { store, ctx })
+    }
+
+    /// The job stops running under this worker (stopped, interrupted):
+    /// its lease is released first, so the keeper does not take it back.
+    pub(crate) fn set_status(&self, status: JobStatus) -> Result<(), StoreError> {
+        self.ctx.release();
+        self.store.set_status(self.ctx.id, status, &self.ctx.now())
+    }
+
+    /// The job ended: its result, document and final status.
+    pub(crate) fn finish(
+        &self,
+        status: JobStatus,
+        result: &serde_json::Value,
+        document: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.ctx.release();
+        self.store
+            .finish(self.ctx.id, status, result, document, &self.ctx.now())
     }
 
     pub(crate) fn event(&self, kind: &str, detail: &str) -> Result<(), StoreError> {

@@ -282,13 +282,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, req: RestoreImageRequest) -> Report {
             JobStatus::Fail
         }
     };
-    let _ = log.store.finish(
-        ctx.id,
-        status,
-        &crate::wipe::result_json(&report),
-        None,
-        &ctx.now(),
-    );
+    let _ = log.finish(status, &crate::wipe::result_json(&report), None);
     report
 }
 

@@ -127,6 +127,9 @@ pub(crate) struct Running {
     recorded: AtomicBool,
     /// A bay LED failure was reported (once is enough).
     led_warned: AtomicBool,
+    /// The body ended the job's run (stopped, interrupted, finished): the
+    /// keeper stops renewing, and never takes the job back.
+    released: AtomicBool,
     lease_token: String,
 }
 
@@ -290,6 +293,7 @@ impl Jobs {
             finished: AtomicBool::new(false),
             recorded: AtomicBool::new(false),
             led_warned: AtomicBool::new(false),
+            released: AtomicBool::new(false),
             lease_token: token,
         });
         self.lock().insert(id.clone(), Arc::clone(&run));
@@ -427,7 +431,7 @@ fn keep_lease(
     };
     let mut store = None;
     while let Err(RecvTimeoutError::Timeout) = done.recv_timeout(cfg.lease.renew_every) {
-        if !run.recorded.load(Ordering::SeqCst) {
+        if !run.recorded.load(Ordering::SeqCst) || run.released.load(Ordering::SeqCst) {
             continue;
         }
         if store.is_none() {
@@ -549,6 +553,11 @@ impl Ctx<'_> {
             kind,
             device: device.to_string(),
         });
+    }
+
+    /// The body is about to end the job's run: stop renewing its lease.
+    pub(crate) fn release(&self) {
+        self.run.released.store(true, Ordering::SeqCst);
     }
 
     /// Assess `path`, run the test hook, open it exclusively.

@@ -26,8 +26,7 @@ use std::time::Duration;
 /// device size, so this cap keeps peak memory far below 128 MiB.
 const MAX_BUFFER_BYTES: usize = 64 << 20;
 
-fn refused(ctx: &Ctx<'_>, device: Option<String>, why: Refusal) -> Report {
-    let _ = ctx;
+fn refused(device: Option<String>, why: Refusal) -> Report {
     Report::refused(None, JobKind::Wipe, device, why)
 }
 
@@ -36,25 +35,25 @@ pub(crate) fn run(ctx: &Ctx<'_>, req: WipeRequest) -> Report {
     let device = req.device.display().to_string();
     let plan = match validate(&req) {
         Ok(p) => p,
-        Err(why) => return refused(ctx, Some(device), why),
+        Err(why) => return refused(Some(device), why),
     };
     let reservation = match ctx.cfg().state.preflight(ctx.id) {
         Ok(r) => r,
-        Err(why) => return refused(ctx, Some(device), why),
+        Err(why) => return refused(Some(device), why),
     };
     let target = match ctx.acquire(&req.device) {
         Ok(t) => t,
-        Err(why) => return refused(ctx, Some(device), why),
+        Err(why) => return refused(Some(device), why),
     };
     if let Err(why) = req.confirmation.check(target.identity()) {
-        return refused(ctx, Some(device), why);
+        return refused(Some(device), why);
     }
     if ctx.cancelled() {
-        return refused(ctx, Some(device), Refusal::Cancelled);
+        return refused(Some(device), Refusal::Cancelled);
     }
     let seed = match state::random::<8>() {
         Ok(b) => u64::from_le_bytes(b),
-        Err(e) => return refused(ctx, Some(device), Refusal::Invalid(e)),
+        Err(e) => return refused(Some(device), Refusal::Invalid(e)),
     };
     let spec = WipeSpec {
         device: target.identity().clone(),
@@ -71,11 +70,11 @@ pub(crate) fn run(ctx: &Ctx<'_>, req: WipeRequest) -> Report {
     }
     let key = match StreamKey::generate() {
         Ok(k) => k,
-        Err(e) => return refused(ctx, Some(device), Refusal::Invalid(e.to_string())),
+        Err(e) => return refused(Some(device), Refusal::Invalid(e.to_string())),
     };
     let log = match JobLog::create(ctx, JobKind::Wipe, &spec.device.path, &spec, key.0.to_vec()) {
         Ok(l) => l,
-        Err(why) => return refused(ctx, Some(device), why),
+        Err(why) => return refused(Some(device), why),
     };
     let detail = format!(
         "{} pass(es) of {}, verify {}, on {}",
@@ -333,9 +332,7 @@ pub(crate) fn overwrite(
 
 fn interrupt(ctx: &Ctx<'_>, log: &JobLog<'_>, spec: &WipeSpec, reason: String) -> Report {
     let _ = log.event("error", &reason);
-    let _ = log
-        .store
-        .set_status(ctx.id, JobStatus::Interrupted, &ctx.now());
+    let _ = log.set_status(JobStatus::Interrupted);
     let mut r = Report::new(
         Some(ctx.id.to_string()),
         JobKind::Wipe,
@@ -380,9 +377,7 @@ fn finish(
     };
     let _ = log.event(kind, &detail);
     if verdict == Verdict::Incomplete {
-        let _ = log
-            .store
-            .set_status(ctx.id, JobStatus::Incomplete, &ctx.now());
+        let _ = log.set_status(JobStatus::Incomplete);
     }
     let requested = spec
         .purge
@@ -418,7 +413,7 @@ fn finish(
 
     let (job, events) = match log.record() {
         Ok(x) => x,
-        Err(e) => return not_issued(ctx, log, report, verdict, e.to_string()),
+        Err(e) => return not_issued(log, report, verdict, e.to_string()),
     };
     let doc_id = match verdict {
         Verdict::Incomplete => record::next_incomplete_id(ctx),
@@ -443,17 +438,14 @@ fn finish(
     };
     let issued = match record::issue(ctx, &mut reservation, &doc_id, common, work) {
         Ok(i) => i,
-        Err(e) => return not_issued(ctx, log, report, verdict, e),
+        Err(e) => return not_issued(log, report, verdict, e),
     };
     report.document = Some(issued.clone());
     let result_json = result_json(&report);
     if verdict == Verdict::Incomplete {
         // Keep the job resumable; the report is a document, not a result.
         let _ = log.event("report", &format!("incomplete report {}", issued.json));
-    } else if let Err(e) =
-        log.store
-            .finish(ctx.id, status, &result_json, Some(&issued.json), &ctx.now())
-    {
+    } else if let Err(e) = log.finish(status, &result_json, Some(&issued.json)) {
         report.problems.push(format!(
             "the document was issued but the job record could not be closed: {e}"
         ));
@@ -465,13 +457,7 @@ fn finish(
 /// or unwritable). Never leave it looking finished without its document: a
 /// verified job becomes resumable (a resume verifies again, then issues the
 /// certificate); a failed one stays failed and says the report is missing.
-fn not_issued(
-    ctx: &Ctx<'_>,
-    log: &JobLog<'_>,
-    mut report: Report,
-    verdict: Verdict,
-    why: String,
-) -> Report {
+fn not_issued(log: &JobLog<'_>, mut report: Report, verdict: Verdict, why: String) -> Report {
     let msg = format!("document not issued: {why}");
     let _ = log.event("error", &msg);
     report.problems.push(msg.clone());
@@ -482,7 +468,7 @@ fn not_issued(
             } else {
                 JobStatus::Incomplete
             };
-            let _ = log.store.set_status(ctx.id, status, &ctx.now());
+            let _ = log.set_status(status);
             report.outcome = Outcome::Interrupted {
                 reason: format!(
                     "{msg}; the device was written; free space in the state directory and resume \
@@ -491,13 +477,7 @@ fn not_issued(
             };
         }
         Verdict::Fail => {
-            let _ = log.store.finish(
-                ctx.id,
-                JobStatus::Fail,
-                &result_json(&report),
-                None,
-                &ctx.now(),
-            );
+            let _ = log.finish(JobStatus::Fail, &result_json(&report), None);
         }
     }
     report

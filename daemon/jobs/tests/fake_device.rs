@@ -784,3 +784,96 @@ fn the_library_is_shareable_and_safe_to_drive_from_an_async_runtime() {
     });
     assert_eq!(report.outcome, Outcome::Passed);
 }
+
+#[test]
+fn a_job_whose_document_cannot_be_written_stays_resumable_and_certifies_on_resume() {
+    // After the preflight passed, the certificate store becomes unwritable
+    // (here: a file where its directory should be).
+    let state_for_hook: Arc<std::sync::Mutex<Option<PathBuf>>> = Arc::default();
+    let s2 = Arc::clone(&state_for_hook);
+    let hooks = Hooks {
+        before_write: Some(Arc::new(move |_id: &str| {
+            if let Some(state) = s2.lock().unwrap().as_ref() {
+                std::fs::write(state.join("certificates"), b"in the way").unwrap();
+            }
+        })),
+        ..Default::default()
+    };
+    let f = fixture_with(hooks);
+    *state_for_hook.lock().unwrap() = Some(f.state.clone());
+    let disk = f.host.add(
+        "/dev/w",
+        FakeDisk::memory(identity("/dev/w", Some("W"), SIZE), SIZE),
+    );
+    let r = run(&f, JobRequest::Wipe(clear("/dev/w")));
+    let Outcome::Interrupted { reason } = &r.outcome else {
+        panic!("{:?}", r.outcome)
+    };
+    assert!(
+        reason.contains("document not issued") && reason.contains("resume"),
+        "{reason}"
+    );
+    assert!(r.resumable() && r.document.is_none());
+    assert!(disk.writes() > 0, "the device was written");
+    let job = r.job.unwrap();
+    assert_eq!(store(&f).get(&job).unwrap().status, JobStatus::Interrupted);
+    // The operator frees the store; the resume verifies again and certifies.
+    *state_for_hook.lock().unwrap() = None;
+    std::fs::remove_file(f.state.join("certificates")).unwrap();
+    let done = run(
+        &f,
+        JobRequest::Resume(ResumeRequest {
+            job: job.clone(),
+            device: None,
+            confirmation: yes(),
+            bay: None,
+            checkpoint_interval: Duration::from_secs(1),
+        }),
+    );
+    assert_eq!(done.outcome, Outcome::Passed, "{:?}", done.problems);
+    assert_eq!(
+        done.bytes_written, 0,
+        "nothing left to write: verification only"
+    );
+    assert_eq!(done.bytes_verified, SIZE);
+    let b = verified_body(&f, &done.document.unwrap().json);
+    assert_eq!(b["result"]["status"], "pass");
+    assert_eq!(
+        b["result"]["bytes_written"], SIZE,
+        "carried from the first run"
+    );
+}
+
+#[test]
+fn several_jobs_run_at_once_and_can_be_listed_followed_and_cancelled() {
+    let f = fixture();
+    slow_disk(&f, "/dev/one");
+    slow_disk(&f, "/dev/two");
+    let a = f.jobs.submit(JobRequest::Wipe(clear("/dev/one")));
+    let b = f.jobs.submit(JobRequest::Wipe(clear("/dev/two")));
+    let running: Vec<String> = f.jobs.running().into_iter().map(|r| r.id).collect();
+    assert!(running.contains(&a.id().to_string()) && running.contains(&b.id().to_string()));
+    // A second subscriber (an API client) follows job b, and cancels it
+    // once it writes.
+    let watcher = f.jobs.subscribe(b.id()).expect("b runs");
+    for e in b.events().iter() {
+        if matches!(e, Event::Overwrite(_)) {
+            break;
+        }
+    }
+    assert!(f.jobs.cancel(b.id()));
+    let seen_by_watcher = watcher.iter().find_map(|e| match e {
+        Event::Finished(r) => Some(r.outcome),
+        _ => None,
+    });
+    assert_eq!(seen_by_watcher, Some(Outcome::Stopped));
+    assert_eq!(b.wait().outcome, Outcome::Stopped);
+    for e in a.events().iter() {
+        if matches!(e, Event::Overwrite(_)) {
+            break;
+        }
+    }
+    a.cancel();
+    assert_eq!(a.wait().outcome, Outcome::Stopped);
+    assert!(!f.jobs.cancel("no-such-job"));
+}
