@@ -128,8 +128,10 @@ pub(crate) struct Running {
     /// A bay LED failure was reported (once is enough).
     led_warned: AtomicBool,
     /// The body ended the job's run (stopped, interrupted, finished): the
-    /// keeper stops renewing, and never takes the job back.
-    released: AtomicBool,
+    /// keeper stops renewing, and never takes the job back. A mutex, not a
+    /// flag: the keeper holds it across its check and its store update, so a
+    /// release waits for a renewal in flight and no renewal follows it.
+    released: Mutex<bool>,
     lease_token: String,
 }
 
@@ -248,9 +250,12 @@ impl Jobs {
     pub fn submit(&self, req: JobRequest) -> JobHandle {
         let clock = &self.inner.cfg.clock;
         let kind = req.kind();
+        // The id is chosen and the job listed under one lock: two submits
+        // can never run under one id.
+        let mut running = self.lock();
         let id = if let JobRequest::Resume(r) = &req {
             // A resume continues the job it names, under that job's id.
-            if self.lock().contains_key(&r.job) {
+            if running.contains_key(&r.job) {
                 let (tx, rx) = mpsc::channel();
                 let _ = tx.send(Event::Finished(Box::new(Report::refused(
                     Some(r.job.clone()),
@@ -266,7 +271,6 @@ impl Jobs {
             }
             r.job.clone()
         } else {
-            let running = self.lock();
             let store = JobStore::open(self.inner.cfg.state.root()).ok();
             loop {
                 let id = state::new_job_id(kind.as_str(), clock.unix_now());
@@ -293,10 +297,11 @@ impl Jobs {
             finished: AtomicBool::new(false),
             recorded: AtomicBool::new(false),
             led_warned: AtomicBool::new(false),
-            released: AtomicBool::new(false),
+            released: Mutex::new(false),
             lease_token: token,
         });
-        self.lock().insert(id.clone(), Arc::clone(&run));
+        running.insert(id.clone(), Arc::clone(&run));
+        drop(running);
         let handle = JobHandle {
             id: id.clone(),
             events: rx,
@@ -431,7 +436,11 @@ fn keep_lease(
     };
     let mut store = None;
     while let Err(RecvTimeoutError::Timeout) = done.recv_timeout(cfg.lease.renew_every) {
-        if !run.recorded.load(Ordering::SeqCst) || run.released.load(Ordering::SeqCst) {
+        if !run.recorded.load(Ordering::SeqCst) {
+            continue;
+        }
+        let released = run.released.lock().unwrap_or_else(|p| p.into_inner());
+        if *released {
             continue;
         }
         if store.is_none() {
@@ -557,7 +566,7 @@ impl Ctx<'_> {
 
     /// The body is about to end the job's run: stop renewing its lease.
     pub(crate) fn release(&self) {
-        self.run.released.store(true, Ordering::SeqCst);
+        *self.run.released.lock().unwrap_or_else(|p| p.into_inner()) = true;
     }
 
     /// Assess `path`, run the test hook, open it exclusively.
