@@ -9,6 +9,13 @@
 //!
 //! A tier whose prerequisites are missing is skipped loudly with [`skip!`],
 //! never passed silently. CI runs as root, so the loop tier always runs there.
+//!
+//! Skips are counted: a test that skips prints a line starting with
+//! `SKIPPED:` (or `SKIPPED (opt-in):` for a tier that runs only when an
+//! operator asks for it, the real-drive tier). `hw-tests/run-tests.sh` runs
+//! the tests with `--show-output`, finds those lines under each test's name,
+//! and reports passed, failed and skipped tests in its closing line; with
+//! `CI=true` a skipped (not opt-in) test fails the run.
 
 pub mod qemu_board;
 pub mod qemu_guest;
@@ -16,11 +23,14 @@ pub mod qemu_guest;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Print why a test does not run and return from it.
+/// The marker a skipping test prints first on a line of its output.
+pub const SKIP_MARKER: &str = "SKIPPED:";
+
+/// Print why a test does not run (a countable `SKIPPED:` line) and return from it.
 #[macro_export]
 macro_rules! skip {
     ($($arg:tt)*) => {{
-        eprintln!("SKIP: {}", format!($($arg)*));
+        eprintln!("{} {}", $crate::SKIP_MARKER, format!($($arg)*));
         return;
     }};
 }
@@ -50,7 +60,19 @@ pub fn loop_tier_unavailable() -> Option<String> {
 pub struct LoopDevice {
     path: PathBuf,
     backing: PathBuf,
-    _dir: tempfile::TempDir,
+    sector: u32,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn losetup_attach(args: &[&str], backing: &Path) -> std::io::Result<PathBuf> {
+    let out = Command::new("losetup").args(args).arg(backing).output()?;
+    if !out.status.success() {
+        return Err(std::io::Error::other(format!(
+            "losetup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
 impl LoopDevice {
@@ -67,29 +89,57 @@ impl LoopDevice {
             .tempdir_in(base)?;
         let backing = dir.path().join("disk.img");
         write_fill(&backing, size, fill)?;
-        let out = Command::new("losetup")
-            // --partscan so partitions made by tests get their own nodes.
-            .args([
+        let mut l = Self::over(&backing, sector)?;
+        l._dir = Some(dir);
+        Ok(l)
+    }
+
+    /// A loop device over an existing file or block device (a loop stacked on
+    /// another loop device, say). The backing stays; the loop is detached on drop.
+    pub fn over(backing: &Path, sector: u32) -> std::io::Result<Self> {
+        // --partscan so partitions made by tests get their own nodes.
+        let path = losetup_attach(
+            &[
                 "--find",
                 "--show",
                 "--partscan",
                 "--sector-size",
                 &sector.to_string(),
-            ])
-            .arg(&backing)
-            .output()?;
-        if !out.status.success() {
-            return Err(std::io::Error::other(format!(
-                "losetup failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )));
-        }
-        let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+            ],
+            backing,
+        )?;
         Ok(Self {
             path,
-            backing,
-            _dir: dir,
+            backing: backing.to_path_buf(),
+            sector,
+            _dir: None,
         })
+    }
+
+    /// Detach this node and bind the same node to `file` at once: the device
+    /// path stays, the device behind it changes (a drive swapped in its bay).
+    /// Fails if another process takes the node in between.
+    pub fn rebind(&mut self, file: &Path) -> std::io::Result<()> {
+        let st = Command::new("losetup").arg("-d").arg(&self.path).status()?;
+        if !st.success() {
+            return Err(std::io::Error::other("losetup -d failed"));
+        }
+        let node = self.path.to_string_lossy().into_owned();
+        // The kernel defers the detach while anybody (a blkid or udev probe
+        // of some other process) has the node open: the attach then fails
+        // with EBUSY until that probe closes it. Poll for it, briefly.
+        let mut last = None;
+        for _ in 0..50 {
+            match losetup_attach(&["--sector-size", &self.sector.to_string(), &node], file) {
+                Ok(_) => {
+                    self.backing = file.to_path_buf();
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("losetup attach failed")))
     }
 
     pub fn path(&self) -> &Path {
@@ -102,12 +152,22 @@ impl LoopDevice {
 
     /// SHA-256 of the backing file, to prove that nothing was written.
     pub fn backing_sha256(&self) -> String {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        let mut f = std::fs::File::open(&self.backing).expect("open backing file");
-        std::io::copy(&mut f, &mut h).expect("hash backing file");
-        hex::encode(h.finalize())
+        sha256_file(&self.backing)
     }
+}
+
+/// SHA-256 of a file (or a block device), hex.
+pub fn sha256_file(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut f = std::fs::File::open(path).expect("open file to hash");
+    std::io::copy(&mut f, &mut h).expect("hash file");
+    hex::encode(h.finalize())
+}
+
+/// Write `size` bytes of `fill` to a new file at `path`.
+pub fn fill_file(path: &Path, size: u64, fill: u8) -> std::io::Result<()> {
+    write_fill(path, size, fill)
 }
 
 impl Drop for LoopDevice {
@@ -127,6 +187,75 @@ fn write_fill(path: &Path, size: u64, fill: u8) -> std::io::Result<()> {
         left -= n as u64;
     }
     f.sync_all()
+}
+
+/// A filesystem mounted for a test, unmounted on drop.
+pub struct Mount {
+    dir: tempfile::TempDir,
+}
+
+impl Mount {
+    /// Mount `dev` with `-o options` on a fresh temporary directory.
+    pub fn new(dev: &Path, options: &str) -> std::io::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let out = Command::new("mount")
+            .args(["-o", options])
+            .arg(dev)
+            .arg(dir.path())
+            .output()?;
+        if !out.status.success() {
+            return Err(std::io::Error::other(format!(
+                "mount {}: {}",
+                dev.display(),
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok(Self { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// `mkfs.ext4 -q -F dev`.
+pub fn mkfs_ext4(dev: &Path) -> std::io::Result<()> {
+    let out = Command::new("mkfs.ext4")
+        .args(["-q", "-F"])
+        .arg(dev)
+        .output()?;
+    if !out.status.success() {
+        return Err(std::io::Error::other(format!(
+            "mkfs.ext4: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(())
+}
+
+/// `e2fsck -fn dev`: whether the (unmounted or read-only) ext4 filesystem checks clean.
+pub fn fsck_clean(dev: &Path) -> Result<(), String> {
+    let out = Command::new("e2fsck")
+        .args(["-f", "-n"])
+        .arg(dev)
+        .output()
+        .map_err(|e| format!("e2fsck: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "e2fsck exit {:?}: {}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
 }
 
 /// The whole disk that holds `/`, found from mountinfo and sysfs (never hard-coded).

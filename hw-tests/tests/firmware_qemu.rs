@@ -62,7 +62,7 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 macro_rules! boot_or_skip {
     ($guard:ident, $q:ident) => {
         if let Some(why) = missing_prereq() {
-            eprintln!("SKIPPING firmware QEMU test: {why}");
+            eprintln!("SKIPPED: firmware QEMU test: {why}");
             return;
         }
         let $guard = ONE_AT_A_TIME.lock().await;

@@ -14,7 +14,7 @@ use lethe_audit::{
     SqliteStore, VerifyReport, DB_FILE,
 };
 use lethe_cert::{load_public_key, VerifyingKey};
-use lethe_cli::state::StateDir;
+use lethe_jobs::state::StateDir;
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;

@@ -7,7 +7,7 @@ use lethe_cert::{
     is_seed_of, load_public_key, read_certificate_file, CertStore, Signer, VerifyError,
     VerifyingKey,
 };
-use lethe_cli::state::StateDir;
+use lethe_jobs::state::StateDir;
 
 #[derive(Args)]
 pub struct CertArgs {

@@ -1,17 +1,12 @@
 //! `lethe degauss DEVICE | --tape LABEL`: destroy magnetic media in the degausser.
 
-use crate::{cmd_controller, cmd_drives, exit};
-use anyhow::{bail, Context, Result};
+use crate::{edge, exit, render};
+use anyhow::{bail, Result};
 use clap::Args;
-use lethe_cert::ApplianceKey;
-use lethe_cli::confirm;
-use lethe_cli::degauss::{self, DegaussSpec};
-use lethe_cli::job::{JobContext, JobParties};
-use lethe_cli::state::StateDir;
-use lethe_controller::Consent;
-use std::io::{BufRead, IsTerminal};
+use lethe_jobs::confirm::Consequence;
+use lethe_jobs::degauss::{eligibility, tape_identity};
+use lethe_jobs::{DegaussRequest, Destination, JobRequest, Medium, Parties, Refusal, StateDir};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 #[derive(Args)]
@@ -42,101 +37,50 @@ pub struct DegaussArgs {
 }
 
 pub fn run(state: &StateDir, args: &DegaussArgs) -> Result<u8> {
-    // 1. Identify, refuse protected devices, and refuse anything not magnetic,
-    //    before the controller is even contacted.
-    let identity = match (&args.device, &args.tape) {
-        (_, Some(label)) => degauss::tape_identity(label),
-        (Some(path), None) => match cmd_drives::assess(path) {
-            Ok(id) => id,
-            Err(refusal) => {
-                eprintln!("lethe: refused: {refusal}");
-                return Ok(exit::ERROR);
-            }
-        },
+    let medium = match (&args.device, &args.tape) {
+        (_, Some(label)) => Medium::Tape(label.clone()),
+        (Some(path), None) => Medium::Device(path.clone()),
         (None, None) => bail!("give a DEVICE or --tape LABEL"),
     };
-    if let Err(why) = degauss::eligibility(&identity) {
-        eprintln!("lethe: refused: {why}; nothing was done");
-        return Ok(exit::ERROR);
-    }
-    // 2. Confirmation: the drive will be physically unusable afterwards. The controller library
-    //    checks the typed answer and binds the consent to the medium it arms for.
-    let consent = if args.yes {
-        Consent::assume_yes(identity.path.clone())
+    // The controller is connected only when the job needs it: a medium
+    // refused here never touches the serial port.
+    let jobs = edge::jobs(state, Some(&args.port))?;
+    let confirmation = if args.yes {
+        edge::waived()
     } else {
-        eprint!(
-            "{}",
-            confirm::prompt(&identity).replace("ALL DATA on", "Degaussing DESTROYS")
-        );
-        if !std::io::stdin().is_terminal() {
-            eprintln!();
+        // Identify, refuse protected devices and anything not magnetic
+        // before asking; the library checks all of it again.
+        let shown = match &medium {
+            Medium::Tape(label) => tape_identity(label),
+            Medium::Device(path) => match jobs.inspect(path) {
+                Ok(id) => id,
+                Err(why) => return Ok(render::refusal(args.json, &why)),
+            },
+        };
+        if let Err(why) = eligibility(&shown) {
+            return Ok(render::refusal(args.json, &Refusal::NotMagnetic(why)));
         }
-        let mut answer = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut answer)
-            .context("reading confirmation")?;
-        let size = identity.size_bytes.to_string();
-        let mut accepted: Vec<&str> = identity.serial.as_deref().into_iter().collect();
-        if identity.size_bytes > 0 {
-            accepted.push(&size);
-        }
-        match Consent::typed(identity.path.clone(), &accepted, &answer) {
-            Ok(c) => c,
-            Err(_) => {
-                eprintln!("lethe: not confirmed; nothing was done");
-                return Ok(exit::ERROR);
-            }
+        match edge::ask(&shown, Consequence::Degaussed)? {
+            Some(c) => c,
+            None => return Ok(exit::ERROR),
         }
     };
-    let key =
-        ApplianceKey::load_or_create(&state.keys()).context("loading the appliance signing key")?;
-    let stop = AtomicBool::new(false);
-    let ctx = JobContext {
-        state,
-        key: &key,
-        stop: &stop,
-        sink: &(),
-        checkpoint_interval: Duration::from_secs(5),
-    };
-    let spec = DegaussSpec {
-        device: identity,
-        parties: JobParties {
+    let req = JobRequest::Degauss(DegaussRequest {
+        medium,
+        confirmation,
+        parties: Parties {
             operator_id: args
                 .operator_id
                 .clone()
-                .unwrap_or_else(crate::cmd_wipe::default_operator),
+                .unwrap_or_else(edge::default_operator),
             operator_name: args.operator_name.clone().unwrap_or_default(),
             customer: args.customer.clone(),
             asset_tag: args.asset_tag.clone(),
-            destination: Some("destroy".into()),
+            destination: Some(Destination::Destroy),
         },
-        port: args.port.clone(),
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-    };
-    let rt = cmd_controller::runtime()?;
-    let report = degauss::run(&ctx, &spec, |port| {
-        rt.block_on(lethe_controller::cli_support::degauss_once(port, &consent))
-            .map_err(|e| e.to_string())
-    })?;
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else if report.result == "pass" {
-        println!("DESTROYED: degausser cycle confirmed by the controller");
-        println!("  job          {}", report.job);
-        println!("  certificate  {}", report.certificate);
-        println!("  pdf          {}", report.pdf);
-    } else {
-        println!("FAIL: no completed degauss cycle; the medium is NOT certified as destroyed");
-        println!(
-            "  reason       {}",
-            report.error.as_deref().unwrap_or("unknown")
-        );
-        println!("  report       {}", report.certificate);
-    }
-    Ok(if report.result == "pass" {
-        exit::OK
-    } else {
-        exit::FAILED
-    })
+    });
+    let stop = edge::stop_flag()?;
+    let job = jobs.submit(req);
+    let report = render::Render::new(args.json, Duration::from_secs(1)).follow(&job, &stop);
+    Ok(render::report(args.json, &report))
 }

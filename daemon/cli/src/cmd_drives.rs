@@ -1,14 +1,12 @@
-//! `lethe drives` (optionally `--watch` for hot-plug) and the target
-//! assessment used by `lethe wipe`.
+//! `lethe drives` (optionally `--watch` for hot-plug).
 
 use crate::exit;
 use anyhow::{Context, Result};
 use clap::Args;
-use lethe_cli::identity::DeviceIdentity;
 use lethe_cmds::smart::DriveHealth;
 use lethe_core::inventory::{render_table, Drive};
+use lethe_linux::discovery;
 use lethe_linux::discovery::uevent::{DriveEvent, Watcher};
-use lethe_linux::discovery::{self, Refusal};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -169,29 +167,4 @@ fn watch(args: &DrivesArgs) -> Result<u8> {
         }
     }
     Ok(exit::OK)
-}
-
-/// The identity a job records for a drive.
-pub fn identity(d: &Drive) -> DeviceIdentity {
-    DeviceIdentity {
-        path: d.path.clone(),
-        stable_id: d.stable_id.clone(),
-        transport: d.transport.to_string(),
-        manufacturer: d.vendor.clone(),
-        model: d.model.clone(),
-        serial: d.serial.clone(),
-        wwn: d.wwn.clone(),
-        firmware: d.firmware.clone(),
-        size_bytes: d.size_bytes,
-        logical_sector: d.logical_sector,
-        physical_sector: d.physical_sector,
-        rotational: d.rotational,
-        removable: d.removable,
-        media_type: d.media_type.clone(),
-    }
-}
-
-/// Refuse protected devices; otherwise the identity of the device at `path`.
-pub fn assess(path: &Path) -> Result<DeviceIdentity, Refusal> {
-    discovery::assess_target(path).map(|t| identity(&t.drive))
 }

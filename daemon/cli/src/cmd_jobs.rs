@@ -3,8 +3,8 @@
 use crate::exit;
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use lethe_cli::state::{self, StateDir};
-use lethe_store::{JobRecord, JobStore};
+use lethe_jobs::{history, StateDir, SystemClock};
+use lethe_store::JobRecord;
 
 #[derive(Args)]
 pub struct JobsArgs {
@@ -37,12 +37,10 @@ fn summary(j: &JobRecord) -> serde_json::Value {
 }
 
 pub fn run(state: &StateDir, args: &JobsArgs) -> Result<u8> {
-    let store = JobStore::open(state.root())?;
-    // A job whose process died shows as interrupted, not as running forever.
-    store.reap_dead(state::process_alive, &state::now_rfc3339())?;
+    // A job whose owner is gone shows as interrupted, not as running forever.
     match &args.cmd {
         None | Some(JobsCmd::List) => {
-            let jobs = store.list()?;
+            let jobs = history::list(state, &SystemClock)?;
             if args.json {
                 let v: Vec<_> = jobs.iter().map(summary).collect();
                 println!("{}", serde_json::to_string_pretty(&v)?);
@@ -67,8 +65,7 @@ pub fn run(state: &StateDir, args: &JobsArgs) -> Result<u8> {
             }
         }
         Some(JobsCmd::Show { job }) => {
-            let j = store.get(job)?;
-            let events = store.events(job)?;
+            let (j, events) = history::show(state, &SystemClock, job)?;
             if args.json {
                 let mut v = summary(&j);
                 v["spec"] = j.spec.clone();

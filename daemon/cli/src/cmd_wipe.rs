@@ -1,24 +1,20 @@
-//! `lethe wipe DEVICE`: refuse protected devices, confirm, wipe, verify, certify.
+//! `lethe wipe DEVICE`: parse, build a request, render the job's events,
+//! map its outcome to an exit code. The job itself (assessment, exclusive
+//! open, confirmation check, record, engine, certificate) is the job
+//! library's.
 
-use crate::{cmd_drives, exit};
-use anyhow::{bail, Context, Result};
+use crate::{edge, exit, render};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
-use lethe_cert::ApplianceKey;
-use lethe_cli::confirm;
-use lethe_cli::identity::DeviceIdentity;
-use lethe_cli::job::{self, JobContext, JobParties, JobReport, ProgressSink, WipeSpec};
-use lethe_cli::progress::{Bar, JsonLines};
-use lethe_cli::state::StateDir;
-use lethe_controller::{Controller, ControllerConfig, LedPattern};
-use lethe_core::device::BlockDevice;
+use lethe_controller::LedPattern;
 use lethe_core::pattern::Pattern;
-use lethe_core::plan::{VerifyMode, WipePlan};
-use lethe_linux::blockdev::{DirectDevice, OpenError};
-use lethe_wipe::Verdict;
-use std::io::IsTerminal;
+use lethe_core::plan::VerifyMode;
+use lethe_jobs::confirm::Consequence;
+use lethe_jobs::{
+    JobRequest, MethodFamily, OverwriteOptions, Parties, PurgeOptions, ResumeRequest, StateDir,
+    WipeLevel, WipeRequest,
+};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -28,12 +24,12 @@ pub enum Destination {
     Destroy,
 }
 
-impl Destination {
-    fn as_str(self) -> &'static str {
-        match self {
-            Destination::Reuse => "reuse",
-            Destination::ReturnToLessor => "return_to_lessor",
-            Destination::Destroy => "destroy",
+impl From<Destination> for lethe_jobs::Destination {
+    fn from(d: Destination) -> Self {
+        match d {
+            Destination::Reuse => lethe_jobs::Destination::Reuse,
+            Destination::ReturnToLessor => lethe_jobs::Destination::ReturnToLessor,
+            Destination::Destroy => lethe_jobs::Destination::Destroy,
         }
     }
 }
@@ -47,11 +43,11 @@ pub enum LevelArg {
     Purge,
 }
 
-impl From<LevelArg> for lethe_cmds::policy::Level {
+impl From<LevelArg> for WipeLevel {
     fn from(l: LevelArg) -> Self {
         match l {
-            LevelArg::Clear => lethe_cmds::policy::Level::Clear,
-            LevelArg::Purge => lethe_cmds::policy::Level::Purge,
+            LevelArg::Clear => WipeLevel::Clear,
+            LevelArg::Purge => WipeLevel::Purge,
         }
     }
 }
@@ -73,6 +69,20 @@ pub enum MethodArg {
     NvmeSanitize,
     /// SCSI SANITIZE.
     ScsiSanitize,
+}
+
+impl From<MethodArg> for MethodFamily {
+    fn from(m: MethodArg) -> Self {
+        match m {
+            MethodArg::Auto => MethodFamily::Auto,
+            MethodArg::Overwrite => MethodFamily::Overwrite,
+            MethodArg::AtaSecureErase => MethodFamily::AtaSecureErase,
+            MethodArg::AtaSanitize => MethodFamily::AtaSanitize,
+            MethodArg::NvmeFormat => MethodFamily::NvmeFormat,
+            MethodArg::NvmeSanitize => MethodFamily::NvmeSanitize,
+            MethodArg::ScsiSanitize => MethodFamily::ScsiSanitize,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -99,19 +109,19 @@ pub struct WipeArgs {
     /// clear: verified overwrite. purge: drive-native command chosen by the
     /// NIST SP 800-88 policy, then a read-back proof.
     #[arg(long, value_enum, default_value = "clear")]
-    pub(crate) level: LevelArg,
+    level: LevelArg,
     /// Force a method family; refused with an explanation if the drive lacks it.
     #[arg(long, value_enum, default_value = "auto")]
-    pub(crate) method: MethodArg,
+    method: MethodArg,
     /// Restore the native max address (remove an ATA HPA) before the erase.
     #[arg(long)]
-    pub(crate) remove_hpa: bool,
+    remove_hpa: bool,
     /// Fail instead of falling back (to another command, or to a Clear overwrite).
     #[arg(long)]
-    pub(crate) no_fallback: bool,
+    no_fallback: bool,
     /// Seconds to wait for the operator to unfreeze a frozen drive.
     #[arg(long, default_value_t = 600, value_name = "SECS")]
-    pub(crate) unfreeze_wait: u64,
+    unfreeze_wait: u64,
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     yes: bool,
@@ -155,286 +165,101 @@ pub struct WipeArgs {
     progress_interval_ms: u64,
 }
 
-pub fn default_operator() -> String {
-    std::env::var("SUDO_USER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 pub fn run(state: &StateDir, args: &WipeArgs) -> Result<u8> {
-    let (path, resume_spec) = match &args.resume {
-        Some(id) => {
-            let spec = job::load_resumable(state, id)?;
-            let path = args
-                .device
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(&spec.device.path));
-            (path, Some(spec))
-        }
-        None => match &args.device {
-            Some(p) => (p.clone(), None),
-            None => bail!("give a DEVICE or --resume JOB"),
-        },
-    };
-
-    // 1. Refuse protected devices before anything is opened for writing.
-    let identity = match cmd_drives::assess(&path) {
-        Ok(id) => id,
-        Err(refusal) => return Ok(refuse(args.json, &refusal.to_string())),
-    };
-
-    let leds = BayLeds::connect(args.bay, args.controller_port.as_deref());
-    // 2. Confirmation.
-    if !args.yes {
-        leds.set(LedPattern::Attention);
-        let shown = resume_spec.as_ref().map(|s| &s.device).unwrap_or(&identity);
-        if !std::io::stdin().is_terminal() {
-            eprintln!("{}", confirm::prompt(shown));
-        } else {
-            eprint!("{}", confirm::prompt(shown));
-        }
-        let confirmed =
-            confirm::ask(shown, &mut std::io::stdin().lock()).context("reading confirmation")?;
-        if !confirmed {
-            leds.set(LedPattern::Idle);
-            eprintln!("lethe: not confirmed; nothing was written");
-            return Ok(exit::ERROR);
-        }
-    }
-
-    // 3. Exclusive direct open: the kernel's own check that nobody holds it.
-    let dev = match DirectDevice::open(&path) {
-        Ok(d) => d,
-        Err(e @ (OpenError::Busy { .. } | OpenError::NotBlockDevice { .. })) => {
-            return Ok(refuse(args.json, &e.to_string()));
-        }
-        Err(e) => return Err(e).context("opening the device"),
-    };
-    if dev.geometry().size_bytes != identity.size_bytes {
-        bail!(
-            "{}: size changed between inspection ({}) and open ({}); nothing was written",
-            path.display(),
-            identity.size_bytes,
-            dev.geometry().size_bytes
-        );
-    }
-
-    let key =
-        ApplianceKey::load_or_create(&state.keys()).context("loading the appliance signing key")?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("installing the signal handler")?;
-    }
-
-    let mut bar = None;
-    let json_lines;
-    let sink: &dyn ProgressSink = if args.json {
-        json_lines = JsonLines::with_interval(Duration::from_millis(args.progress_interval_ms));
-        &json_lines
-    } else if std::io::stderr().is_terminal() {
-        &*bar.insert(Bar::new())
-    } else {
-        &()
-    };
-    let ctx = JobContext {
-        state,
-        key: &key,
-        stop: &stop,
-        sink,
-        checkpoint_interval: Duration::from_secs(u64::from(args.checkpoint_secs)),
-    };
-
-    let native = args.resume.is_none()
-        && (args.level == LevelArg::Purge
-            || !matches!(args.method, MethodArg::Auto | MethodArg::Overwrite));
-    let setup = if native {
-        match crate::cmd_purge::prepare(args, &path, &identity)? {
-            crate::cmd_purge::Prepared::Run(s) => Some(s),
-            crate::cmd_purge::Prepared::Refused(why) => {
-                leds.set(LedPattern::Attention);
-                return Ok(refuse(args.json, &why));
-            }
-        }
-    } else {
-        None
-    };
-    leds.set(LedPattern::Busy);
-    let report = match (&args.resume, resume_spec, setup) {
-        (Some(id), Some(_), _) => {
-            job::resume(&ctx, &dev, id, &identity).map_err(anyhow::Error::from)
-        }
-        (_, _, Some(setup)) => new_spec(args, identity).and_then(|spec| {
-            crate::cmd_purge::run(&ctx, &dev, *setup, spec, args.json, &|| {
-                leds.set(LedPattern::Attention)
-            })
-        }),
-        _ => new_spec(args, identity).and_then(|spec| Ok(job::start(&ctx, &dev, spec)?)),
-    };
-    if let Some(b) = &bar {
-        b.finish();
-    }
-    let report = match report {
-        Ok(r) => r,
-        Err(e) => {
-            leds.set(LedPattern::Failure);
-            return Err(e);
-        }
-    };
-    leds.set(match report.result {
-        Verdict::Pass => LedPattern::Success,
-        Verdict::Fail => LedPattern::Failure,
-        Verdict::Incomplete => LedPattern::Attention,
-    });
-    print_report(args.json, &report)?;
-    Ok(match report.result {
-        Verdict::Pass if report.requested.is_some() => exit::LOWER_LEVEL,
-        Verdict::Pass => exit::OK,
-        Verdict::Fail => exit::FAILED,
-        Verdict::Incomplete => exit::INCOMPLETE,
-    })
-}
-
-/// Buffers are the only memory that grows with the options: each worker owns
-/// a write buffer and a read buffer of one chunk. Nothing scales with the
-/// device size, so this cap keeps peak memory far below 128 MiB.
-const MAX_BUFFER_MIB: u32 = 64;
-
-/// The bay LED of the drive being wiped, when a controller is configured.
-/// The LED is a convenience: if the controller is unreachable the wipe goes on
-/// and a warning says why.
-struct BayLeds {
-    inner: Option<(tokio::runtime::Runtime, Controller, u8)>,
-}
-
-impl BayLeds {
-    fn connect(bay: Option<u8>, port: Option<&str>) -> Self {
-        let Some(bay) = bay else {
-            return Self { inner: None };
-        };
-        let Some(port) = port else {
+    let port = match (args.bay, args.controller_port.as_deref()) {
+        (Some(_), None) => {
             eprintln!("lethe: warning: --bay needs --controller-port or LETHE_CONTROLLER_PORT; no bay LED");
-            return Self { inner: None };
-        };
-        let rt = match crate::cmd_controller::runtime() {
-            Ok(rt) => rt,
-            Err(e) => {
-                eprintln!("lethe: warning: no bay LED: {e:#}");
-                return Self { inner: None };
-            }
-        };
-        match rt.block_on(Controller::connect(ControllerConfig::new(port))) {
-            Ok(c) => Self {
-                inner: Some((rt, c, bay)),
-            },
-            Err(e) => {
-                eprintln!("lethe: warning: controller on {port} unavailable, no bay LED: {e}");
-                Self { inner: None }
-            }
+            None
         }
-    }
-
-    fn set(&self, pattern: LedPattern) {
-        if let Some((rt, c, bay)) = &self.inner {
-            if let Err(e) = rt.block_on(c.set_led(*bay, pattern)) {
-                eprintln!("lethe: warning: bay {bay} LED: {e}");
-            }
-        }
-    }
-}
-
-/// Report a refusal: always on stderr, and as the JSON last line for scripts.
-fn refuse(json: bool, why: &str) -> u8 {
-    eprintln!("lethe: refused: {why}");
-    if json {
-        let v = serde_json::json!({"job": null, "result": "refused", "certificate": null, "error": why});
-        println!("{v}");
-    }
-    exit::ERROR
-}
-
-fn new_spec(args: &WipeArgs, device: DeviceIdentity) -> Result<WipeSpec> {
-    let buffers = 2 * u32::from(args.io_depth) * u32::from(args.chunk_mib);
-    if buffers > MAX_BUFFER_MIB {
-        bail!(
-            "--io-depth {} × --chunk-mib {} needs {buffers} MiB of buffers; the limit is {MAX_BUFFER_MIB} MiB",
-            args.io_depth,
-            args.chunk_mib
-        );
-    }
-    let plan = WipePlan::new(args.pattern, args.passes, args.blank, args.verify)?;
-    let mut seed = [0u8; 8];
-    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("OS random generator: {e}"))?;
-    Ok(WipeSpec {
-        device,
-        plan,
-        sample_seed: u64::from_le_bytes(seed),
-        chunk_size: usize::from(args.chunk_mib) << 20,
-        depth: usize::from(args.io_depth),
-        parties: JobParties {
-            operator_id: args.operator_id.clone().unwrap_or_else(default_operator),
-            operator_name: args.operator_name.clone().unwrap_or_default(),
-            customer: args.customer.clone(),
-            asset_tag: args.asset_tag.clone(),
-            destination: args.destination.map(|d| d.as_str().to_string()),
-        },
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        purge: None,
-    })
-}
-
-fn print_report(json: bool, r: &JobReport) -> Result<()> {
-    if json {
-        println!("{}", serde_json::to_string(r)?);
-        return Ok(());
-    }
-    let headline = match (r.result, &r.requested) {
-        (Verdict::Pass, Some(req)) => {
-            format!(
-                "PASS at {} only ({req} was requested): see the certificate's reasons",
-                r.category
-            )
-        }
-        (Verdict::Pass, None) => format!("PASS: {} ({}) and verified", r.method, r.category),
-        (Verdict::Fail, _) => "FAIL: the device is NOT certified as sanitized".into(),
-        (Verdict::Incomplete, _) => "INCOMPLETE: stopped before the end".into(),
+        (Some(_), Some(p)) => Some(p),
+        (None, _) => None,
     };
-    println!("{headline}");
-    println!("  job          {}", r.job);
-    println!("  device       {}", r.device);
-    println!("  method       {} ({})", r.method, r.category);
-    println!("  written      {} bytes", r.bytes_written);
-    println!("  verified     {} bytes", r.bytes_verified);
-    for p in &r.problems {
-        println!("  problem      {p}");
-    }
-    for range in r.failed_ranges.iter().take(20) {
-        println!(
-            "  failed range bytes {}..{} ({} bytes)",
-            range.offset,
-            range.end(),
-            range.length
-        );
-    }
-    if r.failed_ranges.len() > 20 {
-        println!(
-            "  … {} more failed ranges in the report",
-            r.failed_ranges.len() - 20
-        );
-    }
-    if let Some(c) = &r.certificate {
-        let what = if r.result == Verdict::Pass {
-            "certificate"
-        } else {
-            "report"
+    let jobs = edge::jobs(state, port)?;
+    let bay = args.bay.filter(|_| port.is_some());
+    let device = match (&args.device, &args.resume) {
+        (Some(d), _) => Some(d.clone()),
+        (None, Some(_)) => None,
+        (None, None) => anyhow::bail!("give a DEVICE or --resume JOB"),
+    };
+
+    // What the operator is shown and must confirm: the device as assessed
+    // now (refused here already if protected), or the device a stopped job
+    // recorded.
+    let confirmation = if args.yes {
+        edge::waived()
+    } else {
+        let shown = match (&args.resume, &device) {
+            (Some(job), _) => jobs.resumable(job),
+            (None, Some(d)) => jobs.inspect(d),
+            (None, None) => unreachable!("checked above"),
         };
-        println!("  {what:<12} {c}");
-    }
-    if let Some(p) = &r.pdf {
-        println!("  pdf          {p}");
-    }
-    if r.resumable {
-        println!("  resume with  lethe wipe --resume {}", r.job);
-    }
-    Ok(())
+        let shown = match shown {
+            Ok(s) => s,
+            Err(why) => return Ok(render::refusal(args.json, &why)),
+        };
+        let panel = jobs.config().panel.clone();
+        let led = |p| {
+            if let (Some(panel), Some(bay)) = (&panel, bay) {
+                if let Err(e) = panel.set_led(bay, p) {
+                    eprintln!("lethe: warning: no bay {bay} LED: {e}");
+                }
+            }
+        };
+        led(LedPattern::Attention);
+        match edge::ask(&shown, Consequence::Destroyed)? {
+            Some(c) => c,
+            None => {
+                led(LedPattern::Idle);
+                return Ok(exit::ERROR);
+            }
+        }
+    };
+
+    let checkpoint_interval = Duration::from_secs(u64::from(args.checkpoint_secs));
+    let req = match &args.resume {
+        Some(job) => JobRequest::Resume(ResumeRequest {
+            job: job.clone(),
+            device: device.clone(),
+            confirmation,
+            bay,
+            checkpoint_interval,
+        }),
+        None => JobRequest::Wipe(WipeRequest {
+            device: device.clone().unwrap_or_default(),
+            confirmation,
+            level: args.level.into(),
+            method: args.method.into(),
+            overwrite: OverwriteOptions {
+                pattern: args.pattern,
+                passes: args.passes,
+                blank: args.blank,
+                verify: args.verify,
+                chunk_size: usize::from(args.chunk_mib) << 20,
+                depth: usize::from(args.io_depth),
+            },
+            purge: PurgeOptions {
+                remove_hpa: args.remove_hpa,
+                allow_fallback: !args.no_fallback,
+                unfreeze_wait: Duration::from_secs(args.unfreeze_wait),
+                ..PurgeOptions::default()
+            },
+            parties: Parties {
+                operator_id: args
+                    .operator_id
+                    .clone()
+                    .unwrap_or_else(edge::default_operator),
+                operator_name: args.operator_name.clone().unwrap_or_default(),
+                customer: args.customer.clone(),
+                asset_tag: args.asset_tag.clone(),
+                destination: args.destination.map(Into::into),
+            },
+            bay,
+            checkpoint_interval,
+        }),
+    };
+    let stop = edge::stop_flag()?;
+    let job = jobs.submit(req);
+    let mut view = render::Render::new(args.json, Duration::from_millis(args.progress_interval_ms));
+    let report = view.follow(&job, &stop);
+    Ok(render::report(args.json, &report))
 }

@@ -8,11 +8,12 @@ mod cmd_controller;
 mod cmd_degauss;
 mod cmd_drives;
 mod cmd_jobs;
-mod cmd_purge;
 mod cmd_wipe;
+mod edge;
+mod render;
 
 use clap::{Parser, Subcommand};
-use lethe_cli::state::{StateDir, DEFAULT_STATE_DIR};
+use lethe_jobs::state::{StateDir, DEFAULT_STATE_DIR};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -356,7 +356,7 @@ fn device_image_back_onto_a_loop_device_and_manual_history() {
     // Wipe the device, then restore the image onto it.
     std::fs::write(dev.path(), vec![0xEEu8; 16 << 20]).unwrap();
     ok(backup(&state, &repo, &pw)
-        .args(["restore", r["snapshot"].as_str().unwrap(), "--to"])
+        .args(["restore", "--yes", r["snapshot"].as_str().unwrap(), "--to"])
         .arg(dev.path()));
     assert_eq!(
         std::fs::read(dev.path()).unwrap(),

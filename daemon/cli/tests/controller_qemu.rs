@@ -17,7 +17,7 @@ const MIB: u64 = 1 << 20;
 
 fn board() -> Option<QemuBoard> {
     if let Some(why) = missing_prereq() {
-        eprintln!("SKIP: controller QEMU test: {why}");
+        eprintln!("SKIPPED: controller QEMU test: {why}");
         return None;
     }
     let elf = firmware_elf().as_ref().unwrap_or_else(|e| panic!("{e}"));

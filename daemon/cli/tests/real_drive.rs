@@ -8,7 +8,8 @@
 //!
 //! The serial must match what `lethe drives` reads from the drive, or nothing
 //! runs. `LETHE_HW_LEVEL=clear` runs the overwrite instead of the purge.
-//! Never set in CI: there the test prints `SKIPPED:` and passes.
+//! Never set in CI: there the test prints `SKIPPED (opt-in):` and passes
+//! (counted apart from the tiers CI must run).
 
 mod common;
 
@@ -19,7 +20,7 @@ use lethe_hw_tests::real_drive;
 fn real_drive_sanitize_and_certificate() {
     let Some((dev, serial)) = real_drive() else {
         eprintln!(
-            "SKIPPED: real_drive_sanitize_and_certificate: set LETHE_HW_DEVICE and \
+            "SKIPPED (opt-in): real_drive_sanitize_and_certificate: set LETHE_HW_DEVICE and \
              LETHE_HW_I_ACCEPT_DATA_LOSS=<serial> to run against a physical drive"
         );
         return;

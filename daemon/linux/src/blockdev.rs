@@ -7,6 +7,7 @@
 //! memory, and so wiping a large drive does not evict the whole cache.
 
 use lethe_core::device::{BlockDevice, Geometry, IoFault};
+use lethe_core::inventory::{DevNum, FileId, LoopBacking};
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
@@ -147,6 +148,11 @@ impl DirectDevice {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The open descriptor (for `fstat` and read-only ioctls).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
 }
 
 fn fault(e: std::io::Error, what: &str, len: usize, offset: u64) -> IoFault {
@@ -185,4 +191,64 @@ impl BlockDevice for DirectDevice {
             .sync_data()
             .map_err(|e| fault(e, "fdatasync", 0, 0))
     }
+}
+
+/// `struct loop_info64` from `<linux/loop.h>`.
+#[repr(C)]
+struct LoopInfo64 {
+    lo_device: u64,
+    lo_inode: u64,
+    lo_rdevice: u64,
+    lo_offset: u64,
+    lo_sizelimit: u64,
+    lo_number: u32,
+    lo_encrypt_type: u32,
+    lo_encrypt_key_size: u32,
+    lo_flags: u32,
+    lo_file_name: [u8; 64],
+    lo_crypt_name: [u8; 64],
+    lo_encrypt_key: [u8; 32],
+    lo_init: [u64; 2],
+}
+const _: () = assert!(std::mem::size_of::<LoopInfo64>() == 232);
+const _: () = assert!(std::mem::align_of::<LoopInfo64>() == 8);
+
+// #define LOOP_GET_STATUS64 0x4C05 (a bare number, no _IOR encoding).
+nix::ioctl_read_bad!(loop_get_status64, 0x4C05, LoopInfo64);
+
+/// What a bound loop device's backing file is, from `LOOP_GET_STATUS64`
+/// (the kernel stats the file it holds, so a renamed or replaced path
+/// cannot fool it). `Ok(None)` for a loop device that is not bound.
+pub fn loop_backing(file: &File) -> Result<Option<LoopBacking>, nix::Error> {
+    // SAFETY: all-zero bytes are a valid LoopInfo64 (integers and byte arrays).
+    let mut info: LoopInfo64 = unsafe { std::mem::zeroed() };
+    // SAFETY: `file` is an open loop device for the duration of the call, and
+    // LOOP_GET_STATUS64 writes exactly one `struct loop_info64` (232 bytes,
+    // asserted above) into `info`.
+    match unsafe { loop_get_status64(file.as_raw_fd(), &mut info) } {
+        Ok(_) => {}
+        Err(nix::Error::ENXIO) => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let devnum = |d: u64| DevNum {
+        major: nix::sys::stat::major(d) as u32,
+        minor: nix::sys::stat::minor(d) as u32,
+    };
+    Ok(Some(LoopBacking {
+        file: FileId {
+            dev: devnum(info.lo_device),
+            ino: info.lo_inode,
+        },
+        block: (info.lo_rdevice != 0).then(|| devnum(info.lo_rdevice)),
+    }))
+}
+
+/// [`loop_backing`] of the loop device node at `path`, opened read-only
+/// without claiming it (nothing is written, nobody is locked out).
+pub fn loop_backing_of(path: &Path) -> Result<Option<LoopBacking>, std::io::Error> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)?;
+    loop_backing(&f).map_err(std::io::Error::from)
 }

@@ -11,9 +11,14 @@
 //! - [`blkid`]: read-only libblkid probing (partitions, signatures).
 //! - [`health`]: drive health (SMART, NVMe health log, SCSI log pages) over a
 //!   read-only descriptor.
+//! - [`target`]: the exclusive, identity-checked target every write goes to.
+//! - [`passthrough`]: `SG_IO` and NVMe admin commands for `lethe-cmds` values.
+//! - [`fsinfo`]: free space and writability of the state directory.
 
 pub mod blkid;
 pub mod blockdev;
 pub mod discovery;
+pub mod fsinfo;
 pub mod health;
 pub mod passthrough;
+pub mod target;

@@ -1,10 +1,16 @@
 //! Embedded SQLite job store.
 //!
-//! Every wipe job is a row written before the first byte goes to the device
-//! and updated at each checkpoint (after a device flush). A process that dies
-//! leaves its job `running` with a dead pid; [`JobStore::open`] callers turn
-//! such rows into `interrupted` with [`JobStore::reap_dead`], and
-//! `lethe wipe --resume JOB` continues from the stored checkpoint.
+//! Every job is a row written before the first byte goes to the device and
+//! updated at each checkpoint (after a device flush).
+//!
+//! A running job is owned through a *lease*: an owner token and an expiry
+//! time that the job's worker renews while it lives ([`JobStore::renew_lease`]).
+//! [`JobStore::reap`] turns `running` rows into `interrupted` when their lease
+//! expired (the worker thread died or hung, even inside a live process) or
+//! when the owning process is gone (a faster answer after a crash than
+//! waiting for the expiry). `lethe wipe --resume JOB` takes the lease over
+//! ([`JobStore::take_over`]) only from a resumable row, so two resumes cannot
+//! both own one job, and continues from the stored checkpoint.
 //!
 //! The database lives in the state directory (`/var/lib/lethe` by default) as
 //! `lethe.db`, in WAL mode so that progress updates do not block readers.
@@ -95,6 +101,18 @@ impl std::fmt::Display for JobStatus {
     }
 }
 
+/// Who holds a running job: the lease token of one worker, the process it
+/// runs in, and until when the lease holds unless renewed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Unique per worker (not per process: one daemon runs many jobs).
+    pub token: String,
+    pub pid: u32,
+    pub boot_id: String,
+    /// Unix seconds.
+    pub expires: i64,
+}
+
 /// A job as written at creation. `spec` is opaque JSON owned by the caller
 /// (device identity, plan, operator fields) so the store never needs a
 /// migration when the CLI adds an option.
@@ -106,8 +124,7 @@ pub struct NewJob {
     pub spec: serde_json::Value,
     /// Secret material needed to resume (the random-stream key).
     pub secret: Vec<u8>,
-    pub pid: u32,
-    pub boot_id: String,
+    pub lease: Lease,
     pub now: String,
 }
 
@@ -124,6 +141,9 @@ pub struct JobRecord {
     pub write_failures: RangeSet,
     pub pid: Option<u32>,
     pub boot_id: Option<String>,
+    /// Lease token and expiry (unix seconds) while running.
+    pub lease_token: Option<String>,
+    pub lease_expires: Option<i64>,
     pub created_at: String,
     pub updated_at: String,
     pub certificate: Option<String>,
@@ -138,7 +158,7 @@ pub struct JobEvent {
     pub detail: String,
 }
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
@@ -176,6 +196,12 @@ CREATE TABLE IF NOT EXISTS backup_runs (
     detail   TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS backup_runs_by_job ON backup_runs(job, kind, seq);
+";
+
+/// Version 3: job ownership by lease.
+const LEASE_COLUMNS: &str = "
+ALTER TABLE jobs ADD COLUMN lease_token TEXT;
+ALTER TABLE jobs ADD COLUMN lease_expires INTEGER;
 ";
 
 /// One entry of the backup history: a backup, forget, drill or a missed slot.
@@ -244,6 +270,18 @@ impl JobStore {
             });
         }
         self.conn.execute_batch(SCHEMA).map_err(self.err())?;
+        let has_lease: bool = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'lease_token'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(self.err())?
+            > 0;
+        if !has_lease {
+            self.conn.execute_batch(LEASE_COLUMNS).map_err(self.err())?;
+        }
         self.conn
             .execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))
             .map_err(self.err())?;
@@ -257,8 +295,8 @@ impl JobStore {
         self.conn
             .execute(
                 "INSERT INTO jobs (id, kind, device_path, spec, secret, status, checkpoint, write_failures,
-                                   pid, boot_id, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9, ?10, ?10)",
+                                   pid, boot_id, lease_token, lease_expires, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
                 params![
                     job.id,
                     job.kind,
@@ -267,8 +305,10 @@ impl JobStore {
                     job.secret,
                     cp,
                     failures,
-                    job.pid,
-                    job.boot_id,
+                    job.lease.pid,
+                    job.lease.boot_id,
+                    job.lease.token,
+                    job.lease.expires,
                     job.now
                 ],
             )
@@ -359,29 +399,81 @@ impl JobStore {
         rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
     }
 
-    /// Change status; `running` also records which process owns the job.
-    pub fn set_status(
-        &self,
-        id: &str,
-        status: JobStatus,
-        owner: Option<(u32, &str)>,
-        now: &str,
-    ) -> Result<(), StoreError> {
-        let (pid, boot) = match owner {
-            Some((p, b)) => (Some(p), Some(b.to_string())),
-            None => (None, None),
-        };
+    /// Change the status of a job that is not running any more (interrupted,
+    /// incomplete, failed): its lease is released.
+    pub fn set_status(&self, id: &str, status: JobStatus, now: &str) -> Result<(), StoreError> {
         let n = self
             .conn
             .execute(
-                "UPDATE jobs SET status = ?2, pid = ?3, boot_id = ?4, updated_at = ?5 WHERE id = ?1",
-                params![id, status.as_str(), pid, boot, now],
+                "UPDATE jobs SET status = ?2, pid = NULL, boot_id = NULL, lease_token = NULL,
+                                 lease_expires = NULL, updated_at = ?3 WHERE id = ?1",
+                params![id, status.as_str(), now],
             )
             .map_err(self.err())?;
         if n == 0 {
             return Err(StoreError::NoSuchJob(id.to_string()));
         }
         Ok(())
+    }
+
+    /// Take a resumable job (interrupted or incomplete) and make it running
+    /// under `lease`. `false` when it is not resumable (any more): someone
+    /// else took it, or it finished.
+    pub fn take_over(&self, id: &str, lease: &Lease, now: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE jobs SET status = 'running', pid = ?2, boot_id = ?3, lease_token = ?4,
+                                 lease_expires = ?5, updated_at = ?6
+                 WHERE id = ?1 AND status IN ('interrupted', 'incomplete')",
+                params![
+                    id,
+                    lease.pid,
+                    lease.boot_id,
+                    lease.token,
+                    lease.expires,
+                    now
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(n == 1)
+    }
+
+    /// Extend the lease of a running job held by `token` to `expires`.
+    /// `false` when the job is not running under that token any more (it was
+    /// reaped after the lease ran out): the caller must take it back or stop.
+    pub fn renew_lease(&self, id: &str, token: &str, expires: i64) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE jobs SET lease_expires = ?3
+                 WHERE id = ?1 AND lease_token = ?2 AND status = 'running'",
+                params![id, token, expires],
+            )
+            .map_err(self.err())?;
+        Ok(n == 1)
+    }
+
+    /// Take back a running job whose lease was reaped while its worker still
+    /// lived (the host was suspended longer than the lease, say).
+    pub fn retake(&self, id: &str, lease: &Lease, now: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE jobs SET status = 'running', pid = ?2, boot_id = ?3, lease_token = ?4,
+                                 lease_expires = ?5, updated_at = ?6
+                 WHERE id = ?1 AND status = 'interrupted'",
+                params![
+                    id,
+                    lease.pid,
+                    lease.boot_id,
+                    lease.token,
+                    lease.expires,
+                    now
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(n == 1)
     }
 
     /// Record the end of a job: its final status, result document and certificate path.
@@ -395,7 +487,8 @@ impl JobStore {
     ) -> Result<(), StoreError> {
         self.conn
             .execute(
-                "UPDATE jobs SET status = ?2, result = ?3, certificate = ?4, pid = NULL, updated_at = ?5
+                "UPDATE jobs SET status = ?2, result = ?3, certificate = ?4, pid = NULL, boot_id = NULL,
+                                 lease_token = NULL, lease_expires = NULL, updated_at = ?5
                  WHERE id = ?1",
                 params![id, status.as_str(), result.to_string(), certificate, now],
             )
@@ -451,10 +544,12 @@ impl JobStore {
         raws.into_iter().map(decode).collect()
     }
 
-    /// Mark `running` jobs whose owner is gone as `interrupted`.
-    /// `alive(pid, boot_id)` tells whether that process still runs.
-    pub fn reap_dead(
+    /// Mark `running` jobs whose owner is gone as `interrupted`: the lease
+    /// expired before `now_unix` (its worker died or hung), or
+    /// `alive(pid, boot_id)` says the owning process is gone. Returns the ids.
+    pub fn reap(
         &self,
+        now_unix: i64,
         alive: impl Fn(u32, &str) -> bool,
         now: &str,
     ) -> Result<Vec<String>, StoreError> {
@@ -463,19 +558,35 @@ impl JobStore {
             if job.status != JobStatus::Running {
                 continue;
             }
-            let live = match (job.pid, job.boot_id.as_deref()) {
+            let process = match (job.pid, job.boot_id.as_deref()) {
                 (Some(p), Some(b)) => alive(p, b),
                 _ => false,
             };
-            if !live {
-                self.set_status(&job.id, JobStatus::Interrupted, None, now)?;
-                let detail = format!(
-                    "owner process ended while running; last checkpoint {}",
-                    json(&job.checkpoint)
-                );
-                self.event(&job.id, now, "interrupted", &detail)?;
-                reaped.push(job.id);
+            // A row from before leases has none: its process alone decides.
+            let expired = job.lease_expires.is_some_and(|t| t < now_unix);
+            let why = match (process, expired) {
+                (true, false) => continue,
+                (false, _) => "its owner process ended while it was running",
+                (true, true) => "its worker stopped renewing its lease while the process lived on",
+            };
+            // Only a row still running under the same lease is reaped: a
+            // worker that renewed in between keeps its job.
+            let n = self
+                .conn
+                .execute(
+                    "UPDATE jobs SET status = 'interrupted', pid = NULL, boot_id = NULL,
+                                     lease_token = NULL, lease_expires = NULL, updated_at = ?3
+                     WHERE id = ?1 AND status = 'running' AND lease_token IS ?2
+                       AND (lease_expires IS ?4)",
+                    params![job.id, job.lease_token, now, job.lease_expires],
+                )
+                .map_err(self.err())?;
+            if n == 0 {
+                continue;
             }
+            let detail = format!("{why}; last checkpoint {}", json(&job.checkpoint));
+            self.event(&job.id, now, "interrupted", &detail)?;
+            reaped.push(job.id);
         }
         Ok(reaped)
     }
@@ -483,7 +594,8 @@ impl JobStore {
 
 const SELECT: &str =
     "SELECT id, kind, device_path, spec, secret, status, checkpoint, write_failures,
-                             pid, boot_id, created_at, updated_at, certificate, result FROM jobs";
+                             pid, boot_id, created_at, updated_at, certificate, result,
+                             lease_token, lease_expires FROM jobs";
 
 type RawRow = (
     String,
@@ -500,6 +612,8 @@ type RawRow = (
     String,
     Option<String>,
     Option<String>,
+    Option<String>,
+    Option<i64>,
 );
 
 fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
@@ -518,6 +632,8 @@ fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
         r.get(11)?,
         r.get(12)?,
         r.get(13)?,
+        r.get(14)?,
+        r.get(15)?,
     ))
 }
 
@@ -549,6 +665,8 @@ fn decode(r: RawRow) -> Result<JobRecord, StoreError> {
         status,
         pid: r.8,
         boot_id: r.9,
+        lease_token: r.14,
+        lease_expires: r.15,
         created_at: r.10,
         updated_at: r.11,
         certificate: r.12,
@@ -564,6 +682,15 @@ fn json<T: Serialize>(v: &T) -> String {
 mod tests {
     use super::*;
 
+    fn lease(token: &str, pid: u32, expires: i64) -> Lease {
+        Lease {
+            token: token.into(),
+            pid,
+            boot_id: "boot-a".into(),
+            expires,
+        }
+    }
+
     fn new_job(id: &str, pid: u32) -> NewJob {
         NewJob {
             id: id.into(),
@@ -571,8 +698,7 @@ mod tests {
             device_path: "/dev/loop9".into(),
             spec: serde_json::json!({"serial": "S1", "size": 4096}),
             secret: vec![1, 2, 3],
-            pid,
-            boot_id: "boot-a".into(),
+            lease: lease(&format!("t-{id}"), pid, 1_000),
             now: "2026-11-23T10:00:00Z".into(),
         }
     }
@@ -659,7 +785,7 @@ mod tests {
             store.create(&new_job("live", 2)).unwrap();
         }
         let store = JobStore::open(dir.path()).unwrap();
-        let reaped = store.reap_dead(|pid, _| pid == 2, "t2").unwrap();
+        let reaped = store.reap(500, |pid, _| pid == 2, "t2").unwrap();
         assert_eq!(reaped, vec!["dead".to_string()]);
         assert_eq!(store.get("dead").unwrap().status, JobStatus::Interrupted);
         assert!(store.get("dead").unwrap().status.resumable());
@@ -669,6 +795,76 @@ mod tests {
             ev.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
             ["created", "interrupted"]
         );
+    }
+
+    #[test]
+    fn a_lease_that_stops_being_renewed_is_reaped_even_in_a_live_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(dir.path()).unwrap();
+        store.create(&new_job("j", 7)).unwrap();
+        let alive = |_: u32, _: &str| true;
+        // Renewed in time: kept.
+        assert!(store.renew_lease("j", "t-j", 2_000).unwrap());
+        assert!(store.reap(1_500, alive, "t").unwrap().is_empty());
+        // A stranger cannot renew it.
+        assert!(!store.renew_lease("j", "t-other", 9_000).unwrap());
+        // Not renewed: the process lives, the lease ran out.
+        assert_eq!(
+            store.reap(2_001, alive, "t").unwrap(),
+            vec!["j".to_string()]
+        );
+        let j = store.get("j").unwrap();
+        assert_eq!(j.status, JobStatus::Interrupted);
+        assert_eq!((j.lease_token, j.pid), (None, None));
+        let ev = store.events("j").unwrap();
+        assert!(ev
+            .last()
+            .unwrap()
+            .detail
+            .contains("stopped renewing its lease"));
+        // The lost worker notices on its next renewal and may take it back.
+        assert!(!store.renew_lease("j", "t-j", 3_000).unwrap());
+        assert!(store.retake("j", &lease("t-j", 7, 3_000), "t").unwrap());
+        assert_eq!(store.get("j").unwrap().status, JobStatus::Running);
+    }
+
+    #[test]
+    fn only_one_resume_takes_a_job_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(dir.path()).unwrap();
+        store.create(&new_job("j", 7)).unwrap();
+        // Running: nobody takes it over.
+        assert!(!store.take_over("j", &lease("a", 8, 10), "t").unwrap());
+        store.set_status("j", JobStatus::Incomplete, "t").unwrap();
+        assert!(store.take_over("j", &lease("a", 8, 10), "t").unwrap());
+        assert!(!store.take_over("j", &lease("b", 9, 10), "t").unwrap());
+        let j = store.get("j").unwrap();
+        assert_eq!((j.lease_token.as_deref(), j.pid), (Some("a"), Some(8)));
+        store
+            .finish("j", JobStatus::Pass, &serde_json::json!({}), None, "t")
+            .unwrap();
+        assert!(!store.take_over("j", &lease("c", 9, 10), "t").unwrap());
+    }
+
+    #[test]
+    fn a_version_2_database_gains_the_lease_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Connection::open(dir.path().join("lethe.db")).unwrap();
+        c.execute_batch(SCHEMA).unwrap();
+        c.execute_batch("PRAGMA user_version=2").unwrap();
+        c.execute(
+            "INSERT INTO jobs (id, kind, device_path, spec, secret, status, checkpoint, write_failures,
+                               pid, boot_id, created_at, updated_at)
+             VALUES ('old', 'wipe', '/dev/x', '{}', x'', 'pass', '{\"phase\":\"done\"}', '[]', NULL, NULL, 't', 't')",
+            [],
+        )
+        .unwrap();
+        drop(c);
+        let store = JobStore::open(dir.path()).unwrap();
+        let j = store.get("old").unwrap();
+        assert_eq!((j.status, j.lease_token), (JobStatus::Pass, None));
+        store.create(&new_job("new", 1)).unwrap();
+        assert_eq!(store.get("new").unwrap().lease_expires, Some(1_000));
     }
 
     #[test]

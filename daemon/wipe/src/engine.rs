@@ -419,10 +419,13 @@ impl Run<'_> {
                     while !self.stop.load(Ordering::Relaxed) {
                         let Some(chunk) = tracker.take() else { break };
                         if let Err(e) = work(chunk, &mut bufs) {
+                            // Marked failed, never done: no checkpoint may
+                            // claim this chunk, even one the coordinating
+                            // thread takes before it sees the stop.
+                            tracker.failed(chunk);
                             *self.fatal.lock().unwrap_or_else(|e| e.into_inner()) =
                                 Some(e.to_string());
                             self.stop.store(true, Ordering::Relaxed);
-                            tracker.done(chunk);
                             break;
                         }
                         tracker.done(chunk);

@@ -251,9 +251,15 @@ pub struct RestoreArgs {
     /// Only this path inside the snapshot.
     #[arg(long)]
     pub path: Option<String>,
-    /// File or block device to write an image or stream to.
+    /// File or block device to write an image or stream to. A device is
+    /// overwritten through the job library, like a wipe: protected devices
+    /// are refused, it is held exclusively, a confirmation is asked, a device
+    /// smaller than the image is refused, and the restore is recorded as a job.
     #[arg(long)]
     pub to: Option<PathBuf>,
+    /// Do not ask for confirmation before overwriting a device.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     /// Entries already in the target: replace them, or refuse (leave them).
     #[arg(long, value_enum, default_value = "replace")]
     pub existing: ExistingArg,

@@ -30,7 +30,7 @@ use lethe_backup::restore::{self, RestoreOptions};
 use lethe_backup::scheduled::RunResult;
 use lethe_backup::walk::Filter;
 use lethe_backup::{check, prune, Outcome, Repository};
-use lethe_cli::state::StateDir;
+use lethe_jobs::state::StateDir;
 use lethe_repo::keys::KdfParams;
 use lethe_repo::FileKind;
 use lethe_store::{BackupRun, JobStore};
@@ -150,12 +150,14 @@ pub fn run(state: &StateDir, a: &BackupArgs) -> Result<u8> {
                         use std::os::unix::fs::FileTypeExt;
                         m.file_type().is_block_device()
                     }) {
-                        // Restoring onto a device overwrites it: the same refusal rules as a wipe.
-                        if let Err(refusal) = crate::cmd_drives::assess(to) {
-                            bail!("refused: {refusal}");
-                        }
+                        // Restoring onto a device overwrites it: the same chain as a wipe.
+                        let Open { repo, _conn } = o;
+                        let code = restore_to_device(state, a, r.yes, repo, id, snap, to);
+                        drop(_conn);
+                        return code;
                     }
-                    restore_image_to(&o.repo, &snap, to)?
+                    let mut sink = restore::FileSink::create(to)?;
+                    restore::restore_image(&o.repo, &snap, &mut sink, &to.display().to_string())?
                 }
                 _ => bail!(
                     "give --target DIR (directory trees) or --to FILE|DEVICE (images, streams)"
@@ -416,43 +418,70 @@ fn record_manual(
     }
 }
 
-/// Interim device/file restore edge: a block device is opened `O_EXCL` so
-/// nothing else can hold it while it is overwritten. The job library replaces
-/// this with its identity-checked exclusive target.
-fn restore_image_to(
-    repo: &lethe_backup::repo::Repository,
-    snap: &lethe_repo::snapshot::Snapshot,
+/// `restore --to DEVICE`: a job of the job library (exclusive, confirmed,
+/// size-checked, recorded); this edge only asks and renders.
+fn restore_to_device(
+    state: &StateDir,
+    a: &BackupArgs,
+    yes: bool,
+    repo: Repository,
+    id: lethe_repo::Id,
+    snap: lethe_repo::snapshot::Snapshot,
     to: &std::path::Path,
-) -> anyhow::Result<lethe_backup::restore::RestoreReport> {
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    let what = to.display().to_string();
-    let is_dev = std::fs::metadata(to).is_ok_and(|m| m.file_type().is_block_device());
-    if !is_dev {
-        let mut sink = restore::FileSink::create(to)?;
-        return Ok(restore::restore_image(repo, snap, &mut sink, &what)?);
+) -> Result<u8> {
+    use lethe_jobs::{JobRequest, Outcome, RestoreImageRequest};
+    let image =
+        lethe_jobs::restore::SnapshotImage::new(std::sync::Arc::new(repo), snap, id.to_hex())
+            .map_err(|e| anyhow!(e))?;
+    let jobs = crate::edge::jobs(state, None)?;
+    let confirmation = if yes {
+        crate::edge::waived()
+    } else {
+        let shown = match jobs.inspect(to) {
+            Ok(s) => s,
+            Err(why) => return Ok(crate::render::refusal(a.json, &why)),
+        };
+        match crate::edge::ask(&shown, lethe_jobs::confirm::Consequence::Overwritten)? {
+            Some(c) => c,
+            None => return Ok(exit::ERROR),
+        }
+    };
+    let stop = crate::edge::stop_flag()?;
+    let job = jobs.submit(JobRequest::RestoreImage(RestoreImageRequest {
+        device: to.to_path_buf(),
+        confirmation,
+        image: std::sync::Arc::new(image),
+        operator_id: crate::edge::default_operator(),
+    }));
+    let report =
+        crate::render::Render::new(a.json, std::time::Duration::from_secs(1)).follow(&job, &stop);
+    match &report.outcome {
+        Outcome::Passed => {
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"snapshot": id.to_hex(), "restored": {"files": 1, "bytes": report.bytes_written}, "job": report.job})
+                );
+            } else {
+                println!(
+                    "restored {} onto {} from {} (job {}); the image matched its backup-time BLAKE3",
+                    render::human(report.bytes_written),
+                    to.display(),
+                    &id.to_hex()[..16],
+                    report.job.as_deref().unwrap_or("-")
+                );
+            }
+            Ok(exit::OK)
+        }
+        Outcome::Refused(why) => Ok(crate::render::refusal(a.json, why)),
+        _ => {
+            for p in &report.problems {
+                eprintln!("lethe: error: {p}");
+            }
+            if a.json {
+                println!("{}", crate::render::summary(&report));
+            }
+            Ok(crate::render::exit_code(&report.outcome))
+        }
     }
-    struct DevSink(std::fs::File, u64);
-    impl restore::ImageSink for DevSink {
-        fn capacity(&self) -> Option<u64> {
-            Some(self.1)
-        }
-        fn dense(&self) -> bool {
-            true
-        }
-        fn write_at(&mut self, offset: u64, buf: &[u8]) -> std::io::Result<()> {
-            std::os::unix::fs::FileExt::write_all_at(&self.0, buf, offset)
-        }
-        fn finish(&mut self, _len: u64) -> std::io::Result<()> {
-            self.0.sync_all()
-        }
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_EXCL)
-        .open(to)
-        .with_context(|| format!("opening {what} exclusively"))?;
-    let size = std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0))?;
-    let mut sink = DevSink(f, size);
-    Ok(restore::restore_image(repo, snap, &mut sink, &what)?)
 }

@@ -8,7 +8,7 @@ use anyhow::Result;
 use lethe_backup::archive::BackupOptions;
 use lethe_backup::scheduled::{self, Devices, Env, History, PastRun, RunRecord, SystemClock};
 use lethe_backup::BackupError;
-use lethe_cli::state::StateDir;
+use lethe_jobs::state::StateDir;
 use lethe_repo::snapshot::DeviceIdentity;
 use lethe_store::{BackupRun, JobStore};
 use std::path::Path;

@@ -18,7 +18,13 @@
 //! is an object tagged by `reason`: `system_disk` {`mountpoint`, `via`},
 //! `mounted` {`by`, `mountpoint`}, `swap` {`by`}, `held_by` {`by`,
 //! `holders`}, `in_use` {`by`}, `read_only`, `is_partition` {`parent`},
-//! `virtual` {`kind`}. `stable_id` is a `/dev/disk/by-id` name (udev's own link
+//! `virtual` {`kind`}, and the reasons that come from another device built on
+//! or under this one, each carrying that device's own `reasons`: `stacked`
+//! {`upper`, `on`, `reasons`} (a loop device over this disk or one of its
+//! partitions is in use), `backed_by` {`lower`, `reasons`} (this loop device
+//! sits on a protected block device) and `other_path` {`path`, `matched`,
+//! `reasons`} (another path to the same physical disk, matched by WWN or
+//! serial, is protected). `stable_id` is a `/dev/disk/by-id` name (udev's own link
 //! when udev runs, otherwise synthesized as udev's rules would) or
 //! `loop-backing:<file>`, `null` when nothing stable exists.
 //!
@@ -39,7 +45,7 @@ pub use classify::{classify, transport};
 #[cfg(test)]
 use classify::{mmc_vendor, scsi_instance, wwn_link};
 pub use parse::{parse_mountinfo, parse_swaps, parse_udev_db};
-pub use protect::{assess, evaluate, ProtectReason};
+pub use protect::{assess, assess_in, evaluate, evaluate_in, same_disk, ProtectReason};
 pub use render::{human_size, render_table};
 
 /// A device number, `major:minor`.
@@ -110,6 +116,34 @@ pub struct DeviceRecord {
     pub holders: Vec<String>,
     /// Why blkid could not probe the device, if it could not.
     pub probe_error: Option<String>,
+    /// For a bound loop device: the identity of its backing file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loop_backing: Option<LoopBacking>,
+}
+
+/// What a loop device is bound to, as the kernel reports it
+/// (`LOOP_GET_STATUS64`): the backing file's identity, whatever its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoopBacking {
+    /// The file: the device of the filesystem holding it, and its inode.
+    pub file: FileId,
+    /// When the backing file is a block device node (a loop stacked on a
+    /// disk, a partition or another loop device): that device's number.
+    pub block: Option<DevNum>,
+}
+
+/// A file's identity: `st_dev` and `st_ino`. A path can be renamed or
+/// replaced; this cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FileId {
+    pub dev: DevNum,
+    pub ino: u64,
+}
+
+impl fmt::Display for FileId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "inode {} on device {}", self.ino, self.dev)
+    }
 }
 
 /// How a device is attached.

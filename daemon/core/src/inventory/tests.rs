@@ -506,3 +506,198 @@ fn probe_errors_become_warnings_without_the_path_twice() {
     );
     assert!(!d.protected, "a failed probe alone does not protect");
 }
+
+fn loop_rec(name: &str, minor: u32, backing: Option<DevNum>) -> DeviceRecord {
+    let mut r = rec(
+        name,
+        &format!("/devices/virtual/block/{name}"),
+        &[("size", "16384")],
+        &[],
+    );
+    r.devnum = Some(DevNum { major: 7, minor });
+    r.loop_backing = Some(LoopBacking {
+        file: FileId {
+            dev: DevNum { major: 0, minor: 5 },
+            ino: 100 + u64::from(minor),
+        },
+        block: backing,
+    });
+    r
+}
+
+fn with_partition(mut r: DeviceRecord, name: &str, devnum: DevNum) -> DeviceRecord {
+    r.partitions.push(PartitionRecord {
+        name: name.into(),
+        devnum: Some(devnum),
+        number: 1,
+        ..Default::default()
+    });
+    r
+}
+
+#[test]
+fn a_loop_device_in_use_protects_the_device_it_is_stacked_on() {
+    let sda = with_partition(sata_hdd(), "sda1", DevNum { major: 8, minor: 1 });
+    let lower = loop_rec("loop3", 3, None);
+    // loop4 over loop3, loop5 over sda1.
+    let upper = loop_rec("loop4", 4, Some(DevNum { major: 7, minor: 3 }));
+    let on_part = loop_rec("loop5", 5, Some(DevNum { major: 8, minor: 1 }));
+    let records = vec![sda.clone(), lower.clone(), upper.clone(), on_part.clone()];
+
+    // Nothing mounted: stacking alone protects nothing.
+    let idle = SystemFacts::default();
+    for r in &records {
+        assert!(!assess_in(&records, &idle, r).protected, "{}", r.name);
+    }
+
+    // The upper loop is mounted: the lower one is protected, and says why.
+    let facts = facts_with_mount(DevNum { major: 7, minor: 4 }, "/mnt/upper");
+    let d = assess_in(&records, &facts, &lower);
+    assert_eq!(
+        d.reasons,
+        vec![ProtectReason::Stacked {
+            upper: "loop4".into(),
+            on: "loop3".into(),
+            reasons: vec![ProtectReason::Mounted {
+                by: "loop4".into(),
+                mountpoint: "/mnt/upper".into()
+            }],
+        }]
+    );
+    assert!(d.reasons[0]
+        .to_string()
+        .contains("loop4 is mounted at /mnt/upper"));
+    assert_eq!(d.reasons[0].short(), "stacked");
+    // Through a partition, and through two levels of stacking.
+    let mut facts = facts_with_mount(DevNum { major: 7, minor: 5 }, "/srv");
+    facts.busy.insert("loop4".into());
+    let d = assess_in(&records, &facts, &sda);
+    assert!(
+        matches!(&d.reasons[..], [ProtectReason::Stacked { upper, on, .. }] if upper == "loop5" && on == "sda1"),
+        "{:?}",
+        d.reasons
+    );
+    let deep = loop_rec("loop6", 6, Some(DevNum { major: 7, minor: 4 }));
+    let mut records2 = records.clone();
+    records2.push(deep);
+    let facts = facts_with_mount(DevNum { major: 7, minor: 6 }, "/deep");
+    let d = assess_in(&records2, &facts, &lower);
+    let ProtectReason::Stacked { reasons, .. } = &d.reasons[0] else {
+        panic!("{:?}", d.reasons)
+    };
+    assert!(matches!(&reasons[0], ProtectReason::Stacked { upper, .. } if upper == "loop6"));
+    // A read-only upper loop does not make the lower device busy.
+    let mut ro = upper.clone();
+    ro.attrs.insert("ro".into(), "1".into());
+    let records3 = vec![lower.clone(), ro];
+    assert!(!assess_in(&records3, &idle, &lower).protected);
+}
+
+#[test]
+fn a_loop_device_over_a_protected_device_is_refused() {
+    let lower = loop_rec("loop3", 3, None);
+    let upper = loop_rec("loop4", 4, Some(DevNum { major: 7, minor: 3 }));
+    let records = vec![lower.clone(), upper.clone()];
+    let facts = facts_with_mount(DevNum { major: 7, minor: 3 }, "/data");
+    let d = assess_in(&records, &facts, &upper);
+    assert!(d.protected);
+    assert!(
+        matches!(&d.reasons[..], [ProtectReason::BackedBy { lower, .. }] if lower == "loop3"),
+        "{:?}",
+        d.reasons
+    );
+    // The lower device's record is missing: refused, never assumed idle.
+    let alone = vec![upper.clone()];
+    let d = assess_in(&alone, &SystemFacts::default(), &upper);
+    assert!(d.protected, "{:?}", d.reasons);
+    // A loop over a regular file has no lower block device.
+    let file_loop = loop_rec("loop9", 9, None);
+    assert!(
+        !assess_in(
+            std::slice::from_ref(&file_loop),
+            &SystemFacts::default(),
+            &file_loop
+        )
+        .protected
+    );
+}
+
+#[test]
+fn a_second_path_to_a_protected_disk_is_refused_by_wwn_or_serial() {
+    let path = |name: &str, minor: u32, udev: &[(&str, &str)]| {
+        let mut r = rec(
+            name,
+            &format!("/devices/pci0000:00/0000:00:03.0/host2/port-2:{minor}/end_device-2:{minor}/target2:0:{minor}/2:0:{minor}:0/block/{name}"),
+            &[("size", "1000"), ("queue/rotational", "1")],
+            udev,
+        );
+        r.devnum = Some(DevNum {
+            major: 8,
+            minor: minor * 16,
+        });
+        r
+    };
+    let wwn = [
+        ("ID_WWN", "0x5000c500a1b2c3d4"),
+        ("ID_MODEL", "ST1"),
+        ("ID_SCSI_SERIAL", "Z1"),
+    ];
+    let a = path("sdb", 1, &wwn);
+    let b = path("sdc", 2, &wwn);
+    let other = path(
+        "sdd",
+        3,
+        &[
+            ("ID_WWN", "0x5000c500ffffffff"),
+            ("ID_MODEL", "ST1"),
+            ("ID_SCSI_SERIAL", "Z1"),
+        ],
+    );
+    assert_eq!(same_disk(&a, &b).as_deref(), Some("WWN 0x5000c500a1b2c3d4"));
+    assert_eq!(
+        same_disk(&a, &other),
+        None,
+        "different WWNs are different disks"
+    );
+    let facts = facts_with_mount(
+        DevNum {
+            major: 8,
+            minor: 16,
+        },
+        "/var/lib/pacs",
+    );
+    let records = vec![a.clone(), b.clone(), other.clone()];
+    let d = assess_in(&records, &facts, &b);
+    assert!(
+        matches!(&d.reasons[..], [ProtectReason::OtherPath { path, .. }] if path == "/dev/sdb"),
+        "{:?}",
+        d.reasons
+    );
+    assert!(!assess_in(&records, &facts, &other).protected);
+    // Without WWNs: model and serial together.
+    let s1 = path("sde", 4, &[("ID_MODEL", "X"), ("ID_SCSI_SERIAL", "S-1")]);
+    let s2 = path("sdf", 5, &[("ID_MODEL", "X"), ("ID_SCSI_SERIAL", "S-1")]);
+    let s3 = path("sdg", 6, &[("ID_MODEL", "Y"), ("ID_SCSI_SERIAL", "S-1")]);
+    assert!(same_disk(&s1, &s2).is_some());
+    assert_eq!(same_disk(&s1, &s3), None);
+    // Loop devices never match each other.
+    assert_eq!(
+        same_disk(&loop_rec("loop1", 1, None), &loop_rec("loop2", 2, None)),
+        None
+    );
+}
+
+#[test]
+fn loop_backing_round_trips_and_old_records_still_load() {
+    let r = loop_rec("loop1", 1, Some(DevNum { major: 8, minor: 0 }));
+    let v = serde_json::to_value(&r).unwrap();
+    assert_eq!(v["loop_backing"]["block"]["major"], 8);
+    let back: DeviceRecord = serde_json::from_value(v).unwrap();
+    assert_eq!(back, r);
+    let mut old = serde_json::to_value(sata_hdd()).unwrap();
+    old.as_object_mut().unwrap().remove("loop_backing");
+    assert_eq!(
+        serde_json::from_value::<DeviceRecord>(old).unwrap(),
+        sata_hdd()
+    );
+}

@@ -73,11 +73,13 @@ pub enum Refusal {
     },
 }
 
-/// An allowed target: the classified drive and the record it came from.
+/// An allowed target: the classified drive, the record it came from, and
+/// the identity an exclusive open must find again.
 #[derive(Debug, Clone)]
 pub struct TargetAssessment {
     pub drive: Drive,
     pub record: DeviceRecord,
+    pub identity: LiveIdentity,
 }
 
 fn read_trim(p: impl AsRef<Path>) -> Option<String> {
@@ -108,6 +110,13 @@ fn devnum_of(meta: &fs::Metadata) -> DevNum {
 
 /// Build the record of whole device `name` (e.g. "sda").
 pub fn record(name: &str) -> Option<DeviceRecord> {
+    record_with(name, true)
+}
+
+/// Build a record; `probe` adds what libblkid finds (partition table,
+/// filesystems, labels). Without it only sysfs, udev and the loop backing are
+/// read, which is all that protection and identity need.
+fn record_with(name: &str, probe: bool) -> Option<DeviceRecord> {
     let dir = fs::canonicalize(Path::new(SYS_BLOCK).join(name)).ok()?;
     if dir.join("partition").exists() {
         return None;
@@ -144,6 +153,12 @@ pub fn record(name: &str) -> Option<DeviceRecord> {
             (r.udev, r.devlinks) = parse_udev_db(&text);
         }
     }
+    if r.attrs.contains_key("loop/backing_file") {
+        // The backing file's identity from the kernel, not from its path.
+        r.loop_backing = crate::blockdev::loop_backing_of(Path::new(&r.devnode))
+            .ok()
+            .flatten();
+    }
     r.holders = dir_names(dir.join("holders"));
     for child in dir_names(&dir) {
         let cdir = dir.join(&child);
@@ -161,14 +176,19 @@ pub fn record(name: &str) -> Option<DeviceRecord> {
             holders: dir_names(cdir.join("holders")),
             ..Default::default()
         };
-        if let Ok(found) = blkid::probe(Path::new(&format!("/dev/{child}"))) {
-            p.fs_type = found.fs_type;
-            p.label = found.label;
-            p.uuid = found.uuid;
+        if probe {
+            if let Ok(found) = blkid::probe(Path::new(&format!("/dev/{child}"))) {
+                p.fs_type = found.fs_type;
+                p.label = found.label;
+                p.uuid = found.uuid;
+            }
         }
         r.partitions.push(p);
     }
     r.partitions.sort_by_key(|p| p.number);
+    if !probe {
+        return Some(r);
+    }
     match blkid::probe(Path::new(&r.devnode)) {
         Ok(found) => {
             r.partition_table = found.partition_table;
@@ -240,11 +260,24 @@ fn disk_names() -> Result<Vec<String>, DiscoveryError> {
     Ok(names)
 }
 
-/// Whole disks (kernel names) under a device, through dm/md slaves and partitions.
+/// Whole disks (kernel names) under a device, through dm/md slaves,
+/// partitions and loop devices (to the device holding the backing file).
 fn disks_under(devnum: DevNum, depth: u32, out: &mut BTreeSet<String>) {
     let Ok(dir) = fs::canonicalize(format!("/sys/dev/block/{devnum}")) else {
         return;
     };
+    if dir.join("loop").is_dir() && depth < 16 {
+        let node = dir
+            .file_name()
+            .map(|n| format!("/dev/{}", n.to_string_lossy()));
+        if let Some(b) = node.and_then(|n| {
+            crate::blockdev::loop_backing_of(Path::new(&n))
+                .ok()
+                .flatten()
+        }) {
+            disks_under(b.block.unwrap_or(b.file.dev), depth + 1, out);
+        }
+    }
     let slaves = dir_names(dir.join("slaves"));
     if !slaves.is_empty() && depth < 16 {
         for s in slaves {
@@ -343,11 +376,57 @@ pub fn facts(records: &[DeviceRecord]) -> SystemFacts {
     f
 }
 
-/// Every whole block device, classified, with its protection verdict.
+/// Every whole block device, classified, with its protection verdict
+/// (including what is stacked on it and other paths to the same disk).
 pub fn discover() -> Result<Vec<Drive>, DiscoveryError> {
     let records: Vec<DeviceRecord> = disk_names()?.iter().filter_map(|n| record(n)).collect();
     let f = facts(&records);
-    Ok(records.iter().map(|r| inventory::assess(r, &f)).collect())
+    Ok(records
+        .iter()
+        .map(|r| inventory::assess_in(&records, &f, r))
+        .collect())
+}
+
+/// Most devices gathered for one assessment: stacks deeper or wider than
+/// this are refused ([`inventory::evaluate_in`] treats what is missing as in use).
+const MAX_RELATED: usize = 64;
+
+/// Whether one of `a`, `b` is a loop device bound to the other (or to one of
+/// its partitions), or both are paths to one disk.
+fn related(a: &DeviceRecord, b: &DeviceRecord) -> bool {
+    let on = |upper: &DeviceRecord, lower: &DeviceRecord| {
+        upper.loop_backing.and_then(|l| l.block).is_some_and(|d| {
+            lower.devnum == Some(d) || lower.partitions.iter().any(|p| p.devnum == Some(d))
+        })
+    };
+    on(a, b) || on(b, a) || inventory::same_disk(a, b).is_some()
+}
+
+/// `target` and every device whose use bears on it: loop devices stacked on
+/// it (and on them), the device under it, other paths to the same disk, and
+/// theirs in turn. Related devices get light records (no libblkid probe).
+fn with_related(target: DeviceRecord) -> Vec<DeviceRecord> {
+    let others: Vec<DeviceRecord> = disk_names()
+        .unwrap_or_default()
+        .iter()
+        .filter(|n| **n != target.name)
+        .filter_map(|n| record_with(n, false))
+        .collect();
+    let mut set = vec![target];
+    loop {
+        let before = set.len();
+        for o in &others {
+            if set.len() >= MAX_RELATED {
+                break;
+            }
+            if !set.iter().any(|r| r.name == o.name) && set.iter().any(|r| related(r, o)) {
+                set.push(o.clone());
+            }
+        }
+        if set.len() == before {
+            return set;
+        }
+    }
 }
 
 /// The classified record of whole disk `name` (e.g. after its hot-plug event).
@@ -400,8 +479,9 @@ pub fn assess_target(path: &Path) -> Result<TargetAssessment, Refusal> {
         path: path.into(),
         devnum,
     })?;
-    let f = facts(std::slice::from_ref(&rec));
-    let mut drive = inventory::assess(&rec, &f);
+    let records = with_related(rec.clone());
+    let f = facts(&records);
+    let mut drive = inventory::assess_in(&records, &f, &rec);
     if drive.protected {
         return Err(Refusal::Protected {
             path: path.into(),
@@ -410,7 +490,97 @@ pub fn assess_target(path: &Path) -> Result<TargetAssessment, Refusal> {
     }
     // Report the path the operator used (e.g. a by-id link) as well as the node.
     drive.path = real.display().to_string();
-    Ok(TargetAssessment { drive, record: rec })
+    let identity = LiveIdentity::of(devnum, &drive, rec.loop_backing);
+    Ok(TargetAssessment {
+        drive,
+        record: rec,
+        identity,
+    })
+}
+
+/// What identifies the device behind a device number: read at assessment,
+/// and read again through the open file descriptor before anything is
+/// written ([`crate::target::ExclusiveTarget`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LiveIdentity {
+    pub devnum: DevNum,
+    pub size_bytes: u64,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub wwn: Option<String>,
+    /// For a loop device: its backing file (device and inode).
+    pub loop_backing: Option<inventory::LoopBacking>,
+}
+
+impl LiveIdentity {
+    fn of(devnum: DevNum, d: &Drive, loop_backing: Option<inventory::LoopBacking>) -> Self {
+        Self {
+            devnum,
+            size_bytes: d.size_bytes,
+            model: d.model.clone(),
+            serial: d.serial.clone(),
+            wwn: d.wwn.clone(),
+            loop_backing,
+        }
+    }
+
+    /// Read the identity of device `devnum` now, from sysfs and the udev
+    /// database; `loop_backing` comes from the caller's open descriptor.
+    pub fn read(
+        devnum: DevNum,
+        size_bytes: u64,
+        loop_backing: Option<inventory::LoopBacking>,
+    ) -> Option<Self> {
+        let sys = fs::canonicalize(format!("/sys/dev/block/{devnum}")).ok()?;
+        let name = sys.file_name()?.to_string_lossy().into_owned();
+        let rec = record_with(&name, false)?;
+        let d = inventory::classify(&rec);
+        Some(Self {
+            devnum,
+            size_bytes,
+            model: d.model,
+            serial: d.serial,
+            wwn: d.wwn,
+            loop_backing,
+        })
+    }
+
+    /// Why `now` is not the device `self` describes, if it is not.
+    pub fn mismatch(&self, now: &LiveIdentity) -> Option<String> {
+        let f = |what: &str, a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| {
+            Some(format!("{what} was {a:?} when checked, {b:?} when opened"))
+        };
+        if self.devnum != now.devnum {
+            return f(
+                "device number",
+                &self.devnum.to_string(),
+                &now.devnum.to_string(),
+            );
+        }
+        if self.size_bytes != now.size_bytes {
+            return f("size", &self.size_bytes, &now.size_bytes);
+        }
+        if self.serial != now.serial {
+            return f("serial", &self.serial, &now.serial);
+        }
+        if self.wwn != now.wwn {
+            return f("WWN", &self.wwn, &now.wwn);
+        }
+        if self.model != now.model {
+            return f("model", &self.model, &now.model);
+        }
+        if self.loop_backing != now.loop_backing {
+            let show = |b: &Option<inventory::LoopBacking>| {
+                b.map_or("nothing".to_string(), |b| b.file.to_string())
+            };
+            return f(
+                "backing file",
+                &show(&self.loop_backing),
+                &show(&now.loop_backing),
+            );
+        }
+        None
+    }
 }
 
 #[cfg(test)]

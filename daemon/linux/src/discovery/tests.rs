@@ -15,7 +15,7 @@ struct LoopDevice {
 impl LoopDevice {
     fn new(bytes: u64) -> Option<Self> {
         if !nix::unistd::Uid::effective().is_root() {
-            eprintln!("skipping: loop devices need root");
+            eprintln!("SKIPPED: loop devices need root");
             return None;
         }
         let mut file = tempfile::NamedTempFile::new().ok()?;
@@ -28,7 +28,7 @@ impl LoopDevice {
             .ok()?;
         if !out.status.success() {
             eprintln!(
-                "skipping: losetup failed: {}",
+                "SKIPPED: losetup failed: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
             return None;
@@ -134,7 +134,7 @@ fn partition_table_entries_carry_start_and_type() {
     {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("skipping: sfdisk unavailable: {e}");
+            eprintln!("SKIPPED: sfdisk unavailable: {e}");
             return;
         }
     };

@@ -1,0 +1,259 @@
+//! What an edge asks for: one typed request per job.
+//!
+//! The CLI and (later) the daemon's API build these values; the library does
+//! everything else. A request says what to do and carries the operator's
+//! confirmation; it never carries an opened device: the library assesses and
+//! opens the device itself, so every edge gets the same checks.
+//!
+//! Extension point: backups, tree restores, restore drills and scheduled
+//! runs join [`JobRequest`] as variants when the backup engine's own move
+//! (issue 10) lands; their progress joins [`crate::Event`] the same way.
+
+use crate::confirm::Confirmation;
+use crate::restore::ImageSource;
+use lethe_core::pattern::Pattern;
+use lethe_core::plan::VerifyMode;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One job to run.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum JobRequest {
+    /// Sanitize a device: a verified overwrite (Clear) or a drive-native
+    /// command chosen by the NIST SP 800-88 policy (Purge).
+    Wipe(WipeRequest),
+    /// Continue an interrupted or stopped overwrite.
+    Resume(ResumeRequest),
+    /// Destroy magnetic media in the degausser.
+    Degauss(DegaussRequest),
+    /// Write a backed-up device image onto a device.
+    RestoreImage(RestoreImageRequest),
+}
+
+impl JobRequest {
+    /// The kind of job this request starts.
+    pub fn kind(&self) -> JobKind {
+        match self {
+            JobRequest::Wipe(_) | JobRequest::Resume(_) => JobKind::Wipe,
+            JobRequest::Degauss(_) => JobKind::Degauss,
+            JobRequest::RestoreImage(_) => JobKind::RestoreImage,
+        }
+    }
+}
+
+impl std::fmt::Debug for JobRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobRequest::Wipe(r) => f.debug_tuple("Wipe").field(r).finish(),
+            JobRequest::Resume(r) => f.debug_tuple("Resume").field(r).finish(),
+            JobRequest::Degauss(r) => f.debug_tuple("Degauss").field(r).finish(),
+            JobRequest::RestoreImage(r) => f
+                .debug_struct("RestoreImage")
+                .field("device", &r.device)
+                .field("image", &r.image.describe())
+                .finish(),
+        }
+    }
+}
+
+/// The kind of a job, as stored (`kind` column) and reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Overwrite or drive-native purge (one job, possibly both: a purge that
+    /// falls back to an overwrite keeps its id).
+    Wipe,
+    Degauss,
+    RestoreImage,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Wipe => "wipe",
+            JobKind::Degauss => "degauss",
+            JobKind::RestoreImage => "restore_image",
+        }
+    }
+}
+
+/// Who does the work, and for whom; all of it goes on the certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parties {
+    pub operator_id: String,
+    pub operator_name: String,
+    pub customer: Option<String>,
+    pub asset_tag: Option<String>,
+    /// Where the drive goes after sanitization.
+    pub destination: Option<Destination>,
+}
+
+/// Where a drive goes after sanitization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Destination {
+    Reuse,
+    ReturnToLessor,
+    Destroy,
+}
+
+/// The NIST SP 800-88 level asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WipeLevel {
+    /// Verified overwrite of every user-addressable sector.
+    Clear,
+    /// Drive-native sanitize command chosen by the policy, then a read-back proof.
+    Purge,
+}
+
+/// A method family the operator forces (`--method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodFamily {
+    /// The policy chooses.
+    Auto,
+    /// Verified software overwrite (Clear).
+    Overwrite,
+    AtaSecureErase,
+    AtaSanitize,
+    NvmeFormat,
+    NvmeSanitize,
+    ScsiSanitize,
+}
+
+/// How an overwrite writes and verifies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverwriteOptions {
+    pub pattern: Pattern,
+    pub passes: u32,
+    /// A final zero pass (it is the pass verified).
+    pub blank: bool,
+    pub verify: VerifyMode,
+    /// Bytes per I/O; a multiple of 4096.
+    pub chunk_size: usize,
+    /// I/Os in flight (worker threads).
+    pub depth: usize,
+}
+
+impl Default for OverwriteOptions {
+    fn default() -> Self {
+        Self {
+            pattern: Pattern::Random,
+            passes: 1,
+            blank: false,
+            verify: VerifyMode::Full,
+            chunk_size: 1 << 20,
+            depth: 4,
+        }
+    }
+}
+
+/// How a drive-native purge runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeOptions {
+    /// Restore the native max address (remove an ATA HPA) before the erase.
+    pub remove_hpa: bool,
+    /// Fall back to another command, or to a Clear overwrite, when needed.
+    pub allow_fallback: bool,
+    /// How long to wait for the operator to unfreeze a frozen drive.
+    pub unfreeze_wait: Duration,
+    /// Canary blocks read back after the command.
+    pub canaries: usize,
+    /// Seed of the canary plan; `None`: from the OS random generator.
+    pub seed: Option<u64>,
+}
+
+impl Default for PurgeOptions {
+    fn default() -> Self {
+        Self {
+            remove_hpa: false,
+            allow_fallback: true,
+            unfreeze_wait: Duration::from_secs(600),
+            canaries: 256,
+            seed: None,
+        }
+    }
+}
+
+/// Sanitize a whole device.
+#[derive(Debug, Clone)]
+pub struct WipeRequest {
+    /// The whole device, e.g. `/dev/sdb` or a `/dev/disk/by-id/…` link.
+    pub device: PathBuf,
+    pub confirmation: Confirmation,
+    pub level: WipeLevel,
+    pub method: MethodFamily,
+    pub overwrite: OverwriteOptions,
+    pub purge: PurgeOptions,
+    pub parties: Parties,
+    /// Front-panel bay whose LED follows the job.
+    pub bay: Option<u8>,
+    /// Seconds between durable checkpoints (flush + job-store update).
+    pub checkpoint_interval: Duration,
+}
+
+impl WipeRequest {
+    /// A Clear overwrite of `device` with default options.
+    pub fn clear(device: impl Into<PathBuf>, confirmation: Confirmation, parties: Parties) -> Self {
+        Self {
+            device: device.into(),
+            confirmation,
+            level: WipeLevel::Clear,
+            method: MethodFamily::Auto,
+            overwrite: OverwriteOptions::default(),
+            purge: PurgeOptions::default(),
+            parties,
+            bay: None,
+            checkpoint_interval: Duration::from_secs(5),
+        }
+    }
+
+    /// Whether the job starts with a drive-native command (a Purge level, or
+    /// a forced command family).
+    pub fn native(&self) -> bool {
+        self.level == WipeLevel::Purge
+            || !matches!(self.method, MethodFamily::Auto | MethodFamily::Overwrite)
+    }
+}
+
+/// Continue a stopped or interrupted overwrite.
+#[derive(Debug, Clone)]
+pub struct ResumeRequest {
+    pub job: String,
+    /// The device, when it got a new name; else the one the job recorded.
+    pub device: Option<PathBuf>,
+    pub confirmation: Confirmation,
+    pub bay: Option<u8>,
+    pub checkpoint_interval: Duration,
+}
+
+/// What goes into the degausser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Medium {
+    /// A rotating magnetic disk attached to this appliance.
+    Device(PathBuf),
+    /// A tape the operator declares by its label or barcode.
+    Tape(String),
+}
+
+/// Destroy magnetic media in the degausser.
+#[derive(Debug, Clone)]
+pub struct DegaussRequest {
+    pub medium: Medium,
+    pub confirmation: Confirmation,
+    pub parties: Parties,
+}
+
+/// Write an image onto a device.
+#[derive(Clone)]
+pub struct RestoreImageRequest {
+    pub device: PathBuf,
+    pub confirmation: Confirmation,
+    pub image: Arc<dyn ImageSource>,
+    /// Who restores, for the job's history.
+    pub operator_id: String,
+}
