@@ -360,6 +360,31 @@ pub fn same_disk(a: &DeviceRecord, b: &DeviceRecord) -> Option<String> {
     if virt(a) || virt(b) {
         return None;
     }
+    // NVMe: the serial and model belong to the controller (the subsystem), so
+    // every namespace shares them. Namespaces are different media; only the
+    // same namespace reached through another controller is another path. The
+    // namespace's own identifier (sysfs `wwid`: NGUID, EUI-64 or the
+    // kernel's vendor-specific form) decides when both have one; otherwise
+    // the same controller serial and model *and* the same namespace number.
+    if transport(a) == Transport::Nvme || transport(b) == Transport::Nvme {
+        let wwid = |r: &DeviceRecord| {
+            r.attrs
+                .get("wwid")
+                .map(|w| w.trim().to_ascii_lowercase())
+                .filter(|w| !w.is_empty())
+        };
+        if let (Some(w), Some(v)) = (wwid(a), wwid(b)) {
+            return (w == v).then(|| format!("namespace id {w}"));
+        }
+        let ns = |r: &DeviceRecord| {
+            r.name
+                .rsplit_once('n')
+                .and_then(|(_, n)| n.parse::<u32>().ok())
+        };
+        if ns(a).is_none() || ns(a) != ns(b) {
+            return None;
+        }
+    }
     let (x, y) = (classify(a), classify(b));
     let norm = |s: &Option<String>| {
         s.as_deref()

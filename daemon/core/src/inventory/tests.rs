@@ -701,3 +701,40 @@ fn loop_backing_round_trips_and_old_records_still_load() {
         sata_hdd()
     );
 }
+
+#[test]
+fn nvme_namespaces_of_one_controller_are_not_other_paths_of_each_other() {
+    let ns = |name: &str, wwid: Option<&str>| {
+        let mut attrs = vec![
+            ("size", "2097152"),
+            ("queue/rotational", "0"),
+            ("device/model", "QEMU NVMe Ctrl"),
+            ("device/serial", "LETHEPURGE01"),
+        ];
+        if let Some(w) = wwid {
+            attrs.push(("wwid", w));
+        }
+        rec(
+            name,
+            &format!("/devices/pci0000:00/0000:00:04.0/nvme/nvme0/{name}"),
+            &attrs,
+            &[],
+        )
+    };
+    // Same controller serial and model, different namespaces: different media.
+    assert_eq!(same_disk(&ns("nvme0n1", None), &ns("nvme0n2", None)), None);
+    assert_eq!(
+        same_disk(
+            &ns("nvme0n1", Some("nvme.1b36-4c45-01")),
+            &ns("nvme0n2", Some("nvme.1b36-4c45-02"))
+        ),
+        None
+    );
+    // The same namespace reached through a second controller is another path.
+    assert!(same_disk(&ns("nvme0n1", None), &ns("nvme1n1", None)).is_some());
+    assert!(same_disk(
+        &ns("nvme0n1", Some("eui.0011223344556677")),
+        &ns("nvme1n1", Some("eui.0011223344556677"))
+    )
+    .is_some());
+}
