@@ -85,6 +85,12 @@ impl ApplianceKey {
         Self::load_private(&dir.join(PRIVATE_KEY_FILE))
     }
 
+    /// Load a private key file of the same format kept elsewhere (the
+    /// auditor pack's release key): 64 lowercase hex digits, mode 0600.
+    pub fn load_file(path: &Path) -> Result<Self, CertError> {
+        Self::load_private(path)
+    }
+
     fn load_private(path: &Path) -> Result<Self, CertError> {
         let file = File::open(path).map_err(io_err(path, "opening the appliance key"))?;
         let meta = file
