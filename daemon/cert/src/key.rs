@@ -359,6 +359,7 @@ mod tests {
         assert_ne!(k1.public_key_hex(), k3.public_key_hex());
     }
 
+    /// safeguard: rule:secrets-in-worker
     #[test]
     fn refuses_group_or_world_readable_key() {
         let tmp = tempfile::tempdir().unwrap();
@@ -429,6 +430,7 @@ mod tests {
         assert!(k.sign_note(&cert_input).is_none());
     }
 
+    /// safeguard: rule:secrets-in-worker
     #[test]
     fn debug_never_shows_secret() {
         let seed = [0x42u8; 32];

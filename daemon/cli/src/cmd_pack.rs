@@ -66,7 +66,8 @@ pub fn run(args: &VerifyPackArgs) -> Result<u8> {
                 "key_id": m.key_id, "key_kind": kind, "files": m.files.len(),
                 "problems": [],
             });
-            let line = format!(
+            let line =
+                format!(
                 "{}  Lethe {} auditor pack, commit {}, built {}: {} files, signed by {kind} key {}",
                 if known { "VALID" } else { "SIGNATURE VALID, SIGNER UNKNOWN" },
                 m.version,

@@ -33,7 +33,9 @@ fn pack(kind: KeyKind) -> tempfile::TempDir {
 
 fn verify(dir: &Path, key: Option<&str>, json: bool) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_lethe"));
-    c.arg("verify-pack").arg(dir).env_remove("LETHE_RELEASE_PUB");
+    c.arg("verify-pack")
+        .arg(dir)
+        .env_remove("LETHE_RELEASE_PUB");
     if let Some(k) = key {
         c.arg("--key").arg(k);
     }
@@ -50,7 +52,10 @@ fn an_intact_pack_is_valid_with_its_key_and_signer_unknown_without() {
     let out = verify(p.path(), Some(&hexkey), false);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let line = String::from_utf8_lossy(&out.stdout);
-    assert!(line.starts_with("VALID  Lethe 0.1.0 auditor pack"), "{line}");
+    assert!(
+        line.starts_with("VALID  Lethe 0.1.0 auditor pack"),
+        "{line}"
+    );
     assert!(line.contains(key().key_id()), "{line}");
 
     // The key as a .pub file, and without any key.
@@ -95,8 +100,11 @@ fn a_changed_added_or_removed_file_is_invalid_and_named() {
             "manifest edited",
             |d| {
                 let m = std::fs::read_to_string(d.join("MANIFEST")).unwrap();
-                std::fs::write(d.join("MANIFEST"), m.replace("version 0.1.0", "version 0.2.0"))
-                    .unwrap()
+                std::fs::write(
+                    d.join("MANIFEST"),
+                    m.replace("version 0.1.0", "version 0.2.0"),
+                )
+                .unwrap()
             },
             "signature does not verify",
         ),

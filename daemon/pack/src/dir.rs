@@ -9,8 +9,8 @@ use crate::manifest::{is_pack_path, FileEntry, MANIFEST_FILE};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
 use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// One way the directory differs from its manifest.
@@ -34,7 +34,10 @@ impl std::fmt::Display for Difference {
             Difference::Added(p) => write!(f, "added (not in the manifest): {p}"),
             Difference::Removed(p) => write!(f, "removed (listed in the manifest): {p}"),
             Difference::NotAllowed(p) => {
-                write!(f, "not allowed in a pack (not a regular file, or a bad name): {p}")
+                write!(
+                    f,
+                    "not allowed in a pack (not a regular file, or a bad name): {p}"
+                )
             }
         }
     }

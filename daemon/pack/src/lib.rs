@@ -76,7 +76,10 @@ pub enum PackError {
 }
 
 fn list(d: &[Difference]) -> String {
-    d.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("; ")
+    d.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> PackError {

@@ -125,7 +125,9 @@ pub fn is_pack_path(path: &str) -> bool {
 }
 
 fn is_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn is_version(s: &str) -> bool {
@@ -182,7 +184,9 @@ impl Manifest {
             return Err(ManifestError::Format);
         }
         let mut header = |field: &'static str, ok: &dyn Fn(&str) -> bool| {
-            let (line, l) = lines.next().ok_or(ManifestError::Header { line: 0, field })?;
+            let (line, l) = lines
+                .next()
+                .ok_or(ManifestError::Header { line: 0, field })?;
             l.strip_prefix(field)
                 .and_then(|r| r.strip_prefix(' '))
                 .filter(|v| ok(v))
@@ -281,12 +285,17 @@ mod tests {
         let m = sample();
         let text = m.to_text();
         assert!(text.starts_with("lethe-auditor-pack/1\nversion 0.1.0\ncommit 9c858f4e"));
-        assert!(text.contains(&format!("\nfile {} 12 data/safeguards.json\n", "01".repeat(32))));
+        assert!(text.contains(&format!(
+            "\nfile {} 12 data/safeguards.json\n",
+            "01".repeat(32)
+        )));
         assert_eq!(Manifest::parse(&text).unwrap(), m);
         let mut dirty = m.clone();
         dirty.commit.push_str("+dirty");
         dirty.key_kind = KeyKind::ThrowAway;
-        assert!(dirty.to_text().contains("\nkey 0123456789abcdef throw-away\n"));
+        assert!(dirty
+            .to_text()
+            .contains("\nkey 0123456789abcdef throw-away\n"));
         assert_eq!(Manifest::parse(&dirty.to_text()).unwrap(), dirty);
     }
 
@@ -296,8 +305,20 @@ mod tests {
             assert!(is_pack_path(ok), "{ok}");
         }
         for bad in [
-            "", "/etc/passwd", "../x", "a/../b", "a/./b", ".hidden", "a/.b", "a//b", "a/",
-            "with space", "MANIFEST", "tab\tx", "é", "a\\b",
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a/./b",
+            ".hidden",
+            "a/.b",
+            "a//b",
+            "a/",
+            "with space",
+            "MANIFEST",
+            "tab\tx",
+            "é",
+            "a\\b",
         ] {
             assert!(!is_pack_path(bad), "{bad:?}");
         }
@@ -310,16 +331,41 @@ mod tests {
         let good = sample().to_text();
         let cases: Vec<(String, &str)> = vec![
             (good.trim_end().to_owned(), "no final newline"),
-            (good.replacen("lethe-auditor-pack/1", "lethe-auditor-pack/2", 1), "format"),
-            (good.replacen("version 0.1.0", "version  0.1.0", 1), "double space"),
-            (good.replacen("commit 9c8", "commit 9C8", 1), "upper-case hex"),
-            (good.replacen("built 2026-12-04T10:00:00Z", "built 2026-12-04 10:00:00", 1), "time"),
+            (
+                good.replacen("lethe-auditor-pack/1", "lethe-auditor-pack/2", 1),
+                "format",
+            ),
+            (
+                good.replacen("version 0.1.0", "version  0.1.0", 1),
+                "double space",
+            ),
+            (
+                good.replacen("commit 9c8", "commit 9C8", 1),
+                "upper-case hex",
+            ),
+            (
+                good.replacen("built 2026-12-04T10:00:00Z", "built 2026-12-04 10:00:00", 1),
+                "time",
+            ),
             (good.replacen(" release\n", " trusted\n", 1), "key kind"),
-            (good.replacen("file 0101", "file 0102", 1).replacen(" 12 ", " 012 ", 1), "size"),
-            (good.replacen("data/safeguards.json", "../safeguards.json", 1), "path"),
-            (good.replacen("data/safeguards.json", "zz/safeguards.json", 1), "order"),
+            (
+                good.replacen("file 0101", "file 0102", 1)
+                    .replacen(" 12 ", " 012 ", 1),
+                "size",
+            ),
+            (
+                good.replacen("data/safeguards.json", "../safeguards.json", 1),
+                "path",
+            ),
+            (
+                good.replacen("data/safeguards.json", "zz/safeguards.json", 1),
+                "order",
+            ),
             (good.replacen("version 0.1.0\n", "", 1), "missing header"),
-            (format!("{good}file {} 1 lethe-auditor-pack.pdf\n", "00".repeat(32)), "duplicate"),
+            (
+                format!("{good}file {} 1 lethe-auditor-pack.pdf\n", "00".repeat(32)),
+                "duplicate",
+            ),
             (good.replacen("\nfile", "\n\nfile", 1), "blank line"),
         ];
         for (text, what) in cases {

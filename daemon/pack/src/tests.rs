@@ -17,7 +17,11 @@ fn key() -> ApplianceKey {
 fn pack() -> tempfile::TempDir {
     let t = tempfile::tempdir().unwrap();
     fs::create_dir_all(t.path().join("html/img")).unwrap();
-    fs::write(t.path().join("lethe-auditor-pack.pdf"), b"%PDF-1.7 not really").unwrap();
+    fs::write(
+        t.path().join("lethe-auditor-pack.pdf"),
+        b"%PDF-1.7 not really",
+    )
+    .unwrap();
     fs::write(t.path().join("html/index.html"), b"<h1>Lethe</h1>").unwrap();
     fs::write(t.path().join("html/img/a.png"), [0u8; 300]).unwrap();
     fs::write(t.path().join("empty.txt"), b"").unwrap();
@@ -50,7 +54,10 @@ fn a_signed_pack_verifies_with_its_key_and_lists_every_file() {
     );
     assert_eq!(v.manifest.key_id, key().key_id());
     let text = fs::read_to_string(t.path().join(MANIFEST_FILE)).unwrap();
-    assert!(text.starts_with("lethe-auditor-pack/1\nversion 0.1.0\n"), "{text}");
+    assert!(
+        text.starts_with("lethe-auditor-pack/1\nversion 0.1.0\n"),
+        "{text}"
+    );
     assert!(text.contains("\n\n\u{2014} lethe-release "), "{text}");
 }
 
@@ -138,10 +145,7 @@ fn a_changed_manifest_or_another_key_is_refused() {
     let t = pack();
     fs::write(t.path().join("html/index.html"), b"<h1>forged</h1>").unwrap();
     sign_pack(t.path(), &header(), &other).unwrap();
-    assert_eq!(
-        verify_pack(t.path(), None).unwrap().signer,
-        Signer::Unknown
-    );
+    assert_eq!(verify_pack(t.path(), None).unwrap().signer, Signer::Unknown);
     assert!(matches!(
         verify_pack(t.path(), Some(&key().verifying_key())),
         Err(PackError::WrongKey { .. })

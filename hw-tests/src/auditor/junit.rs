@@ -2,7 +2,7 @@
 //! test binary (`package::target`), a test that skipped its tier as
 //! `<skipped>` with its reason, a failure with its captured output.
 
-use crate::runlog::{artifact_of_exe, Artifact, Outcome, Run};
+use super::runlog::{artifact_of_exe, Artifact, Outcome, Run};
 use std::fmt::Write as _;
 
 /// XML 1.0 text: escaped, and without the control characters XML forbids.
@@ -100,7 +100,7 @@ pub fn junit(run: &Run, artifacts: &[Artifact]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runlog::parse_log;
+    use crate::auditor::runlog::parse_log;
 
     #[test]
     fn skips_failures_and_escaping() {

@@ -3,11 +3,11 @@
 //! pack) the results, compared with the previous pack's `data/safeguards.json`
 //! or with the same snapshot taken from a git revision.
 
-use crate::plan::{hipaa_section, tests_of, HIPAA_PATH};
-use crate::registry::{Registry, Safeguard, REGISTRY_PATH};
-use crate::results::Joined;
-use crate::source::Source;
-use crate::tags::TaggedTest;
+use super::plan::{hipaa_section, tests_of, HIPAA_PATH};
+use super::registry::{Registry, Safeguard, REGISTRY_PATH};
+use super::results::Joined;
+use super::source::Source;
+use super::tags::TaggedTest;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -18,7 +18,7 @@ pub const SNAPSHOT_FORMAT: &str = "lethe-auditor-pack-safeguards/1";
 /// The documents whose changes are listed.
 pub const TRACKED_DOCS: [&str; 6] = [
     HIPAA_PATH,
-    crate::plan::PLAN_PATH,
+    super::plan::PLAN_PATH,
     "docs/threat-model.md",
     "docs/safety.md",
     "docs/audit-log.md",
@@ -115,17 +115,17 @@ pub fn snapshot_of_rev(root: &std::path::Path, rev: &str) -> Result<Option<Snaps
     let mut tags = Vec::new();
     for (file, src) in source.rust_files()? {
         // An old revision's misplaced tag is its own business: skip, don't fail.
-        tags.extend(crate::tags::scan_file(&file, &src).unwrap_or_default());
+        tags.extend(super::tags::scan_file(&file, &src).unwrap_or_default());
     }
     let version = source
         .read("Cargo.toml")?
-        .and_then(|t| crate::workspace_version(&t))
+        .and_then(|t| super::workspace_version(&t))
         .unwrap_or_else(|| "unknown".into());
     snapshot(&source, &registry, &tags, None, &version, rev).map(Some)
 }
 
 fn title(s: &Safeguard) -> String {
-    format!("{} {}", crate::plan::label(s), s.title)
+    format!("{} {}", super::plan::label(s), s.title)
 }
 
 /// The change list, as Markdown (without a top heading).
@@ -279,7 +279,7 @@ pub fn changes(previous: Option<&Snapshot>, previous_name: &str, now: &Snapshot)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::{Kind, Status};
+    use crate::auditor::registry::{Kind, Status};
 
     fn entry(id: &str, status: Status, tests: &[(&str, Option<&str>)]) -> SafeguardEntry {
         SafeguardEntry {

@@ -3,8 +3,8 @@
 //! only (no test run), so they are committed and a test fails when they
 //! are stale.
 
-use crate::registry::{Kind, Registry, Safeguard};
-use crate::tags::TaggedTest;
+use super::registry::{Kind, Registry, Safeguard};
+use super::tags::TaggedTest;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -26,7 +26,7 @@ pub fn tests_of<'a>(tags: &'a [TaggedTest], id: &str) -> Vec<&'a TaggedTest> {
 }
 
 fn link(t: &TaggedTest) -> String {
-    let short = t.file.rsplit('/').next().unwrap_or(&t.file);
+    let short = t.file.strip_prefix("daemon/").unwrap_or(&t.file);
     format!("[`{short}::{}`](../{}#L{})", t.function, t.file, t.line)
 }
 

@@ -1,9 +1,9 @@
 //! Tags joined with a run: which tagged tests ran and passed, per safeguard,
 //! and the gate that fails the build when a safeguard has none.
 
-use crate::registry::Registry;
-use crate::runlog::{artifact_of, Artifact, Outcome, Run};
-use crate::tags::TaggedTest;
+use super::registry::Registry;
+use super::runlog::{artifact_of, Artifact, Outcome, Run};
+use super::tags::TaggedTest;
 
 /// A tagged test and what the run says of it.
 #[derive(Debug, Clone)]

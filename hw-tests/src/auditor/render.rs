@@ -142,7 +142,7 @@ fn to_html(doc: &Doc, docs: &[&str], mode: Mode) -> String {
 }
 
 fn escape(s: &str) -> String {
-    crate::junit::xml_escape(s)
+    super::junit::xml_escape(s)
 }
 
 fn page(title: &str, banner: &Banner, body: &str, print: bool) -> String {

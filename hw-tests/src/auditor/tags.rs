@@ -118,24 +118,36 @@ pub fn file_module(file: &str) -> String {
     rest.join("::")
 }
 
-/// For each line, the inline modules (`mod name { … }`) open at its start.
-/// A small lexer: comments, strings, raw strings and char literals are
-/// skipped so their braces do not count.
-pub fn inline_modules(src: &str) -> Vec<Vec<String>> {
+/// What the lexer knows at the start of a line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineState {
+    /// The inline modules (`mod name { … }`) open there.
+    pub modules: Vec<String>,
+    /// The line starts inside a string literal or a block comment: it is
+    /// not code (a tag there is text, e.g. in a test's sample source).
+    pub in_literal: bool,
+}
+
+/// The state at the start of every line. A small lexer: comments, strings,
+/// raw strings and char literals are skipped so their braces do not count.
+pub fn line_states(src: &str) -> Vec<LineState> {
     let b = src.as_bytes();
-    let mut out = vec![Vec::new()];
+    let mut out = vec![LineState::default()];
     let mut stack: Vec<(String, usize)> = Vec::new();
     let mut depth = 0usize;
     let mut words: Vec<String> = Vec::new();
     let mut i = 0;
-    let newline = |out: &mut Vec<Vec<String>>, stack: &Vec<(String, usize)>| {
-        out.push(stack.iter().map(|(n, _)| n.clone()).collect());
+    let newline = |out: &mut Vec<LineState>, stack: &Vec<(String, usize)>, in_literal: bool| {
+        out.push(LineState {
+            modules: stack.iter().map(|(n, _)| n.clone()).collect(),
+            in_literal,
+        });
     };
     while i < b.len() {
         let c = b[i];
         match c {
             b'\n' => {
-                newline(&mut out, &stack);
+                newline(&mut out, &stack, false);
                 i += 1;
             }
             b'/' if b.get(i + 1) == Some(&b'/') => {
@@ -147,7 +159,7 @@ pub fn inline_modules(src: &str) -> Vec<Vec<String>> {
                 i += 2;
                 while i < b.len() && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
                     if b[i] == b'\n' {
-                        newline(&mut out, &stack);
+                        newline(&mut out, &stack, true);
                     }
                     i += 1;
                 }
@@ -172,7 +184,7 @@ pub fn inline_modules(src: &str) -> Vec<Vec<String>> {
                         break;
                     }
                     if b[j] == b'\n' {
-                        newline(&mut out, &stack);
+                        newline(&mut out, &stack, true);
                     }
                     if b[j] == b'"' && (0..hashes).all(|h| b.get(j + 1 + h) == Some(&b'#')) {
                         j += 1 + hashes;
@@ -190,7 +202,7 @@ pub fn inline_modules(src: &str) -> Vec<Vec<String>> {
                         i += 1;
                     }
                     if i < b.len() && b[i] == b'\n' {
-                        newline(&mut out, &stack);
+                        newline(&mut out, &stack, true);
                     }
                     i += 1;
                 }
@@ -250,11 +262,14 @@ pub fn scan_file(file: &str, src: &str) -> Result<Vec<TaggedTest>, String> {
     if !lines.iter().any(|l| tag_ids(l).is_some()) {
         return Ok(Vec::new());
     }
-    let mods = inline_modules(src);
+    let states = line_states(src);
     let base = file_module(file);
     let mut found: BTreeMap<usize, TaggedTest> = BTreeMap::new();
     for (i, line) in lines.iter().enumerate() {
         let Some(ids) = tag_ids(line) else { continue };
+        if states.get(i).is_some_and(|s| s.in_literal) {
+            continue;
+        }
         let ids: Vec<String> = ids
             .split(',')
             .map(|s| s.trim().to_owned())
@@ -318,7 +333,7 @@ pub fn scan_file(file: &str, src: &str) -> Result<Vec<TaggedTest>, String> {
         }
         above.reverse();
         above.extend(doc);
-        let inline = mods.get(j).cloned().unwrap_or_default();
+        let inline = states.get(j).map(|s| s.modules.clone()).unwrap_or_default();
         let module = std::iter::once(base.clone())
             .filter(|b| !b.is_empty())
             .chain(inline)
@@ -397,6 +412,14 @@ mod tests {
     }
 }
 "####;
+
+    #[test]
+    fn tags_inside_string_literals_are_text() {
+        let src = "const A: &str = r#\"\n/// safeguard: 164.312(b)\n#[test]\nfn a() {}\n\"#;\n\
+                   const B: &str = \"\n// safeguard: 164.312(b)\n#[test]\nfn b() {}\n\";\n\
+                   /* block\n/// safeguard: 164.312(b)\n#[test]\nfn c() {}\n*/\n";
+        assert_eq!(scan_file("daemon/x/src/lib.rs", src).unwrap(), []);
+    }
 
     #[test]
     fn tags_are_found_with_their_module_and_doc() {

@@ -13,45 +13,49 @@
 //!   data/sbom/*.cdx.json         CycloneDX SBOMs
 //! ```
 
-use crate::changes::{self, Snapshot};
-use crate::registry::Registry;
-use crate::render::{self, Banner, Doc};
-use crate::results::{self, Joined};
-use crate::runlog::{self, Artifact, Outcome, Run};
-use crate::source::Source;
-use crate::{deps, junit, plan};
+use super::changes::{self, Snapshot};
+use super::registry::Registry;
+use super::render::{self, Banner, Doc};
+use super::results::{self, Joined};
+use super::runlog::{self, Artifact, Outcome, Run};
+use super::source::Source;
+use super::{deps, junit, plan};
 use lethe_cert::ApplianceKey;
 use lethe_pack::{Header, KeyKind};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[derive(clap::Args)]
-pub struct BuildArgs {
+/// What to build, and from what.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
     /// The results folder of `hw-tests/run-tests.sh`: test.log,
-    /// binaries.json, firmware-binaries.json.
-    #[arg(long)]
-    results: PathBuf,
+    /// binaries.json, firmware-binaries.json, commit.
+    pub results: PathBuf,
     /// Where to create the pack's folder.
-    #[arg(long)]
-    out: PathBuf,
+    pub out: PathBuf,
     /// The previous version: a pack folder, `git:REV`, `auto` (the newest
     /// tag v* before HEAD), or `none`.
-    #[arg(long, default_value = "auto")]
-    previous: String,
-    /// The release private key (64 hex digits, mode 0600, as appliance.key).
-    /// Without it a throw-away key signs the pack, and the manifest says so.
-    #[arg(long, env = "LETHE_RELEASE_KEY")]
-    key: Option<PathBuf>,
-    /// Leave out the CycloneDX SBOM (tests of this tool only).
-    #[arg(long)]
-    no_sbom: bool,
+    pub previous: String,
+    /// The release private key file; `None`: a throw-away key.
+    pub key: Option<PathBuf>,
+    /// Write the CycloneDX SBOM (`cargo cyclonedx`).
+    pub sbom: bool,
     /// The Chromium binary that prints the PDF.
-    #[arg(long, default_value = "chromium")]
-    chromium: String,
+    pub chromium: String,
     /// The build time (`YYYY-MM-DDTHH:MM:SSZ`; default: now).
-    #[arg(long)]
-    built: Option<String>,
+    pub built: Option<String>,
+}
+
+/// A pack that was built and signed.
+#[derive(Debug, Clone)]
+pub struct BuiltPack {
+    /// Its folder.
+    pub dir: PathBuf,
+    /// The signed manifest.
+    pub manifest: lethe_pack::Manifest,
+    /// One line for the terminal.
+    pub summary: String,
 }
 
 pub fn read_binaries(root: &Path, files: &[PathBuf]) -> Result<Vec<Artifact>, String> {
@@ -77,7 +81,7 @@ fn git(root: &Path, args: &[&str]) -> Option<String> {
 }
 
 /// The commit, with `+dirty` when tracked files differ from it.
-fn commit_of(root: &Path) -> Result<String, String> {
+pub fn commit_of(root: &Path) -> Result<String, String> {
     let head = git(root, &["rev-parse", "HEAD"])
         .ok_or("not a git checkout (git rev-parse HEAD failed)")?;
     let dirty = git(root, &["status", "--porcelain", "--untracked-files=no"])
@@ -324,15 +328,28 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-pub fn build(root: &Path, args: &BuildArgs) -> Result<(), String> {
+pub fn build(root: &Path, args: &BuildOptions) -> Result<BuiltPack, String> {
     let commit = commit_of(root)?;
-    let version = crate::workspace_version(&read_doc(root, "Cargo.toml")?)
+    let tested = std::fs::read_to_string(args.results.join("commit")).map_err(|e| {
+        format!(
+            "{}/commit: {e} (a results folder of hw-tests/run-tests.sh)",
+            args.results.display()
+        )
+    })?;
+    if tested.trim() != commit {
+        return Err(format!(
+            "the results in {} are of commit {}, not of {commit}: run hw-tests/run-tests.sh again",
+            args.results.display(),
+            tested.trim()
+        ));
+    }
+    let version = super::workspace_version(&read_doc(root, "Cargo.toml")?)
         .ok_or("Cargo.toml has no [workspace.package] version")?;
     let built = args.built.clone().unwrap_or_else(now_rfc3339);
 
     // Sources: the registry, the tags, and documents that match them.
-    let (registry, tags) = crate::load(root)?;
-    crate::check_docs(root, &registry, &tags)?;
+    let (registry, tags) = super::load(root)?;
+    super::check_docs(root, &registry, &tags)?;
 
     // The run.
     let log_path = args.results.join("test.log");
@@ -392,7 +409,7 @@ pub fn build(root: &Path, args: &BuildArgs) -> Result<(), String> {
         &(serde_json::to_string_pretty(&dep_json).map_err(|e| e.to_string())? + "\n"),
     )?;
     let mut sbom_files = Vec::new();
-    if !args.no_sbom {
+    if args.sbom {
         let sbom_dir = dir.join("data/sbom");
         for f in deps::sbom(root, "x86_64-unknown-linux-gnu", &sbom_dir, "")? {
             sbom_files.push(format!("data/sbom/{f}"));
@@ -474,7 +491,7 @@ pub fn build(root: &Path, args: &BuildArgs) -> Result<(), String> {
     }
 
     let manifest = lethe_pack::sign_pack(&dir, &header, &key.0).map_err(|e| e.to_string())?;
-    println!(
+    let summary = format!(
         "auditor pack: {} ({} files, signed by {} key {}); {} safeguards and rules, {} tagged tests; {}",
         dir.display(),
         manifest.files.len(),
@@ -484,5 +501,9 @@ pub fn build(root: &Path, args: &BuildArgs) -> Result<(), String> {
         tags.len(),
         totals_line(&run)
     );
-    Ok(())
+    Ok(BuiltPack {
+        dir,
+        manifest,
+        summary,
+    })
 }
