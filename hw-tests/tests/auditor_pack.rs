@@ -277,7 +277,7 @@ fn the_pack_is_built_signed_readable_and_refuses_what_it_must() {
         ),
     ] {
         match verify_pack(dir, Some(&release.verifying_key())) {
-            Err(PackError::Differs(d)) => assert_eq!(d, [want.clone()]),
+            Err(PackError::Differs(d)) => assert_eq!(d, std::slice::from_ref(&want)),
             other => panic!("{want:?}: {other:?}"),
         }
     }

@@ -80,7 +80,8 @@ fn an_intact_pack_is_valid_with_its_key_and_signer_unknown_without() {
 #[test]
 fn a_changed_added_or_removed_file_is_invalid_and_named() {
     let hexkey = key().public_key_hex();
-    let cases: [(&str, fn(&Path), &str); 4] = [
+    type Damage = fn(&Path);
+    let cases: [(&str, Damage, &str); 4] = [
         (
             "changed",
             |d| std::fs::write(d.join("html/index.html"), b"<h1>Lethe!</h1>\n").unwrap(),

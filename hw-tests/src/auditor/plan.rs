@@ -216,8 +216,9 @@ pub fn refill_hipaa(
     Ok(out)
 }
 
-/// The text of a HIPAA entry's section in `docs/hipaa.md` (its heading to
-/// the next heading of the same or a higher level), for the change list.
+/// The hand-written text of a HIPAA entry's section in `docs/hipaa.md`
+/// (its heading to the next heading of the same or a higher level, without
+/// the generated test list), for the change list.
 pub fn hipaa_section(text: &str, s: &Safeguard) -> Option<String> {
     let head = format!("### {} ", label(s));
     let start = text.find(&format!("\n{head}"))? + 1;
@@ -228,5 +229,37 @@ pub fn hipaa_section(text: &str, s: &Safeguard) -> Option<String> {
         .chain(body[4..].find("\n### "))
         .min()
         .map_or(body.len(), |e| e + 4);
-    Some(body[..end].to_owned())
+    let section = &body[..end];
+    Some(match (section.find(BEGIN), section.find(END)) {
+        (Some(b), Some(e)) if b < e => format!("{}{}", &section[..b], &section[e + END.len()..]),
+        _ => section.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auditor::registry::{Kind, Status};
+
+    #[test]
+    fn a_section_is_its_prose_without_the_generated_list() {
+        let s = Safeguard {
+            id: "164.312(b)".into(),
+            title: "Audit controls".into(),
+            kind: Kind::Hipaa,
+            requirement: "standard".into(),
+            status: Status::Implemented,
+            summary: String::new(),
+            fails_if: String::new(),
+            pending: None,
+        };
+        let doc = format!(
+            "# T\n\n### §164.312(a)(1) Access\n\nA.\n\n### §164.312(b) Audit controls\n\nProse.\n\
+             {BEGIN}164.312(b) -->\n- a test\n{END}\n\n## Next\n"
+        );
+        assert_eq!(
+            hipaa_section(&doc, &s).unwrap(),
+            "### §164.312(b) Audit controls\n\nProse.\n\n"
+        );
+    }
 }
