@@ -13,6 +13,7 @@ PKGS=(
     nwipe time                   # benchmark peer and peak-RSS measurement
     openssh-server openssh-client  # SFTP backend tests (a real sshd on 127.0.0.1)
     restic borgbackup            # backup benchmark peers
+    chromium                     # prints the auditor pack's PDF (hw-tests/pack.sh); console browser tests
 )
 missing=()
 for p in "${PKGS[@]}"; do
@@ -71,3 +72,10 @@ if ! command -v cargo >/dev/null; then
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target add thumbv7em-none-eabihf >/dev/null
+
+# cargo-cyclonedx writes the auditor pack's SBOM (hw-tests/pack.sh). Built
+# once from crates.io into ~/.cargo/bin (a few minutes), then kept.
+CYCLONEDX_VERSION=0.5.9
+if ! cargo cyclonedx --version 2>/dev/null | grep -q " $CYCLONEDX_VERSION\$"; then
+    cargo install --locked --quiet cargo-cyclonedx --version "$CYCLONEDX_VERSION"
+fi

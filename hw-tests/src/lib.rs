@@ -17,6 +17,7 @@
 //! and reports passed, failed and skipped tests in its closing line; with
 //! `CI=true` a skipped (not opt-in) test fails the run.
 
+pub mod auditor;
 pub mod qemu_board;
 pub mod qemu_guest;
 

@@ -109,6 +109,7 @@ fn partitions_and_filesystems_are_listed() {
     assert_eq!(t.drive.name, name);
 }
 
+/// safeguard: rule:protected-devices
 #[test]
 fn a_partition_is_refused_and_so_is_its_disk_while_mounted() {
     if let Some(why) = loop_tier_unavailable() {
@@ -143,6 +144,7 @@ fn a_partition_is_refused_and_so_is_its_disk_while_mounted() {
     assert!(text.contains("p1 is mounted at"), "{text}");
 }
 
+/// safeguard: rule:protected-devices
 #[test]
 fn active_swap_is_refused() {
     if let Some(why) = loop_tier_unavailable() {
@@ -177,6 +179,7 @@ fn a_signature_on_the_raw_device_is_reported() {
     assert_eq!(t.drive.signatures, vec!["ext4".to_string()]);
 }
 
+/// safeguard: rule:protected-devices
 #[test]
 fn the_root_disk_is_refused_as_a_system_disk() {
     let Some(root) = root_disk() else {

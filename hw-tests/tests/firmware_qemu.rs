@@ -146,6 +146,7 @@ async fn handshake_leds_and_the_host_refuses_a_simulation_build() {
     ));
 }
 
+/// safeguard: rule:fail-safe-relay, 164.310(d)(2)(i)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cycle_is_measured_and_matches_qemus_record() {
     boot_or_skip!(_serial, q);
@@ -175,6 +176,7 @@ async fn a_cycle_is_measured_and_matches_qemus_record() {
     assert_eq!(c.degauss_cycle(&consent()).await.unwrap().cycle, 2);
 }
 
+/// safeguard: rule:fail-safe-relay
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_drops_when_heartbeats_stop() {
     boot_or_skip!(_serial, q);
@@ -204,6 +206,7 @@ async fn relay_drops_when_heartbeats_stop() {
     );
 }
 
+/// safeguard: rule:fail-safe-relay
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_and_trips_that_need_the_local_reset() {
     boot_or_skip!(_serial, q);
@@ -287,6 +290,7 @@ async fn refusals_and_trips_that_need_the_local_reset() {
     assert_eq!(relay_pulses(&q.log()).len(), 1, "only the one pulse ever");
 }
 
+/// safeguard: rule:fail-safe-relay
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_welded_contact_latches_and_blocks_arming() {
     boot_or_skip!(_serial, q);
@@ -480,6 +484,7 @@ impl RawPty {
 
 /// Issue 16's trial: just after a fire, the host stops draining the port while it keeps sending.
 /// The firmware's transmit gives up instead of wedging the loop, and the relay drops on time.
+/// safeguard: rule:fail-safe-relay
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_that_stops_reading_cannot_stall_the_pulse() {
     boot_or_skip!(_serial, q);
@@ -644,6 +649,7 @@ async fn stall(
 /// The main loop stalls, panics or faults during a pulse: the pulse-limit interrupt, the watchdog
 /// NMI or the panic/fault handler drops the relay, and the board comes back with the relay low
 /// and the cause reported. One boot for all of them (each ends in a reset).
+/// safeguard: rule:fail-safe-relay
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalls_panics_and_faults_drop_the_relay_and_report_the_reset() {
     boot_or_skip!(_serial, q);

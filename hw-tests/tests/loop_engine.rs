@@ -27,6 +27,7 @@ fn geometry_comes_from_the_kernel() {
     }
 }
 
+/// safeguard: 164.310(d)(2)(i)
 #[test]
 fn engine_on_a_loop_device_is_byte_exact() {
     if let Some(why) = loop_tier_unavailable() {
@@ -51,6 +52,7 @@ fn engine_on_a_loop_device_is_byte_exact() {
     assert!(got == want, "backing file differs from the keystream");
 }
 
+/// safeguard: rule:protected-devices
 #[test]
 fn exclusive_open_fails_while_someone_holds_the_device() {
     if let Some(why) = loop_tier_unavailable() {

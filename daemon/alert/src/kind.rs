@@ -579,6 +579,7 @@ mod tests {
         }
     }
 
+    /// safeguard: 164.312(e)(2)(i)
     #[test]
     fn the_documented_vector_is_what_is_sent() {
         let a = Alert {
@@ -620,6 +621,7 @@ mod tests {
     proptest::proptest! {
         /// Whatever names an alert is built from, every string in its body is
         /// a token (name, time, enum) and the summary is one line of ASCII.
+        /// safeguard: rule:secrets-in-worker
         #[test]
         fn bodies_hold_tokens_only(
             a in "[A-Za-z0-9][A-Za-z0-9._-]{0,63}",

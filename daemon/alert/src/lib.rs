@@ -222,6 +222,7 @@ impl<S: AlertStore> Alerter<S> {
 mod tests {
     use super::*;
 
+    /// safeguard: rule:secrets-in-worker
     #[test]
     fn secrets_are_redacted_and_trimmed() {
         let dir = tempfile::tempdir().unwrap();

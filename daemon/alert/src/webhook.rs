@@ -210,6 +210,7 @@ mod tests {
         assert!(check_url("not a url").is_err());
     }
 
+    /// safeguard: rule:secrets-in-worker
     #[test]
     fn debug_hides_the_path() {
         let w = Webhook::new(

@@ -72,6 +72,7 @@ fn assert_no_patient_data(text: &str) {
     }
 }
 
+/// safeguard: 164.312(e)(1), 164.312(e)(2)(i)
 #[tokio::test]
 async fn webhook_delivers_signed_json() {
     let rx = Receiver::start(0, &[204], None).await;
@@ -206,6 +207,7 @@ async fn webhook_permanent_failures_recorded() {
     assert_eq!(rx.requests().len(), 3);
 }
 
+/// safeguard: 164.312(e)(1), 164.312(e)(2)(ii)
 #[tokio::test]
 async fn https_webhook_trusts_only_its_ca() {
     let ca = TestCa::new();
@@ -327,6 +329,7 @@ async fn email_through_a_loopback_relay_retries_and_refusals() {
     assert_eq!(sink.messages().len(), 1);
 }
 
+/// safeguard: 164.312(e)(1), 164.312(e)(2)(ii)
 #[tokio::test]
 async fn email_starttls_with_login_and_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
@@ -401,6 +404,7 @@ async fn email_starttls_with_login_and_a_private_ca() {
     assert_eq!(sink.messages().len(), 1, "nothing was sent without trust");
 }
 
+/// safeguard: 164.312(e)(1), 164.312(e)(2)(ii)
 #[tokio::test]
 async fn email_over_implicit_tls() {
     let dir = tempfile::tempdir().unwrap();

@@ -496,6 +496,7 @@ mod tests {
         );
     }
 
+    /// safeguard: rule:secrets-in-worker, 164.312(b)
     #[test]
     fn detail_refuses_secret_and_patient_keys_and_free_text_labels() {
         assert!(Detail::new().count("bytes", 1).check().is_ok());

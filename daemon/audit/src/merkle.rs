@@ -469,6 +469,7 @@ mod tests {
         assert_eq!(t.root_at(9), None);
     }
 
+    /// safeguard: rule:audit-integrity
     #[test]
     fn proofs_match_the_published_answers() {
         let t = reference_tree();

@@ -349,6 +349,7 @@ mod tests {
         );
     }
 
+    /// safeguard: rule:audit-integrity
     #[test]
     fn unknown_keys_are_ignored_and_known_failures_reject() {
         let a = SigningKey::from_bytes(&[1; 32]);

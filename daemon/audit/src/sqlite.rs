@@ -445,6 +445,7 @@ mod tests {
         }
     }
 
+    /// safeguard: 164.312(b)
     #[test]
     fn appends_in_order_refuses_conflicts_and_filters() {
         let mut s = SqliteStore::open_in_memory().unwrap();
@@ -527,6 +528,7 @@ mod tests {
         assert_eq!(seen, 3);
     }
 
+    /// safeguard: 164.312(b), rule:audit-integrity
     #[test]
     fn updates_and_deletes_are_refused_by_the_database() {
         let mut s = SqliteStore::open_in_memory().unwrap();
@@ -545,6 +547,7 @@ mod tests {
         }
     }
 
+    /// safeguard: rule:secrets-in-worker
     #[test]
     fn file_is_private_reopens_and_read_only_cannot_write() {
         let dir = tempfile::tempdir().unwrap();

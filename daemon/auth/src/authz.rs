@@ -315,6 +315,7 @@ mod tests {
     }
 
     /// Every role × every privilege, with and without a fresh re-authentication.
+    /// safeguard: 164.312(a)(1)
     #[test]
     fn every_role_times_every_privilege() {
         for role in Role::ALL {
@@ -360,6 +361,7 @@ mod tests {
         }
     }
 
+    /// safeguard: 164.312(c)(1)
     #[test]
     fn reauth_expires_after_the_window() {
         let p = reauthed(principal(Role::Operator), t(0));
@@ -376,6 +378,7 @@ mod tests {
         ));
     }
 
+    /// safeguard: 164.312(a)(1)
     #[test]
     fn disabled_and_restricted_users() {
         let mut p = principal(Role::Admin);
@@ -408,6 +411,7 @@ mod tests {
         ));
     }
 
+    /// safeguard: 164.312(a)(2)(ii)
     #[test]
     fn emergency_grant_and_elevation() {
         let mut p = principal(Role::Operator);
@@ -450,6 +454,7 @@ mod tests {
         }
     }
 
+    /// safeguard: 164.312(a)(1)
     #[test]
     fn tokens_are_intersected_and_never_sensitive() {
         let mut e = TestEntropy(3);
@@ -499,6 +504,7 @@ mod tests {
         );
     }
 
+    /// safeguard: 164.312(a)(2)(i), 164.312(b)
     #[test]
     fn authorization_serializes_for_the_audit_log() {
         let p = reauthed(principal(Role::Operator), t(0));
@@ -531,6 +537,7 @@ mod tests {
     }
 
     proptest! {
+        /// safeguard: 164.312(a)(1)
         #[test]
         fn token_effective_set_never_exceeds_owner(owner in any_role(), scope in any_role(), emergency in any::<bool>()) {
             let mut p = principal(owner);

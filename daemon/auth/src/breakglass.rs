@@ -396,6 +396,7 @@ mod tests {
         .unwrap()
     }
 
+    /// safeguard: 164.312(a)(2)(ii)
     #[test]
     fn auto_grant_after_wait_then_expiry_then_review() {
         let i = ids();
@@ -438,6 +439,7 @@ mod tests {
         );
     }
 
+    /// safeguard: 164.312(a)(2)(ii)
     #[test]
     fn approval_grants_at_once_and_late_approval_fails() {
         let i = ids();
@@ -469,6 +471,7 @@ mod tests {
         ));
     }
 
+    /// safeguard: 164.312(a)(2)(ii)
     #[test]
     fn deny_and_cancel_are_terminal_without_review() {
         let i = ids();
@@ -483,6 +486,7 @@ mod tests {
         assert!(!r.is_open());
     }
 
+    /// safeguard: 164.312(a)(2)(ii)
     #[test]
     fn end_early() {
         let i = ids();
@@ -543,6 +547,7 @@ mod tests {
     }
 
     proptest! {
+        /// safeguard: 164.312(a)(2)(ii)
         #[test]
         fn state_machine_invariants(ops in proptest::collection::vec(op(), 1..40)) {
             let i = ids();

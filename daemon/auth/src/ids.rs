@@ -135,6 +135,7 @@ mod tests {
     use crate::entropy::TestEntropy;
     use proptest::prelude::*;
 
+    /// safeguard: 164.312(a)(2)(i)
     #[test]
     fn names() {
         assert_eq!(UserName::parse("Alice.M").unwrap().as_str(), "alice.m");
@@ -150,6 +151,7 @@ mod tests {
         assert!(serde_json::from_str::<UserName>("\"b o b\"").is_err());
     }
 
+    /// safeguard: 164.312(a)(2)(i)
     #[test]
     fn ids_are_v4_and_round_trip() {
         let mut e = TestEntropy(1);
@@ -162,6 +164,7 @@ mod tests {
     }
 
     proptest! {
+        /// safeguard: 164.312(a)(2)(i)
         #[test]
         fn name_parser_accepts_only_its_alphabet(s in "\\PC{0,80}") {
             if let Ok(n) = UserName::parse(&s) {

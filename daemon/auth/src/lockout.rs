@@ -149,6 +149,7 @@ mod tests {
         assert_eq!(p.lock_for(u32::MAX), p.max);
     }
 
+    /// safeguard: 164.312(d)
     #[test]
     fn locks_progressively_and_resets_on_success() {
         let p = LockoutPolicy::default();
@@ -202,6 +203,7 @@ mod tests {
     }
 
     proptest! {
+        /// safeguard: 164.312(d)
         #[test]
         fn locks_never_exceed_max_and_always_end(steps in proptest::collection::vec((0u64..4000, any::<bool>()), 1..60)) {
             let p = LockoutPolicy::default();

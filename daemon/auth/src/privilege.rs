@@ -263,6 +263,7 @@ mod tests {
         }
     }
 
+    /// safeguard: 164.312(a)(1)
     #[test]
     fn roles_are_nested_and_issue_12_boundaries_hold() {
         assert!(AUDITOR.is_subset(OPERATOR));
@@ -305,6 +306,7 @@ mod tests {
     }
 
     /// docs/auth.md's role table is the code's.
+    /// safeguard: 164.312(a)(1)
     #[test]
     fn docs_role_table_matches_the_code() {
         let doc = include_str!("../../../docs/auth.md");

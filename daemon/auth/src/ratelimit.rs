@@ -213,6 +213,7 @@ mod tests {
     }
 
     proptest! {
+        /// safeguard: 164.312(d)
         #[test]
         fn never_more_than_burst_plus_refill(gaps in proptest::collection::vec(0u64..3000, 1..200)) {
             let p = RateLimitPolicy::default();

@@ -127,6 +127,7 @@ mod tests {
     use crate::entropy::TestEntropy;
     use proptest::prelude::*;
 
+    /// safeguard: 164.312(d)
     #[test]
     fn each_code_works_once() {
         let (codes, mut stored) = generate(&mut TestEntropy(3));
@@ -155,6 +156,7 @@ mod tests {
         assert_eq!(new_stored.remaining(), 10);
     }
 
+    /// safeguard: rule:secrets-in-worker
     #[test]
     fn nothing_secret_in_debug() {
         let (codes, stored) = generate(&mut TestEntropy(3));

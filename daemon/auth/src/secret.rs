@@ -63,6 +63,7 @@ impl std::fmt::Debug for SecretBytes {
 mod tests {
     use super::*;
 
+    /// safeguard: rule:secrets-in-worker
     #[test]
     fn debug_is_redacted() {
         let s = SecretString::from("hunter2-correct-horse");

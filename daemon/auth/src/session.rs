@@ -230,6 +230,7 @@ mod tests {
         }
     }
 
+    /// safeguard: 164.312(a)(2)(iii)
     #[test]
     fn polling_does_not_keep_a_session_alive() {
         let t0 = Timestamp::from_unix_secs(10_000);
@@ -244,6 +245,7 @@ mod tests {
         );
     }
 
+    /// safeguard: 164.312(a)(2)(iii)
     #[test]
     fn user_actions_do_until_the_absolute_lifetime() {
         let t0 = Timestamp::from_unix_secs(10_000);
@@ -260,6 +262,7 @@ mod tests {
         );
     }
 
+    /// safeguard: 164.312(c)(1)
     #[test]
     fn reauth_freshness() {
         let t0 = Timestamp::from_unix_secs(10_000);
@@ -281,6 +284,7 @@ mod tests {
         );
     }
 
+    /// safeguard: 164.312(a)(2)(iii)
     #[test]
     fn policy_clamps_with_warnings() {
         let (p, w) = SessionPolicy {
@@ -328,6 +332,7 @@ mod tests {
             }
         }
 
+        /// safeguard: 164.312(a)(2)(iii)
         #[test]
         fn idle_expiry_matches_last_user_action(events in proptest::collection::vec((1u64..400, any::<bool>()), 1..80)) {
             let t0 = Timestamp::from_unix_secs(10_000);

@@ -895,6 +895,7 @@ mod tests {
         )
     }
 
+    /// safeguard: 164.312(a)(2)(i)
     #[test]
     fn records_round_trip_and_removal_cascades() {
         let mut e = TestEntropy(21);
@@ -990,6 +991,7 @@ mod tests {
         assert_eq!(s.break_glass(bg.id).unwrap(), Some(bg));
     }
 
+    /// safeguard: rule:secrets-in-worker
     #[test]
     fn newer_schema_is_refused_and_file_is_private() {
         use std::os::unix::fs::PermissionsExt;

@@ -293,6 +293,7 @@ mod tests {
     use crate::entropy::TestEntropy;
     use proptest::prelude::*;
 
+    /// safeguard: 164.312(d)
     #[test]
     fn rfc4226_appendix_d_vectors() {
         let key = b"12345678901234567890";
@@ -308,6 +309,7 @@ mod tests {
         }
     }
 
+    /// safeguard: 164.312(d)
     #[test]
     fn rfc6238_appendix_b_vectors() {
         let sha1 = TotpSecret::from_bytes(b"12345678901234567890".to_vec());
@@ -340,6 +342,7 @@ mod tests {
         TotpSecret::generate(&mut TestEntropy(42))
     }
 
+    /// safeguard: 164.312(d)
     #[test]
     fn window_is_plus_minus_one_step() {
         let s = secret();
@@ -357,6 +360,7 @@ mod tests {
         }
     }
 
+    /// safeguard: 164.312(d)
     #[test]
     fn a_code_is_never_accepted_twice() {
         let s = secret();
@@ -440,6 +444,7 @@ mod tests {
     }
 
     proptest! {
+        /// safeguard: 164.312(d)
         #[test]
         fn no_step_is_ever_accepted_twice(start in 0u64..4_000_000_000, offsets in proptest::collection::vec(-40i64..40, 1..30)) {
             // a user submitting codes from arbitrary moments: whatever is accepted

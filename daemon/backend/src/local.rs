@@ -300,6 +300,7 @@ mod tests {
         assert!(!is_disk_full(&io::Error::other("x")));
     }
 
+    /// safeguard: rule:restore-confinement
     #[tokio::test]
     async fn crash_leftovers_are_not_listed_and_names_stay_inside_root() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

@@ -265,6 +265,7 @@ async fn sftp_dead_server_is_retried_then_reported() {
     assert!(t.elapsed() < Duration::from_secs(30));
 }
 
+/// safeguard: 164.312(e)(1)
 #[tokio::test]
 async fn sftp_refused_connection_and_wrong_host_key() {
     let Some(sshd) = Sshd::start("sftp_wrong_host_key") else {

@@ -38,6 +38,7 @@ async fn get_version(
     (status, resp.bytes().await.expect("body").to_vec())
 }
 
+/// safeguard: 164.310(d)(2)(iv)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compliance_locked_version_cannot_be_deleted() {
     let Some(weed) = Weed::start("compliance_locked_version_cannot_be_deleted") else {

@@ -528,6 +528,7 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// safeguard: rule:restore-confinement
     #[test]
     fn names_are_single_components() {
         for bad in [&b""[..], b".", b"..", b"a/b", b"/etc", b"a\0b"] {
@@ -537,6 +538,7 @@ mod tests {
         assert!(check_name(b".hidden").is_ok());
     }
 
+    /// safeguard: rule:restore-confinement
     #[test]
     fn symlinks_in_the_way_are_not_followed() {
         let t = tempfile::tempdir().unwrap();

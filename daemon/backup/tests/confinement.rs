@@ -125,6 +125,7 @@ fn files(src: &Path) -> Vec<PathBuf> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
+    /// safeguard: rule:restore-confinement
     #[test]
     fn restore_never_writes_outside_its_target(
         snap1 in arb_entries(),
@@ -199,6 +200,7 @@ proptest! {
     }
 }
 
+/// safeguard: rule:restore-confinement
 #[test]
 fn stored_names_with_dot_dot_or_slash_are_refused() {
     let env = Env::new();

@@ -100,6 +100,7 @@ fn assert_same(a: &Path, b: &Path) {
     }
 }
 
+/// safeguard: 164.312(c)(2), 164.310(d)(2)(iv)
 #[test]
 fn tree_backup_dedup_restore_check_and_damage() {
     let env = Env::new();
@@ -210,6 +211,7 @@ fn tree_backup_dedup_restore_check_and_damage() {
     );
 }
 
+/// safeguard: 164.310(d)(2)(iv)
 #[test]
 fn stream_and_sparse_device_image_round_trip() {
     let env = Env::new();
@@ -247,6 +249,7 @@ fn stream_and_sparse_device_image_round_trip() {
     assert!(check(&repo, 1_000_000, 2).unwrap().ok());
 }
 
+/// safeguard: 164.310(d)(2)(iv)
 #[test]
 fn forget_and_prune_keep_what_retention_keeps() {
     let env = Env::new();
@@ -298,6 +301,7 @@ fn forget_and_prune_keep_what_retention_keeps() {
     assert!(forget(&repo, &Policy::default(), false).is_err());
 }
 
+/// safeguard: 164.312(a)(2)(iv)
 #[test]
 fn keys_add_remove_passwd() {
     let env = Env::new();

@@ -35,6 +35,7 @@ fn locks(env: &Env) -> usize {
         .unwrap_or(0)
 }
 
+/// safeguard: 164.310(d)(2)(iv)
 #[test]
 fn failed_uploads_end_the_backup_promptly_and_release_the_lock() {
     let env = std::sync::Arc::new(Env::new());
@@ -255,6 +256,7 @@ fn files_that_change_while_read_are_recorded_not_fatal() {
     assert!(check(&repo, 1_000_000, 1).unwrap().ok());
 }
 
+/// safeguard: 164.312(c)(2)
 #[test]
 fn lost_packs_are_not_deduplicated_against_and_repairs_restore_a_clean_check() {
     let env = Env::new();
@@ -335,6 +337,7 @@ fn lost_packs_are_not_deduplicated_against_and_repairs_restore_a_clean_check() {
     );
 }
 
+/// safeguard: 164.312(c)(2)
 #[test]
 fn damaged_index_and_snapshot_files_are_skipped_and_named() {
     let env = Env::new();

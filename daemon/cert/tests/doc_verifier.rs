@@ -315,6 +315,7 @@ fn run_script(script: &Path, trusted: &Path, files: &[PathBuf]) -> Vec<bool> {
     lines.iter().map(|l| l.starts_with("VALID ")).collect()
 }
 
+/// safeguard: 164.312(c)(1), 164.310(d)(2)(iii)
 #[test]
 fn the_documented_script_agrees_with_lethe() {
     let script_text = doc_script();

@@ -48,6 +48,7 @@ fn assert_has(text: &str, needles: &[&str]) {
     }
 }
 
+/// safeguard: 164.310(d)(2)(iii)
 #[test]
 fn pass_certificate_renders() {
     let signed = sign(&vector_body(), &key()).unwrap();
@@ -121,6 +122,7 @@ fn failed_report_with_many_ranges_flows_onto_more_pages() {
 }
 
 /// Every result that is not a pass says so in the title and the banner.
+/// safeguard: rule:never-certify-unverified
 #[test]
 fn each_result_has_its_own_title_and_banner() {
     let cases: Vec<(CertificateBody, &str, &[&str])> = vec![

@@ -10,6 +10,7 @@ fn key() -> ApplianceKey {
     ApplianceKey::from_seed(&vector_seed())
 }
 
+/// safeguard: 164.310(d)(2)(iii)
 #[test]
 fn save_list_load() {
     let tmp = tempfile::tempdir().unwrap();
@@ -55,6 +56,7 @@ fn save_list_load() {
     assert_eq!(names.len(), 4, "{names:?}");
 }
 
+/// safeguard: 164.310(d)(2)(iii)
 #[test]
 fn refuses_to_overwrite_a_different_certificate() {
     let tmp = tempfile::tempdir().unwrap();

@@ -21,6 +21,7 @@ fn vector_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors"))
 }
 
+/// safeguard: 164.312(c)(1)
 #[test]
 fn fixed_seed_and_body_give_the_published_bytes() {
     assert_eq!(hex::encode(vector_seed()), SEED_HEX);
@@ -78,6 +79,7 @@ fn signing_input_is_prefix_plus_canonical_body() {
 
 /// The Python check printed in docs/certificate.md (standard library only)
 /// accepts the vector and rejects a changed serial.
+/// safeguard: 164.312(c)(1)
 #[test]
 fn independent_python_check() {
     let script = vector_dir().join("verify_cert.py");
@@ -109,6 +111,7 @@ fn independent_python_check() {
 }
 
 /// docs/certificate.md publishes the same vector and the same Python script.
+/// safeguard: 164.310(d)(2)(iii)
 #[test]
 fn documentation_matches_the_vector() {
     let doc_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/certificate.md");

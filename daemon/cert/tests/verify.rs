@@ -46,6 +46,7 @@ fn signatures_are_deterministic_and_depend_on_content() {
 }
 
 /// Every single-byte change anywhere in a real file makes verification fail.
+/// safeguard: 164.312(c)(1), 164.310(d)(2)(iii)
 #[test]
 fn every_single_byte_change_fails() {
     let file = signed_file();
@@ -75,6 +76,7 @@ fn every_single_byte_change_fails() {
     assert_eq!(tried, 6 * file.len());
 }
 
+/// safeguard: 164.312(c)(1)
 #[test]
 fn every_deletion_and_insertion_fails() {
     let file = signed_file();
@@ -117,6 +119,7 @@ fn truncation_at_every_length_is_reported_as_truncated() {
     }
 }
 
+/// safeguard: 164.312(c)(1), 164.310(d)(2)(iii)
 #[test]
 fn wrong_key_is_reported_with_both_ids() {
     let mine = key();
@@ -312,6 +315,7 @@ fn damaged_signature_block() {
     );
 }
 
+/// safeguard: 164.312(c)(1)
 #[test]
 fn altered_content_is_a_bad_signature() {
     let text = String::from_utf8(signed_file()).unwrap();
@@ -366,6 +370,7 @@ proptest! {
         prop_assert!(verify(&bytes, None).is_err());
     }
 
+    /// safeguard: 164.312(c)(1)
     #[test]
     fn random_multi_byte_damage_never_verifies(
         edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6)
@@ -392,6 +397,7 @@ proptest! {
     }
 }
 
+/// safeguard: rule:never-certify-unverified
 #[test]
 fn validly_signed_bodies_that_break_a_rule_are_refused() {
     let base = serde_json::to_value(vector_body()).unwrap();
@@ -462,6 +468,7 @@ fn validly_signed_bodies_that_break_a_rule_are_refused() {
     }
 }
 
+/// safeguard: rule:never-certify-unverified
 #[test]
 fn sign_lowers_a_status_the_evidence_does_not_support() {
     let k = key();

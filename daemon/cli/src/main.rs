@@ -8,6 +8,7 @@ mod cmd_controller;
 mod cmd_degauss;
 mod cmd_drives;
 mod cmd_jobs;
+mod cmd_pack;
 mod cmd_wipe;
 mod edge;
 mod render;
@@ -64,6 +65,9 @@ enum Cmd {
     Backup(Box<cmd_backup::BackupArgs>),
     /// Verify and export the tamper-evident audit log (exit 2: tampering found).
     Audit(cmd_audit::AuditArgs),
+    /// Check an auditor pack: its release signature, and that no file was
+    /// changed, added or removed (exit 0 valid, 10 signer unknown, 1 invalid).
+    VerifyPack(cmd_pack::VerifyPackArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
         Cmd::Controller(a) => cmd_controller::run(&a),
         Cmd::Backup(a) => cmd_backup::run(&state, &a),
         Cmd::Audit(a) => cmd_audit::run(&state, &a),
+        Cmd::VerifyPack(a) => cmd_pack::run(&a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

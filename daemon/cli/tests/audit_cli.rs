@@ -54,6 +54,7 @@ fn tamper(state: &Path, sql: &str) {
     c.execute_batch(sql).unwrap();
 }
 
+/// safeguard: 164.312(b), rule:audit-integrity
 #[test]
 fn verify_checkpoint_and_anchored_verify() {
     let state = state_dir();
@@ -99,6 +100,7 @@ fn verify_checkpoint_and_anchored_verify() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+/// safeguard: 164.312(b), rule:audit-integrity
 #[test]
 fn an_edited_entry_exits_2_and_is_named() {
     let state = state_dir();
@@ -119,6 +121,7 @@ fn an_edited_entry_exits_2_and_is_named() {
     assert_eq!(j["first_bad_entry"], 3);
 }
 
+/// safeguard: 164.312(b), rule:audit-integrity
 #[test]
 fn a_truncated_tail_is_caught_with_the_saved_checkpoint_only() {
     let state = state_dir();
@@ -141,6 +144,7 @@ fn a_truncated_tail_is_caught_with_the_saved_checkpoint_only() {
     assert!(j["reason"].as_str().unwrap().contains("truncated"), "{j}");
 }
 
+/// safeguard: 164.312(b)
 #[test]
 fn export_streams_filtered_csv_and_json() {
     let state = state_dir();

@@ -48,6 +48,7 @@ fn same_tree(a: &Path, b: &Path) {
     assert!(n > 0);
 }
 
+/// safeguard: 164.312(c)(2), 164.312(a)(2)(iv), 164.310(d)(2)(iv)
 #[test]
 fn backup_restore_check_drill_and_wrong_passphrase() {
     let t = tempfile::tempdir().unwrap();
@@ -138,6 +139,7 @@ fn walk(p: &Path) -> Vec<(String, u64)> {
     v
 }
 
+/// safeguard: 164.310(d)(2)(iv)
 #[test]
 fn scheduled_runs_drills_failures_and_missed_slots_are_recorded() {
     let t = tempfile::tempdir().unwrap();
@@ -326,6 +328,7 @@ fn a_full_local_disk_fails_clearly_and_the_repository_stays_consistent() {
     );
 }
 
+/// safeguard: 164.310(d)(2)(iv)
 #[test]
 fn device_image_back_onto_a_loop_device_and_manual_history() {
     if let Some(why) = lethe_hw_tests::loop_tier_unavailable() {

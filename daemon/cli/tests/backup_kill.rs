@@ -166,6 +166,7 @@ impl Delays {
     }
 }
 
+/// safeguard: 164.310(d)(2)(iv)
 #[test]
 fn kill_9_during_backup() {
     let r = Repo::new();
@@ -236,6 +237,7 @@ fn kill_9_during_prune() {
     );
 }
 
+/// safeguard: 164.310(d)(2)(iv)
 #[test]
 fn kill_9_during_restore() {
     let r = Repo::new();

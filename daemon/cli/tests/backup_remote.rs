@@ -69,6 +69,7 @@ fn round_trip(t: &Path, repo: &str, extra: &[&str]) {
     assert_eq!(ok(dr.arg("drill"))["result"], "pass");
 }
 
+/// safeguard: 164.312(e)(2)(ii), 164.310(d)(2)(iv)
 #[test]
 fn s3_with_object_lock_through_the_cli() {
     let Some(weed) = remote::Weed::start("s3_with_object_lock_through_the_cli") else {
@@ -98,6 +99,7 @@ fn s3_with_object_lock_through_the_cli() {
     assert!(v.is_some(), "object lock buckets are versioned");
 }
 
+/// safeguard: 164.312(e)(1), 164.310(d)(2)(iv)
 #[test]
 fn sftp_through_the_cli() {
     let uid = Command::new("id")
@@ -305,6 +307,7 @@ fn damage_and_repair(t: &Path, repo: &str, extra: &[&str], objects: &dyn Objects
     );
 }
 
+/// safeguard: 164.312(c)(2)
 #[test]
 fn s3_damage_and_repair_through_the_cli() {
     let Some(weed) = remote::Weed::start("s3_damage_and_repair_through_the_cli") else {
@@ -362,6 +365,7 @@ fn sftp_damage_and_repair_through_the_cli() {
 /// budget. A minute leaves ample room on a loaded CI machine.
 const S3_FAILURE_BOUND: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// safeguard: 164.310(d)(2)(iv)
 #[test]
 fn s3_server_killed_mid_backup_then_restarted() {
     let Some(mut weed) = remote::Weed::start("s3_server_killed_mid_backup_then_restarted") else {

@@ -155,6 +155,7 @@ fn is_root() -> bool {
         == Some("0")
 }
 
+/// safeguard: rule:restore-confinement
 #[test]
 fn restore_stays_inside_its_target() {
     let r = Repo::new();
@@ -338,6 +339,7 @@ fn a_live_file_completes_with_warnings() {
     assert_eq!((code, v["outcome"].as_str()), (0, Some("ok")), "{v}");
 }
 
+/// safeguard: 164.312(c)(2)
 #[test]
 fn one_damaged_object_does_not_block_the_repository() {
     let r = Repo::new();
@@ -458,6 +460,7 @@ fn leftovers(p: &Path) -> Vec<String> {
         .collect()
 }
 
+/// safeguard: 164.312(c)(2)
 #[test]
 fn restore_keeps_going_past_a_bad_blob_and_enospc() {
     let r = Repo::new();
@@ -671,6 +674,7 @@ fn a_scheduled_drill_tests_its_own_jobs_snapshot() {
         .any(|x| x["job"] == "b" && x["kind"] == "backup" && x["result"] == "pass"));
 }
 
+/// safeguard: 164.312(a)(1)
 #[test]
 fn a_schedule_never_runs_what_an_unprivileged_user_wrote() {
     if !is_root() {
@@ -782,6 +786,7 @@ fn numbers_are_range_checked() {
     assert!(c["packs_read"].as_u64().unwrap() > 0, "{c}");
 }
 
+/// safeguard: 164.312(a)(2)(iv)
 #[test]
 fn the_recovery_key_opens_a_repository_without_key_files() {
     let r = Repo::new();

@@ -32,6 +32,7 @@ fn the_test_vector_verifies_with_its_key() {
     assert!(line.contains("job-20261123-0001"), "{line}");
 }
 
+/// safeguard: 164.312(c)(1), 164.310(d)(2)(iii)
 #[test]
 fn tampering_truncation_other_keys_and_non_certificates_are_rejected() {
     let state = state_dir();
@@ -70,6 +71,7 @@ fn tampering_truncation_other_keys_and_non_certificates_are_rejected() {
     check(&original, Some(&other_key), "another key");
 }
 
+/// safeguard: 164.310(d)(2)(iii)
 #[test]
 fn list_and_show_read_the_store() {
     let state = state_dir();
@@ -106,6 +108,7 @@ fn run(state: &Path, args: &[&str]) -> std::process::Output {
     lethe(state).args(args).output().unwrap()
 }
 
+/// safeguard: 164.312(c)(1)
 #[test]
 fn without_a_key_the_signer_is_unknown_never_a_bare_valid() {
     let state = state_dir();
@@ -197,6 +200,7 @@ fn fifos_devices_and_huge_files_are_refused_without_reading() {
 
 use std::process::Command;
 
+/// safeguard: rule:secrets-in-worker
 #[test]
 fn a_private_key_given_as_key_is_recognised() {
     let state = state_dir();

@@ -49,6 +49,7 @@ fn degauss_refuses_media_that_is_not_magnetic_and_writes_nothing() {
     assert!(!state.path().join("certificates").exists());
 }
 
+/// safeguard: 164.310(d)(2)(i), rule:fail-safe-relay
 #[test]
 fn status_degauss_cycle_and_destroy_certificate() {
     let _one = one_at_a_time();
@@ -116,6 +117,7 @@ fn status_degauss_cycle_and_destroy_certificate() {
     assert_eq!(v.status.code(), Some(0), "{}", stderr(&v));
 }
 
+/// safeguard: rule:never-certify-unverified, rule:fail-safe-relay
 #[test]
 fn open_interlock_gives_a_failure_report_and_no_relay() {
     let _one = one_at_a_time();

@@ -77,6 +77,7 @@ fn assert_refused(out: &std::process::Output, want: &str) {
     assert_eq!(s["result"], "refused", "{s}");
 }
 
+/// safeguard: rule:restore-confinement, rule:protected-devices
 #[test]
 fn an_image_is_not_restored_onto_a_mounted_or_too_small_device() {
     if let Some(why) = loop_tier_unavailable() {
@@ -117,6 +118,7 @@ fn an_image_is_not_restored_onto_a_mounted_or_too_small_device() {
     );
 }
 
+/// safeguard: rule:protected-devices, rule:restore-confinement
 #[test]
 fn the_lower_device_of_a_mounted_stacked_loop_is_neither_wiped_nor_restored_onto() {
     if let Some(why) = loop_tier_unavailable() {

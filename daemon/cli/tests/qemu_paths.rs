@@ -37,6 +37,7 @@ fn one(console: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("no @@{name}@@ marker; console:\n{console}"))
 }
 
+/// safeguard: rule:protected-devices
 #[test]
 fn qemu_a_second_path_to_a_disk_in_use_is_refused_by_wwn() {
     let Some(mut b) = GuestBuilder::new("qemu_a_second_path_to_a_disk_in_use_is_refused_by_wwn")

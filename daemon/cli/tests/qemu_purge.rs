@@ -96,6 +96,7 @@ fn sectors_full_of(path: &Path, byte: u8) -> usize {
     }
 }
 
+/// safeguard: 164.310(d)(2)(i)
 #[test]
 fn qemu_purge_nvme_format_sata_fallback_usb_refusal() {
     let t0 = Instant::now();

@@ -87,6 +87,7 @@ fn final_stream(state: &std::path::Path, job: &str) -> PatternStream {
     PatternStream::new(Pattern::Random, 5, &StreamKey(job_key(state, job)))
 }
 
+/// safeguard: 164.310(d)(2)(iii), rule:record-before-write
 #[test]
 fn kill_9_midway_leaves_an_interrupted_job_that_resumes_to_a_valid_certificate() {
     if let Some(why) = loop_tier_unavailable() {
@@ -156,6 +157,7 @@ fn kill_9_midway_leaves_an_interrupted_job_that_resumes_to_a_valid_certificate()
     );
 }
 
+/// safeguard: rule:never-certify-unverified
 #[test]
 fn ctrl_c_gives_an_incomplete_report_and_the_job_resumes() {
     if let Some(why) = loop_tier_unavailable() {

@@ -11,6 +11,7 @@ use std::process::Stdio;
 
 const MIB: u64 = 1 << 20;
 
+/// safeguard: 164.310(d)(2)(i), 164.310(d)(2)(iii)
 #[test]
 fn random_wipe_of_odd_sized_device_is_byte_exact_and_certified() {
     if let Some(why) = loop_tier_unavailable() {
@@ -57,6 +58,7 @@ fn random_wipe_of_odd_sized_device_is_byte_exact_and_certified() {
     assert!(std::path::Path::new(s["pdf"].as_str().unwrap()).exists());
 }
 
+/// safeguard: 164.310(d)(2)(i), 164.310(d)(2)(ii)
 #[test]
 fn fixed_patterns_passes_and_blank_leave_the_final_pattern() {
     if let Some(why) = loop_tier_unavailable() {
@@ -98,6 +100,7 @@ fn fixed_patterns_passes_and_blank_leave_the_final_pattern() {
     }
 }
 
+/// safeguard: 164.310(d)(2)(ii)
 #[test]
 fn sampled_verification_records_seed_and_coverage() {
     if let Some(why) = loop_tier_unavailable() {
@@ -135,6 +138,7 @@ fn sampled_verification_records_seed_and_coverage() {
         .is_some_and(|s| s.len() == 16));
 }
 
+/// safeguard: rule:protected-devices
 #[test]
 fn root_disk_is_refused() {
     let Some(root) = root_disk() else {
@@ -155,6 +159,7 @@ fn root_disk_is_refused() {
     assert!(err.contains("root") || err.contains("mounted"), "{err}");
 }
 
+/// safeguard: rule:protected-devices
 #[test]
 fn mounted_device_is_refused_and_untouched() {
     if let Some(why) = loop_tier_unavailable() {
@@ -188,6 +193,7 @@ fn mounted_device_is_refused_and_untouched() {
     assert_eq!(dev.backing_sha256(), before);
 }
 
+/// safeguard: rule:protected-devices
 #[test]
 fn device_held_open_exclusively_is_refused_and_untouched() {
     use std::os::unix::fs::OpenOptionsExt;
@@ -236,6 +242,7 @@ fn things_that_are_not_block_devices_are_refused() {
     assert_eq!(std::fs::read(&file).unwrap(), vec![0x42; 4096]);
 }
 
+/// safeguard: rule:checked-device
 #[test]
 fn wrong_confirmation_writes_nothing_and_right_one_proceeds() {
     if let Some(why) = loop_tier_unavailable() {

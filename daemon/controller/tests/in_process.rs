@@ -286,6 +286,7 @@ async fn degauss_cycle_and_status_mirror() {
     ));
 }
 
+/// safeguard: rule:fail-safe-relay
 #[tokio::test]
 async fn a_simulation_build_is_refused_unless_the_host_allows_it() {
     let (c, relay, _) = setup_with(BuildKind::Simulation, false, 0, 300)
@@ -313,6 +314,7 @@ async fn a_simulation_build_is_refused_unless_the_host_allows_it() {
     assert_eq!(c.degauss_cycle(&consent()).await.unwrap().cycle, 1);
 }
 
+/// safeguard: rule:fail-safe-relay
 #[tokio::test]
 async fn an_unanswered_fire_is_aborted_and_the_status_read() {
     // A pulse long enough to still run when the host gives up (4 sends x 100 ms).
@@ -338,6 +340,7 @@ async fn an_unanswered_fire_is_aborted_and_the_status_read() {
     assert!(!on(&relay));
 }
 
+/// safeguard: rule:checked-device
 #[tokio::test]
 async fn consent_for_another_medium_cannot_fire_an_arm() {
     let (c, relay, _) = setup(0).await;

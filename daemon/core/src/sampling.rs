@@ -113,6 +113,7 @@ mod tests {
         assert_eq!(r.next_u64(), 3203168211198807973);
     }
 
+    /// safeguard: 164.310(d)(2)(ii)
     #[test]
     fn head_and_tail_always_included() {
         let size = 10 * 1024 * SAMPLE_UNIT + 4096;

@@ -136,6 +136,7 @@ mod tests {
         assert!(prompt(&d, Consequence::Degaussed).starts_with("Degaussing DESTROYS"));
     }
 
+    /// safeguard: rule:checked-device
     #[test]
     fn a_right_answer_for_another_device_is_refused() {
         let shown = sample("/dev/sdb", Some("S1"), 1 << 30);

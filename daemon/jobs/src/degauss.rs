@@ -213,6 +213,7 @@ mod tests {
         d
     }
 
+    /// safeguard: 164.310(d)(2)(i)
     #[test]
     fn only_magnetic_media_may_be_degaussed() {
         assert!(eligibility(&dev("sata", "magnetic", Some(true))).is_ok());

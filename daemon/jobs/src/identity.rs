@@ -128,6 +128,7 @@ mod tests {
     use super::*;
     use lethe_core::inventory::DevNum;
 
+    /// safeguard: 164.310(d)(2)(iii), rule:checked-device
     #[test]
     fn path_may_change_but_serial_and_size_may_not() {
         let a = sample("/dev/disk/by-id/ata-X_S1", Some("S1"), 1 << 30);
@@ -141,6 +142,7 @@ mod tests {
         assert!(a.mismatch(&c).unwrap().contains("size"));
     }
 
+    /// safeguard: rule:checked-device
     #[test]
     fn serial_less_devices_compare_backing_file_identity_not_paths() {
         let file = |ino| FileId {

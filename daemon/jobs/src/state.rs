@@ -170,6 +170,7 @@ pub fn new_job_id(kind: &str, unix_now: i64) -> String {
 mod tests {
     use super::*;
 
+    /// safeguard: rule:record-before-write
     #[test]
     fn job_ids_are_unique_and_shaped() {
         let a = new_job_id("wipe", 0);
@@ -189,6 +190,7 @@ mod tests {
         assert!(!process_alive(std::process::id(), "another-boot"));
     }
 
+    /// safeguard: rule:record-before-write
     #[test]
     fn preflight_reserves_space_and_releases_it() {
         let d = tempfile::tempdir().unwrap();
@@ -202,6 +204,7 @@ mod tests {
         assert!(!d.path().join("state/.reserve-job-2").exists());
     }
 
+    /// safeguard: rule:record-before-write
     #[test]
     fn an_unusable_state_directory_is_refused() {
         let d = tempfile::tempdir().unwrap();

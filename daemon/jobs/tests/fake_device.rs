@@ -120,6 +120,7 @@ fn refusal(r: &Report) -> &Refusal {
     }
 }
 
+/// safeguard: 164.310(d)(2)(i), 164.310(d)(2)(iii)
 #[test]
 fn a_clear_overwrite_is_certified_and_streams_its_events() {
     let f = fixture();
@@ -171,6 +172,7 @@ fn a_clear_overwrite_is_certified_and_streams_its_events() {
     assert!(f.jobs.running().is_empty());
 }
 
+/// safeguard: rule:protected-devices, rule:checked-device
 #[test]
 fn protected_busy_and_swapped_devices_are_refused_with_nothing_written() {
     let f = fixture();
@@ -220,6 +222,7 @@ fn protected_busy_and_swapped_devices_are_refused_with_nothing_written() {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// safeguard: rule:checked-device
 #[test]
 fn a_confirmation_is_checked_against_the_device_actually_opened() {
     let f = fixture();
@@ -249,6 +252,7 @@ fn a_confirmation_is_checked_against_the_device_actually_opened() {
     assert!(disk.writes() > 0);
 }
 
+/// safeguard: rule:record-before-write
 #[test]
 fn an_unusable_state_directory_is_found_before_the_device_is_opened() {
     let dir = tempfile::tempdir().unwrap();
@@ -295,6 +299,7 @@ fn stop_midway(f: &Fixture, req: JobRequest) -> Report {
     }
 }
 
+/// safeguard: rule:never-certify-unverified, rule:record-before-write
 #[test]
 fn stops_give_numbered_incomplete_reports_and_the_job_resumes_to_a_certificate() {
     let f = fixture();
@@ -340,6 +345,7 @@ fn stops_give_numbered_incomplete_reports_and_the_job_resumes_to_a_certificate()
     );
 }
 
+/// safeguard: rule:checked-device, 164.310(d)(2)(iii)
 #[test]
 fn a_resume_refuses_another_device_even_without_a_serial() {
     let f = fixture();
@@ -380,6 +386,7 @@ fn a_resume_refuses_another_device_even_without_a_serial() {
     assert_eq!(disk.writes(), writes);
 }
 
+/// safeguard: rule:record-before-write
 #[test]
 fn a_worker_thread_that_dies_leaves_an_interrupted_resumable_job() {
     let hooks = Hooks {
@@ -446,6 +453,7 @@ fn the_lease_is_renewed_while_the_worker_lives() {
     assert!(f.jobs.running().is_empty());
 }
 
+/// safeguard: rule:never-certify-unverified
 #[test]
 fn medium_errors_and_a_vanishing_drive_fail_with_a_report_never_a_certificate() {
     let f = fixture();
@@ -506,6 +514,7 @@ fn purge(path: &str) -> JobRequest {
     JobRequest::Wipe(r)
 }
 
+/// safeguard: 164.310(d)(2)(i)
 #[test]
 fn a_native_purge_certificate_names_command_status_and_read_back() {
     let f = fixture();
@@ -551,6 +560,7 @@ fn a_native_purge_certificate_names_command_status_and_read_back() {
     );
 }
 
+/// safeguard: rule:never-certify-unverified
 #[test]
 fn a_drive_that_lies_gets_a_failure_report() {
     let f = fixture();
@@ -603,6 +613,7 @@ fn a_frozen_drive_falls_back_to_a_clear_overwrite_under_the_same_job() {
     );
 }
 
+/// safeguard: 164.310(d)(2)(ii), rule:never-certify-unverified
 #[test]
 fn an_overwrite_fallback_that_cannot_reach_an_hpa_is_not_a_pass() {
     let f = fixture();
@@ -634,6 +645,7 @@ fn an_overwrite_fallback_that_cannot_reach_an_hpa_is_not_a_pass() {
     );
 }
 
+/// safeguard: rule:protected-devices
 #[test]
 fn purge_refusals_write_nothing() {
     let f = fixture();
@@ -693,6 +705,7 @@ impl ImageSource for Bytes {
     }
 }
 
+/// safeguard: rule:restore-confinement
 #[test]
 fn an_image_restore_is_a_job_and_refuses_small_and_protected_devices() {
     let f = fixture();
@@ -741,6 +754,7 @@ fn an_image_restore_is_a_job_and_refuses_small_and_protected_devices() {
     );
 }
 
+/// safeguard: 164.310(d)(2)(i)
 #[test]
 fn a_degauss_needs_magnetic_media_and_a_controller() {
     let f = fixture();
@@ -794,6 +808,7 @@ fn the_library_is_shareable_and_safe_to_drive_from_an_async_runtime() {
     assert_eq!(report.outcome, Outcome::Passed);
 }
 
+/// safeguard: rule:record-before-write
 #[test]
 fn a_job_whose_document_cannot_be_written_stays_resumable_and_certifies_on_resume() {
     // After the preflight passed, the certificate store becomes unwritable
@@ -853,6 +868,7 @@ fn a_job_whose_document_cannot_be_written_stays_resumable_and_certifies_on_resum
     );
 }
 
+/// safeguard: 164.310(d)(2)(iii)
 #[test]
 fn several_jobs_run_at_once_and_can_be_listed_followed_and_cancelled() {
     let f = fixture();

@@ -69,6 +69,7 @@ impl Drop for Tmpfs {
     }
 }
 
+/// safeguard: rule:checked-device
 #[test]
 fn a_loop_device_rebound_to_another_file_between_confirmation_and_open_is_refused() {
     if let Some(why) = loop_tier_unavailable() {
@@ -133,6 +134,7 @@ fn a_loop_device_rebound_to_another_file_between_confirmation_and_open_is_refuse
     );
 }
 
+/// safeguard: rule:record-before-write
 #[test]
 fn a_full_or_read_only_state_directory_is_refused_before_the_device_is_written() {
     if let Some(why) = loop_tier_unavailable() {
@@ -224,6 +226,7 @@ fn cert_status(path: &str) -> serde_json::Value {
     v["certificate"].clone()
 }
 
+/// safeguard: rule:never-certify-unverified
 #[test]
 fn a_medium_error_on_a_real_loop_device_fails_the_job_with_the_range() {
     if let Some(why) = loop_tier_unavailable() {
@@ -249,6 +252,7 @@ fn a_medium_error_on_a_real_loop_device_fails_the_job_with_the_range() {
     }
 }
 
+/// safeguard: rule:never-certify-unverified
 #[test]
 fn a_drive_that_vanishes_mid_wipe_gets_a_failure_report() {
     if let Some(why) = loop_tier_unavailable() {

@@ -23,6 +23,7 @@ fn reasons(e: TargetError) -> Vec<ProtectReason> {
     }
 }
 
+/// safeguard: rule:checked-device
 #[test]
 fn the_target_is_the_assessed_loop_device_and_knows_its_backing_file() {
     if let Some(why) = loop_tier_unavailable() {
@@ -40,6 +41,7 @@ fn the_target_is_the_assessed_loop_device_and_knows_its_backing_file() {
     assert!(again.to_string().contains("in use"), "{again}");
 }
 
+/// safeguard: rule:checked-device
 #[test]
 fn a_loop_node_rebound_to_another_file_after_the_check_is_refused() {
     if let Some(why) = loop_tier_unavailable() {
@@ -66,6 +68,7 @@ fn a_loop_node_rebound_to_another_file_after_the_check_is_refused() {
     assert_eq!(sha256_file(&second), h2);
 }
 
+/// safeguard: rule:protected-devices
 #[test]
 fn a_mounted_loop_stacked_on_a_device_protects_it_and_a_loop_on_a_mounted_device_is_refused() {
     if let Some(why) = loop_tier_unavailable() {

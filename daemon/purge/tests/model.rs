@@ -189,6 +189,7 @@ fn sata() -> SimDrive {
     SimDrive::new(SimConfig::sata_ssd(8192), SimClock::new())
 }
 
+/// safeguard: 164.310(d)(2)(i)
 #[test]
 fn sata_ssd_purge_uses_sanitize_crypto_scramble_and_verifies() {
     let d = sata();
@@ -208,6 +209,7 @@ fn sata_ssd_purge_uses_sanitize_crypto_scramble_and_verifies() {
     assert!(canaries_gone(&d, &rep, &req));
 }
 
+/// safeguard: 164.310(d)(2)(i)
 #[test]
 fn nvme_purge_prefers_sanitize_crypto_erase_and_watches_the_log() {
     let d = SimDrive::new(SimConfig::nvme(8192), SimClock::new());
@@ -243,6 +245,7 @@ fn nvme_without_sanitize_uses_format_ses() {
         .is_some_and(|c| c.contains("SES=1")));
 }
 
+/// safeguard: 164.310(d)(2)(i)
 #[test]
 fn sas_hdd_purge_uses_scsi_sanitize_overwrite_and_checks_the_pattern() {
     let d = SimDrive::new(SimConfig::sas_hdd(8192), SimClock::new());
@@ -395,6 +398,7 @@ fn scsi_sanitize_abort_without_fallback_fails() {
     assert!(matches!(rep.outcome, Outcome::Failed(_)), "{rep:#?}");
 }
 
+/// safeguard: 164.310(d)(2)(i), rule:never-certify-unverified
 #[test]
 fn a_lying_drive_is_caught_by_the_read_back() {
     let d = sata();
@@ -455,6 +459,7 @@ fn frozen_drive_without_operator_falls_back_as_policy_allows() {
     );
 }
 
+/// safeguard: 164.310(d)(2)(ii)
 #[test]
 fn hpa_is_reported_and_left_without_remove_hpa() {
     let d = sata();
@@ -470,6 +475,7 @@ fn hpa_is_reported_and_left_without_remove_hpa() {
 /// (the probe's DCO IDENTIFY comes between the probe's read and the SET).
 /// Rule: the host's block device keeps its old size after the HPA is removed,
 /// so the canaries reach the formerly hidden sectors through the pass-through.
+/// safeguard: 164.310(d)(2)(ii)
 #[test]
 fn hpa_removal_rereads_native_max_and_the_canaries_cover_the_native_capacity() {
     let d = sata();
@@ -541,6 +547,7 @@ fn accessible_max_address_is_found_and_removed() {
 
 /// Item 7: when the job ends in an overwrite, the hidden sectors are said to
 /// be NOT overwritten (the overwrite reaches only the block device).
+/// safeguard: 164.310(d)(2)(ii), rule:never-certify-unverified
 #[test]
 fn overwrite_fallback_says_the_hidden_area_was_not_overwritten() {
     // No drive-native method at all.
@@ -746,6 +753,7 @@ fn nvme_two_namespaces(fna: u8) -> SimDrive {
 
 /// Issue 9 item 4: Sanitize erases the whole subsystem, so with the other
 /// namespace mounted it is not sent; a per-namespace Format (FNA = 0) is.
+/// safeguard: rule:protected-devices
 #[test]
 fn nvme_sanitize_is_not_sent_when_another_namespace_is_in_use() {
     let d = nvme_two_namespaces(0x04);
@@ -776,6 +784,7 @@ fn nvme_sanitize_is_not_sent_when_another_namespace_is_in_use() {
 /// FNA bit 0 (or bit 1): every Format reaches the other namespace too, so no
 /// drive-native command may run; the overwrite fallback (Clear) when allowed,
 /// a refusal otherwise.
+/// safeguard: rule:protected-devices
 #[test]
 fn nvme_format_for_all_namespaces_is_refused_when_one_is_in_use() {
     for fna in [0x01, 0x02] {
@@ -966,6 +975,7 @@ fn arb_scenario() -> impl Strategy<Value = Scenario> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
+    /// safeguard: 164.310(d)(2)(i), rule:never-certify-unverified
     #[test]
     fn every_job_is_verified_or_fails_with_a_reason_and_never_keeps_our_password(s in arb_scenario()) {
         let d = SimDrive::new(s.cfg.clone(), SimClock::new());

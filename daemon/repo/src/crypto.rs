@@ -360,6 +360,7 @@ mod tests {
         MasterKey::from_bytes([1; 32]).derive().unwrap()
     }
 
+    /// safeguard: 164.312(a)(2)(iv)
     #[test]
     fn round_trip_and_compression_choice() {
         let k = keys();
@@ -385,6 +386,7 @@ mod tests {
         );
     }
 
+    /// safeguard: 164.312(a)(2)(iv), 164.312(c)(1), 164.312(e)(2)(i)
     #[test]
     fn tamper_binding_type_and_key_are_detected() {
         let k = keys();
@@ -441,6 +443,7 @@ mod tests {
         );
     }
 
+    /// safeguard: 164.312(a)(2)(iv)
     #[test]
     fn nonces_never_repeat_within_a_session() {
         let k = keys();
@@ -472,6 +475,7 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
+        /// safeguard: 164.312(a)(2)(iv)
         #[test]
         fn seal_open_round_trip(data in prop::collection::vec(any::<u8>(), 0..5000), lvl in 0i32..5) {
             let k = keys();
@@ -486,6 +490,7 @@ mod tests {
         }
 
         /// Valid objects with flipped bytes or cut short: always a typed error, never a panic.
+        /// safeguard: 164.312(a)(2)(iv), 164.312(e)(2)(i)
         #[test]
         fn mutated_objects_are_rejected(
             data in prop::collection::vec(any::<u8>(), 0..3000),

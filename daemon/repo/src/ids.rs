@@ -188,6 +188,7 @@ mod tests {
         assert!(FileKind::parse_path("locks/x").is_err());
     }
 
+    /// safeguard: 164.312(c)(2)
     #[test]
     fn file_id_is_blake3() {
         // BLAKE3("abc") from the official test vectors.

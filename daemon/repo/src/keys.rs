@@ -293,6 +293,7 @@ mod tests {
         p: 1,
     };
 
+    /// safeguard: 164.312(a)(2)(iv)
     #[test]
     fn add_unlock_passwd_remove() {
         let m = MasterKey::from_bytes([0x42; 32]);
@@ -332,6 +333,7 @@ mod tests {
         assert!(key_remove_check(&[id, pw.new_id], &Id::ZERO, &id).is_err());
     }
 
+    /// safeguard: 164.312(a)(2)(iv)
     #[test]
     fn tampered_header_or_hostile_params_rejected() {
         let m = MasterKey::from_bytes([7; 32]);

@@ -398,6 +398,7 @@ mod tests {
         ));
     }
 
+    /// safeguard: 164.312(c)(1), 164.312(c)(2), 164.312(e)(2)(i)
     #[test]
     fn corruption_is_detected() {
         let (k, f) = build(&[b"abc".repeat(100)]);

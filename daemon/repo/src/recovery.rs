@@ -103,6 +103,7 @@ mod tests {
     }
 
     proptest! {
+        /// safeguard: 164.312(a)(2)(iv)
         #[test]
         fn recovery_round_trip(b in any::<[u8; 32]>()) {
             let m = MasterKey::from_bytes(b);

@@ -111,6 +111,7 @@ fn read_extents(keys: &RepoKeys, store: &Store, index: &Index, ext: &[Extent]) -
     out
 }
 
+/// safeguard: 164.312(c)(2), 164.310(d)(2)(iv)
 #[test]
 fn backup_and_restore_file_and_device() {
     let t = Timestamp {

@@ -359,6 +359,7 @@ fn render(v: &[(String, String)]) -> String {
     v.iter().map(|(k, val)| format!("{k} = {val}\n")).collect()
 }
 
+/// safeguard: 164.312(a)(2)(iv)
 #[test]
 fn vectors_match_file_and_doc() {
     let text = render(&compute());

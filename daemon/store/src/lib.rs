@@ -703,6 +703,7 @@ mod tests {
         }
     }
 
+    /// safeguard: 164.310(d)(2)(iii), 164.310(d)(2)(iv)
     #[test]
     fn backup_history_round_trips_and_filters() {
         let dir = tempfile::tempdir().unwrap();
@@ -734,6 +735,7 @@ mod tests {
         );
     }
 
+    /// safeguard: 164.310(d)(2)(iii)
     #[test]
     fn job_lifecycle_round_trips() {
         let dir = tempfile::tempdir().unwrap();
@@ -776,6 +778,7 @@ mod tests {
         assert!(matches!(store.get("nope"), Err(StoreError::NoSuchJob(_))));
     }
 
+    /// safeguard: 164.310(d)(2)(iii), rule:record-before-write
     #[test]
     fn dead_owners_become_interrupted_and_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
@@ -828,6 +831,7 @@ mod tests {
         assert_eq!(store.get("j").unwrap().status, JobStatus::Running);
     }
 
+    /// safeguard: rule:record-before-write
     #[test]
     fn only_one_resume_takes_a_job_over() {
         let dir = tempfile::tempdir().unwrap();

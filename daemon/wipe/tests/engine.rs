@@ -36,6 +36,7 @@ fn set(ranges: &[(u64, u64)]) -> RangeSet {
     s
 }
 
+/// safeguard: 164.310(d)(2)(i)
 #[test]
 fn random_pass_with_odd_size_is_byte_exact_and_passes() {
     let size = 3 * MIB + 4096;
@@ -49,6 +50,7 @@ fn random_pass_with_odd_size_is_byte_exact_and_passes() {
     assert_eq!(out.bytes_verified, size);
 }
 
+/// safeguard: 164.310(d)(2)(ii)
 #[test]
 fn multi_pass_fill_then_blank_ends_in_zeros() {
     let dev = MemDevice::new(MIB + 512, 512);
@@ -81,6 +83,7 @@ fn unwritable_sectors_fail_the_job_with_their_exact_range() {
     assert!(out.retries > 0);
 }
 
+/// safeguard: rule:never-certify-unverified, 164.310(d)(2)(ii)
 #[test]
 fn a_drive_that_drops_writes_is_caught_by_verification() {
     let dropped = set(&[(4096, 512), (MIB + 8192, 4096)]);
@@ -103,6 +106,7 @@ fn a_drive_that_drops_writes_is_caught_by_verification() {
     assert_eq!(out.verdict(), Verdict::Fail);
 }
 
+/// safeguard: rule:never-certify-unverified
 #[test]
 fn unreadable_sectors_fail_verification() {
     let dev = FaultyDevice::new(
@@ -147,6 +151,7 @@ fn a_vanishing_drive_aborts_and_fails() {
     assert_eq!(out.verdict(), Verdict::Fail);
 }
 
+/// safeguard: rule:never-certify-unverified
 #[test]
 fn verify_off_is_never_a_pass() {
     let dev = MemDevice::new(MIB, 512);
@@ -166,6 +171,7 @@ fn verify_off_is_never_a_pass() {
         .any(|p| p.contains("verification was turned off")));
 }
 
+/// safeguard: 164.310(d)(2)(ii)
 #[test]
 fn sampled_verification_reads_head_tail_and_a_share() {
     let size = 64 * MIB;
@@ -285,6 +291,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(40))]
     /// Whatever the faults, the job passes exactly when nothing was injected,
     /// and every injected range shows up in the failed ranges.
+    /// safeguard: rule:never-certify-unverified
     #[test]
     fn never_certifies_a_faulty_wipe(
         bad_w in prop::collection::vec((0u64..512, 1u64..8), 0..3),

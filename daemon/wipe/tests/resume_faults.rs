@@ -242,6 +242,7 @@ fn schedule(sectors: u64) -> impl Strategy<Value = Schedule> {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+    /// safeguard: 164.310(d)(2)(i), 164.310(d)(2)(ii), rule:never-certify-unverified
     #[test]
     fn killed_and_resumed_wipes_cover_every_byte_of_every_pass(
         sectors in 64u64..320,

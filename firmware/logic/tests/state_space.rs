@@ -704,6 +704,7 @@ fn search_from(prefix: &[Ev]) -> u64 {
     s.nodes
 }
 
+/// safeguard: rule:fail-safe-relay
 #[test]
 fn every_sequence_from_idle() {
     let n = search_from(&[]);
@@ -711,6 +712,7 @@ fn every_sequence_from_idle() {
     assert!(n > 16u64.pow(depth() - 1), "the search ran");
 }
 
+/// safeguard: rule:fail-safe-relay
 #[test]
 fn every_sequence_from_a_pulse_in_progress() {
     let start = [Ev::Arm, Ev::Fire, Ev::Wait(5)];
@@ -723,6 +725,7 @@ fn every_sequence_from_a_pulse_in_progress() {
     eprintln!("firing: {states} states checked at depth {}", depth());
 }
 
+/// safeguard: rule:fail-safe-relay
 #[test]
 fn every_sequence_from_a_completed_cycle() {
     // Hello stands for the host's heartbeat here (any valid frame feeds the link).

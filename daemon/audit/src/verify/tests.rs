@@ -175,6 +175,7 @@ fn finding(r: &VerifyReport) -> (u64, Reason) {
     (f.index, f.reason)
 }
 
+/// safeguard: 164.312(b), rule:audit-integrity
 #[test]
 fn an_untouched_log_verifies_with_and_without_an_external_checkpoint() {
     let log = build(&sample(9));
@@ -194,6 +195,7 @@ fn an_untouched_log_verifies_with_and_without_an_external_checkpoint() {
     assert!(verify(&build(&[]), None).is_intact());
 }
 
+/// safeguard: 164.312(b), rule:audit-integrity
 #[test]
 fn editing_one_entry_is_named() {
     let log = build(&sample(8));
@@ -225,6 +227,7 @@ fn editing_one_entry_is_named() {
     ));
 }
 
+/// safeguard: rule:audit-integrity
 #[test]
 fn index_column_edits_are_named() {
     let log = build(&sample(4));
@@ -234,6 +237,7 @@ fn index_column_edits_are_named() {
     assert_eq!(finding(&verify(&log, None)), (1, Reason::IndexColumns));
 }
 
+/// safeguard: 164.312(b), rule:audit-integrity
 #[test]
 fn deleting_one_entry_is_named() {
     let log = build(&sample(7));
@@ -249,6 +253,7 @@ fn deleting_one_entry_is_named() {
     );
 }
 
+/// safeguard: 164.312(b), rule:audit-integrity
 #[test]
 fn reordering_two_entries_is_named() {
     let log = build(&sample(7));
@@ -271,6 +276,7 @@ fn reordering_two_entries_is_named() {
     );
 }
 
+/// safeguard: 164.312(b), rule:audit-integrity
 #[test]
 fn truncating_the_tail_is_named_with_an_external_checkpoint() {
     let log = build(&sample(10));
@@ -303,6 +309,7 @@ fn truncating_the_tail_is_named_with_an_external_checkpoint() {
     );
 }
 
+/// safeguard: rule:audit-integrity
 #[test]
 fn a_rewrite_by_the_key_holder_is_caught_only_by_an_external_checkpoint() {
     let original = build(&sample(6));
@@ -318,6 +325,7 @@ fn a_rewrite_by_the_key_holder_is_caught_only_by_an_external_checkpoint() {
     );
 }
 
+/// safeguard: rule:audit-integrity
 #[test]
 fn bad_and_reordered_checkpoints_are_named() {
     let log = build(&sample(5));
@@ -379,6 +387,7 @@ fn unusable_external_checkpoints_are_errors_not_findings() {
     }
 }
 
+/// safeguard: rule:audit-integrity
 #[test]
 fn the_writer_refuses_to_seal_over_a_damaged_log() {
     let log = build(&sample(4));
@@ -435,6 +444,7 @@ proptest! {
     /// Every prefix-preserving act is caught and the first bad entry named;
     /// a clean truncation (entries and checkpoints) is caught exactly when
     /// an external checkpoint is given.
+    /// safeguard: 164.312(b), 164.312(c)(1), rule:audit-integrity
     #[test]
     fn random_tampering_is_detected_and_named((entries, tamper) in arb_case()) {
         let log = build(&entries);

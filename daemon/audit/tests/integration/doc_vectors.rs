@@ -119,6 +119,7 @@ fn documented() -> BTreeMap<String, String> {
     out
 }
 
+/// safeguard: 164.312(b), rule:audit-integrity
 #[test]
 fn the_documented_vectors_are_what_the_code_produces() {
     let doc = documented();

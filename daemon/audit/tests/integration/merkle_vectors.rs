@@ -49,6 +49,7 @@ fn hashes(v: &Value) -> Option<Vec<Hash>> {
     }
 }
 
+/// safeguard: rule:audit-integrity
 #[test]
 fn inclusion_probes() {
     let v = vectors();
@@ -78,6 +79,7 @@ fn inclusion_probes() {
     assert!(accepted >= 6 && rejected >= 80, "{accepted} / {rejected}");
 }
 
+/// safeguard: rule:audit-integrity
 #[test]
 fn consistency_probes() {
     let v = vectors();

@@ -26,6 +26,7 @@ fn open(path: &Path) -> AuditLog<SqliteStore> {
     AuditLog::open(SqliteStore::open(path).unwrap(), key()).unwrap()
 }
 
+/// safeguard: 164.312(b)
 #[test]
 fn threads_append_through_one_appender_and_the_log_verifies() {
     let dir = tempfile::tempdir().unwrap();
@@ -111,6 +112,7 @@ fn two_writers_on_one_database_take_turns() {
     );
 }
 
+/// safeguard: rule:audit-integrity
 #[test]
 fn a_log_signed_by_one_key_is_not_continued_with_another() {
     let dir = tempfile::tempdir().unwrap();
@@ -123,6 +125,7 @@ fn a_log_signed_by_one_key_is_not_continued_with_another() {
     assert!(matches!(err, AuditError::Damaged(_)), "{err}");
 }
 
+/// safeguard: 164.312(b)
 #[test]
 fn refused_entries_leave_the_log_unchanged() {
     let mut log = AuditLog::open(SqliteStore::open_in_memory().unwrap(), key()).unwrap();
@@ -158,6 +161,7 @@ fn the_appliance_key_signs_the_log_under_its_key_id() {
     assert_eq!(report.origin, origin);
 }
 
+/// safeguard: 164.312(b), rule:audit-integrity
 #[test]
 fn inclusion_bundles_verify_offline_and_refuse_every_substitution() {
     let mut log = AuditLog::open(SqliteStore::open_in_memory().unwrap(), key()).unwrap();
@@ -233,6 +237,7 @@ fn export_text(store: &dyn AuditStore, f: &ExportFilter, format: ExportFormat) -
     (n, String::from_utf8(out).unwrap())
 }
 
+/// safeguard: 164.312(b)
 #[test]
 fn export_filters_and_formats() {
     let mut log = AuditLog::open(SqliteStore::open_in_memory().unwrap(), key()).unwrap();

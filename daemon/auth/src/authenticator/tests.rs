@@ -127,6 +127,7 @@ fn generic(e: &AuthError) -> String {
     e.to_string()
 }
 
+/// safeguard: 164.312(d)
 #[test]
 fn login_with_password_and_totp_and_replay_is_refused() {
     let mut h = H::new();
@@ -164,6 +165,7 @@ fn login_with_password_and_totp_and_replay_is_refused() {
     assert_eq!(p.user, u.id);
 }
 
+/// safeguard: 164.312(d)
 #[test]
 fn every_failure_gives_the_same_answer() {
     let mut h = H::new();
@@ -230,6 +232,7 @@ fn every_failure_gives_the_same_answer() {
     );
 }
 
+/// safeguard: 164.312(b), 164.312(d)
 #[test]
 fn soft_lock_engages_progressively_is_audited_and_lifts() {
     let mut h = H::new();
@@ -304,6 +307,7 @@ fn soft_lock_engages_progressively_is_audited_and_lifts() {
         .any(|e| matches!(e, EventKind::AccountLocked { .. })));
 }
 
+/// safeguard: 164.312(d)
 #[test]
 fn rate_limit_per_source_address() {
     let mut h = H::new();
@@ -360,6 +364,7 @@ fn rate_limit_per_source_address() {
     assert!(matches!(r, Err(AuthError::LoginFailed { .. })));
 }
 
+/// safeguard: 164.312(a)(2)(iii)
 #[test]
 fn idle_logoff_polling_does_not_count_and_lifetime_ends_all() {
     let mut cfg = AuthConfig::for_tests();
@@ -404,6 +409,7 @@ fn idle_logoff_polling_does_not_count_and_lifetime_ends_all() {
     assert_eq!(ended, Some(SessionEnd::LifetimeExpired));
 }
 
+/// safeguard: 164.312(a)(2)(iii)
 #[test]
 fn tick_ends_idle_sessions_without_a_request() {
     let mut h = H::new();
@@ -425,6 +431,7 @@ fn tick_ends_idle_sessions_without_a_request() {
     assert!(h.a.session(&t, Activity::UserAction, h.now).is_err());
 }
 
+/// safeguard: 164.312(a)(2)(iii)
 #[test]
 fn idle_timeout_above_15_minutes_is_clamped_with_a_warning() {
     let mut cfg = AuthConfig::for_tests();
@@ -437,6 +444,7 @@ fn idle_timeout_above_15_minutes_is_clamped_with_a_warning() {
     );
 }
 
+/// safeguard: 164.312(c)(1), 164.312(d)
 #[test]
 fn sensitive_actions_need_a_fresh_reauthentication() {
     let mut h = H::new();
@@ -488,6 +496,7 @@ fn sensitive_actions_need_a_fresh_reauthentication() {
         .is_err());
 }
 
+/// safeguard: 164.312(a)(1)
 #[test]
 fn roles_are_enforced_through_sessions() {
     let mut h = H::new();
@@ -537,6 +546,7 @@ fn roles_are_enforced_through_sessions() {
     assert_eq!(refusals, 4);
 }
 
+/// safeguard: 164.312(a)(1), 164.312(d)
 #[test]
 fn one_time_password_restricts_until_changed() {
     let mut h = H::new();
@@ -584,6 +594,7 @@ fn one_time_password_restricts_until_changed() {
         .is_ok());
 }
 
+/// safeguard: 164.312(d)
 #[test]
 fn recent_passwords_cannot_be_reused() {
     let mut h = H::new();
@@ -633,6 +644,7 @@ fn recent_passwords_cannot_be_reused() {
     .unwrap();
 }
 
+/// safeguard: 164.312(d)
 #[test]
 fn weak_hashes_are_rehashed_at_login() {
     let dir = tempfile::tempdir().unwrap();
@@ -690,6 +702,7 @@ fn weak_hashes_are_rehashed_at_login() {
         .any(|e| matches!(e, EventKind::PasswordRehashed { .. })));
 }
 
+/// safeguard: 164.312(d)
 #[test]
 fn recovery_codes_work_once_and_a_reset_invalidates_everything() {
     let mut h = H::new();
@@ -751,6 +764,7 @@ fn recovery_codes_work_once_and_a_reset_invalidates_everything() {
     h.try_login(&u2, PW, &fresh.codes()[0]).unwrap();
 }
 
+/// safeguard: 164.312(a)(2)(ii)
 #[test]
 fn console_recovery_always_restores_the_last_admin() {
     let mut h = H::new();
@@ -828,6 +842,7 @@ fn console_recovery_always_restores_the_last_admin() {
     assert!(s.must_change_password);
 }
 
+/// safeguard: 164.312(a)(2)(ii)
 #[test]
 fn recovery_makes_an_admin_when_none_is_left() {
     let mut h = H::new();
@@ -839,6 +854,7 @@ fn recovery_makes_an_admin_when_none_is_left() {
     assert_eq!(kit.name.as_str(), "quinn");
 }
 
+/// safeguard: 164.312(a)(1), 164.312(b)
 #[test]
 fn api_tokens_are_scoped_hashed_audited_and_revocable() {
     let mut h = H::new();
@@ -989,6 +1005,7 @@ fn api_tokens_are_scoped_hashed_audited_and_revocable() {
     );
 }
 
+/// safeguard: 164.312(a)(1)
 #[test]
 fn disabled_owner_kills_tokens_and_sessions() {
     let mut h = H::new();
@@ -1024,6 +1041,7 @@ fn disabled_owner_kills_tokens_and_sessions() {
     )));
 }
 
+/// safeguard: 164.312(a)(2)(ii), 164.312(b)
 #[test]
 fn break_glass_auto_grant_elevation_expiry_and_review() {
     let mut h = H::new();
@@ -1162,6 +1180,7 @@ fn break_glass_auto_grant_elevation_expiry_and_review() {
     assert!(h.a.open_break_glass(&rv, h.now).unwrap().is_empty());
 }
 
+/// safeguard: 164.312(a)(2)(ii)
 #[test]
 fn break_glass_approval_denial_and_approver_list() {
     let mut cfg = AuthConfig::for_tests();
@@ -1256,6 +1275,7 @@ fn break_glass_approval_denial_and_approver_list() {
     );
 }
 
+/// safeguard: rule:secrets-in-worker
 #[test]
 fn no_secret_reaches_debug_or_events() {
     let mut h = H::new();
@@ -1311,6 +1331,7 @@ fn no_secret_reaches_debug_or_events() {
     assert!(format!("{:?}", s.token) == "SessionToken(<redacted>)");
 }
 
+/// safeguard: 164.312(d)
 #[test]
 fn badlist_additions_apply_at_change_and_at_login() {
     let mut h = H::new();
@@ -1350,6 +1371,7 @@ fn badlist_additions_apply_at_change_and_at_login() {
     assert_eq!(h.a.store().badlist().unwrap().len(), 1);
 }
 
+/// safeguard: 164.312(a)(2)(iii)
 #[test]
 fn logout_and_logout_everywhere() {
     let mut h = H::new();
@@ -1387,6 +1409,7 @@ fn logout_and_logout_everywhere() {
     );
 }
 
+/// safeguard: 164.312(a)(2)(i), 164.312(b)
 #[test]
 fn user_management_events_and_listing() {
     let mut h = H::new();
@@ -1472,6 +1495,7 @@ mod props {
         /// Whatever the sequence: never a session while locked, every lock
         /// engagement is an event, locks never exceed the maximum, and a
         /// successful login always resets the ladder.
+        /// safeguard: 164.312(d)
         #[test]
         fn soft_lock_ladder_through_the_authenticator(steps in proptest::collection::vec(step(), 1..25)) {
             let mut h = H::new();

@@ -196,6 +196,7 @@ mod tests {
     use crate::entropy::TestEntropy;
     use proptest::prelude::*;
 
+    /// safeguard: 164.312(d)
     #[test]
     fn hash_and_verify() {
         let h = hash_password(
@@ -219,6 +220,7 @@ mod tests {
         assert!(verify_password("a long passphrase", &again).unwrap());
     }
 
+    /// safeguard: 164.312(d)
     #[test]
     fn known_vector_verifies() {
         // Made once with the reference implementation (`argon2` CLI from the
@@ -233,6 +235,7 @@ mod tests {
         assert!(!verify_password("passwore", &h).unwrap());
     }
 
+    /// safeguard: 164.312(d)
     #[test]
     fn refuses_other_algorithms_and_garbage() {
         assert_eq!(

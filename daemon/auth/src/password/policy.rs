@@ -288,6 +288,7 @@ mod tests {
         check("Zq8#rT2!vLp9@xW4").unwrap();
     }
 
+    /// safeguard: 164.312(d)
     #[test]
     fn short_passwords_are_refused_with_lengths() {
         let p = problems("Zq8#rT2!");
@@ -308,6 +309,7 @@ mod tests {
         );
     }
 
+    /// safeguard: 164.312(d)
     #[test]
     fn user_name_variants_are_refused() {
         for pw in [
@@ -337,6 +339,7 @@ mod tests {
             .contains(&PasswordProblem::ContainsUserName));
     }
 
+    /// safeguard: 164.312(d)
     #[test]
     fn breached_passwords_are_refused_including_admin_additions() {
         assert!(Badlist::shipped_len() > 3000);
@@ -356,6 +359,7 @@ mod tests {
         assert_eq!(r.unwrap_err().problems, vec![PasswordProblem::Breached]);
     }
 
+    /// safeguard: 164.312(d)
     #[test]
     fn weak_passwords_get_zxcvbn_feedback() {
         let p = problems("qwertyuiop1");

@@ -215,6 +215,7 @@ fn facts_with_mount(devnum: DevNum, mp: &str) -> SystemFacts {
     }
 }
 
+/// safeguard: rule:protected-devices
 #[test]
 fn protection_reasons() {
     let mut r = sata_hdd();
@@ -535,6 +536,7 @@ fn with_partition(mut r: DeviceRecord, name: &str, devnum: DevNum) -> DeviceReco
     r
 }
 
+/// safeguard: rule:protected-devices
 #[test]
 fn a_loop_device_in_use_protects_the_device_it_is_stacked_on() {
     let sda = with_partition(sata_hdd(), "sda1", DevNum { major: 8, minor: 1 });
@@ -593,6 +595,7 @@ fn a_loop_device_in_use_protects_the_device_it_is_stacked_on() {
     assert!(!assess_in(&records3, &idle, &lower).protected);
 }
 
+/// safeguard: rule:protected-devices
 #[test]
 fn a_loop_device_over_a_protected_device_is_refused() {
     let lower = loop_rec("loop3", 3, None);
@@ -622,6 +625,7 @@ fn a_loop_device_over_a_protected_device_is_refused() {
     );
 }
 
+/// safeguard: rule:protected-devices
 #[test]
 fn a_second_path_to_a_protected_disk_is_refused_by_wwn_or_serial() {
     let path = |name: &str, minor: u32, udev: &[(&str, &str)]| {

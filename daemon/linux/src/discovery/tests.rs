@@ -51,6 +51,7 @@ impl Drop for LoopDevice {
     }
 }
 
+/// safeguard: rule:protected-devices
 #[test]
 fn an_exclusively_opened_loop_device_is_refused_as_in_use() {
     let Some(lo) = LoopDevice::new(8 << 20) else {

@@ -104,6 +104,7 @@ fn full_cycle_is_measured_on_the_contact_and_cooldown_follows() {
     );
 }
 
+/// safeguard: rule:fail-safe-relay
 #[test]
 fn firing_is_bounded_even_with_late_tick() {
     let mut d = firing(0);
@@ -247,6 +248,7 @@ fn reset_acts_on_release_so_a_stuck_button_never_resets() {
     assert_eq!(d.fault(), None, "reset on release");
 }
 
+/// safeguard: rule:fail-safe-relay
 #[test]
 fn estop_overrides_every_state_and_needs_local_reset() {
     for setup in 0..4 {
@@ -276,6 +278,7 @@ fn estop_overrides_every_state_and_needs_local_reset() {
     assert!(!d.relay_on());
 }
 
+/// safeguard: rule:fail-safe-relay
 #[test]
 fn link_loss_while_armed_disarms_and_while_firing_latches() {
     let (mut d, _) = armed(0);
@@ -307,6 +310,7 @@ fn clear_fault_needs_a_soft_fault_and_safe_inputs_and_keeps_the_cooldown() {
     assert!(d.arm(20 + 1_000, SAFE).is_ok());
 }
 
+/// safeguard: rule:fail-safe-relay
 #[test]
 fn clear_fault_never_ends_a_pulse() {
     let mut d = firing(0);
@@ -347,6 +351,7 @@ fn severe_faults_replace_lesser_ones() {
     );
 }
 
+/// safeguard: rule:fail-safe-relay
 #[test]
 fn welded_contact_latches_after_the_drop_out_time() {
     let mut d = firing(0);

@@ -311,6 +311,7 @@ impl Rig {
     }
 }
 
+/// safeguard: rule:fail-safe-relay
 #[test]
 fn relay_driven_low_before_anything_else() {
     let r = Rig::new(BuildKind::Production);
@@ -362,6 +363,7 @@ fn full_cycle_starts_the_pulse_limit_first_and_measures_the_contact() {
     assert_eq!(r.fw.machine().degausser().state(), DegausserState::Idle);
 }
 
+/// safeguard: rule:fail-safe-relay
 #[test]
 fn relay_is_rewritten_and_read_back_on_every_poll_and_kicks_follow_health() {
     let mut r = Rig::new(BuildKind::Production);
@@ -404,6 +406,7 @@ fn output_stuck_low_while_firing_latches_but_keeps_kicking() {
     assert!(!r.fw.relay_driven());
 }
 
+/// safeguard: rule:fail-safe-relay
 #[test]
 fn pulse_limit_interrupt_latches_and_the_loop_does_not_reenergize() {
     let mut r = Rig::new(BuildKind::Production);
@@ -436,6 +439,7 @@ fn pulse_limit_interrupt_latches_and_the_loop_does_not_reenergize() {
     );
 }
 
+/// safeguard: rule:fail-safe-relay
 #[test]
 fn unreadable_inputs_count_as_unsafe() {
     let mut r = Rig::new(BuildKind::Production);

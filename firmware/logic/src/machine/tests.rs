@@ -150,6 +150,7 @@ fn sessions_differ_with_entropy_and_bind_arm_and_fire() {
     assert_eq!(r.msg, Msg::Refused(Refusal::StaleSession));
 }
 
+/// safeguard: rule:fail-safe-relay
 #[test]
 fn abort_reusing_a_fires_sequence_number_is_executed() {
     let mut h = Host::new(BuildKind::Production, ResetCause::PowerOn);
