@@ -93,6 +93,10 @@ impl DeviceIdentity {
 
     /// A short label for prompts and summaries.
     pub fn label(&self) -> String {
+        if self.transport == "tape" {
+            let label = self.serial.as_deref().unwrap_or("without a label");
+            return format!("tape {label} (a magnetic tape declared by the operator)");
+        }
         let model = self.model.as_deref().unwrap_or("unknown model");
         let serial = self.serial.as_deref().unwrap_or("no serial");
         format!(
