@@ -360,6 +360,22 @@ pub fn same_disk(a: &DeviceRecord, b: &DeviceRecord) -> Option<String> {
     if virt(a) || virt(b) {
         return None;
     }
+    // NVMe: model and serial name the controller, which every namespace
+    // shares; a namespace is its `wwid` (EUI-64, NGUID or UUID, else
+    // vendor-serial-model-NSID). Two namespaces of one controller are two
+    // devices (a command that reaches several is scoped by the purge runner);
+    // two paths to one namespace show as one multipath head.
+    if transport(a) == Transport::Nvme && transport(b) == Transport::Nvme {
+        let ns = |r: &DeviceRecord| {
+            r.attrs
+                .get("wwid")
+                .map(|w| w.trim().to_string())
+                .filter(|w| !w.is_empty())
+        };
+        if let (Some(w), Some(v)) = (ns(a), ns(b)) {
+            return (w == v).then(|| format!("NVMe namespace {w}"));
+        }
+    }
     let (x, y) = (classify(a), classify(b));
     let norm = |s: &Option<String>| {
         s.as_deref()
