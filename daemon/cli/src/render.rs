@@ -235,13 +235,9 @@ impl Render {
             return;
         }
         if !self.json {
+            // Not a terminal, not JSON: one line as each phase begins.
             if new_phase {
-                let from = if p.phase_done > 0 {
-                    format!(" (continuing at {:.1}% of it: resumed)", est.phase_percent)
-                } else {
-                    String::new()
-                };
-                eprintln!("lethe: {}{from}", phase_label(&p.phase));
+                eprintln!("lethe: {}", phase_label(&p.phase));
             }
             return;
         }

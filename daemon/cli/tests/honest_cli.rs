@@ -425,3 +425,34 @@ fn lists_are_newest_first_with_aligned_columns() {
     );
     assert_eq!(&lines[2][status_col..status_col + 4], "pass", "{certs}");
 }
+
+#[test]
+fn backup_listings_into_a_closed_pipe_end_quietly_too() {
+    let state = state_dir();
+    let repo = state.path().join("repo");
+    let pw = state.path().join("pw");
+    std::fs::write(&pw, "correct horse battery staple\n").unwrap();
+    let backup = |args: &[&str]| {
+        let mut v = vec![
+            "backup",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--password-file",
+            pw.to_str().unwrap(),
+        ];
+        v.extend_from_slice(args);
+        v.into_iter().map(String::from).collect::<Vec<String>>()
+    };
+    let init = run(lethe(state.path())
+        .env_remove("LETHE_REPO")
+        .env_remove("LETHE_PASSWORD")
+        .env_remove("LETHE_PASSWORD_FILE")
+        .args(backup(&["init"])));
+    assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
+    for args in [&["snapshots"][..], &["snapshots", "--json"], &["key", "list"]] {
+        let argv = backup(args);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let out = with_closed_stdout(state.path(), &argv);
+        assert_quiet(&out, &format!("{args:?}"));
+    }
+}
