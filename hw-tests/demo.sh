@@ -4,7 +4,16 @@
 # check the signed certificate offline. Touches nothing but that loop device.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" = 0 ] || { echo "run as root: loop devices need it (sudo $0)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "run as root: loop devices need it (from a root shell: $0; or: sudo $0)" >&2; exit 1; }
+# Under sudo, root's PATH (secure_path) usually lacks the invoking account's
+# rustup toolchain: use it from that account's home when root has none.
+if ! command -v cargo >/dev/null && [ -n "${SUDO_USER:-}" ]; then
+    home=$(getent passwd "$SUDO_USER" | cut -d: -f6)
+    if [ -x "$home/.cargo/bin/cargo" ]; then
+        export PATH="$home/.cargo/bin:$PATH" RUSTUP_HOME="$home/.rustup" CARGO_HOME="$home/.cargo"
+    fi
+fi
+command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup first (https://rustup.rs)" >&2; exit 1; }
 bash hw-tests/setup.sh
 cargo build --release -q -p lethe-cli
 LETHE="${CARGO_TARGET_DIR:-$PWD/target}/release/lethe"

@@ -52,17 +52,17 @@ bench_device() { # label backing-file direct-io
         dd_w+=("$(secs dd if=/dev/zero of="$loop" bs=4M oflag=direct)")
         local state="$WORK/state"
         rm -rf "$state"
-        /usr/bin/time -f "%e %M" -o "$WORK/t" "$LETHE" --state-dir "$state" wipe "$loop" \
+        /usr/bin/time -f "%e %M" -o "$WORK/t" "$LETHE" --state-dir "$state" wipe "$loop" --operator-id bench \
             --pattern random --verify off --yes --json >"$WORK/lethe.json" 2>"$WORK/lethe.err" || true
-        grep -q '"job"' "$WORK/lethe.json" || { cat "$WORK/lethe.err" >&2; exit 1; }
+        grep -q '"result":"unverified"' "$WORK/lethe.json" || { cat "$WORK/lethe.err" >&2; exit 1; }
         # GNU time adds a "Command exited with non-zero status" line first
-        # (--verify off never passes): the figures are on the last line.
+        # (--verify off is "unverified", exit 5): the figures are on the last line.
         read -r t m < <(tail -1 "$WORK/t")
         lethe_w+=("$t"); rss+=("$m")
         dd_r+=("$(secs dd if="$loop" of=/dev/null bs=4M iflag=direct)")
         # Verify throughput: the read-back phase of a zero wipe with full verification.
         rm -rf "$state"
-        "$LETHE" --state-dir "$state" wipe "$loop" --pattern zero --verify full --yes --json \
+        "$LETHE" --state-dir "$state" wipe "$loop" --operator-id bench --pattern zero --verify full --yes --json \
             >"$WORK/v.json" 2>"$WORK/v.err" || { cat "$WORK/v.err" >&2; exit 1; }
         lethe_r+=("$(tail -1 "$WORK/v.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["verify_seconds"])')")
     done

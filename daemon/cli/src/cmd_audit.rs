@@ -96,7 +96,7 @@ pub fn run(state: &StateDir, args: &AuditArgs) -> Result<u8> {
             Ok(report) => Ok(print_report(&report, *json)),
             Err(e) if *json => {
                 eprintln!("lethe: error: {e:#}");
-                println!("{}", json!({"status": "error", "error": format!("{e:#}")}));
+                outln!("{}", json!({"status": "error", "error": format!("{e:#}")}));
                 Ok(exit::ERROR)
             }
             Err(e) => Err(e),
@@ -161,7 +161,7 @@ pub fn run(state: &StateDir, args: &AuditArgs) -> Result<u8> {
                         NoteVerifier::new(&origin, k).ok()
                     })
                     .map(|v| v.to_vkey());
-                println!(
+                outln!(
                     "{}",
                     json!({
                         "status": "ok",
@@ -173,7 +173,7 @@ pub fn run(state: &StateDir, args: &AuditArgs) -> Result<u8> {
             } else {
                 // Exactly the signed note, so `> file` saves a checkpoint
                 // that `verify --checkpoint file` reads back.
-                print!("{}", latest.note);
+                out!("{}", latest.note);
             }
             Ok(exit::OK)
         }
@@ -213,7 +213,7 @@ fn print_report(r: &VerifyReport, json: bool) -> u8 {
     let latest = r.latest.as_ref();
     let root = latest.map(|c| c.root_base64());
     if json {
-        println!(
+        outln!(
             "{}",
             json!({
                 "status": if r.is_intact() { "verified" } else { "tampered" },
@@ -231,7 +231,7 @@ fn print_report(r: &VerifyReport, json: bool) -> u8 {
     } else {
         match &r.finding {
             None => {
-                println!(
+                outln!(
                     "VERIFIED  {}: {} entries, {} checkpoints, root {}",
                     r.origin,
                     r.entries,
@@ -239,18 +239,18 @@ fn print_report(r: &VerifyReport, json: bool) -> u8 {
                     root.as_deref().unwrap_or("-")
                 );
                 match &r.external {
-                    Some(e) => println!(
+                    Some(e) => outln!(
                         "anchored: consistent with the external checkpoint of size {}",
                         e.checkpoint.size
                     ),
-                    None => println!(
+                    None => outln!(
                         "note: not anchored. Removing the newest entries together with their \
                          checkpoints cannot be seen from inside; pass --checkpoint FILE with a \
                          checkpoint saved off this appliance"
                     ),
                 }
             }
-            Some(f) => println!("TAMPERED  {}: {f}", r.origin),
+            Some(f) => outln!("TAMPERED  {}: {f}", r.origin),
         }
     }
     if r.is_intact() {

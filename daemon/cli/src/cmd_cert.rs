@@ -38,7 +38,7 @@ enum CertCmd {
         #[arg(long)]
         json: bool,
     },
-    /// List the certificates in the store, oldest first.
+    /// List the certificates and reports in the store, newest first.
     List {
         /// Print JSON.
         #[arg(long)]
@@ -77,11 +77,11 @@ fn print_report(r: &Report, json: bool, line: &str) -> Result<()> {
             "result": r.result, "file": r.file, "key_id": r.key_id,
             "error": r.error, "certificate": r.body,
         });
-        println!("{}", serde_json::to_string(&v)?);
+        outln!("{}", serde_json::to_string(&v)?);
     } else if r.result == "invalid" {
         eprintln!("{line}");
     } else {
-        println!("{line}");
+        outln!("{line}");
     }
     Ok(())
 }
@@ -176,7 +176,9 @@ pub fn run(state: &StateDir, args: &CertArgs) -> Result<u8> {
     match &args.cmd {
         CertCmd::Verify { file, key, json } => verify(&store, state, file, key.as_deref(), *json),
         CertCmd::List { json } => {
-            let list = store.list()?;
+            let mut list = store.list()?;
+            // Newest first, like `lethe jobs` (RFC 3339 UTC sorts as text).
+            list.sort_by(|a, b| (&b.issued_at, &b.id).cmp(&(&a.issued_at, &a.id)));
             if *json {
                 let v: Vec<_> = list
                     .iter()
@@ -188,22 +190,33 @@ pub fn run(state: &StateDir, args: &CertArgs) -> Result<u8> {
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                outln!("{}", serde_json::to_string(&v)?);
             } else if list.is_empty() {
-                println!("no certificates in {}", store.dir().display());
+                outln!("no certificates in {}", store.dir().display());
             } else {
-                println!("{:<44} {:<21} {:<11} DEVICE", "ID", "ISSUED", "STATUS");
-                for c in &list {
-                    let status = match (&c.status, &c.problem) {
-                        (_, Some(p)) => format!("INVALID: {p}"),
-                        (Some(s), None) => s.as_str().to_string(),
-                        (None, None) => "?".into(),
-                    };
-                    println!(
-                        "{:<44} {:<21} {:<11} {} {}",
-                        c.id, c.issued_at, status, c.model, c.serial
-                    );
-                }
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|c| {
+                        // A problem's text is long: it goes last, after the device.
+                        let (status, problem) = match (&c.status, &c.problem) {
+                            (_, Some(p)) => ("INVALID".to_string(), format!("  ({p})")),
+                            (Some(s), None) => (s.as_str().to_string(), String::new()),
+                            (None, None) => ("?".to_string(), String::new()),
+                        };
+                        vec![
+                            c.id.clone(),
+                            c.issued_at.clone(),
+                            status,
+                            format!("{} {}{problem}", c.model, c.serial)
+                                .trim()
+                                .to_string(),
+                        ]
+                    })
+                    .collect();
+                out!(
+                    "{}",
+                    crate::cmd_jobs::table(&["ID", "ISSUED", "STATUS", "DEVICE"], &rows)
+                );
             }
             Ok(exit::OK)
         }
@@ -213,11 +226,11 @@ pub fn run(state: &StateDir, args: &CertArgs) -> Result<u8> {
                 .load_with_key(id, expected.as_ref().map(|(k, _)| k))
                 .with_context(|| format!("certificate {id}"))?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(v.body())?);
+                outln!("{}", serde_json::to_string(v.body())?);
             } else {
-                println!("{}", v.summary());
-                println!("{}", serde_json::to_string_pretty(v.body())?);
-                println!("pdf: {}", store.pdf_path(&v.body().id).display());
+                outln!("{}", v.summary());
+                outln!("{}", serde_json::to_string_pretty(v.body())?);
+                outln!("pdf: {}", store.pdf_path(&v.body().id).display());
             }
             Ok(exit::OK)
         }

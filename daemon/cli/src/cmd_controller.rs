@@ -15,8 +15,14 @@ enum ControllerCmd {
     /// Connect, show versions, relay, interlock, e-stop, faults and pin states.
     Status {
         /// Serial port of the controller (e.g. /dev/ttyACM0).
-        #[arg(long, env = "LETHE_CONTROLLER_PORT")]
-        port: String,
+        #[arg(
+            long,
+            env = "LETHE_CONTROLLER_PORT",
+            alias = "port",
+            value_name = "PORT"
+        )]
+        controller_port: String,
+        /// Print the status as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -33,32 +39,37 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 
 pub fn run(args: &ControllerArgs) -> Result<u8> {
     match &args.cmd {
-        ControllerCmd::Status { port, json } => {
+        ControllerCmd::Status {
+            controller_port: port,
+            json,
+        } => {
             let rt = runtime()?;
             let r = rt
                 .block_on(lethe_controller::cli_support::status_report(port))
                 .with_context(|| format!("controller on {port}"))?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                outln!("{}", serde_json::to_string(&r)?);
             } else {
                 let (a, b, c) = r.firmware.version;
-                println!(
+                outln!(
                     "controller  {} (firmware {a}.{b}.{c}, protocol {})",
-                    r.port, r.firmware.protocol
+                    r.port,
+                    r.firmware.protocol
                 );
-                println!(
+                outln!(
                     "degausser   {} (cycles completed: {})",
-                    r.degausser, r.cycles
+                    r.degausser,
+                    r.cycles
                 );
-                println!("relay       {}", if r.relay { "ENERGIZED" } else { "off" });
-                println!(
+                outln!("relay       {}", if r.relay { "ENERGIZED" } else { "off" });
+                outln!(
                     "interlock   {}",
                     if r.interlock_closed { "closed" } else { "OPEN" }
                 );
-                println!("e-stop      {}", if r.estop { "ACTIVE" } else { "clear" });
-                println!("fault       {}", r.fault.as_deref().unwrap_or("none"));
-                println!("uptime      {} ms", r.uptime_ms);
-                println!(
+                outln!("e-stop      {}", if r.estop { "ACTIVE" } else { "clear" });
+                outln!("fault       {}", r.fault.as_deref().unwrap_or("none"));
+                outln!("uptime      {} ms", r.uptime_ms);
+                outln!(
                     "pins        {:#010b} (bit 0 relay, bit 1+n bay n LED)",
                     r.pins
                 );

@@ -1,11 +1,19 @@
 //! `lethe degauss DEVICE | --tape LABEL`: destroy magnetic media in the degausser.
+//!
+//! Order, so that nothing is asked for or recorded in vain: the medium is
+//! identified (a protected device, or anything not magnetic, is refused
+//! without contacting the controller), then the controller must answer and
+//! say the degausser is ready (no fault, no e-stop, door closed), and only
+//! then is the operator asked to confirm. The job library checks all of it
+//! again before it records the job.
 
-use crate::{edge, exit, render};
-use anyhow::{bail, Result};
+use crate::site;
+use crate::{edge, render};
+use anyhow::Result;
 use clap::Args;
 use lethe_jobs::confirm::Consequence;
 use lethe_jobs::degauss::{eligibility, tape_identity};
-use lethe_jobs::{DegaussRequest, Destination, JobRequest, Medium, Parties, Refusal, StateDir};
+use lethe_jobs::{DegaussRequest, Destination, JobRequest, Medium, Refusal, StateDir};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,67 +25,75 @@ pub struct DegaussArgs {
     /// Degauss a tape the operator declares, identified by its label or barcode.
     #[arg(long, value_name = "LABEL")]
     tape: Option<String>,
-    /// Serial port of the degausser controller.
-    #[arg(long, env = "LETHE_CONTROLLER_PORT")]
-    port: String,
+    /// Serial port of the degausser controller (e.g. /dev/ttyACM0).
+    #[arg(
+        long,
+        env = "LETHE_CONTROLLER_PORT",
+        alias = "port",
+        value_name = "PORT"
+    )]
+    controller_port: String,
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     yes: bool,
-    /// Print the result as JSON.
+    /// Print the result as JSON (the last line on stdout is always a JSON object).
     #[arg(long)]
     json: bool,
-    #[arg(long, env = "LETHE_OPERATOR_ID")]
-    operator_id: Option<String>,
-    #[arg(long, env = "LETHE_OPERATOR_NAME")]
-    operator_name: Option<String>,
-    #[arg(long)]
-    customer: Option<String>,
-    #[arg(long)]
-    asset_tag: Option<String>,
+    #[command(flatten)]
+    parties: edge::PartyArgs,
 }
 
 pub fn run(state: &StateDir, args: &DegaussArgs) -> Result<u8> {
     let medium = match (&args.device, &args.tape) {
         (_, Some(label)) => Medium::Tape(label.clone()),
         (Some(path), None) => Medium::Device(path.clone()),
-        (None, None) => bail!("give a DEVICE or --tape LABEL"),
+        (None, None) => {
+            return Err(crate::UsageError("give a DEVICE or --tape LABEL".into()).into())
+        }
+    };
+    let site = site::load(args.parties.config.as_deref())?;
+    let parties = match edge::parties(&args.parties, &site, Some(Destination::Destroy)) {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("lethe: {}", edge::OPERATOR_HINT);
+            return Ok(render::refusal(args.json, &why));
+        }
     };
     // The controller is connected only when the job needs it: a medium
     // refused here never touches the serial port.
-    let jobs = edge::jobs(state, Some(&args.port))?;
+    let jobs = edge::jobs_for_site(state, Some(&args.controller_port), &site)?;
+    // Identify, refuse protected devices and anything not magnetic first.
+    let shown = match &medium {
+        Medium::Tape(label) => tape_identity(label),
+        Medium::Device(path) => match jobs.inspect(path) {
+            Ok(id) => id,
+            Err(why) => return Ok(render::refusal(args.json, &why)),
+        },
+    };
+    if let Err(why) = eligibility(&shown) {
+        return Ok(render::refusal(args.json, &Refusal::NotMagnetic(why)));
+    }
+    // Then the controller must answer and be ready, before anyone is asked
+    // to confirm (or, with --yes, before anything is recorded).
+    let ready = match jobs.config().panel.as_ref() {
+        Some(panel) => panel.ready().map_err(Refusal::ControllerNotReady),
+        None => Err(Refusal::NoController),
+    };
+    if let Err(why) = ready {
+        return Ok(render::refusal(args.json, &why));
+    }
     let confirmation = if args.yes {
         edge::waived()
     } else {
-        // Identify, refuse protected devices and anything not magnetic
-        // before asking; the library checks all of it again.
-        let shown = match &medium {
-            Medium::Tape(label) => tape_identity(label),
-            Medium::Device(path) => match jobs.inspect(path) {
-                Ok(id) => id,
-                Err(why) => return Ok(render::refusal(args.json, &why)),
-            },
-        };
-        if let Err(why) = eligibility(&shown) {
-            return Ok(render::refusal(args.json, &Refusal::NotMagnetic(why)));
-        }
-        match edge::ask(&shown, Consequence::Degaussed)? {
-            Some(c) => c,
-            None => return Ok(exit::ERROR),
+        match edge::ask_or_refuse(&shown, Consequence::Degaussed)? {
+            Ok(c) => c,
+            Err(why) => return Ok(render::refusal(args.json, &why)),
         }
     };
     let req = JobRequest::Degauss(DegaussRequest {
         medium,
         confirmation,
-        parties: Parties {
-            operator_id: args
-                .operator_id
-                .clone()
-                .unwrap_or_else(edge::default_operator),
-            operator_name: args.operator_name.clone().unwrap_or_default(),
-            customer: args.customer.clone(),
-            asset_tag: args.asset_tag.clone(),
-            destination: Some(Destination::Destroy),
-        },
+        parties,
     });
     let stop = edge::stop_flag()?;
     let job = jobs.submit(req);

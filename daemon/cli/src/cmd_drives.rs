@@ -48,7 +48,7 @@ pub fn run(args: &DrivesArgs) -> Result<u8> {
     };
     if args.json {
         if !args.health {
-            println!("{}", serde_json::to_string_pretty(&drives)?);
+            outln!("{}", serde_json::to_string(&drives)?);
             return Ok(exit::OK);
         }
         let mut out = Vec::new();
@@ -64,23 +64,23 @@ pub fn run(args: &DrivesArgs) -> Result<u8> {
             }
             out.push(v);
         }
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string(&out)?);
         return Ok(exit::OK);
     }
-    print!("{}", render_table(&drives));
+    out!("{}", render_table(&drives));
     for (d, h) in drives.iter().zip(&health) {
         match h {
-            Ok(h) => println!("  {} health: {}", d.path, h.summary()),
-            Err(e) => println!("  {} health: not available ({e})", d.path),
+            Ok(h) => outln!("  {} health: {}", d.path, h.summary()),
+            Err(e) => outln!("  {} health: not available ({e})", d.path),
         }
     }
     for d in drives.iter().filter(|d| d.protected) {
         let why: Vec<String> = d.reasons.iter().map(|r| r.to_string()).collect();
-        println!("  {} is protected: {}", d.path, why.join("; "));
+        outln!("  {} is protected: {}", d.path, why.join("; "));
     }
     for d in &drives {
         for w in &d.warnings {
-            println!("  note: {}: {w}", d.path);
+            outln!("  note: {}: {w}", d.path);
         }
     }
     Ok(exit::OK)
@@ -106,11 +106,11 @@ fn emit(json: bool, ev: &str, d: Option<&Drive>, name: &str) -> Result<()> {
             }),
             _ => serde_json::json!({"event": ev}),
         };
-        println!("{}", serde_json::to_string(&v)?);
+        outln!("{}", serde_json::to_string(&v)?);
     } else {
         let dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
         match (ev, d) {
-            ("add", Some(d)) => println!(
+            ("add", Some(d)) => outln!(
                 "+ {} {} {} serial={} {} bytes{}",
                 d.path,
                 d.transport,
@@ -119,7 +119,7 @@ fn emit(json: bool, ev: &str, d: Option<&Drive>, name: &str) -> Result<()> {
                 d.size_bytes,
                 if d.protected { " (protected)" } else { "" }
             ),
-            ("remove", d) => println!(
+            ("remove", d) => outln!(
                 "- /dev/{name} removed (serial={})",
                 dash(&d.and_then(|d| d.serial.clone()))
             ),
@@ -143,13 +143,14 @@ fn watch(args: &DrivesArgs) -> Result<u8> {
         }
         emit(true, "watching", None, "")?;
     } else {
-        print!("{}", render_table(&drives));
-        println!("watching for drives to arrive or leave (Ctrl-C to stop)");
+        out!("{}", render_table(&drives));
+        outln!("watching for drives to arrive or leave (Ctrl-C to stop)");
     }
     let deadline = args
         .watch_timeout
         .map(|s| Instant::now() + Duration::from_secs(s));
-    while !stop.load(Ordering::Relaxed) {
+    // Nobody reads any more (`| head`): stop watching.
+    while !stop.load(Ordering::Relaxed) && !crate::out::closed() {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if left == Some(Duration::ZERO) {
             break;

@@ -20,12 +20,16 @@ enum JobsCmd {
     /// List jobs, newest first (the default).
     List,
     /// Show one job with its event history.
-    Show { job: String },
+    Show {
+        /// The job's id (from `lethe jobs`).
+        job: String,
+    },
 }
 
 fn summary(j: &JobRecord) -> serde_json::Value {
     serde_json::json!({
         "job": j.id,
+        "kind": j.kind,
         "status": j.status,
         "device": j.device_path,
         "created_at": j.created_at,
@@ -36,32 +40,70 @@ fn summary(j: &JobRecord) -> serde_json::Value {
     })
 }
 
+/// Rows as text with every column as wide as its widest cell (the last
+/// column is not padded).
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let cols = header.len();
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(cols) {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(c);
+                s.push_str(&" ".repeat(width[i] - c.chars().count() + 2));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = line(header.to_vec());
+    out.push('\n');
+    for r in rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+        out.push('\n');
+    }
+    out
+}
+
 pub fn run(state: &StateDir, args: &JobsArgs) -> Result<u8> {
     // A job whose owner is gone shows as interrupted, not as running forever.
     match &args.cmd {
         None | Some(JobsCmd::List) => {
+            // Newest first (the store's order).
             let jobs = history::list(state, &SystemClock)?;
             if args.json {
                 let v: Vec<_> = jobs.iter().map(summary).collect();
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                outln!("{}", serde_json::to_string(&v)?);
             } else if jobs.is_empty() {
-                println!("no jobs in {}", state.root().display());
+                outln!("no jobs in {}", state.root().display());
             } else {
-                println!("{:<32} {:<12} {:<22} DEVICE", "JOB", "STATUS", "UPDATED");
-                for j in &jobs {
-                    let hint = if j.status.resumable() {
-                        "  (lethe wipe --resume to continue)"
-                    } else {
-                        ""
-                    };
-                    println!(
-                        "{:<32} {:<12} {:<22} {}{hint}",
-                        j.id,
-                        j.status.as_str(),
-                        j.updated_at,
-                        j.device_path
-                    );
-                }
+                let rows: Vec<Vec<String>> = jobs
+                    .iter()
+                    .map(|j| {
+                        let hint = if j.status.resumable() {
+                            format!("  (continue: lethe wipe --resume {})", j.id)
+                        } else {
+                            String::new()
+                        };
+                        vec![
+                            j.id.clone(),
+                            j.kind.clone(),
+                            j.status.as_str().to_string(),
+                            j.updated_at.clone(),
+                            format!("{}{hint}", j.device_path),
+                        ]
+                    })
+                    .collect();
+                out!(
+                    "{}",
+                    table(&["JOB", "KIND", "STATUS", "UPDATED", "DEVICE"], &rows)
+                );
             }
         }
         Some(JobsCmd::Show { job }) => {
@@ -71,18 +113,18 @@ pub fn run(state: &StateDir, args: &JobsArgs) -> Result<u8> {
                 v["spec"] = j.spec.clone();
                 v["result"] = j.result.clone().unwrap_or_default();
                 v["events"] = serde_json::to_value(&events)?;
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                outln!("{}", serde_json::to_string(&v)?);
             } else {
-                println!("job         {}", j.id);
-                println!("status      {}", j.status);
-                println!("device      {}", j.device_path);
-                println!("checkpoint  {}", serde_json::to_string(&j.checkpoint)?);
+                outln!("job         {}", j.id);
+                outln!("status      {}", j.status);
+                outln!("device      {}", j.device_path);
+                outln!("checkpoint  {}", serde_json::to_string(&j.checkpoint)?);
                 if let Some(c) = &j.certificate {
-                    println!("certificate {c}");
+                    outln!("certificate {c}");
                 }
-                println!("events:");
+                outln!("events:");
                 for e in &events {
-                    println!("  {}  {:<11} {}", e.at, e.kind, e.detail);
+                    outln!("  {}  {:<11} {}", e.at, e.kind, e.detail);
                 }
             }
         }

@@ -3,9 +3,11 @@
 //! open, confirmation check, record, engine, certificate) is the job
 //! library's.
 
-use crate::{edge, exit, render};
+use crate::site::{self, SiteDefaults};
+use crate::{edge, render, UsageError};
 use anyhow::Result;
-use clap::{Args, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, ValueEnum};
 use lethe_controller::LedPattern;
 use lethe_core::pattern::Pattern;
 use lethe_core::plan::VerifyMode;
@@ -100,7 +102,8 @@ pub struct WipeArgs {
     /// Number of passes of the pattern.
     #[arg(long, default_value_t = 1)]
     passes: u32,
-    /// full, sample:PERCENT (e.g. sample:10) or off. With off, no pass certificate can be issued.
+    /// full, sample:PERCENT (e.g. sample:10) or off. With off nothing is read
+    /// back: the result is "unverified" (exit 5), a report, never a certificate.
     #[arg(long, default_value = "full")]
     verify: VerifyMode,
     /// Add a final zero pass (for drives going back to reuse); it is the pass verified.
@@ -128,18 +131,8 @@ pub struct WipeArgs {
     /// JSON lines of progress on stdout, and a JSON summary as the last line.
     #[arg(long)]
     json: bool,
-    /// Operator id recorded on the certificate (default: $SUDO_USER or $USER).
-    #[arg(long, env = "LETHE_OPERATOR_ID")]
-    operator_id: Option<String>,
-    /// Operator name recorded on the certificate.
-    #[arg(long, env = "LETHE_OPERATOR_NAME")]
-    operator_name: Option<String>,
-    /// Customer the drive belongs to.
-    #[arg(long)]
-    customer: Option<String>,
-    /// Asset or property number of the drive or of the machine it came from.
-    #[arg(long)]
-    asset_tag: Option<String>,
+    #[command(flatten)]
+    parties: edge::PartyArgs,
     /// Where the drive goes after sanitization.
     #[arg(long, value_enum)]
     destination: Option<Destination>,
@@ -158,14 +151,64 @@ pub struct WipeArgs {
     #[arg(long, value_name = "N")]
     bay: Option<u8>,
     /// Serial port of the front-panel controller (needed with --bay).
-    #[arg(long, env = "LETHE_CONTROLLER_PORT")]
+    #[arg(
+        long,
+        env = "LETHE_CONTROLLER_PORT",
+        alias = "port",
+        value_name = "PORT"
+    )]
     controller_port: Option<String>,
     /// Milliseconds between JSON progress lines (tests use short intervals).
     #[arg(long, default_value_t = 1000, hide = true)]
     progress_interval_ms: u64,
 }
 
-pub fn run(state: &StateDir, args: &WipeArgs) -> Result<u8> {
+/// Options a resumed job keeps from its start: given with `--resume`, they
+/// are an error, not silently ignored.
+const FIXED_AT_START: &[(&str, &str)] = &[
+    ("pattern", "--pattern"),
+    ("passes", "--passes"),
+    ("verify", "--verify"),
+    ("blank", "--blank"),
+    ("level", "--level"),
+    ("method", "--method"),
+    ("remove_hpa", "--remove-hpa"),
+    ("no_fallback", "--no-fallback"),
+    ("unfreeze_wait", "--unfreeze-wait"),
+    ("operator_id", "--operator-id"),
+    ("operator_name", "--operator-name"),
+    ("location", "--location"),
+    ("media_source", "--media-source"),
+    ("customer", "--customer"),
+    ("asset_tag", "--asset-tag"),
+    ("config", "--config"),
+    ("destination", "--destination"),
+    ("io_depth", "--io-depth"),
+    ("chunk_mib", "--chunk-mib"),
+];
+
+/// With `--resume`, the options given on the command line that the job
+/// cannot change (it continues with the ones it started with).
+fn fixed_options_given(m: &ArgMatches) -> Vec<&'static str> {
+    FIXED_AT_START
+        .iter()
+        .filter(|(id, _)| m.value_source(id) == Some(ValueSource::CommandLine))
+        .map(|(_, flag)| *flag)
+        .collect()
+}
+
+pub fn run(state: &StateDir, args: &WipeArgs, matches: &ArgMatches) -> Result<u8> {
+    if args.resume.is_some() {
+        let fixed = fixed_options_given(matches);
+        if !fixed.is_empty() {
+            return Err(UsageError(format!(
+                "{} cannot be changed when resuming: a job continues with the options it \
+                 started with (see them with `lethe jobs show JOB`); to use others, start a new job",
+                fixed.join(", ")
+            ))
+            .into());
+        }
+    }
     let port = match (args.bay, args.controller_port.as_deref()) {
         (Some(_), None) => {
             eprintln!("lethe: warning: --bay needs --controller-port or LETHE_CONTROLLER_PORT; no bay LED");
@@ -174,13 +217,28 @@ pub fn run(state: &StateDir, args: &WipeArgs) -> Result<u8> {
         (Some(_), Some(p)) => Some(p),
         (None, _) => None,
     };
-    let jobs = edge::jobs(state, port)?;
     let bay = args.bay.filter(|_| port.is_some());
     let device = match (&args.device, &args.resume) {
         (Some(d), _) => Some(d.clone()),
         (None, Some(_)) => None,
-        (None, None) => anyhow::bail!("give a DEVICE or --resume JOB"),
+        (None, None) => return Err(UsageError("give a DEVICE or --resume JOB".into()).into()),
     };
+    // A resumed job keeps the parties it started with.
+    let site = match &args.resume {
+        Some(_) => SiteDefaults::none(),
+        None => site::load(args.parties.config.as_deref())?,
+    };
+    let parties = match &args.resume {
+        Some(_) => Parties::default(),
+        None => match edge::parties(&args.parties, &site, args.destination.map(Into::into)) {
+            Ok(p) => p,
+            Err(why) => {
+                eprintln!("lethe: {}", edge::OPERATOR_HINT);
+                return Ok(render::refusal(args.json, &why));
+            }
+        },
+    };
+    let jobs = edge::jobs_for_site(state, port, &site)?;
 
     // What the operator is shown and must confirm: the device as assessed
     // now (refused here already if protected), or the device a stopped job
@@ -206,11 +264,11 @@ pub fn run(state: &StateDir, args: &WipeArgs) -> Result<u8> {
             }
         };
         led(LedPattern::Attention);
-        match edge::ask(&shown, Consequence::Destroyed)? {
-            Some(c) => c,
-            None => {
+        match edge::ask_or_refuse(&shown, Consequence::Destroyed)? {
+            Ok(c) => c,
+            Err(why) => {
                 led(LedPattern::Idle);
-                return Ok(exit::ERROR);
+                return Ok(render::refusal(args.json, &why));
             }
         }
     };
@@ -243,16 +301,7 @@ pub fn run(state: &StateDir, args: &WipeArgs) -> Result<u8> {
                 unfreeze_wait: Duration::from_secs(args.unfreeze_wait),
                 ..PurgeOptions::default()
             },
-            parties: Parties {
-                operator_id: args
-                    .operator_id
-                    .clone()
-                    .unwrap_or_else(edge::default_operator),
-                operator_name: args.operator_name.clone().unwrap_or_default(),
-                customer: args.customer.clone(),
-                asset_tag: args.asset_tag.clone(),
-                destination: args.destination.map(Into::into),
-            },
+            parties,
             bay,
             checkpoint_interval,
         }),

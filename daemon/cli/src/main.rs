@@ -1,6 +1,9 @@
 //! `lethe`: find drives, wipe them with a verified overwrite, and issue
 //! signed certificates of sanitization.
 
+#[macro_use]
+mod out;
+
 mod cmd_audit;
 mod cmd_backup;
 mod cmd_cert;
@@ -12,26 +15,45 @@ mod cmd_pack;
 mod cmd_wipe;
 mod edge;
 mod render;
+mod site;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use lethe_jobs::state::{StateDir, DEFAULT_STATE_DIR};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Exit codes, documented in the README.
+/// Exit codes, documented in the README ("Exit codes").
 pub mod exit {
     /// The job passed, or the command succeeded.
     pub const OK: u8 = 0;
-    /// Bad usage, a refusal (protected device) or an error: nothing was written.
+    /// A refusal (protected device, not confirmed, no operator, controller
+    /// not ready…) or an error: nothing was written. Also a job that was
+    /// recorded but stopped before its first write ("not started" report).
     pub const ERROR: u8 = 1;
     /// The wipe ran and failed: a failure report was issued.
     pub const FAILED: u8 = 2;
-    /// The wipe was stopped (Ctrl-C): an incomplete report was issued; resumable.
+    /// The wipe was stopped (Ctrl-C) or interrupted after writing: an
+    /// incomplete report was issued, or none could be; resumable.
     pub const INCOMPLETE: u8 = 3;
     /// Verified, but at a lower level than requested (a Purge request that
-    /// could only be met with a Clear overwrite): the certificate says why.
+    /// could only be met with a Clear overwrite): a "CLEAR ONLY" certificate.
     pub const LOWER_LEVEL: u8 = 4;
+    /// Every pass was written without an error but nothing was read back
+    /// (`--verify off`): an "UNVERIFIED" report, never a certificate.
+    pub const UNVERIFIED: u8 = 5;
+    /// The command line is wrong (unknown option, missing or bad value, an
+    /// option a resumed job cannot change): nothing was done. `EX_USAGE`
+    /// of sysexits(3); never the "wipe failed" code.
+    pub const USAGE: u8 = 64;
+    /// Only when code that does not expect it finds stdout closed (`| head`):
+    /// ended quietly, as a process killed by SIGPIPE would (128 + 13).
+    pub const PIPE_CLOSED: u8 = 141;
 }
+
+/// A mistake on the command line found after parsing (exit [`exit::USAGE`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
 
 #[derive(Parser)]
 #[command(
@@ -71,11 +93,26 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    quiet_on_closed_stdout();
+    // Asked for JSON? Then every ending, a bad command line included, leaves
+    // a JSON object as the last line on stdout.
+    let json = std::env::args_os().any(|a| a == "--json");
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return clap_error(&e, json),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => return clap_error(&e, json),
+    };
     let state = StateDir::new(&cli.state_dir);
+    let sub = |name: &str| matches.subcommand_matches(name);
     let result = match cli.cmd {
         Cmd::Drives(a) => cmd_drives::run(&a),
-        Cmd::Wipe(a) => cmd_wipe::run(&state, &a),
+        Cmd::Wipe(a) => match sub("wipe") {
+            Some(m) => cmd_wipe::run(&state, &a, m),
+            None => Err(anyhow::anyhow!("internal: no wipe arguments")),
+        },
         Cmd::Jobs(a) => cmd_jobs::run(&state, &a),
         Cmd::Cert(a) => cmd_cert::run(&state, &a),
         Cmd::Degauss(a) => cmd_degauss::run(&state, &a),
@@ -87,8 +124,140 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
+            let (code, word) = match e.downcast_ref::<UsageError>() {
+                Some(_) => (exit::USAGE, "usage_error"),
+                None => (exit::ERROR, "error"),
+            };
             eprintln!("lethe: error: {e:#}");
-            ExitCode::from(exit::ERROR)
+            if code == exit::USAGE {
+                eprintln!("For more information, try '--help'.");
+            }
+            if json {
+                json_ending(word, &format!("{e:#}"), code);
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// The last line of a command that ended with an error under `--json`.
+fn json_ending(result: &str, error: &str, code: u8) {
+    let v = serde_json::json!({
+        "job": null, "result": result, "certificate": null,
+        "error": error, "exit_code": code,
+    });
+    outln!("{v}");
+}
+
+/// Help and version go to stdout with exit 0; every other parse error is a
+/// usage error: exit [`exit::USAGE`] for every command, and under `--json`
+/// a JSON object as the last stdout line.
+fn clap_error(e: &clap::Error, json: bool) -> ExitCode {
+    use clap::error::ErrorKind;
+    // A closed stdout or stderr must not turn into a panic here either.
+    let _ = e.print();
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        return ExitCode::from(exit::OK);
+    }
+    if json {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        json_ending(
+            "usage_error",
+            first.trim_start_matches("error: "),
+            exit::USAGE,
+        );
+    }
+    ExitCode::from(exit::USAGE)
+}
+
+/// Code that still prints with `println!` (and the standard library itself)
+/// panics when stdout's reader is gone; end such a process quietly with
+/// [`exit::PIPE_CLOSED`] instead of a panic message. Every other panic keeps
+/// its message.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") {
+            std::process::exit(i32::from(exit::PIPE_CLOSED));
+        }
+        default(info);
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every option and positional argument of every command has help text.
+    #[test]
+    fn every_argument_of_every_command_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                let has = a
+                    .get_help()
+                    .is_some_and(|h| !h.to_string().trim().is_empty())
+                    || a.get_long_help()
+                        .is_some_and(|h| !h.to_string().trim().is_empty());
+                if !has {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for s in cmd.get_subcommands() {
+                if s.get_about().is_none() && s.get_name() != "help" {
+                    missing.push(format!("{path} {} (no description)", s.get_name()));
+                }
+                walk(s, &format!("{path} {}", s.get_name()), missing);
+            }
+        }
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        walk(&cmd, "lethe", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "arguments without help:\n{}",
+            missing.join("\n")
+        );
+    }
+
+    /// The controller's serial port has one name everywhere.
+    #[test]
+    fn the_controller_port_has_one_name_on_every_command() {
+        let cmd = Cli::command();
+        let mut seen = Vec::new();
+        fn walk(cmd: &clap::Command, path: &str, seen: &mut Vec<(String, String)>) {
+            for a in cmd.get_arguments() {
+                let env = a.get_env().map(|e| e.to_string_lossy().into_owned());
+                if env.as_deref() == Some("LETHE_CONTROLLER_PORT") {
+                    seen.push((path.to_string(), a.get_long().unwrap_or("").to_string()));
+                }
+            }
+            for s in cmd.get_subcommands() {
+                walk(s, &format!("{path} {}", s.get_name()), seen);
+            }
+        }
+        walk(&cmd, "lethe", &mut seen);
+        assert!(seen.len() >= 3, "{seen:?}");
+        for (path, long) in &seen {
+            assert_eq!(long, "controller-port", "{path}");
+        }
+        // The old spelling still parses (a hidden alias).
+        for args in [
+            &["lethe", "controller", "status", "--port", "/dev/x"][..],
+            &["lethe", "degauss", "--tape", "T1", "--port", "/dev/x"][..],
+        ] {
+            Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
         }
     }
 }

@@ -4,11 +4,31 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The `lethe` binary on `state`, with an operator of record (tests that
+/// need none remove `LETHE_OPERATOR_ID`) and no site configuration (an empty
+/// one: every default), whatever the machine has in /etc/lethe.
 pub fn lethe(state: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_lethe"));
     c.arg("--state-dir").arg(state);
     c.env_remove("LETHE_STATE_DIR");
+    c.env("LETHE_OPERATOR_ID", "test-operator");
+    c.env_remove("LETHE_OPERATOR_NAME");
+    c.env_remove("SUDO_USER");
+    c.env("LETHE_CONFIG", "/dev/null");
     c
+}
+
+/// The text of a PDF, as `pdftotext -layout` reads it (poppler-utils,
+/// installed by hw-tests/setup.sh).
+pub fn pdf_text(pdf: &Path) -> String {
+    let out = Command::new("pdftotext")
+        .arg("-layout")
+        .arg(pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext (apt package poppler-utils, installed by hw-tests/setup.sh)");
+    assert!(out.status.success(), "pdftotext {}", pdf.display());
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Parse the last stdout line as the JSON job summary.

@@ -67,6 +67,36 @@ fn status_degauss_cycle_and_destroy_certificate() {
     assert_eq!(st["firmware"]["version"], serde_json::json!([0, 2, 0]));
     assert_eq!(st["firmware"]["build"], "Simulation");
 
+    // Asked to confirm only once the controller is ready; a tape is named by
+    // its label (it has no size in bytes), and "0" confirms nothing.
+    let mut child = lethe(state.path())
+        .env(ALLOW_SIMULATION_ENV, "1")
+        .args([
+            "degauss",
+            "--tape",
+            "LTO-0042",
+            "--json",
+            "--controller-port",
+            q.pty(),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let _ = child.stdin.take().unwrap().write_all(b"0\n");
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("Degaussing DESTROYS tape LTO-0042"), "{err}");
+    assert!(err.contains("type its label (LTO-0042)"), "{err}");
+    assert!(!err.contains("bytes"), "a tape has no size in bytes: {err}");
+    assert_eq!(summary(&out)["result"], "refused");
+    assert!(relay_pulses(&q.log()).is_empty(), "not confirmed: no pulse");
+
     let mark = q.log().len();
     let out = lethe(state.path())
         .env(ALLOW_SIMULATION_ENV, "1")
@@ -78,7 +108,7 @@ fn status_degauss_cycle_and_destroy_certificate() {
             "--json",
             "--operator-id",
             "op-9",
-            "--port",
+            "--controller-port",
             q.pty(),
         ])
         .output()
@@ -119,7 +149,7 @@ fn status_degauss_cycle_and_destroy_certificate() {
 
 /// safeguard: rule:never-certify-unverified, rule:fail-safe-relay
 #[test]
-fn open_interlock_gives_a_failure_report_and_no_relay() {
+fn an_open_door_is_refused_before_anything_is_asked_or_recorded() {
     let _one = one_at_a_time();
     let Some(q) = board() else { return };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -127,46 +157,73 @@ fn open_interlock_gives_a_failure_report_and_no_relay() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
-        let c =
-            lethe_controller::Controller::connect(lethe_controller::ControllerConfig::new(q.pty()))
-                .await
-                .unwrap();
-        c.sim_inputs(lethe_controller::SimInputs {
-            interlock_open: true,
-            ..Default::default()
+    let set_door = |open: bool| {
+        rt.block_on(async {
+            let c = lethe_controller::Controller::connect(lethe_controller::ControllerConfig::new(
+                q.pty(),
+            ))
+            .await
+            .unwrap();
+            c.sim_inputs(lethe_controller::SimInputs {
+                interlock_open: open,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         })
-        .await
-        .unwrap();
-    });
+    };
+    set_door(true);
     let mark = q.log().len();
     let state = state_dir();
-    let out = lethe(state.path())
+    // No --yes, and an answer ready on stdin: the prompt must never come.
+    let mut child = lethe(state.path())
         .env(ALLOW_SIMULATION_ENV, "1")
         .args([
             "degauss",
             "--tape",
             "LTO-0043",
-            "--yes",
             "--json",
-            "--port",
+            "--controller-port",
             q.pty(),
         ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let _ = child.stdin.take().unwrap().write_all(b"LTO-0043\n");
+    }
+    let out = child.wait_with_output().unwrap();
+    set_door(false);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        !err.contains("To confirm"),
+        "asked before the controller was ready: {err}"
+    );
+    let r = summary(&out);
+    assert_eq!(r["result"], "refused");
+    assert!(r["error"].as_str().unwrap().contains("door is open"), "{r}");
+    assert!(r["certificate"].is_null());
+    assert!(
+        !state.path().join("certificates").exists()
+            || std::fs::read_dir(state.path().join("certificates"))
+                .unwrap()
+                .next()
+                .is_none(),
+        "nothing in the certificate store"
+    );
+    let jobs = lethe(state.path())
+        .args(["jobs", "--json"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let r = summary(&out);
-    assert_eq!(r["result"], "fail");
-    assert!(
-        r["error"]
-            .as_str()
-            .unwrap()
-            .to_lowercase()
-            .contains("interlock"),
-        "{r}"
+    assert_eq!(
+        String::from_utf8_lossy(&jobs.stdout).trim(),
+        "[]",
+        "no job recorded"
     );
-    let body = cert_body(r["certificate"].as_str().unwrap());
-    assert_eq!(body["result"]["status"], "fail");
     assert!(
         relay_pulses(q.log().get(mark..).unwrap_or("")).is_empty(),
         "relay must never energize"
@@ -186,24 +243,56 @@ fn degauss_refuses_a_simulation_build_outside_tests() {
             "LTO-0044",
             "--yes",
             "--json",
-            "--port",
+            "--controller-port",
             q.pty(),
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let r = summary(&out);
-    assert_eq!(r["result"], "fail");
+    assert_eq!(r["result"], "refused");
     assert!(
         r["error"].as_str().unwrap().contains("simulation build"),
         "{r}"
     );
-    let body = cert_body(r["certificate"].as_str().unwrap());
-    assert_eq!(body["result"]["status"], "fail");
+    assert!(r["certificate"].is_null(), "nothing recorded: {r}");
     assert!(
         relay_pulses(&q.log()).is_empty(),
         "the relay never energized"
     );
+}
+
+#[test]
+fn without_a_controller_degauss_refuses_with_exit_1_and_records_nothing() {
+    let state = state_dir();
+    let out = lethe(state.path())
+        .args([
+            "degauss",
+            "--tape",
+            "LTO-0045",
+            "--yes",
+            "--json",
+            "--controller-port",
+            "/nonexistent/lethe-controller",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let r = summary(&out);
+    assert_eq!(r["result"], "refused");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/lethe-controller"),
+        "{r}"
+    );
+    assert!(!state.path().join("certificates").exists());
+    let jobs = lethe(state.path())
+        .args(["jobs", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&jobs.stdout).trim(), "[]");
 }
 
 #[test]

@@ -33,12 +33,28 @@ fn purge_on_a_device_without_commands_is_certified_as_clear_with_exit_4() {
         .unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     let s = summary(&out);
-    assert_eq!(s["result"], "pass");
+    assert_eq!(s["result"], "clear_only", "never a plain pass");
+    assert_eq!(s["certified"], true);
     assert_eq!(s["category"], "clear");
     assert_eq!(s["requested"], "purge");
     let b = cert_body(s["certificate"].as_str().unwrap());
+    assert_eq!(b["result"]["status"], "clear_only");
     assert_eq!(b["method"]["category"], "clear");
     assert_eq!(b["method"]["requested_level"], "purge");
+    // What the auditor reads: the amber banner, in the PDF the user gets.
+    let pdf = pdf_text(std::path::Path::new(s["pdf"].as_str().unwrap()));
+    assert!(pdf.contains("CLEAR ONLY"), "{pdf}");
+    assert!(
+        pdf.contains("Purge was requested: only a verified Clear was reached"),
+        "{pdf}"
+    );
+    // The job list and the certificate list say the same.
+    let jobs = lethe(state.path()).args(["jobs"]).output().unwrap();
+    let text = String::from_utf8_lossy(&jobs.stdout);
+    assert!(text.contains("clear_only"), "{text}");
+    let certs = lethe(state.path()).args(["cert", "list"]).output().unwrap();
+    let text = String::from_utf8_lossy(&certs.stdout);
+    assert!(text.contains("clear_only"), "{text}");
     assert!(b["method"]["reason"]
         .as_str()
         .unwrap()

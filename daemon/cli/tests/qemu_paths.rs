@@ -16,6 +16,7 @@ const FILL: u8 = 0x5A;
 const WWN: &str = "0x5000c500a1b2c3d4";
 
 const SCRIPT: &str = r#"
+export LETHE_OPERATOR_ID=qemu-test
 L="/bin/lethe --state-dir /tmp/state"
 set -- $(for d in /sys/block/sd*; do echo /dev/${d##*/}; done)
 a=$1; b=$2

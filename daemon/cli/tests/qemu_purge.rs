@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 const FILL: u8 = 0xA5;
 
 const SCRIPT: &str = r#"
+export LETHE_OPERATOR_ID=qemu-test
 L="/bin/lethe --state-dir /tmp/state"
 sata=""; usb=""; ns1=""; ns2=""
 for d in /sys/block/sd*; do
@@ -179,6 +180,9 @@ fn qemu_purge_nvme_format_sata_fallback_usb_refusal() {
         "{status}"
     );
     assert_eq!(c["verification"]["result"], "pass");
+    // Drive health, read over the pass-through before anything was written.
+    assert_eq!(c["device"]["health"]["source"], "nvme_smart_log", "{c}");
+    assert!(c["device"]["health"]["percentage_used"].is_u64(), "{c}");
     assert!(c["verification"]["detail"]
         .as_str()
         .is_some_and(|d| d.contains("0 unchanged")));
@@ -229,7 +233,7 @@ fn qemu_purge_nvme_format_sata_fallback_usb_refusal() {
     let rc = one(&console, "SATA_RC");
     let last = json(&console, "SATA_LAST");
     assert_eq!(rc, "rc=4", "{last}\nstderr: {}", one(&console, "SATA_ERR"));
-    assert_eq!(last["result"], "pass");
+    assert_eq!(last["result"], "clear_only");
     assert_eq!(
         (&last["method"], &last["category"], &last["requested"]),
         (&"overwrite".into(), &"clear".into(), &"purge".into())
@@ -238,6 +242,9 @@ fn qemu_purge_nvme_format_sata_fallback_usb_refusal() {
     let c = &cert["certificate"];
     assert_eq!(c["method"]["category"], "clear");
     assert_eq!(c["method"]["requested_level"], "purge");
+    assert_eq!(c["result"]["status"], "clear_only");
+    assert_eq!(c["device"]["health"]["source"], "ata_smart", "{c}");
+    assert!(c["device"]["health"]["power_on_hours"].is_u64(), "{c}");
     let reason = c["method"]["reason"].as_str().unwrap_or_default();
     assert!(
         reason.contains("ATA SANITIZE feature set not supported")

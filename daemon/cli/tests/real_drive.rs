@@ -62,7 +62,13 @@ fn real_drive_sanitize_and_certificate() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(s["result"], "pass");
+    assert!(
+        matches!(
+            (out.status.code(), s["result"].as_str()),
+            (Some(0), Some("pass")) | (Some(4), Some("clear_only"))
+        ),
+        "{s}"
+    );
     let cert = s["certificate"].as_str().unwrap();
     let v = lethe(state.path())
         .args(["cert", "verify", cert])

@@ -115,21 +115,71 @@ fn kill_9_midway_leaves_an_interrupted_job_that_resumes_to_a_valid_certificate()
         "{cp}"
     );
 
+    // An option the job cannot change is an error, not silently ignored;
+    // nothing happens to the job.
+    for extra in [
+        &["--passes", "2"][..],
+        &["--pattern", "zero"],
+        &["--verify", "off"],
+    ] {
+        let out = lethe(state.path())
+            .args(["wipe", "--yes", "--json", "--resume", &job])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64), "{extra:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("cannot be changed when resuming"),
+            "{}",
+            stderr(&out)
+        );
+        let s = summary(&out);
+        assert_eq!(s["result"], "usage_error");
+        assert!(s["error"].as_str().unwrap().contains(extra[0]), "{s}");
+    }
+
     let out = lethe(state.path())
-        .args(["wipe", "--yes", "--json", "--resume", &job])
+        .args([
+            "wipe",
+            "--yes",
+            "--json",
+            "--resume",
+            &job,
+            "--progress-interval-ms",
+            "50",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let s = summary(&out);
     assert_eq!(s["result"], "pass");
     assert_eq!(s["job"], job.as_str());
-    // Less than the whole job was written by the resumed run.
-    assert!(s["bytes_written"].as_u64().unwrap() < 6 * 512 * MIB);
+    // The summary counts the whole job, as the certificate does, and says
+    // how much of it the interrupted run had written.
+    let total = 6 * (512 * MIB);
+    let earlier = s["bytes_written_earlier"].as_u64().unwrap();
+    assert!(earlier > 0 && earlier < total, "{s}");
+    assert_eq!(s["bytes_written"].as_u64().unwrap(), total, "{s}");
+    // Progress starts from what was already done, not from zero.
+    let first: serde_json::Value = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.contains("\"event\":\"progress\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .expect("a progress line");
+    assert!(
+        first["job_done"].as_u64().unwrap() >= earlier,
+        "first progress {first} after {earlier} bytes"
+    );
+    assert_eq!(first["job_total"].as_u64().unwrap(), total + 512 * MIB);
 
     let stream = final_stream(state.path(), &job);
     assert_file_matches(dev.backing(), |b, off| stream.fill(b, off));
     let cert = s["certificate"].as_str().unwrap();
     let body = cert_body(cert);
+    assert_eq!(
+        body["result"]["bytes_written"], s["bytes_written"],
+        "the resumed run's summary and its certificate agree"
+    );
     let kinds: Vec<String> = body["events"]
         .as_array()
         .unwrap()

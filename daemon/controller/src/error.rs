@@ -95,6 +95,10 @@ pub enum ControllerError {
         /// Energized time measured on the feedback contact.
         measured_ms: u32,
     },
+    /// The controller answered, but the degausser cannot run a cycle now (see
+    /// [`crate::Controller::ready`]).
+    #[error("{0}")]
+    NotReady(String),
     /// Could not connect within the configured attempts.
     #[error("controller not reachable on {port} after {attempts} attempts: {last}")]
     Unreachable {

@@ -239,6 +239,27 @@ struct Shared {
     info: std::sync::Mutex<FirmwareInfo>,
 }
 
+/// How far a failed degauss cycle got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CycleStage {
+    /// The arm or the fire was refused, rejected or never sent: the relay never energized.
+    NotFired,
+    /// The fire was accepted, or its fate is unknown: the medium may have been exposed.
+    Fired,
+}
+
+/// A degauss cycle that did not complete, and how far it got.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct CycleFailure {
+    /// Whether the pulse may have run.
+    pub stage: CycleStage,
+    /// What went wrong.
+    #[source]
+    pub error: ControllerError,
+}
+
 /// A connected controller. Dropping it stops the heartbeats (the firmware then drops the relay).
 pub struct Controller {
     cfg: ControllerConfig,
@@ -507,6 +528,33 @@ impl Controller {
             .await
     }
 
+    /// Whether the degausser can run a cycle now, from a fresh status: `Err` says why not
+    /// (a simulation build this host may not fire, a latched fault, the e-stop, the door open,
+    /// a cycle already armed or running). A coil still cooling down is ready: the cycle waits
+    /// for it. Read-only: nothing is armed.
+    pub async fn ready(&self) -> Result<Status, ControllerError> {
+        self.refuse_simulation()?;
+        let s = self.status().await?;
+        let why = match (s.fault, s.degausser) {
+            (Some(f), _) if f.needs_local_reset() => Some(format!(
+                "fault {f:?} is latched: clear it with the reset button at the machine"
+            )),
+            (Some(f), _) => Some(format!("fault {f:?} is latched")),
+            _ if s.estop => Some("the emergency stop is pressed".to_owned()),
+            _ if !s.interlock_closed => {
+                Some("the degausser door is open: load the medium and close the door".to_owned())
+            }
+            (None, DegausserState::Armed | DegausserState::Firing) => {
+                Some("the degausser is busy with another cycle".to_owned())
+            }
+            (None, _) => None,
+        };
+        match why {
+            Some(why) => Err(ControllerError::NotReady(why)),
+            None => Ok(s),
+        }
+    }
+
     /// Arm, fire, and wait until the firmware reports the cycle complete, measured on the
     /// feedback contact. Any doubt about the pulse (no answer, a fault, a timeout, a length that
     /// does not fit) is an error; after losing track of a fired pulse the driver aborts it.
@@ -514,16 +562,36 @@ impl Controller {
         &self,
         consent: &Consent,
     ) -> Result<DegaussConfirmation, ControllerError> {
+        self.degauss_cycle_staged(consent)
+            .await
+            .map_err(|f| f.error)
+    }
+
+    /// [`Controller::degauss_cycle`], saying on failure whether the pulse may have run
+    /// ([`CycleStage::Fired`]: the fire was accepted, or its fate is unknown) or certainly did
+    /// not ([`CycleStage::NotFired`]: the arm, or the fire itself, was refused or never sent).
+    pub async fn degauss_cycle_staged(
+        &self,
+        consent: &Consent,
+    ) -> Result<DegaussConfirmation, CycleFailure> {
+        let not_fired = |error| CycleFailure {
+            stage: CycleStage::NotFired,
+            error,
+        };
+        let fired = |error| CycleFailure {
+            stage: CycleStage::Fired,
+            error,
+        };
         let t0 = Instant::now();
         let armed = match self.arm(consent).await {
             // The coil is cooling down (after a cycle, or after the controller restarted): wait
             // the time it reports, once.
             Err(ControllerError::Refused(Refusal::CoolingDown)) => {
-                let wait = self.status().await?.cooldown_ms;
+                let wait = self.status().await.map_err(not_fired)?.cooldown_ms;
                 tokio::time::sleep(Duration::from_millis(u64::from(wait) + 50)).await;
-                self.arm(consent).await?
+                self.arm(consent).await.map_err(not_fired)?
             }
-            other => other?,
+            other => other.map_err(not_fired)?,
         };
         let fired_at_unix_ms = u64::try_from(
             SystemTime::now()
@@ -532,7 +600,15 @@ impl Controller {
                 .unwrap_or(0),
         )
         .unwrap_or(u64::MAX);
-        let (cycle, commanded_ms) = self.fire(&armed, consent).await?;
+        let (cycle, commanded_ms) = self.fire(&armed, consent).await.map_err(|e| match e {
+            // Refused or rejected by the firmware, or never sent: the relay did not energize.
+            ControllerError::Refused(_)
+            | ControllerError::Nak(_)
+            | ControllerError::SimulationBuild
+            | ControllerError::NotConfirmed(_) => not_fired(e),
+            // No answer, a closed link: whether it fired is unknown, so it counts as fired.
+            e => fired(e),
+        })?;
         let deadline = Instant::now()
             + Duration::from_millis(u64::from(commanded_ms))
             + Duration::from_secs(5);
@@ -542,24 +618,24 @@ impl Controller {
                 Ok(s) => s,
                 Err(e) => {
                     let _ = self.abort_and_read().await;
-                    return Err(e);
+                    return Err(fired(e));
                 }
             };
             if s.fault.is_some() || s.session != armed.session {
-                return Err(ControllerError::CycleFaulted {
+                return Err(fired(ControllerError::CycleFaulted {
                     cycle,
                     fault: s.fault,
                     status: Box::new(s),
-                });
+                }));
             }
             if s.cycles >= cycle {
                 let tolerance = CYCLE_TOLERANCE_MS.max(commanded_ms / 20);
                 if s.last_cycle_ms.abs_diff(commanded_ms) > tolerance {
-                    return Err(ControllerError::CycleMismatch {
+                    return Err(fired(ControllerError::CycleMismatch {
                         cycle,
                         commanded_ms,
                         measured_ms: s.last_cycle_ms,
-                    });
+                    }));
                 }
                 return Ok(DegaussConfirmation {
                     cycle,
@@ -577,11 +653,11 @@ impl Controller {
             if Instant::now() > deadline {
                 let (_, after) = self.abort_and_read().await;
                 let s = after.unwrap_or(s);
-                return Err(ControllerError::CycleFaulted {
+                return Err(fired(ControllerError::CycleFaulted {
                     cycle,
                     fault: s.fault,
                     status: Box::new(s),
-                });
+                }));
             }
         }
     }

@@ -104,6 +104,8 @@ struct Faults {
     drop_requests: AtomicUsize,
     /// Drop every `Firing` answer.
     drop_firing: AtomicBool,
+    /// The door interlock input reads open.
+    door_open: Arc<AtomicBool>,
 }
 
 /// Runs the firmware until the pipe closes.
@@ -117,7 +119,7 @@ async fn run_firmware(
     let t0 = Instant::now();
     let flag = |v| Arc::new(AtomicBool::new(v));
     let inputs = InputPins {
-        door: In(flag(true), false),
+        door: In(Arc::clone(&faults.door_open), true),
         estop: In(flag(true), false),
         contact: In(relay.0.clone(), true),
         reset: In(flag(false), false),
@@ -353,4 +355,44 @@ async fn consent_for_another_medium_cannot_fire_an_arm() {
     assert!(!on(&relay));
     assert_eq!(c.status().await.unwrap().degausser, DegausserState::Armed);
     assert!(Consent::typed("tape:LTO-7", &["LTO-7"], "LTO-8").is_err());
+}
+
+#[tokio::test]
+async fn readiness_is_read_before_arming_and_a_failed_cycle_says_whether_it_fired() {
+    use lethe_controller::CycleStage;
+    // A simulation build this host may not fire is not ready; nothing is armed.
+    let (c, _, _) = setup_with(BuildKind::Simulation, false, 0, 300)
+        .await
+        .unwrap();
+    assert!(matches!(
+        c.ready().await,
+        Err(ControllerError::SimulationBuild)
+    ));
+    let (c, relay, faults) = setup_with(BuildKind::Simulation, true, 0, 5_000)
+        .await
+        .unwrap();
+    let s = c.ready().await.expect("idle, door closed: ready");
+    assert_eq!(s.degausser, DegausserState::Idle);
+    // Door open: not ready, in words an operator can act on; a cycle tried
+    // anyway is refused before the relay energizes.
+    faults.door_open.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    match c.ready().await {
+        Err(ControllerError::NotReady(why)) => assert!(why.contains("door is open"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    let f = c.degauss_cycle_staged(&consent()).await.unwrap_err();
+    assert_eq!(f.stage, CycleStage::NotFired, "{f}");
+    assert!(!on(&relay));
+    // Door closed again, and the firing answer lost: the pulse may have run.
+    faults.door_open.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    c.ready().await.unwrap();
+    faults.drop_firing.store(true, Ordering::SeqCst);
+    let f = c.degauss_cycle_staged(&consent()).await.unwrap_err();
+    assert_eq!(f.stage, CycleStage::Fired, "{f}");
+    assert!(
+        matches!(f.error, ControllerError::FireUnconfirmed { .. }),
+        "{f}"
+    );
 }

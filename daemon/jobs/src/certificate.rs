@@ -7,6 +7,7 @@
 //! It is pure: the same job, work and facts always give the same body.
 
 use crate::identity::DeviceIdentity;
+use crate::panel::DegaussFailure;
 use crate::request::{Destination as RequestDestination, Parties};
 use crate::spec::{PurgeContext, WipeSpec};
 use lethe_cert::{
@@ -40,6 +41,8 @@ pub struct Common<'a> {
     pub parties: &'a Parties,
     pub tool_version: &'a str,
     pub events: &'a [JobEvent],
+    /// The drive's health as read before the job wrote anything.
+    pub health: Option<&'a lethe_cmds::smart::DriveHealth>,
 }
 
 /// The work a job did: the part of a certificate that differs by kind.
@@ -54,9 +57,9 @@ pub enum Work<'a> {
     },
     /// A drive-native command ran (or was refused).
     DriveCommand { report: &'a PurgeReport },
-    /// A degausser cycle (or its failure).
+    /// A degausser cycle (or its failure, fired or not).
     Degauss {
-        outcome: &'a Result<DegaussConfirmation, String>,
+        outcome: &'a Result<DegaussConfirmation, DegaussFailure>,
     },
 }
 
@@ -85,6 +88,7 @@ pub fn body(facts: &IssueFacts, c: &Common<'_>, work: Work<'_>) -> CertificateBo
     if let Some(h) = parts.hidden_areas {
         device.hidden_areas = Some(h);
     }
+    device.health = c.health.cloned();
     CertificateBody {
         format: FORMAT.to_string(),
         id: c.id.to_string(),
@@ -92,7 +96,7 @@ pub fn body(facts: &IssueFacts, c: &Common<'_>, work: Work<'_>) -> CertificateBo
         appliance: Appliance {
             id: facts.appliance_id.clone(),
             hostname: facts.hostname.clone(),
-            location: None,
+            location: c.parties.location.clone(),
         },
         tool: Tool {
             name: "lethe".into(),
@@ -108,7 +112,7 @@ pub fn body(facts: &IssueFacts, c: &Common<'_>, work: Work<'_>) -> CertificateBo
         timing: timing(c.started_at, &facts.issued_at),
         customer: c.parties.customer.clone(),
         asset_tag: c.parties.asset_tag.clone(),
-        media_source: None,
+        media_source: c.parties.media_source.clone(),
         destination: parts.destination.or(c.parties.destination.map(destination)),
         result: parts.result,
         events: c
@@ -157,7 +161,6 @@ pub fn hidden_not_overwritten(p: &PurgeContext, d: &DeviceIdentity) -> Option<St
 
 fn overwrite(spec: &WipeSpec, outcome: &WipeOutcome, carried: u64) -> Parts {
     let d = &spec.device;
-    let verdict = outcome.verdict();
     let coverage_ppm = ppm(outcome.verified.total(), d.size_bytes);
     let mut messages = outcome.problems();
     if let EndState::Aborted { reason, .. } = &outcome.end {
@@ -170,38 +173,14 @@ fn overwrite(spec: &WipeSpec, outcome: &WipeOutcome, carried: u64) -> Parts {
     }
     let purge = spec.purge.as_ref();
     let hidden_gap = purge.and_then(|p| hidden_not_overwritten(p, d));
-    let mut status = match verdict {
-        Verdict::Pass => ResultStatus::Pass,
-        Verdict::Fail => ResultStatus::Fail,
-        Verdict::Incomplete => ResultStatus::Incomplete,
-    };
+    let status = overwrite_status(spec, outcome, carried);
     if let Some(gap) = &hidden_gap {
         messages.push(gap.clone());
-        if status == ResultStatus::Pass {
-            // Verified where it wrote, but not the whole drive: never a pass.
-            status = ResultStatus::Fail;
-        }
     }
-    // Verified, but at Clear where Purge was requested: its own result.
-    if status == ResultStatus::Pass
-        && purge.is_some_and(|p| category(p.requested) != Category::Clear)
-    {
-        status = ResultStatus::ClearOnly;
+    if status == ResultStatus::NotStarted {
+        messages = vec![NOT_STARTED.into()];
     }
-    // Every pass written without an error, but nothing read back: never
-    // certified, and not a failed wipe either.
-    if matches!(spec.plan.verify, VerifyMode::Off)
-        && matches!(outcome.end, EndState::Completed)
-        && outcome.failed_ranges().is_empty()
-        && hidden_gap.is_none()
-    {
-        status = ResultStatus::Unverified;
-        messages.push(
-            "verification was turned off (--verify off): nothing was read back, so the \
-             overwrite is not certified"
-                .into(),
-        );
-    }
+    // (`--verify off` is explained by the engine's own problems above.)
     let report = purge.and_then(|p| p.report.as_ref());
     Parts {
         method: Method {
@@ -259,6 +238,61 @@ fn overwrite(spec: &WipeSpec, outcome: &WipeOutcome, carried: u64) -> Parts {
         },
         destination: None,
     }
+}
+
+/// What a job stopped before its first write says, in its document and report.
+pub const NOT_STARTED: &str =
+    "stopped before anything was written: the device is unchanged and NOT sanitized; start a new job";
+
+/// The result of an overwrite job: the one rule the certificate and the
+/// job's own outcome (`lethe wipe`'s exit code, `--json` `result`, the job
+/// store's status) are both derived from, so they can never disagree.
+///
+/// - the engine's verdict (pass, fail, incomplete);
+/// - a pass that left sectors hidden by an HPA/DCO unwritten is a `fail`;
+/// - a pass where Purge was requested is `clear_only`;
+/// - every pass written without an error but nothing read back
+///   (`--verify off`) is `unverified`, never certified, and not a failure;
+/// - stopped before its first write, with nothing written by an earlier run
+///   or a drive command, is `not_started`.
+///
+/// `carried`: bytes earlier runs of the same job wrote.
+pub fn overwrite_status(spec: &WipeSpec, outcome: &WipeOutcome, carried: u64) -> ResultStatus {
+    let purge = spec.purge.as_ref();
+    let command_ran = purge
+        .and_then(|p| p.report.as_ref())
+        .is_some_and(|r| !r.attempts.is_empty());
+    if matches!(outcome.end, EndState::Stopped { .. })
+        && carried == 0
+        && outcome.bytes_written == 0
+        && outcome.write_failures.is_empty()
+        && !command_ran
+    {
+        return ResultStatus::NotStarted;
+    }
+    let hidden_gap = purge.and_then(|p| hidden_not_overwritten(p, &spec.device));
+    let mut status = match outcome.verdict() {
+        Verdict::Pass => ResultStatus::Pass,
+        Verdict::Fail => ResultStatus::Fail,
+        Verdict::Incomplete => ResultStatus::Incomplete,
+    };
+    if hidden_gap.is_some() && status == ResultStatus::Pass {
+        // Verified where it wrote, but not the whole drive: never a pass.
+        status = ResultStatus::Fail;
+    }
+    if status == ResultStatus::Pass
+        && purge.is_some_and(|p| category(p.requested) != Category::Clear)
+    {
+        status = ResultStatus::ClearOnly;
+    }
+    if matches!(spec.plan.verify, VerifyMode::Off)
+        && matches!(outcome.end, EndState::Completed)
+        && outcome.failed_ranges().is_empty()
+        && hidden_gap.is_none()
+    {
+        status = ResultStatus::Unverified;
+    }
+    status
 }
 
 fn drive_command_parts(d: &DeviceIdentity, r: &PurgeReport) -> Parts {
@@ -350,7 +384,7 @@ fn drive_command_parts(d: &DeviceIdentity, r: &PurgeReport) -> Parts {
     }
 }
 
-fn degauss(d: &DeviceIdentity, outcome: &Result<DegaussConfirmation, String>) -> Parts {
+fn degauss(d: &DeviceIdentity, outcome: &Result<DegaussConfirmation, DegaussFailure>) -> Parts {
     let (status, result, message) = match outcome {
         Ok(c) => (
             ResultStatus::Pass,
@@ -368,14 +402,26 @@ fn degauss(d: &DeviceIdentity, outcome: &Result<DegaussConfirmation, String>) ->
                 c.fw_uptime_ms
             ),
         ),
-        Err(e) => (
+        Err(f) if !f.fired => (
+            ResultStatus::NotStarted,
+            VerificationResult::NotPerformed,
+            format!(
+                "the degausser never fired: {}; the medium was not exposed to the field and is \
+                 NOT sanitized",
+                f.message
+            ),
+        ),
+        Err(f) => (
             ResultStatus::Fail,
             VerificationResult::Fail,
-            format!("no completed degauss cycle: {e}"),
+            format!("no completed degauss cycle: {}", f.message),
         ),
     };
     let medium = if d.transport == "tape" {
-        format!("the medium was declared a magnetic tape ({})", d.label())
+        format!(
+            "the medium was declared a magnetic tape by the operator (label {})",
+            d.serial.as_deref().unwrap_or("none")
+        )
     } else {
         format!(
             "the medium is magnetic (media type {} established from the drive before arming)",
@@ -388,6 +434,7 @@ fn degauss(d: &DeviceIdentity, outcome: &Result<DegaussConfirmation, String>) ->
                 "degausser controller, firmware {}.{}.{}",
                 c.firmware.version.0, c.firmware.version.1, c.firmware.version.2
             ),
+            Err(f) if !f.fired => "degausser controller (the cycle never started)".into(),
             Err(_) => "degausser controller (no completed cycle reported)".into(),
         },
         verified: {
@@ -610,5 +657,58 @@ fn destination(d: RequestDestination) -> Destination {
         RequestDestination::Reuse => Destination::Reuse,
         RequestDestination::ReturnToLessor => Destination::ReturnToLessor,
         RequestDestination::Destroy => Destination::Destroy,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> IssueFacts {
+        IssueFacts {
+            appliance_id: "a1".into(),
+            hostname: "h".into(),
+            issued_at: "2026-11-23T14:05:00Z".into(),
+        }
+    }
+
+    /// A degauss whose cycle never fired is NOT STARTED, one whose fate is
+    /// unknown FAILED; both sign (the rules hold) and neither certifies.
+    #[test]
+    fn a_degauss_that_never_fired_is_not_started_and_one_that_may_have_is_failed() {
+        let tape = crate::degauss::tape_identity("LTO-9");
+        let parties = Parties {
+            operator_id: "op".into(),
+            ..Parties::default()
+        };
+        let common = Common {
+            id: "degauss-1",
+            started_at: "2026-11-23T14:00:00Z",
+            device: &tape,
+            parties: &parties,
+            tool_version: "t",
+            events: &[],
+            health: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let key = lethe_cert::ApplianceKey::load_or_create(dir.path()).unwrap();
+        for (fired, want) in [
+            (false, ResultStatus::NotStarted),
+            (true, ResultStatus::Fail),
+        ] {
+            let outcome = Err(DegaussFailure {
+                fired,
+                message: "controller refused: InterlockOpen".into(),
+            });
+            let b = body(&facts(), &common, Work::Degauss { outcome: &outcome });
+            assert_eq!(b.result.status, want);
+            let signed = lethe_cert::sign(&b, &key).unwrap();
+            assert_eq!(signed.body().result.status, want, "not lowered or raised");
+            assert!(!want.is_certificate());
+            if !fired {
+                assert_eq!(b.verification.result, VerificationResult::NotPerformed);
+                assert!(b.result.messages[0].contains("never fired"), "{b:?}");
+            }
+        }
     }
 }

@@ -79,7 +79,9 @@ pub fn accepts(dev: &DeviceIdentity, answer: &str) -> bool {
         .serial
         .as_deref()
         .is_some_and(|s| !s.trim().is_empty() && s.trim() == answer);
-    serial_ok || answer == dev.size_bytes.to_string()
+    // A medium without a size (a tape) is confirmed by its label alone:
+    // "0" must never confirm anything.
+    serial_ok || (dev.size_bytes > 0 && answer == dev.size_bytes.to_string())
 }
 
 /// What confirming does to the device, for the prompt's first line.
@@ -95,8 +97,12 @@ pub enum Consequence {
 
 /// The prompt shown before reading the answer.
 pub fn prompt(dev: &DeviceIdentity, what: Consequence) -> String {
-    let expect = match dev.serial.as_deref() {
-        Some(s) if !s.trim().is_empty() => format!(
+    let expect = match (dev.serial.as_deref(), dev.transport.as_str()) {
+        (Some(s), "tape") => format!("its label ({s})"),
+        (Some(s), _) if !s.trim().is_empty() && dev.size_bytes == 0 => {
+            format!("its serial number ({s})")
+        }
+        (Some(s), _) if !s.trim().is_empty() => format!(
             "its serial number ({s}) or its size in bytes ({})",
             dev.size_bytes
         ),
@@ -137,6 +143,17 @@ mod tests {
     }
 
     /// safeguard: rule:checked-device
+    #[test]
+    fn a_tape_is_named_and_confirmed_by_its_label_never_by_a_size() {
+        let tape = crate::degauss::tape_identity("LTO-000123");
+        let p = prompt(&tape, Consequence::Degaussed);
+        assert!(p.contains("tape LTO-000123"), "{p}");
+        assert!(p.contains("type its label (LTO-000123)"), "{p}");
+        assert!(!p.contains("bytes"), "a tape has no size in bytes: {p}");
+        assert!(accepts(&tape, "LTO-000123"));
+        assert!(!accepts(&tape, "0"), "a size of 0 confirms nothing");
+    }
+
     #[test]
     fn a_right_answer_for_another_device_is_refused() {
         let shown = sample("/dev/sdb", Some("S1"), 1 << 30);

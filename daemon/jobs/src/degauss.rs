@@ -10,6 +10,7 @@
 use crate::certificate::{Common, Work};
 use crate::event::{Event, Level, Outcome, Report};
 use crate::identity::DeviceIdentity;
+use crate::panel::DegaussFailure;
 use crate::record::{self, JobLog};
 use crate::refusal::Refusal;
 use crate::request::{DegaussRequest, JobKind, Medium};
@@ -92,6 +93,9 @@ fn consent(
 /// Run one degauss job.
 pub(crate) fn run(ctx: &Ctx<'_>, req: DegaussRequest) -> Report {
     let refuse = |device: Option<String>, why| Report::refused(None, JobKind::Degauss, device, why);
+    if ctx.cfg().require_operator && !req.parties.has_operator() {
+        return refuse(None, Refusal::NoOperator);
+    }
     // 1. Identify, refuse protected devices and anything not magnetic,
     //    before the controller is even contacted.
     let identity = match &req.medium {
@@ -111,6 +115,11 @@ pub(crate) fn run(ctx: &Ctx<'_>, req: DegaussRequest) -> Report {
     // 2. The operator confirmed this medium.
     if let Err(why) = req.confirmation.check(&identity) {
         return refuse(Some(device), why);
+    }
+    // 3. The controller answers and the degausser can run a cycle now: a
+    //    job that cannot even start leaves no record and no document.
+    if let Err(why) = panel.ready() {
+        return refuse(Some(device), Refusal::ControllerNotReady(why));
     }
     let mut reservation = match ctx.cfg().state.preflight(ctx.id) {
         Ok(r) => r,
@@ -137,10 +146,22 @@ pub(crate) fn run(ctx: &Ctx<'_>, req: DegaussRequest) -> Report {
             spec.device.label()
         ),
     );
-    let _ = log.event("confirmed", &req.confirmation.describe());
+    opening_events(&log, &req);
     ctx.before_write();
-    ctx.emit(Event::Degaussing);
-    let outcome = consent(&req.confirmation, &spec.device).and_then(|c| panel.degauss(&c));
+    let outcome = if ctx.cancelled() {
+        Err(DegaussFailure {
+            fired: false,
+            message: "cancelled before the degausser was armed".into(),
+        })
+    } else {
+        ctx.emit(Event::Degaussing);
+        consent(&req.confirmation, &spec.device)
+            .map_err(|message| DegaussFailure {
+                fired: false,
+                message,
+            })
+            .and_then(|c| panel.degauss(&c))
+    };
     match &outcome {
         Ok(c) => log.event(
             "completed",
@@ -150,11 +171,21 @@ pub(crate) fn run(ctx: &Ctx<'_>, req: DegaussRequest) -> Report {
                 c.firmware.version.0, c.firmware.version.1, c.firmware.version.2
             ),
         ),
-        Err(e) => log.event("failed", e),
+        Err(f) if !f.fired => log.event(
+            "not_started",
+            &format!("the degausser never fired: {}", f.message),
+        ),
+        Err(f) => log.event("failed", &f.message),
     }
     .ok();
     let (status, o) = match &outcome {
         Ok(_) => (JobStatus::Pass, Outcome::Passed),
+        Err(f) if !f.fired => (
+            JobStatus::NotStarted,
+            Outcome::NotStarted {
+                reason: format!("the degausser never fired: {}", f.message),
+            },
+        ),
         Err(_) => (JobStatus::Fail, Outcome::Failed),
     };
     let mut report = Report::new(Some(ctx.id.to_string()), JobKind::Degauss, o);
@@ -162,8 +193,8 @@ pub(crate) fn run(ctx: &Ctx<'_>, req: DegaussRequest) -> Report {
     report.method = Some("degauss".into());
     report.category = Some(Level::Destroy);
     report.degauss = outcome.as_ref().ok().cloned();
-    if let Err(e) = &outcome {
-        report.problems.push(e.clone());
+    if let Err(f) = &outcome {
+        report.problems.push(f.message.clone());
     }
     let issued = log
         .record()
@@ -180,6 +211,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, req: DegaussRequest) -> Report {
                     parties: &spec.parties,
                     tool_version: &spec.tool_version,
                     events: &events,
+                    health: None,
                 },
                 Work::Degauss { outcome: &outcome },
             )
@@ -193,11 +225,35 @@ pub(crate) fn run(ctx: &Ctx<'_>, req: DegaussRequest) -> Report {
             let msg = format!("document not issued: {e}");
             let _ = log.event("error", &msg);
             report.problems.push(msg);
-            report.outcome = Outcome::Failed;
-            let _ = log.finish(JobStatus::Fail, &crate::wipe::result_json(&report), None);
+            // Without its document a cycle is not certified: a failure
+            // (a cycle that never fired stays "not started").
+            let status = if status == JobStatus::NotStarted {
+                status
+            } else {
+                report.outcome = Outcome::Failed;
+                JobStatus::Fail
+            };
+            let _ = log.finish(status, &crate::wipe::result_json(&report), None);
         }
     }
     report
+}
+
+/// The history before the cycle: confirmation and operator.
+fn opening_events(log: &JobLog<'_>, req: &DegaussRequest) {
+    let _ = log.event("confirmed", &req.confirmation.describe());
+    let p = &req.parties;
+    let who = if p.has_operator() {
+        p.operator_id.clone()
+    } else {
+        "none named (this site accepts jobs without an operator)".into()
+    };
+    let from = p
+        .operator_source
+        .as_deref()
+        .map(|s| format!(", from {s}"))
+        .unwrap_or_default();
+    let _ = log.event("operator", &format!("{who}{from}"));
 }
 
 #[cfg(test)]

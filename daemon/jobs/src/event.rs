@@ -95,8 +95,12 @@ pub enum Outcome {
     /// Sanitized (or restored) and verified as requested; a certificate was issued.
     Passed,
     /// Verified, but at a lower level than requested (a Purge request met by
-    /// a Clear overwrite); the certificate says so and why.
+    /// a Clear overwrite); the certificate says so and why ("CLEAR ONLY").
     PassedAtLowerLevel { requested: Level, reached: Level },
+    /// Every pass was written without an error, but nothing was read back
+    /// (`--verify off`): an "UNVERIFIED" report, never a certificate, and not
+    /// a failed wipe either.
+    Unverified,
     /// The job ran and failed: a failure report was issued, never a
     /// certificate of sanitization. The device may have been written.
     Failed,
@@ -106,20 +110,35 @@ pub enum Outcome {
     /// (the state directory filled up, the worker died). The device holds
     /// what was written; the job is resumable and issues its document then.
     Interrupted { reason: String },
-    /// Refused before anything was written.
+    /// The job was recorded, then ended before anything was done to the
+    /// medium (the degausser refused to arm, or refused the fire): a "NOT
+    /// STARTED" report says so. Nothing was written, nothing fired.
+    NotStarted { reason: String },
+    /// Refused before anything was written (and before a record existed).
     Refused(Refusal),
 }
 
 impl Outcome {
-    /// `pass`, `fail`, `incomplete` or `refused`: the word the JSON summary
-    /// and the job store have always used.
+    /// The one word edges show for this outcome (the JSON summary's
+    /// `result`): `pass`, `clear_only`, `unverified`, `fail`, `incomplete`,
+    /// `not_started` or `refused`. The first six are the certificate's own
+    /// `result.status` values for the same job.
     pub fn word(&self) -> &'static str {
         match self {
-            Outcome::Passed | Outcome::PassedAtLowerLevel { .. } => "pass",
+            Outcome::Passed => "pass",
+            Outcome::PassedAtLowerLevel { .. } => "clear_only",
+            Outcome::Unverified => "unverified",
             Outcome::Failed => "fail",
             Outcome::Stopped | Outcome::Interrupted { .. } => "incomplete",
+            Outcome::NotStarted { .. } => "not_started",
             Outcome::Refused(_) => "refused",
         }
+    }
+
+    /// True only for outcomes whose document is a certificate of
+    /// sanitization (`pass`, `clear_only`).
+    pub fn certifies(&self) -> bool {
+        matches!(self, Outcome::Passed | Outcome::PassedAtLowerLevel { .. })
     }
 }
 
@@ -149,7 +168,10 @@ pub struct Report {
     pub category: Option<Level>,
     /// The level asked for, when it differs from the one reached.
     pub requested: Option<Level>,
+    /// Bytes the whole job wrote (all its runs), as its certificate states.
     pub bytes_written: u64,
+    /// Of `bytes_written`, what earlier runs of a resumed job had written.
+    pub bytes_written_earlier: u64,
     pub bytes_verified: u64,
     pub failed_ranges: RangeSet,
     /// Why the outcome is not a pass, in words.
@@ -159,6 +181,8 @@ pub struct Report {
     pub verify_seconds: f64,
     /// The controller's record of a degauss cycle.
     pub degauss: Option<DegaussConfirmation>,
+    /// The drive's health as read before the first write.
+    pub health: Option<lethe_cmds::smart::DriveHealth>,
 }
 
 impl Report {
@@ -185,12 +209,14 @@ impl Report {
             category: None,
             requested: None,
             bytes_written: 0,
+            bytes_written_earlier: 0,
             bytes_verified: 0,
             failed_ranges: RangeSet::new(),
             problems: Vec::new(),
             write_seconds: 0.0,
             verify_seconds: 0.0,
             degauss: None,
+            health: None,
         }
     }
 

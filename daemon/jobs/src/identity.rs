@@ -93,10 +93,17 @@ impl DeviceIdentity {
 
     /// A short label for prompts and summaries.
     pub fn label(&self) -> String {
+        if self.transport == "tape" {
+            let label = self.serial.as_deref().unwrap_or("without a label");
+            return format!("tape {label} (a magnetic tape declared by the operator)");
+        }
         let model = self.model.as_deref().unwrap_or("unknown model");
-        let serial = self.serial.as_deref().unwrap_or("no serial");
+        let serial = match self.serial.as_deref().map(str::trim) {
+            Some(s) if !s.is_empty() => format!("serial {s}"),
+            _ => "no serial".to_string(),
+        };
         format!(
-            "{} ({model}, serial {serial}, {} bytes, {})",
+            "{} ({model}, {serial}, {} bytes, {})",
             self.path, self.size_bytes, self.transport
         )
     }

@@ -30,6 +30,7 @@ pub mod degauss;
 pub mod event;
 #[cfg(feature = "testkit")]
 pub mod fake;
+mod health;
 pub mod history;
 pub mod host;
 pub mod identity;
@@ -49,7 +50,7 @@ pub use confirm::Confirmation;
 pub use event::{Event, Issued, Level, Outcome, PurgeStep, Report};
 pub use host::{DeviceHost, LinuxHost};
 pub use identity::DeviceIdentity;
-pub use panel::Panel;
+pub use panel::{DegaussFailure, Panel};
 pub use refusal::Refusal;
 pub use request::{
     DegaussRequest, Destination, JobKind, JobRequest, Medium, MethodFamily, OverwriteOptions,

@@ -12,9 +12,30 @@
 //! is remembered for LEDs (they are a convenience: one warning, no retries
 //! per LED change); a degauss always tries to connect again.
 
-use lethe_controller::{Consent, Controller, ControllerConfig, DegaussConfirmation, LedPattern};
+use lethe_controller::{
+    Consent, Controller, ControllerConfig, CycleStage, DegaussConfirmation, LedPattern,
+};
 use std::sync::mpsc as std_mpsc;
 use tokio::sync::mpsc;
+
+/// A degauss cycle that did not complete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DegaussFailure {
+    /// `false` when the relay certainly never energized (no connection, the
+    /// arm or the fire refused): the medium was not touched.
+    pub fired: bool,
+    pub message: String,
+}
+
+impl DegaussFailure {
+    fn not_fired(message: impl Into<String>) -> Self {
+        Self {
+            fired: false,
+            message: message.into(),
+        }
+    }
+}
 
 enum Command {
     Led {
@@ -22,9 +43,12 @@ enum Command {
         pattern: LedPattern,
         reply: std_mpsc::Sender<Result<(), String>>,
     },
+    Ready {
+        reply: std_mpsc::Sender<Result<(), String>>,
+    },
     Degauss {
         consent: Consent,
-        reply: std_mpsc::Sender<Result<DegaussConfirmation, String>>,
+        reply: std_mpsc::Sender<Result<DegaussConfirmation, DegaussFailure>>,
     },
 }
 
@@ -84,16 +108,29 @@ impl Panel {
             .map_err(|_| "the controller task ended".to_string())?
     }
 
+    /// Connect if needed and ask whether the degausser can run a cycle now
+    /// (see `lethe_controller::Controller::ready`): `Err` says why not, in
+    /// words for the operator. Nothing is armed. Edges ask this before they
+    /// ask the operator to confirm; the degauss job asks again before it
+    /// records itself.
+    pub fn ready(&self) -> Result<(), String> {
+        let (reply, rx) = std_mpsc::channel();
+        self.send(Command::Ready { reply })?;
+        rx.recv()
+            .map_err(|_| "the controller task ended".to_string())?
+    }
+
     /// Arm, fire and wait for the controller to confirm one degauss cycle.
     /// Blocks the calling thread (a job's worker) for the cycle's duration.
-    pub fn degauss(&self, consent: &Consent) -> Result<DegaussConfirmation, String> {
+    pub fn degauss(&self, consent: &Consent) -> Result<DegaussConfirmation, DegaussFailure> {
         let (reply, rx) = std_mpsc::channel();
         self.send(Command::Degauss {
             consent: consent.clone(),
             reply,
-        })?;
+        })
+        .map_err(DegaussFailure::not_fired)?;
         rx.recv()
-            .map_err(|_| "the controller task ended".to_string())?
+            .map_err(|_| DegaussFailure::not_fired("the controller task ended"))?
     }
 
     fn send(&self, c: Command) -> Result<(), String> {
@@ -135,14 +172,32 @@ async fn serve(cfg: ControllerConfig, mut rx: mpsc::UnboundedReceiver<Command>) 
                 };
                 let _ = reply.send(r);
             }
+            Command::Ready { reply } => {
+                if !matches!(link, Link::Up(_)) {
+                    link = connect(&cfg).await;
+                }
+                let r = match &link {
+                    Link::Up(c) => c.ready().await.map(|_| ()).map_err(|e| e.to_string()),
+                    Link::Failed(why) => Err(why.clone()),
+                    Link::Unopened => Err("not connected".into()),
+                };
+                let _ = reply.send(r);
+            }
             Command::Degauss { consent, reply } => {
                 if !matches!(link, Link::Up(_)) {
                     link = connect(&cfg).await;
                 }
                 let r = match &link {
-                    Link::Up(c) => c.degauss_cycle(&consent).await.map_err(|e| e.to_string()),
-                    Link::Failed(why) => Err(why.clone()),
-                    Link::Unopened => Err("not connected".into()),
+                    Link::Up(c) => {
+                        c.degauss_cycle_staged(&consent)
+                            .await
+                            .map_err(|f| DegaussFailure {
+                                fired: f.stage == CycleStage::Fired,
+                                message: f.error.to_string(),
+                            })
+                    }
+                    Link::Failed(why) => Err(DegaussFailure::not_fired(why.clone())),
+                    Link::Unopened => Err(DegaussFailure::not_fired("not connected")),
                 };
                 let _ = reply.send(r);
             }
@@ -167,11 +222,11 @@ mod tests {
         assert!(e.contains("/nonexistent/lethe-controller"), "{e}");
         // Remembered for LEDs: the second change fails at once, the same way.
         assert_eq!(p.set_led(1, LedPattern::Idle).unwrap_err(), e);
-        // A degauss tries to connect again, and fails the same way.
-        assert!(p
-            .degauss(&Consent::assume_yes("/dev/null"))
-            .unwrap_err()
-            .contains("unavailable"));
+        // A degauss tries to connect again, and fails the same way, before
+        // anything could fire; so does the readiness question.
+        let f = p.degauss(&Consent::assume_yes("/dev/null")).unwrap_err();
+        assert!(f.message.contains("unavailable") && !f.fired, "{f:?}");
+        assert!(p.ready().unwrap_err().contains("unavailable"));
         // Shared by threads.
         let p = std::sync::Arc::new(p);
         let handles: Vec<_> = (0..3)

@@ -155,6 +155,7 @@ pub(crate) fn run(
     target: &dyn Target,
     spec: WipeSpec,
     reservation: Reservation,
+    opening: &wipe::Opening,
 ) -> Report {
     let device = spec.device.path.clone();
     let hints = hints(target);
@@ -258,7 +259,7 @@ pub(crate) fn run(
         "started",
         &format!("{level:?} requested on {}", spec.device.label()),
     );
-    let _ = log.event("confirmed", &req.confirmation.describe());
+    opening.record(&log);
     let _ = log.event(
         "probed",
         &format!(
@@ -431,6 +432,7 @@ fn finish_native(
                     parties: &spec.parties,
                     tool_version: &spec.tool_version,
                     events: &events,
+                    health: spec.health.as_ref(),
                 },
                 Work::DriveCommand { report: rep },
             )

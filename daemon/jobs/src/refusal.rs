@@ -44,6 +44,14 @@ pub enum Refusal {
     /// A degauss needs the front-panel controller.
     #[error("no degausser controller is configured; nothing was done")]
     NoController,
+    /// The controller did not answer, or answered that the degausser cannot
+    /// run a cycle now (fault latched, e-stop, door open, busy, a simulation
+    /// build outside tests). Checked before the operator is asked to confirm.
+    #[error("the degausser is not ready: {0}; nothing was done")]
+    ControllerNotReady(String),
+    /// No operator of record, and the site requires one on every certificate.
+    #[error("no operator of record: every certificate names who ran the job, and this site requires one; nothing was written")]
+    NoOperator,
     /// The device cannot hold the image.
     #[error("{device} holds {capacity} bytes but the image is {image} bytes; nothing was written")]
     TooSmall {

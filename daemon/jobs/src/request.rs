@@ -80,15 +80,40 @@ impl JobKind {
     }
 }
 
-/// Who does the work, and for whom; all of it goes on the certificate.
+/// Who does the work, where, and for whom; all of it goes on the certificate.
+///
+/// The operator is required: a request whose `operator_id` is empty is
+/// refused ([`crate::Refusal::NoOperator`]) unless the library was configured
+/// to accept jobs without one ([`crate::JobsConfig::require_operator`]). The
+/// edge fills these from its options, the site configuration (`[site]` of
+/// `lethe.toml`: operator, location, media source) or the login, and says
+/// which in `operator_source`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Parties {
     pub operator_id: String,
     pub operator_name: String,
+    /// Where the operator's identity came from (`--operator-id`, `[site]
+    /// operator_id in /etc/lethe/lethe.toml`, `sudo login`, a console
+    /// login...), for the job's history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_source: Option<String>,
     pub customer: Option<String>,
     pub asset_tag: Option<String>,
     /// Where the drive goes after sanitization.
     pub destination: Option<Destination>,
+    /// Where the appliance stands (the certificate's `appliance.location`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// NIST "Media Source": the user or computer the media came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_source: Option<String>,
+}
+
+impl Parties {
+    /// Whether an operator of record is named.
+    pub fn has_operator(&self) -> bool {
+        !self.operator_id.trim().is_empty()
+    }
 }
 
 /// Where a drive goes after sanitization.

@@ -67,6 +67,9 @@ pub struct JobsConfig {
     pub hooks: Hooks,
     /// Recorded on certificates.
     pub tool_version: String,
+    /// Refuse a wipe or degauss whose request names no operator (the site
+    /// configuration's `require_operator`, true unless set otherwise).
+    pub require_operator: bool,
 }
 
 impl JobsConfig {
@@ -80,6 +83,7 @@ impl JobsConfig {
             lease: LeaseTiming::default(),
             hooks: Hooks::default(),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            require_operator: true,
         }
     }
 }
@@ -409,11 +413,12 @@ fn req_bay(req: &JobRequest) -> Option<u8> {
 fn led_for(o: &Outcome) -> LedPattern {
     match o {
         Outcome::Passed => LedPattern::Success,
-        Outcome::PassedAtLowerLevel { .. } | Outcome::Stopped | Outcome::Interrupted { .. } => {
-            LedPattern::Attention
-        }
+        Outcome::PassedAtLowerLevel { .. }
+        | Outcome::Unverified
+        | Outcome::Stopped
+        | Outcome::Interrupted { .. } => LedPattern::Attention,
         Outcome::Failed => LedPattern::Failure,
-        Outcome::Refused(_) => LedPattern::Idle,
+        Outcome::NotStarted { .. } | Outcome::Refused(_) => LedPattern::Idle,
     }
 }
 

@@ -21,6 +21,10 @@ pub struct WipeSpec {
     /// requested and, once the job fell back to an overwrite, why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purge: Option<PurgeContext>,
+    /// The drive's health, read before the first write (none when the
+    /// device reports none); the certificate's `device.health`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<lethe_cmds::smart::DriveHealth>,
 }
 
 /// A Purge request carried by a job whose method may end up an overwrite.

@@ -12,12 +12,13 @@ use crate::request::{JobKind, ResumeRequest, WipeRequest};
 use crate::runner::{Ctx, Inner};
 use crate::spec::WipeSpec;
 use crate::state::{self, Reservation};
+use lethe_cert::ResultStatus;
 use lethe_controller::LedPattern;
 use lethe_core::device::BlockDevice;
 use lethe_core::plan::{Checkpoint, WipePlan};
 use lethe_core::ranges::RangeSet;
 use lethe_store::{JobStatus, JobStore};
-use lethe_wipe::{EndState, Observer, Progress, StreamKey, Verdict, WipeConfig, WipeOutcome};
+use lethe_wipe::{EndState, Observer, Progress, StreamKey, WipeConfig, WipeOutcome};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -37,6 +38,9 @@ pub(crate) fn run(ctx: &Ctx<'_>, req: WipeRequest) -> Report {
         Ok(p) => p,
         Err(why) => return refused(Some(device), why),
     };
+    if ctx.cfg().require_operator && !req.parties.has_operator() {
+        return refused(Some(device), Refusal::NoOperator);
+    }
     let reservation = match ctx.cfg().state.preflight(ctx.id) {
         Ok(r) => r,
         Err(why) => return refused(Some(device), why),
@@ -55,6 +59,9 @@ pub(crate) fn run(ctx: &Ctx<'_>, req: WipeRequest) -> Report {
         Ok(b) => u64::from_le_bytes(b),
         Err(e) => return refused(Some(device), Refusal::Invalid(e)),
     };
+    // Health first: read-only, before anything is written, through the
+    // device that was checked and opened.
+    let (health, health_note) = crate::health::read(target.as_ref());
     let spec = WipeSpec {
         device: target.identity().clone(),
         plan,
@@ -64,9 +71,15 @@ pub(crate) fn run(ctx: &Ctx<'_>, req: WipeRequest) -> Report {
         parties: req.parties.clone(),
         tool_version: ctx.cfg().tool_version.clone(),
         purge: None,
+        health,
+    };
+    let opening = Opening {
+        confirmation: req.confirmation.describe(),
+        parties: req.parties.clone(),
+        health: health_note,
     };
     if req.native() {
-        return crate::purge::run(ctx, &req, target.as_ref(), spec, reservation);
+        return crate::purge::run(ctx, &req, target.as_ref(), spec, reservation, &opening);
     }
     let key = match StreamKey::generate() {
         Ok(k) => k,
@@ -88,7 +101,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, req: WipeRequest) -> Report {
         spec.device.label()
     );
     let _ = log.event("started", &detail);
-    let _ = log.event("confirmed", &req.confirmation.describe());
+    opening.record(&log);
     overwrite(
         ctx,
         &log,
@@ -249,6 +262,34 @@ pub(crate) fn resume(ctx: &Ctx<'_>, req: ResumeRequest) -> Report {
     )
 }
 
+/// What a new job's history says before its first write: how it was
+/// confirmed, who runs it (and where that name came from), and the drive's
+/// health or why there is none.
+pub(crate) struct Opening {
+    pub(crate) confirmation: String,
+    pub(crate) parties: crate::request::Parties,
+    pub(crate) health: String,
+}
+
+impl Opening {
+    pub(crate) fn record(&self, log: &JobLog<'_>) {
+        let _ = log.event("confirmed", &self.confirmation);
+        let p = &self.parties;
+        let who = match (p.has_operator(), p.operator_name.trim().is_empty()) {
+            (false, _) => "none named (this site accepts jobs without an operator)".to_string(),
+            (true, true) => p.operator_id.clone(),
+            (true, false) => format!("{} ({})", p.operator_id, p.operator_name),
+        };
+        let from = p
+            .operator_source
+            .as_deref()
+            .map(|s| format!(", from {s}"))
+            .unwrap_or_default();
+        let _ = log.event("operator", &format!("{who}{from}"));
+        let _ = log.event("health", &self.health);
+    }
+}
+
 /// Where an overwrite starts and what it carries.
 pub(crate) struct Run {
     pub(crate) key: StreamKey,
@@ -350,73 +391,87 @@ fn finish(
     start: &Checkpoint,
     mut reservation: Reservation,
 ) -> Report {
-    let verdict = outcome.verdict();
     let mut problems = outcome.problems();
     let hidden_gap = spec
         .purge
         .as_ref()
         .and_then(|p| certificate::hidden_not_overwritten(p, &spec.device));
-    let (status, kind) = match verdict {
-        Verdict::Pass if hidden_gap.is_some() => (JobStatus::Fail, "failed"),
-        Verdict::Pass => (JobStatus::Pass, "completed"),
-        Verdict::Fail => (JobStatus::Fail, "failed"),
-        Verdict::Incomplete => (JobStatus::Incomplete, "stopped"),
-    };
     if let Some(g) = &hidden_gap {
         problems.push(g.clone());
     }
-    let detail = match (&outcome.end, problems.is_empty()) {
-        (EndState::Stopped { checkpoint }, _) => {
-            format!("stopped by operator at {}", describe(checkpoint))
-        }
-        (_, true) => format!(
-            "{} bytes written, {} bytes verified, no errors",
-            outcome.bytes_written, outcome.bytes_verified
-        ),
-        (_, false) => problems.join("; "),
-    };
-    let _ = log.event(kind, &detail);
-    if verdict == Verdict::Incomplete {
-        let _ = log.set_status(JobStatus::Incomplete);
-    }
+    let carried = certificate::carried_bytes(start, spec.plan.passes.len(), spec.device.size_bytes);
+    // The same rule the certificate's result follows: the two never disagree.
+    let result = certificate::overwrite_status(spec, outcome, carried);
     let requested = spec
         .purge
         .as_ref()
         .map(|p| Level::from(p.requested))
         .filter(|l| *l != Level::Clear);
-    let mut report = Report::new(
-        Some(ctx.id.to_string()),
-        JobKind::Wipe,
-        match (verdict, hidden_gap.is_some()) {
-            (Verdict::Pass, true) => Outcome::Failed,
-            (Verdict::Pass, false) => match requested {
-                Some(r) => Outcome::PassedAtLowerLevel {
-                    requested: r,
-                    reached: Level::Clear,
-                },
-                None => Outcome::Passed,
+    let (status, kind, job_outcome) = match result {
+        ResultStatus::Pass => (JobStatus::Pass, "completed", Outcome::Passed),
+        ResultStatus::ClearOnly => (
+            JobStatus::ClearOnly,
+            "completed",
+            Outcome::PassedAtLowerLevel {
+                requested: requested.unwrap_or(Level::Purge),
+                reached: Level::Clear,
             },
-            (Verdict::Fail, _) => Outcome::Failed,
-            (Verdict::Incomplete, _) => Outcome::Stopped,
-        },
-    );
+        ),
+        ResultStatus::Unverified => (JobStatus::Unverified, "unverified", Outcome::Unverified),
+        ResultStatus::Incomplete => (JobStatus::Incomplete, "stopped", Outcome::Stopped),
+        ResultStatus::NotStarted => (
+            JobStatus::NotStarted,
+            "not_started",
+            Outcome::NotStarted {
+                reason: "stopped before anything was written".into(),
+            },
+        ),
+        ResultStatus::Fail => (JobStatus::Fail, "failed", Outcome::Failed),
+    };
+    let detail = match (&outcome.end, problems.is_empty()) {
+        (EndState::Stopped { .. }, _) if result == ResultStatus::NotStarted => {
+            "stopped by the operator before anything was written; the device is unchanged".into()
+        }
+        (EndState::Stopped { checkpoint }, _) => {
+            format!("stopped by operator at {}", describe(checkpoint))
+        }
+        (_, true) => format!(
+            "{} bytes written, {} bytes verified, no errors",
+            carried + outcome.bytes_written,
+            outcome.bytes_verified
+        ),
+        (_, false) => problems.join("; "),
+    };
+    let _ = log.event(kind, &detail);
+    if result == ResultStatus::Incomplete {
+        let _ = log.set_status(JobStatus::Incomplete);
+    }
+    let mut report = Report::new(Some(ctx.id.to_string()), JobKind::Wipe, job_outcome);
     report.device = Some(spec.device.path.clone());
     report.method = Some("overwrite".into());
     report.category = Some(Level::Clear);
     report.requested = requested;
-    report.bytes_written = outcome.bytes_written;
+    // Bytes of the whole job, as its certificate states them; the part
+    // earlier runs wrote is said separately.
+    report.bytes_written = carried + outcome.bytes_written;
+    report.bytes_written_earlier = carried;
     report.bytes_verified = outcome.bytes_verified;
     report.failed_ranges = outcome.failed_ranges();
-    report.problems = problems;
+    report.problems = if result == ResultStatus::NotStarted {
+        vec![certificate::NOT_STARTED.into()]
+    } else {
+        problems
+    };
     report.write_seconds = outcome.write_time.as_secs_f64();
     report.verify_seconds = outcome.verify_time.as_secs_f64();
+    report.health = spec.health.clone();
 
     let (job, events) = match log.record() {
         Ok(x) => x,
-        Err(e) => return not_issued(log, report, verdict, e.to_string()),
+        Err(e) => return not_issued(log, report, result, e.to_string()),
     };
-    let doc_id = match verdict {
-        Verdict::Incomplete => record::next_incomplete_id(ctx),
+    let doc_id = match result {
+        ResultStatus::Incomplete => record::next_incomplete_id(ctx),
         _ => ctx.id.to_string(),
     };
     let common = Common {
@@ -426,23 +481,20 @@ fn finish(
         parties: &spec.parties,
         tool_version: &spec.tool_version,
         events: &events,
+        health: spec.health.as_ref(),
     };
     let work = Work::Overwrite {
         spec,
         outcome,
-        carried_bytes: certificate::carried_bytes(
-            start,
-            spec.plan.passes.len(),
-            spec.device.size_bytes,
-        ),
+        carried_bytes: carried,
     };
     let issued = match record::issue(ctx, &mut reservation, &doc_id, common, work) {
         Ok(i) => i,
-        Err(e) => return not_issued(log, report, verdict, e),
+        Err(e) => return not_issued(log, report, result, e),
     };
     report.document = Some(issued.clone());
     let result_json = result_json(&report);
-    if verdict == Verdict::Incomplete {
+    if result == ResultStatus::Incomplete {
         // Keep the job resumable; the report is a document, not a result.
         let _ = log.event("report", &format!("incomplete report {}", issued.json));
     } else if let Err(e) = log.finish(status, &result_json, Some(&issued.json)) {
@@ -457,30 +509,36 @@ fn finish(
 /// or unwritable). Never leave it looking finished without its document: a
 /// verified job becomes resumable (a resume verifies again, then issues the
 /// certificate); a failed one stays failed and says the report is missing.
-fn not_issued(log: &JobLog<'_>, mut report: Report, verdict: Verdict, why: String) -> Report {
+fn not_issued(log: &JobLog<'_>, mut report: Report, result: ResultStatus, why: String) -> Report {
     let msg = format!("document not issued: {why}");
     let _ = log.event("error", &msg);
     report.problems.push(msg.clone());
-    match verdict {
-        Verdict::Pass | Verdict::Incomplete => {
-            let status = if verdict == Verdict::Pass {
-                JobStatus::Interrupted
-            } else {
-                JobStatus::Incomplete
-            };
-            let _ = log.set_status(status);
-            report.outcome = Outcome::Interrupted {
-                reason: format!(
-                    "{msg}; the device was written; free space in the state directory and resume \
-                     the job to verify it again and issue its document"
-                ),
-            };
-        }
-        Verdict::Fail => {
+    match result {
+        ResultStatus::Fail => {
             let _ = log.finish(JobStatus::Fail, &result_json(&report), None);
+        }
+        ResultStatus::NotStarted => {
+            let _ = log.finish(JobStatus::NotStarted, &result_json(&report), None);
+        }
+        ResultStatus::Incomplete => {
+            let _ = log.set_status(JobStatus::Incomplete);
+            report.outcome = interrupted(&msg);
+        }
+        ResultStatus::Pass | ResultStatus::ClearOnly | ResultStatus::Unverified => {
+            let _ = log.set_status(JobStatus::Interrupted);
+            report.outcome = interrupted(&msg);
         }
     }
     report
+}
+
+fn interrupted(msg: &str) -> Outcome {
+    Outcome::Interrupted {
+        reason: format!(
+            "{msg}; the device was written; free space in the state directory and resume \
+             the job to verify it again and issue its document"
+        ),
+    }
 }
 
 /// What the job store keeps as the job's result.

@@ -611,6 +611,15 @@ fn a_frozen_drive_falls_back_to_a_clear_overwrite_under_the_same_job() {
         1,
         "one job for the whole operator action"
     );
+    assert_eq!(
+        store(&f).get(r.job.as_deref().unwrap()).unwrap().status,
+        JobStatus::ClearOnly,
+        "the job store says clear_only too"
+    );
+    // The drive's health was read (before anything was written) and is on
+    // the certificate and in the report.
+    assert_eq!(b["device"]["health"]["source"], "ata_smart");
+    assert!(r.health.is_some());
 }
 
 /// safeguard: 164.310(d)(2)(ii), rule:never-certify-unverified
@@ -855,16 +864,19 @@ fn a_job_whose_document_cannot_be_written_stays_resumable_and_certifies_on_resum
         }),
     );
     assert_eq!(done.outcome, Outcome::Passed, "{:?}", done.problems);
+    // Nothing was left to write (verification only): every byte the report
+    // counts was written by the first run, as the certificate says too.
     assert_eq!(
-        done.bytes_written, 0,
+        (done.bytes_written, done.bytes_written_earlier),
+        (SIZE, SIZE),
         "nothing left to write: verification only"
     );
     assert_eq!(done.bytes_verified, SIZE);
     let b = verified_body(&f, &done.document.unwrap().json);
     assert_eq!(b["result"]["status"], "pass");
     assert_eq!(
-        b["result"]["bytes_written"], SIZE,
-        "carried from the first run"
+        b["result"]["bytes_written"], done.bytes_written,
+        "carried from the first run; the report and the certificate agree"
     );
 }
 
@@ -901,4 +913,177 @@ fn several_jobs_run_at_once_and_can_be_listed_followed_and_cancelled() {
     a.cancel();
     assert_eq!(a.wait().outcome, Outcome::Stopped);
     assert!(!f.jobs.cancel("no-such-job"));
+}
+
+#[test]
+fn verify_off_is_unverified_everywhere_never_a_pass_nor_a_failure() {
+    let f = fixture();
+    let disk = f.host.add(
+        "/dev/u",
+        FakeDisk::memory(identity("/dev/u", Some("U"), SIZE), SIZE),
+    );
+    let mut req = clear("/dev/u");
+    req.overwrite.verify = lethe_core::plan::VerifyMode::Off;
+    let r = run(&f, JobRequest::Wipe(req));
+    assert_eq!(r.outcome, Outcome::Unverified, "{:?}", r.problems);
+    assert_eq!(r.outcome.word(), "unverified");
+    assert!(!r.outcome.certifies());
+    assert_eq!((r.bytes_written, r.bytes_verified), (SIZE, 0));
+    assert!(disk.contents().unwrap().iter().all(|&b| b == 0));
+    let doc = r.document.as_ref().unwrap();
+    assert!(!doc.certifies, "a report, not a certificate");
+    let b = verified_body(&f, &doc.json);
+    assert_eq!(b["result"]["status"], "unverified");
+    assert_eq!(b["verification"]["result"], "not_performed");
+    let j = store(&f).get(r.job.as_deref().unwrap()).unwrap();
+    assert_eq!(j.status, JobStatus::Unverified);
+    assert!(!j.status.resumable());
+}
+
+#[test]
+fn a_job_stopped_before_its_first_write_is_not_started_and_says_so() {
+    // The operator's Ctrl-C lands after the record, before the first write.
+    let jobs_slot: Arc<std::sync::Mutex<Option<Jobs>>> = Arc::default();
+    let j2 = Arc::clone(&jobs_slot);
+    let hooks = Hooks {
+        before_write: Some(Arc::new(move |id: &str| {
+            if let Some(jobs) = j2.lock().unwrap().as_ref() {
+                assert!(jobs.cancel(id));
+            }
+        })),
+        ..Default::default()
+    };
+    let f = fixture_with(hooks);
+    *jobs_slot.lock().unwrap() = Some(f.jobs.clone());
+    let disk = f.host.add(
+        "/dev/n",
+        FakeDisk::memory(identity("/dev/n", Some("N"), SIZE), SIZE),
+    );
+    let before = disk.contents().unwrap();
+    let r = run(&f, JobRequest::Wipe(clear("/dev/n")));
+    *jobs_slot.lock().unwrap() = None;
+    assert!(
+        matches!(&r.outcome, Outcome::NotStarted { reason } if reason.contains("before anything")),
+        "{:?}",
+        r.outcome
+    );
+    assert_eq!(r.outcome.word(), "not_started");
+    assert!(!r.resumable());
+    assert_eq!(disk.writes(), 0);
+    assert_eq!(disk.contents().unwrap(), before);
+    let doc = r.document.as_ref().expect("a NOT STARTED report");
+    assert!(!doc.certifies);
+    assert_eq!(
+        doc.id,
+        r.job.clone().unwrap(),
+        "the job's own id, not an incomplete-N"
+    );
+    let b = verified_body(&f, &doc.json);
+    assert_eq!(b["result"]["status"], "not_started");
+    assert_eq!(b["result"]["bytes_written"], 0);
+    assert_eq!(b["verification"]["result"], "not_performed");
+    let j = store(&f).get(r.job.as_deref().unwrap()).unwrap();
+    assert_eq!(j.status, JobStatus::NotStarted);
+}
+
+#[test]
+fn no_operator_is_refused_unless_the_site_allows_it_and_the_site_fills_the_certificate() {
+    let f = fixture();
+    let disk = f.host.add(
+        "/dev/o",
+        FakeDisk::memory(identity("/dev/o", Some("O"), SIZE), SIZE),
+    );
+    let mut req = clear("/dev/o");
+    req.parties = Parties::default();
+    let r = run(&f, JobRequest::Wipe(req.clone()));
+    assert_eq!(refusal(&r), &Refusal::NoOperator);
+    assert!(r.job.is_none() && store(&f).list().unwrap().is_empty());
+    assert_eq!(disk.writes(), 0);
+    let deg = run(
+        &f,
+        JobRequest::Degauss(DegaussRequest {
+            medium: Medium::Tape("LTO-2".into()),
+            confirmation: yes(),
+            parties: Parties::default(),
+        }),
+    );
+    assert_eq!(refusal(&deg), &Refusal::NoOperator);
+
+    // A site that accepts jobs without an operator says so in the history;
+    // location and media source reach the certificate.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = JobsConfig::new(StateDir::new(dir.path().join("state")));
+    cfg.host = Arc::new(f.host.clone());
+    cfg.require_operator = false;
+    let jobs = Jobs::open(cfg).unwrap();
+    req.parties.location = Some("Radiology, basement B2".into());
+    req.parties.media_source = Some("PACS server 3".into());
+    let r = jobs.submit(JobRequest::Wipe(req)).wait();
+    assert_eq!(r.outcome, Outcome::Passed, "{:?}", r.problems);
+    let b = body(&r.document.unwrap().json);
+    assert_eq!(b["appliance"]["location"], "Radiology, basement B2");
+    assert_eq!(b["media_source"], "PACS server 3");
+    assert_eq!(b["operator"]["id"], "");
+    let op = b["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "operator")
+        .expect("an operator event");
+    assert!(
+        op["detail"].as_str().unwrap().contains("none named"),
+        "{op}"
+    );
+}
+
+#[test]
+fn drive_health_is_read_before_the_first_write_and_certified() {
+    let f = fixture();
+    // A SATA disk model: SMART attributes over its ATA pass-through.
+    let d = SimDrive::new(SimConfig::sata_ssd(8192), SimClock::new());
+    f.host.add("/dev/sdh", FakeDisk::drive(d, "/dev/sdh"));
+    let mut req = clear("/dev/sdh");
+    req.parties.operator_source = Some("--operator-id".into());
+    let r = run(&f, JobRequest::Wipe(req));
+    assert_eq!(r.outcome, Outcome::Passed, "{:?}", r.problems);
+    let h = r.health.as_ref().expect("health in the report");
+    let b = verified_body(&f, &r.document.unwrap().json);
+    assert_eq!(b["device"]["health"], serde_json::to_value(h).unwrap());
+    assert_eq!(b["device"]["health"]["source"], "ata_smart");
+    let events = b["events"].as_array().unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    // Health and operator are recorded before the work starts.
+    let pos = |k: &str| {
+        kinds
+            .iter()
+            .position(|x| *x == k)
+            .unwrap_or_else(|| panic!("{k}: {kinds:?}"))
+    };
+    assert!(pos("health") < pos("completed"), "{kinds:?}");
+    assert!(events[pos("operator")]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("op-1 (Test Operator), from --operator-id"));
+
+    // A device with no health data (memory, as a loop device) says why not.
+    let mut id = identity("/dev/loopish", Some("L"), SIZE);
+    id.transport = "loop".into();
+    f.host.add("/dev/loopish", FakeDisk::memory(id, SIZE));
+    let mut req = clear("/dev/loopish");
+    req.parties = parties();
+    let r = run(&f, JobRequest::Wipe(req));
+    assert!(r.health.is_none());
+    let b = verified_body(&f, &r.document.unwrap().json);
+    assert!(b["device"].get("health").is_none(), "omitted, not invented");
+    let note = b["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "health")
+        .unwrap()["detail"]
+        .clone();
+    assert_eq!(
+        note, "not available: a loop device reports no drive health",
+        "{note}"
+    );
 }

@@ -63,8 +63,15 @@ pub enum JobStatus {
     Incomplete,
     /// Finished and verified.
     Pass,
+    /// Finished and verified, but at Clear where Purge was requested.
+    ClearOnly,
+    /// Ran to the end without a read-back (`--verify off`): never certified.
+    Unverified,
     /// Finished with failures, or aborted.
     Fail,
+    /// Recorded, then ended before anything was done to the medium (a
+    /// degausser that refused to arm).
+    NotStarted,
 }
 
 impl JobStatus {
@@ -74,7 +81,10 @@ impl JobStatus {
             JobStatus::Interrupted => "interrupted",
             JobStatus::Incomplete => "incomplete",
             JobStatus::Pass => "pass",
+            JobStatus::ClearOnly => "clear_only",
+            JobStatus::Unverified => "unverified",
             JobStatus::Fail => "fail",
+            JobStatus::NotStarted => "not_started",
         }
     }
 
@@ -84,7 +94,10 @@ impl JobStatus {
             "interrupted" => JobStatus::Interrupted,
             "incomplete" => JobStatus::Incomplete,
             "pass" => JobStatus::Pass,
+            "clear_only" => JobStatus::ClearOnly,
+            "unverified" => JobStatus::Unverified,
             "fail" => JobStatus::Fail,
+            "not_started" => JobStatus::NotStarted,
             _ => return None,
         })
     }
@@ -736,6 +749,28 @@ mod tests {
     }
 
     /// safeguard: 164.310(d)(2)(iii)
+    #[test]
+    fn every_status_round_trips_and_only_stops_resume() {
+        use JobStatus::*;
+        for s in [
+            Running,
+            Interrupted,
+            Incomplete,
+            Pass,
+            ClearOnly,
+            Unverified,
+            Fail,
+            NotStarted,
+        ] {
+            assert_eq!(JobStatus::parse(s.as_str()), Some(s));
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                serde_json::Value::from(s.as_str())
+            );
+            assert_eq!(s.resumable(), matches!(s, Interrupted | Incomplete));
+        }
+    }
+
     #[test]
     fn job_lifecycle_round_trips() {
         let dir = tempfile::tempdir().unwrap();

@@ -65,12 +65,20 @@ pub enum Phase {
 }
 
 /// A progress report; bytes are counted within the phase and for the whole job.
+///
+/// Both count what the *job* has done, not only this run: after a resume
+/// from a checkpoint at pass 2, byte N, the first report already says
+/// `phase_done >= N` and `job_done >= 1 × size + N`, so a progress bar
+/// continues where the stopped run left it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Progress {
     #[serde(flatten)]
     pub phase: Phase,
+    /// Bytes of this phase done (a write pass: of the device; verifying: of
+    /// the ranges read back).
     pub phase_done: u64,
     pub phase_total: u64,
+    /// Bytes of the whole job done: every pass written, then verified.
     pub job_done: u64,
     pub job_total: u64,
     pub failed_bytes: u64,
@@ -236,8 +244,9 @@ pub fn run(
         Checkpoint::Writing { pass, offset } => (pass.min(passes), offset.min(size)),
         Checkpoint::Verifying | Checkpoint::Done => (passes, 0),
     };
-    let write_total =
-        (passes - first_pass) as u64 * size - if first_pass < passes { first_offset } else { 0 };
+    // Progress counts the whole job, so a resumed run starts from what
+    // earlier runs already did, not from zero.
+    let done_before = first_pass as u64 * size + if first_pass < passes { first_offset } else { 0 };
     let run = Run {
         dev,
         cfg,
@@ -249,8 +258,8 @@ pub fn run(
         bytes_written: AtomicU64::new(0),
         bytes_verified: AtomicU64::new(0),
         retries: AtomicU64::new(0),
-        job_done: AtomicU64::new(0),
-        job_total: write_total + verify_ranges.total(),
+        job_done: AtomicU64::new(done_before),
+        job_total: passes as u64 * size + verify_ranges.total(),
         stop: AtomicBool::new(false),
         fatal: Mutex::new(None),
         times: Mutex::new((Duration::ZERO, Duration::ZERO)),
@@ -311,7 +320,7 @@ impl Run<'_> {
             let stream = PatternStream::new(self.cfg.plan.passes[pass], pass, &self.cfg.key);
             let tracker = ChunkTracker::new([(from, self.size - from)], self.cfg.chunk_size as u64);
             let phase = Phase::Writing { pass, passes };
-            let end = self.run_phase(&tracker, self.size - from, phase, |chunk, bufs| {
+            let end = self.run_phase(&tracker, (from, self.size), phase, |chunk, bufs| {
                 self.write_chunk(&stream, chunk, bufs)
             });
             match end {
@@ -365,7 +374,7 @@ impl Run<'_> {
             );
             let end = self.run_phase(
                 &tracker,
-                verify_ranges.total(),
+                (0, verify_ranges.total()),
                 Phase::Verifying,
                 |chunk, bufs| self.verify_chunk(&stream, chunk, bufs),
             );
@@ -402,11 +411,22 @@ impl Run<'_> {
 
     /// Run `work` over every chunk of `tracker` on `depth` threads, while this
     /// thread reports progress, checkpoints writes and watches for Ctrl-C.
-    fn run_phase<F>(&self, tracker: &ChunkTracker, total: u64, phase: Phase, work: F) -> PhaseEnd
+    /// `(done, total)`: the phase's size, and how much of it earlier runs did.
+    fn run_phase<F>(
+        &self,
+        tracker: &ChunkTracker,
+        (done, total): (u64, u64),
+        phase: Phase,
+        work: F,
+    ) -> PhaseEnd
     where
         F: Fn(Chunk, &mut Buffers) -> Result<(), IoFault> + Sync,
     {
-        let phase_done = AtomicU64::new(0);
+        // A stop asked for before the phase starts writes nothing more.
+        if self.obs.stop_requested() {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+        let phase_done = AtomicU64::new(done);
         let (tx, rx) = mpsc::channel::<()>();
         let depth = self.cfg.depth.max(1);
         std::thread::scope(|s| {

@@ -331,3 +331,70 @@ proptest! {
         }
     }
 }
+
+/// Records every progress report.
+#[derive(Default)]
+struct Reports(Mutex<Vec<lethe_wipe::Progress>>);
+
+impl Observer for Reports {
+    fn progress(&self, p: &lethe_wipe::Progress) {
+        self.0.lock().unwrap().push(p.clone());
+    }
+}
+
+#[test]
+fn progress_after_a_resume_starts_from_what_was_already_done() {
+    let size = 4 * MIB;
+    let dev = MemDevice::new(size, 512);
+    let c = cfg(Pattern::Random, 3, false, VerifyMode::Full);
+    let start = Checkpoint::Writing {
+        pass: 1,
+        offset: MIB,
+    };
+    let obs = Reports::default();
+    let out = run(&dev, &c, start, RangeSet::new(), &obs);
+    assert_eq!(out.verdict(), Verdict::Pass, "{:?}", out.problems());
+    // This run wrote what was left: the rest of pass 2, and pass 3.
+    assert_eq!(out.bytes_written, 2 * size - MIB);
+    let reports = obs.0.into_inner().unwrap();
+    let first = reports.first().expect("progress reported");
+    assert_eq!(
+        first.phase,
+        lethe_wipe::Phase::Writing { pass: 1, passes: 3 }
+    );
+    assert_eq!(first.phase_total, size, "a pass is the whole device");
+    assert!(first.phase_done >= MIB, "{first:?}");
+    assert_eq!(first.job_total, 3 * size + size, "3 passes, then verify");
+    assert!(first.job_done >= size + MIB, "{first:?}");
+    // Never backwards, and the job ends complete.
+    assert!(reports.windows(2).all(|w| w[1].job_done >= w[0].job_done));
+    let last = reports.last().unwrap();
+    assert_eq!(
+        (last.job_done, last.phase),
+        (last.job_total, lethe_wipe::Phase::Verifying)
+    );
+}
+
+/// Asks to stop from the start.
+struct StopAtOnce;
+impl Observer for StopAtOnce {
+    fn stop_requested(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_stop_asked_before_the_first_write_writes_nothing() {
+    let dev = MemDevice::new(MIB, 512);
+    let before = dev.contents();
+    let c = cfg(Pattern::Fill(0x11), 1, false, VerifyMode::Full);
+    let out = run(&dev, &c, Checkpoint::START, RangeSet::new(), &StopAtOnce);
+    assert_eq!(
+        out.end,
+        EndState::Stopped {
+            checkpoint: Checkpoint::START
+        }
+    );
+    assert_eq!((out.bytes_written, out.bytes_verified), (0, 0));
+    assert_eq!(dev.contents(), before);
+}

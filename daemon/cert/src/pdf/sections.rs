@@ -135,6 +135,10 @@ fn banner(l: &mut Layout, b: &CertificateBody) {
         if b.method.passes == 1 { "" } else { "es" }
     );
     let verified = match b.verification.method {
+        // A job that never started did nothing that could have been checked.
+        _ if b.result.status == crate::model::ResultStatus::NotStarted => {
+            "nothing was done".to_owned()
+        }
         _ if b.verification.result == VerificationResult::NotPerformed => "not verified".to_owned(),
         VerificationMethod::None => "not verified".to_owned(),
         VerificationMethod::ControllerConfirmed => {

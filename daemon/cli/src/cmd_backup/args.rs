@@ -319,15 +319,21 @@ pub enum KeyCmd {
     List,
     /// Add a passphrase (read from --new-password-file).
     Add {
+        /// File holding the new passphrase.
         #[arg(long)]
         new_password_file: PathBuf,
+        /// A label to tell the key from the others in `key list`.
         #[arg(long, default_value = "")]
         label: String,
     },
     /// Remove a key file (never the one in use, never the last).
-    Remove { id: String },
+    Remove {
+        /// The key's id (from `key list`).
+        id: String,
+    },
     /// Change the passphrase of the key in use.
     Passwd {
+        /// File holding the new passphrase.
         #[arg(long)]
         new_password_file: PathBuf,
     },

@@ -689,6 +689,24 @@ fn a_second_path_to_a_protected_disk_is_refused_by_wwn_or_serial() {
         same_disk(&loop_rec("loop1", 1, None), &loop_rec("loop2", 2, None)),
         None
     );
+    // Two namespaces of one NVMe controller share its model and serial but
+    // are two devices; the same namespace id is the same device.
+    let ns = |name: &str, wwid: &str| {
+        rec(
+            name,
+            &format!("/devices/pci0000:00/0000:00:04.0/nvme/nvme0/{name}"),
+            &[("size", "1000"), ("wwid", wwid)],
+            &[
+                ("ID_MODEL", "QEMU NVMe Ctrl"),
+                ("ID_SERIAL_SHORT", "LETHE01"),
+            ],
+        )
+    };
+    let n1 = ns("nvme0n1", "nvme.1b36-4c4554484530-51454d55-00000001");
+    let n2 = ns("nvme0n2", "nvme.1b36-4c4554484530-51454d55-00000002");
+    assert_eq!(same_disk(&n1, &n2), None, "two namespaces, two devices");
+    let head = ns("nvme1n1", "nvme.1b36-4c4554484530-51454d55-00000001");
+    assert!(same_disk(&n1, &head).is_some_and(|m| m.contains("NVMe namespace")));
 }
 
 #[test]
