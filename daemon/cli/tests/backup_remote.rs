@@ -417,6 +417,7 @@ fn s3_server_killed_mid_backup_then_restarted() {
     assert!(took < S3_FAILURE_BOUND, "returned after {took:?}");
     println!("backup returned {took:?} after the S3 server was killed");
     weed.restart();
+    objects.1.block_on(weed.wait_serving("lethe-kill"));
     // The failed backup's lock: removed by the backup if it could, otherwise
     // recognised at once (same host, dead process) and removed by the next command.
     let chk = ok(cli(&state, &repo, &pw).args(["check", "--read-data"]));

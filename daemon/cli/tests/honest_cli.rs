@@ -97,8 +97,10 @@ fn unknown_jobs_and_certificates_end_with_a_json_object() {
 
 /// Run `lethe ARGS` with stdout a pipe whose reader is already gone.
 fn with_closed_stdout(state: &Path, args: &[&str]) -> Output {
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
+    // The write end of a pipe whose only reader, `true`, has already exited.
+    let mut sink = Command::new("true").stdin(Stdio::piped()).spawn().unwrap();
+    let writer = sink.stdin.take().unwrap();
+    sink.wait().unwrap();
     let child = lethe(state)
         .args(args)
         .stdout(writer)
@@ -449,7 +451,11 @@ fn backup_listings_into_a_closed_pipe_end_quietly_too() {
         .env_remove("LETHE_PASSWORD_FILE")
         .args(backup(&["init"])));
     assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
-    for args in [&["snapshots"][..], &["snapshots", "--json"], &["key", "list"]] {
+    for args in [
+        &["snapshots"][..],
+        &["snapshots", "--json"],
+        &["key", "list"],
+    ] {
         let argv = backup(args);
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         let out = with_closed_stdout(state.path(), &argv);

@@ -303,6 +303,37 @@ impl Weed {
         .expect("S3 backend")
     }
 
+    /// Waits until the server really serves `bucket` (write, read back, list
+    /// and delete a probe object): after a restart the S3 port opens before
+    /// the filer and volume server have registered, and the first requests
+    /// fail while they do, the longer the busier the machine.
+    pub async fn wait_serving(&self, bucket: &str) {
+        let b = self.backend(bucket, "lethe-test-probe", 5 << 20);
+        let opts = lethe_backend::WriteOptions {
+            overwrite: true,
+            retention: None,
+        };
+        let start = Instant::now();
+        let mut last = String::new();
+        while start.elapsed() < Duration::from_secs(60) {
+            let data = Bytes::from_static(b"ready");
+            let round = async {
+                b.write("probe", data.clone(), &opts).await?;
+                let back = b.read("probe").await?;
+                b.list("").await?;
+                b.delete("probe").await?;
+                Ok::<_, BackendError>(back == data)
+            };
+            match round.await {
+                Ok(true) => return,
+                Ok(false) => last = "probe read back different bytes".into(),
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("weed never served {bucket} after 60 s: {last}");
+    }
+
     /// Creates a bucket (optionally with Object Lock), retrying while the server warms up.
     pub async fn create_bucket(&self, bucket: &str, object_lock: bool) {
         let b = self.backend(bucket, "", 5 << 20);
