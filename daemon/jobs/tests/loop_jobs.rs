@@ -214,7 +214,10 @@ fn faulty_loop_job(
     let mut req = WipeRequest::clear(
         lo.path(),
         Confirmation::Waived { by: "t".into() },
-        Parties::default(),
+        Parties {
+            operator_id: "t".into(),
+            ..Default::default()
+        },
     );
     req.overwrite.depth = 2;
     let r = jobs.submit(JobRequest::Wipe(req)).wait();

@@ -374,7 +374,7 @@ pub fn same_disk(a: &DeviceRecord, b: &DeviceRecord) -> Option<String> {
                 .filter(|w| !w.is_empty())
         };
         if let (Some(w), Some(v)) = (wwid(a), wwid(b)) {
-            return (w == v).then(|| format!("namespace id {w}"));
+            return (w == v).then(|| format!("NVMe namespace id {w}"));
         }
         let ns = |r: &DeviceRecord| {
             r.name
