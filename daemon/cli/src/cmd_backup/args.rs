@@ -312,8 +312,8 @@ pub struct RunArgs {
     /// Name recorded for --stdin.
     #[arg(long, default_value = "stdin")]
     pub stdin_name: String,
-    /// Tag the snapshot.
-    #[arg(long = "tag")]
+    /// Tag the snapshot (repeatable; `a,b` adds both, as in restic).
+    #[arg(long = "tag", value_name = "TAG[,TAG]", value_delimiter = ',')]
     pub tags: Vec<String>,
     /// Host name recorded in the snapshot (default: this host's).
     #[arg(long)]
