@@ -408,6 +408,13 @@ impl Repository {
         })
     }
 
+    /// Put the service's signed audit-log checkpoint into every manifest this
+    /// handle writes (at most 64 KiB).
+    pub fn with_audit_checkpoint(mut self, checkpoint: Option<String>) -> Repository {
+        self.audit_checkpoint = checkpoint;
+        self
+    }
+
     /// Remember the highest manifest generation seen per repository in `seen` (the
     /// caller's state): a lower one is then reported as a rollback.
     pub fn with_seen(mut self, seen: Arc<dyn SeenStore>) -> Repository {

@@ -174,13 +174,19 @@ pub fn backup(report: &BackupReport, json: bool) -> Result<()> {
         report.seconds
     ))?;
     match report.dedup_ratio {
-        _ if report.bytes_new == 0 => out(format_args!(
-            "  nothing new: all {} was already in the repository (stored {} of metadata)",
+        _ if report.bytes_new == 0 || report.bytes_read == 0 => out(format_args!(
+            "  unchanged: all {} was already in the repository (stored {}: directory metadata)",
             human(report.bytes_total),
             human(report.bytes_stored)
         ))?,
-        Some(r) => out(format_args!(
-            "  new {}  stored {}  ({:.1} % of the source was already in the repository; {r:.2} x less stored than processed)",
+        Some(r) if r >= 1.05 => out(format_args!(
+            "  new {}  stored {}  ({:.1} % of the source was already in the repository; {r:.1} x less stored than processed)",
+            human(report.bytes_new),
+            human(report.bytes_stored),
+            report.already_stored_percent
+        ))?,
+        Some(_) => out(format_args!(
+            "  new {}  stored {}  ({:.1} % of the source was already in the repository)",
             human(report.bytes_new),
             human(report.bytes_stored),
             report.already_stored_percent
