@@ -671,7 +671,7 @@ fn every_passphrase_lost_the_recovery_key_gets_back_in() {
 }
 
 #[test]
-fn password_command_and_no_passphrase_in_child_environments() {
+fn a_password_command_gives_the_passphrase() {
     let (_t, e) = local_env();
     std::fs::create_dir_all(e.src()).unwrap();
     std::fs::write(e.src().join("a.bin"), noise(7, 1 << 16)).unwrap();
@@ -794,4 +794,50 @@ fn the_version_1_fixture_still_reads_and_is_upgraded_by_its_first_write() {
         .is_some());
     check_restores("v2");
     e.restores_latest("latest");
+}
+
+#[test]
+fn scheduled_dump_commands_never_see_the_passphrase() {
+    let (_t, e) = local_env();
+    e.ok(&["init"]);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&e.pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cfg = e.dir.join("schedule.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[[job]]
+name = "dump"
+repo = "{}"
+password_file = "{}"
+stdin_command = "env; echo dump-done"
+every = "1d"
+"#,
+            e.repo,
+            e.pw.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = lethe(&e.state)
+        .args(["backup", "--json", "run-scheduled", "--config"])
+        .arg(&cfg)
+        .env("LETHE_PASSWORD", "secret-in-env")
+        .env("AWS_SECRET_ACCESS_KEY", "secret-aws")
+        .env_remove("LETHE_PASSWORD_FILE")
+        .env_remove("LETHE_PASSWORD_COMMAND")
+        .env_remove("LETHE_RECOVERY_KEY_FILE")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dump = e.dir.join("dump.out");
+    e.ok(&["restore", "latest", "--to", &e.s(&dump)]);
+    let text = std::fs::read_to_string(&dump).unwrap();
+    assert!(
+        text.contains("dump-done") && text.contains("PATH="),
+        "{text}"
+    );
+    assert!(!text.contains("secret"), "{text}");
+    assert!(!text.contains("LETHE_PASSWORD"), "{text}");
+    assert!(!text.contains("AWS_SECRET_ACCESS_KEY"), "{text}");
 }
