@@ -327,3 +327,22 @@ fn keys_add_remove_passwd() {
     assert!(Repository::open(env.store(), b"one").is_err());
     assert!(Repository::open(env.store(), b"three").is_ok());
 }
+
+#[test]
+fn the_audit_checkpoint_goes_into_the_manifest() {
+    let env = Env::new();
+    let (repo, _) = Repository::init(env.store(), b"pw", FAST, "t").unwrap();
+    let repo = repo.with_audit_checkpoint(Some("audit-log checkpoint 42 abcdef".into()));
+    let data = noise(11, 1 << 16);
+    backup_stream(&repo, &mut &data[..], "dump.sql", &opts(), &()).unwrap();
+    let st = Repository::open(env.store(), b"pw")
+        .unwrap()
+        .state()
+        .unwrap();
+    let m = st.manifest.expect("a version-2 repository has a manifest");
+    assert_eq!(
+        m.audit_checkpoint.as_deref(),
+        Some("audit-log checkpoint 42 abcdef")
+    );
+    assert_eq!(m.snapshots.len(), 1);
+}
