@@ -275,3 +275,72 @@ every = "soon"
         .unwrap();
     assert_ne!(out.status.code(), Some(0));
 }
+
+/// Run `lethe ARGS` on a pseudo-terminal (util-linux `script`), typing `input`
+/// after a pause; what the terminal showed.
+fn on_a_terminal(state: &Path, args: &str, input: &str) -> Option<(i32, String)> {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: no `script` (util-linux) to make a terminal");
+        return None;
+    }
+    let lethe = env!("CARGO_BIN_EXE_lethe");
+    let cmd = format!(
+        "env -u LETHE_PASSWORD -u LETHE_PASSWORD_FILE -u LETHE_PASSWORD_COMMAND -u LETHE_REPO {lethe} --state-dir {} backup {args}",
+        state.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_string();
+    let feeder = std::thread::spawn(move || {
+        use std::io::Write;
+        for line in input.lines() {
+            std::thread::sleep(std::time::Duration::from_millis(700));
+            let _ = stdin.write_all(format!("{line}\n").as_bytes());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    Some((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
+}
+
+#[test]
+fn passphrases_are_asked_on_a_terminal_without_echo() {
+    let r = R::new();
+    let state = r.dir.join("state");
+    let repo = r.s("repo");
+    // init asks twice.
+    let Some((code, shown)) = on_a_terminal(
+        &state,
+        &format!("--repo {repo} init"),
+        "typed-secret-1\ntyped-secret-1",
+    ) else {
+        return;
+    };
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("passphrase"), "{shown}");
+    assert!(shown.contains("recovery key"), "{shown}");
+    assert!(!shown.contains("typed-secret-1"), "echoed: {shown}");
+    // Any command that needs it asks once.
+    let (code, shown) = on_a_terminal(
+        &state,
+        &format!("--repo {repo} snapshots"),
+        "typed-secret-1",
+    )
+    .unwrap();
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("passphrase"), "{shown}");
+    assert!(!shown.contains("typed-secret-1"), "echoed: {shown}");
+    // The file-based passphrase is the same one.
+    std::fs::write(r.dir.join("pw"), "typed-secret-1").unwrap();
+    assert!(r.run(&["snapshots"]).status.success());
+}
