@@ -103,6 +103,16 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Deletes an object; [`BackendError::NotFound`] if it does not exist (checked where the
     /// backend can tell).
     async fn delete(&self, name: &str) -> Result<(), BackendError>;
+
+    /// Sets (or extends) Object Lock retention on the current version of an existing
+    /// object. Only S3 can; the others return [`BackendError::Unsupported`].
+    async fn retain(&self, name: &str, retention: &Retention) -> Result<(), BackendError> {
+        let _ = (name, retention);
+        Err(BackendError::Unsupported {
+            backend: self.describe().to_string(),
+            what: "Object Lock retention",
+        })
+    }
 }
 
 /// S3 credentials. Passed in by the caller; see [`S3Credentials::from_env`].

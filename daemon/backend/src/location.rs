@@ -88,7 +88,7 @@ impl fmt::Display for Location {
         match self {
             Location::Local(p) => {
                 let s = p.to_string_lossy();
-                if s.starts_with("s3:") || s.starts_with("sftp:") || s.starts_with("local:") {
+                if looks_like_scheme(&s) {
                     write!(f, "local:{s}")
                 } else {
                     write!(f, "{s}")
@@ -138,13 +138,35 @@ pub fn parse(input: &str) -> Result<Location, LocationError> {
         parse_s3(rest).map(Location::S3).map_err(err)
     } else if let Some(rest) = input.strip_prefix("sftp:") {
         parse_sftp(rest).map(Location::Sftp).map_err(err)
-    } else {
-        let path = input.strip_prefix("local:").unwrap_or(input);
+    } else if let Some(path) = input.strip_prefix("local:") {
         if path.is_empty() {
             return Err(err("empty path"));
         }
         Ok(Location::Local(PathBuf::from(path)))
+    } else {
+        if looks_like_scheme(input) {
+            return Err(err(
+                "unknown scheme: a repository is a path, local:PATH, s3:... or sftp:... \
+                 (write local:NAME for a directory whose name contains ':')",
+            ));
+        }
+        if input.is_empty() {
+            return Err(err("empty path"));
+        }
+        Ok(Location::Local(PathBuf::from(input)))
     }
+}
+
+/// `rest:...`, `b2:...`, `azure:...`: a word and a colon before any '/', the way every
+/// restic backend is written. Such a location is never taken for a local path.
+fn looks_like_scheme(input: &str) -> bool {
+    let Some((head, _)) = input.split_once(':') else {
+        return false;
+    };
+    head.starts_with(|c: char| c.is_ascii_alphabetic())
+        && head
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-' | '_'))
 }
 
 /// Splits `HOST[:PORT]` or `[V6][:PORT]` off the front of `s`; returns (host, rest after host).
@@ -331,6 +353,22 @@ mod tests {
         assert_eq!(odd.to_string(), "local:s3:weird");
         assert!(parse("").is_err());
         assert!(parse("local:").is_err());
+        // An unknown scheme is an error, never a local directory named "rest:...".
+        for bad in [
+            "rest:http://host:8000/",
+            "b2:bucket/path",
+            "azure:c:/",
+            "rclone:remote:x",
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.reason.contains("unknown scheme"), "{bad}: {e}");
+        }
+        let colon = parse("local:backup:2026").unwrap();
+        assert_eq!(colon.to_string(), "local:backup:2026");
+        assert_eq!(
+            parse("./backup:2026").ok(),
+            Some(Location::Local("./backup:2026".into()))
+        );
     }
 
     #[test]

@@ -395,6 +395,10 @@ impl Backend for S3Backend {
         })
         .await
     }
+
+    async fn retain(&self, name: &str, retention: &crate::Retention) -> Result<(), BackendError> {
+        self.put_retention(name, retention).await
+    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
-//! `check`: the structure (every snapshot's trees and lists decode and every
-//! blob they name is indexed in a pack that exists and is long enough), and
-//! with `read_data` the content (packs re-hashed against their names, every
-//! blob decrypted, authenticated and re-hashed against its id). Problems are
-//! named; nothing panics and nothing is modified. A damaged snapshot, index
-//! file or pack is reported and skipped: the check goes on with everything
-//! else and reports every problem it finds (the CLI exits 2).
+//! `check`: freshness (the manifest against the storage listing and what this
+//! client has seen: rollback, deletion and replay are errors), the structure
+//! (every snapshot's trees and lists decode and every blob they name is
+//! indexed in a pack that exists and is long enough), and with `read_data` the
+//! content (packs re-hashed against their names, every blob decrypted,
+//! authenticated and re-hashed against its id). Problems are named; nothing
+//! panics and nothing is modified. A damaged snapshot, index file or pack is
+//! reported and skipped: the check goes on with everything else and reports
+//! every problem it finds (the CLI exits 2).
 
 use crate::lock::{Lock, LockKind};
 use crate::repo::Repository;
@@ -27,6 +29,10 @@ pub struct CheckReport {
     pub packs: usize,
     /// Packs downloaded and verified.
     pub packs_read: usize,
+    /// Manifest generation checked (0: a version-1 repository without one).
+    pub generation: u64,
+    /// What the storage provider did behind our back, and harmless leftovers.
+    pub freshness: Vec<crate::fresh::Finding>,
     /// Errors: the repository is damaged.
     pub errors: Vec<String>,
     /// Harmless findings (packs no index names, left by an interrupted backup).
@@ -143,7 +149,20 @@ pub fn check(repo: &Repository, read_data_ppm: u32, seed: u64) -> Result<CheckRe
     }
     let _lock = Lock::acquire(repo, LockKind::Shared)?;
     let mut report = CheckReport::default();
-    let li = repo.load_index()?;
+    let st = repo.state()?;
+    report.generation = st.generation();
+    for f in &st.findings {
+        let line = format!("{f}");
+        if f.kind.is_tampering() {
+            report.errors.push(format!(
+                "{line} (then `lethe backup repair manifest` accepts the repository as it is now)"
+            ));
+        } else {
+            report.warnings.push(line);
+        }
+    }
+    report.freshness = st.findings.clone();
+    let li = repo.load_in(&st, false)?;
     for d in li.damaged.iter().chain(&li.damaged_packs) {
         report.errors.push(format!(
             "{} is damaged: {} (run `lethe backup repair index`)",
@@ -158,7 +177,7 @@ pub fn check(repo: &Repository, read_data_ppm: u32, seed: u64) -> Result<CheckRe
     }
     let packs = li.packs.clone();
     let mut r = Reader::with_index(repo, li.index);
-    let snaps = repo.snapshots()?;
+    let snaps = repo.snapshots_in(&st)?;
     for d in &snaps.damaged {
         report.errors.push(format!(
             "{} is damaged: {} (run `lethe backup repair snapshots --forget`)",
@@ -224,12 +243,22 @@ pub fn check(repo: &Repository, read_data_ppm: u32, seed: u64) -> Result<CheckRe
     if read_data_ppm > 0 {
         let mut rng = lethe_rng(seed);
         let mut opener = repo.opener();
-        for (pack, _) in indexed_packs.iter().filter(|_| {
-            read_data_ppm >= 1_000_000 || (rng() % 1_000_000) < u64::from(read_data_ppm)
-        }) {
-            if !packs.contains_key(pack) {
-                continue;
-            }
+        // A seeded sample of ceil(share x packs), at least one: never "no errors"
+        // after reading nothing when there is something to read.
+        let mut todo: Vec<Id> = indexed_packs
+            .keys()
+            .filter(|p| packs.contains_key(p))
+            .copied()
+            .collect();
+        let want = ((todo.len() as u64 * u64::from(read_data_ppm)).div_ceil(1_000_000) as usize)
+            .clamp(todo.len().min(1), todo.len());
+        for i in 0..want {
+            let j = i + (rng() % (todo.len() - i) as u64) as usize;
+            todo.swap(i, j);
+        }
+        todo.truncate(want);
+        todo.sort();
+        for pack in &todo {
             report.packs_read += 1;
             let bytes = match repo.store.read(&FileKind::Pack.path(pack)) {
                 Ok(b) => b,
@@ -238,13 +267,13 @@ pub fn check(repo: &Repository, read_data_ppm: u32, seed: u64) -> Result<CheckRe
                     continue;
                 }
             };
-            let reader = match PackReader::open(&mut opener, pack, &bytes, true) {
+            let reader = match PackReader::open(repo.keys(), &mut opener, pack, &bytes, true) {
                 Ok(p) => p,
                 Err(e) => {
                     bad_packs.insert(*pack);
                     report.errors.push(format!("pack {pack}: {e}"));
                     // The header may be intact: name the blobs that are bad.
-                    match PackReader::open(&mut opener, pack, &bytes, false) {
+                    match PackReader::open(repo.keys(), &mut opener, pack, &bytes, false) {
                         Ok(rd) => bad_blobs(repo, &rd, pack, &mut opener, &mut report),
                         Err(_) => continue,
                     }

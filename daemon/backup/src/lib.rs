@@ -2,6 +2,11 @@
 //! in the `lethe-repo` format.
 //!
 //! - [`repo`]: init/open (passphrase or recovery key), keys, index, snapshots.
+//! - [`fresh`]: the sealed manifest: which files are live, rollback / deletion /
+//!   replay found and named, writes committed; [`seen`]: what this client has
+//!   seen of each repository (the caller's state).
+//! - [`rotate`]: `key rotate` (a new master key for new data, every remaining
+//!   key file re-wrapped).
 //! - [`writer`]: dedup + parallel sealing workers + pack uploads + index files.
 //! - [`archive`]: directory trees, raw block devices, streams → snapshots.
 //! - [`restore`]: snapshots (or a sub-path) → files, images → files/devices,
@@ -23,13 +28,16 @@ pub mod check;
 pub mod confined;
 pub mod connect;
 pub mod drill;
+pub mod fresh;
 pub mod lock;
 pub mod prune;
 pub mod repair;
 pub mod repo;
 pub mod restore;
+pub mod rotate;
 pub mod schedule;
 pub mod scheduled;
+pub mod seen;
 pub mod store;
 pub mod walk;
 pub mod writer;
@@ -99,9 +107,18 @@ pub enum BackupError {
     /// `init` on an existing repository.
     #[error("{0} is already a repository; nothing was written")]
     AlreadyInitialized(String),
-    /// No key files at the location.
-    #[error("{0} is not a Lethe repository (no keys/)")]
+    /// No key files (or no config) at the location.
+    #[error("{0} is not a Lethe repository (no key files or config): create one with `lethe backup init`")]
     NotARepository(String),
+    /// The storage provider removed, replayed or rolled back files: the
+    /// operation is refused (writes; `latest`), every finding named.
+    #[error("{what}: the repository's files were changed behind this client's back: {}; run `lethe backup check` for details and `lethe backup repair manifest` to accept the repository as it is now", findings.join("; "))]
+    Tampered {
+        /// What was refused.
+        what: String,
+        /// Every tampering finding, in words.
+        findings: Vec<String>,
+    },
     /// A blob named by a tree or list is not in the index.
     #[error("blob {0} is missing from the index")]
     MissingBlob(Id),

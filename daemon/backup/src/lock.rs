@@ -3,7 +3,11 @@
 //! exclusive one.
 //!
 //! A lock is a small JSON file under `locks/`, rewritten every
-//! [`LockTiming::refresh`] while held. Another process treats it as stale, and
+//! [`LockTiming::refresh`] while held. It carries the kind, a keyed hash of the
+//! host name and of the boot id (so the storage provider cannot tell which
+//! machines use the repository; holders of the key can compare them), the
+//! process id, the process start time (clock ticks since boot) and the time of
+//! the last refresh: nothing else. Another process treats it as stale, and
 //! ignores it (an exclusive locker also deletes it), when
 //!
 //! - it was not rewritten for [`LockTiming::stale`], or
@@ -97,7 +101,7 @@ pub struct Here {
 }
 
 impl Here {
-    /// Read from /proc.
+    /// Read from /proc, in clear.
     pub fn current() -> Here {
         let read = |p: &str| {
             std::fs::read_to_string(p)
@@ -108,6 +112,22 @@ impl Here {
         Here {
             host: read("/proc/sys/kernel/hostname").unwrap_or_default(),
             boot: read("/proc/sys/kernel/random/boot_id"),
+        }
+    }
+
+    /// As lock files of `repo` name this host: keyed hashes of the host name and
+    /// boot id, comparable by every holder of the repository key and meaningless
+    /// to the storage provider.
+    pub fn for_repo(repo: &Repository) -> Here {
+        let h = Here::current();
+        let k = repo.keys();
+        Here {
+            host: if h.host.is_empty() {
+                String::new()
+            } else {
+                k.private_name("host", h.host.as_bytes())
+            },
+            boot: h.boot.map(|b| k.private_name("boot", b.as_bytes())),
         }
     }
 }
@@ -247,23 +267,30 @@ fn others(
 impl Lock {
     /// Take a lock of `kind` with the repository's timing, or fail naming the holder.
     pub fn acquire(repo: &Repository, kind: LockKind) -> Result<Lock, BackupError> {
-        Self::acquire_on(&repo.store, kind, repo.lock_timing)
+        Self::acquire_on(&repo.store, kind, repo.lock_timing, Here::for_repo(repo))
     }
 
-    /// Take a lock of `kind` on `store`.
+    /// Take a lock of `kind` on `store`, naming this host as `here`.
     pub fn acquire_on(
         store: &Store,
         kind: LockKind,
         timing: LockTiming,
+        here: Here,
     ) -> Result<Lock, BackupError> {
         let store = store.clone();
-        let here = Here::current();
         let name = format!("locks/{}", hex(&random::<16>()?));
         let conflict = |l: &LockFile| kind == LockKind::Exclusive || l.kind == LockKind::Exclusive;
         let describe = |(n, l): &(String, LockFile)| {
             format!(
-                "{:?} lock {n} held by pid {} on {:?} (refreshed at unix time {})",
-                l.kind, l.pid, l.host, l.time
+                "{:?} lock {n} held by pid {} on {} (refreshed at unix time {})",
+                l.kind,
+                l.pid,
+                if l.host == here.host {
+                    "this host".to_string()
+                } else {
+                    format!("another host (host id {})", l.host)
+                },
+                l.time
             )
         };
         let exclusive = kind == LockKind::Exclusive;

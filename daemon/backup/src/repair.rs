@@ -11,7 +11,13 @@
 //!   [`RepairRecord`] naming the original and everything dropped. With
 //!   `forget`, the originals, and snapshot files that cannot be read at all,
 //!   are removed (restic's `repair snapshots --forget`).
+//! - [`repair_manifest`]: after a rollback, deletion or replay was found,
+//!   accept the repository as it is now: a new manifest (above every generation
+//!   this client has seen) lists the live files that are still there and the
+//!   files interrupted backups wrote; replayed files are deleted. What is lost is
+//!   named.
 
+use crate::fresh::{Change, FindingKind, Obsolete};
 use crate::lock::{Lock, LockKind};
 use crate::repo::{Damaged, Repository};
 use crate::writer::{self, BlobSink, Cancel, WriteStats};
@@ -39,12 +45,20 @@ pub struct RepairIndexReport {
     pub index_files_written: usize,
     /// Old index files removed (every one, damaged or not).
     pub index_files_removed: usize,
+    /// Clean-up notes.
+    pub notes: Vec<String>,
 }
 
 /// Rebuild the index from the packs.
 pub fn repair_index(repo: &Repository, read_data: bool) -> Result<RepairIndexReport, BackupError> {
     let lock = Lock::acquire(repo, LockKind::Exclusive)?;
-    let mut rep = RepairIndexReport::default();
+    let ws = repo.begin_write(&lock, true)?;
+    let mut rep = RepairIndexReport {
+        notes: ws.notes.clone(),
+        ..RepairIndexReport::default()
+    };
+    // Every index file on storage is replaced; only the live ones are named in
+    // the manifest, so replayed files stay ignored (and are deleted with the rest).
     let old: Vec<Id> = repo
         .list_files(FileKind::Index)?
         .into_iter()
@@ -71,16 +85,41 @@ pub fn repair_index(repo: &Repository, read_data: bool) -> Result<RepairIndexRep
         }
     }
     rep.blobs_indexed = entries.len();
-    let written = writer::write_index(repo, &lock, &entries, old.clone())?;
+    let written = writer::write_index(repo, &lock, &entries, ws.base)?;
     rep.index_files_written = written.len();
-    // Nothing to supersede and nothing new (an empty repository): keep as is.
+    let mut obsolete = ws.undeletable.clone();
+    let mut still = ws.undeletable.clone();
+    obsolete
+        .index
+        .extend(old.iter().filter(|id| !written.contains(id)));
+    let mut remove = ws.state.index.clone();
+    remove.extend(&ws.adopt.add_index);
+    repo.commit(
+        &lock,
+        &Change {
+            add_snapshots: ws.adopt.add_snapshots.clone(),
+            add_index: written.clone(),
+            remove_index: remove,
+            exclusive: Some(obsolete),
+            ..Change::default()
+        },
+    )?;
     for id in &old {
         if written.contains(id) {
             continue;
         }
         lock.ensure()?;
-        repo.store.delete(&FileKind::Index.path(id))?;
-        rep.index_files_removed += 1;
+        match repo.store.delete(&FileKind::Index.path(id)) {
+            Ok(()) => rep.index_files_removed += 1,
+            Err(e) => {
+                still.index.push(*id);
+                rep.notes
+                    .push(format!("index {id} could not be deleted yet: {e}"))
+            }
+        }
+    }
+    if rep.index_files_removed > 0 {
+        repo.settle(&lock, still)?;
     }
     Ok(rep)
 }
@@ -93,7 +132,7 @@ fn read_whole(
     dropped: &mut Vec<String>,
 ) -> Result<Vec<IndexEntry>, BackupError> {
     let bytes = repo.store.read(&FileKind::Pack.path(pack))?;
-    let reader = PackReader::open(opener, pack, &bytes, false)
+    let reader = PackReader::open(repo.keys(), opener, pack, &bytes, false)
         .map_err(|e| BackupError::corrupt(format!("pack {pack}"), e))?;
     let mut good = Vec::new();
     for e in reader.entries() {
@@ -135,6 +174,8 @@ pub struct RepairSnapshotsReport {
     pub damaged_files: Vec<Damaged>,
     /// Nothing was written.
     pub dry_run: bool,
+    /// Clean-up notes.
+    pub notes: Vec<String>,
 }
 
 /// Where new tree and extent-list blobs go: the session's sink, or nowhere
@@ -320,12 +361,25 @@ pub fn repair_snapshots(
     now: Timestamp,
 ) -> Result<RepairSnapshotsReport, BackupError> {
     let lock = Lock::acquire(repo, LockKind::Exclusive)?;
+    let (st, adopt, undeletable, notes) = if dry_run {
+        let st = repo.state()?;
+        st.refuse_if_tampered("refusing to repair")?;
+        (st, Change::default(), Obsolete::default(), Vec::new())
+    } else {
+        let ws = repo.begin_write(&lock, true)?;
+        (ws.state, ws.adopt, ws.undeletable, ws.notes)
+    };
+    let base = st.generation();
+    let mut live = st.clone();
+    live.snapshots.extend(&adopt.add_snapshots);
+    live.index.extend(&adopt.add_index);
     // Only blobs whose pack is stored count as present.
-    let li = repo.dedup_index()?;
-    let list = repo.snapshots()?;
+    let li = repo.load_in(&live, true)?;
+    let list = repo.snapshots_in(&live)?;
     let mut rep = RepairSnapshotsReport {
         dry_run,
         damaged_files: list.damaged.clone(),
+        notes,
         ..RepairSnapshotsReport::default()
     };
     let mut plans: Vec<Planned> = Vec::new();
@@ -414,21 +468,26 @@ pub fn repair_snapshots(
         }
         Ok(())
     };
+    let mut new_index = Vec::new();
     if dry_run {
         walk(&mut Out::Dry(repo))?;
     } else {
         let stats = Arc::new(WriteStats::default());
-        writer::session(
+        let out = writer::session(
             repo,
             &lock,
             &li.index,
+            base,
             1,
             stats,
             &Cancel::default(),
             |sink| walk(&mut Out::Sink(sink)),
         )?;
+        new_index = out.index_files;
     }
-    for p in plans {
+    let mut added = Vec::new();
+    let mut removed = Vec::new();
+    for mut p in plans {
         let dropped = p
             .snap
             .ext
@@ -439,9 +498,12 @@ pub fn repair_snapshots(
         let new = if dry_run {
             String::new()
         } else {
+            p.snap.generation = base;
             let bytes = p.snap.seal(&mut repo.sealer()?)?;
             lock.ensure()?;
-            repo.write_file(FileKind::Snapshot, bytes)?.to_hex()
+            let id = repo.write_file(FileKind::Snapshot, bytes)?;
+            added.push(id);
+            id.to_hex()
         };
         rep.repaired.push(RepairedSnapshot {
             original: p.original.to_hex(),
@@ -449,33 +511,213 @@ pub fn repair_snapshots(
             dropped,
         });
         if forget {
-            if !dry_run {
-                lock.ensure()?;
-                repo.store.delete(&FileKind::Snapshot.path(&p.original))?;
-            }
+            removed.push(p.original);
             rep.removed
                 .push(format!("snapshot {} (repaired)", p.original));
         }
     }
     if forget {
         for id in &unrepairable {
-            if !dry_run {
-                lock.ensure()?;
-                repo.store.delete(&FileKind::Snapshot.path(id))?;
-            }
+            removed.push(*id);
             rep.removed.push(format!("snapshot {id} (unrepairable)"));
         }
         for d in &list.damaged {
             let Some(hex) = d.object.strip_prefix("snapshot ") else {
                 continue;
             };
-            let id = Id::from_hex(hex)?;
-            if !dry_run {
-                lock.ensure()?;
-                repo.store.delete(&FileKind::Snapshot.path(&id))?;
-            }
+            removed.push(Id::from_hex(hex)?);
             rep.removed.push(format!("{} (unreadable file)", d.object));
         }
     }
+    if !dry_run {
+        let mut obsolete = undeletable;
+        obsolete.snapshots.extend(&removed);
+        let mut add_snapshots = adopt.add_snapshots.clone();
+        add_snapshots.extend(&added);
+        let mut add_index = adopt.add_index.clone();
+        add_index.extend(&new_index);
+        repo.commit(
+            &lock,
+            &Change {
+                add_snapshots,
+                add_index,
+                remove_snapshots: removed.clone(),
+                exclusive: Some(obsolete),
+                ..Change::default()
+            },
+        )?;
+        for id in &removed {
+            lock.ensure()?;
+            if let Err(e) = repo.store.delete(&FileKind::Snapshot.path(id)) {
+                rep.notes
+                    .push(format!("snapshot {id} could not be deleted yet: {e}"));
+            }
+        }
+    }
+    Ok(rep)
+}
+
+/// What `repair manifest` did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RepairManifestReport {
+    /// The generation written.
+    pub generation: u64,
+    /// Everything that was found before (what is being accepted).
+    pub accepted: Vec<String>,
+    /// Listed files that are gone for good (no longer listed).
+    pub lost: Vec<String>,
+    /// Files written by interrupted backups that are now listed.
+    pub adopted: Vec<String>,
+    /// Replayed files, deleted.
+    pub deleted: Vec<String>,
+    /// Live snapshots after the repair.
+    pub snapshots: usize,
+    /// Live index files after the repair.
+    pub index_files: usize,
+}
+
+/// Accept the repository as it is now, after `check` found a rollback, deletion
+/// or replay: a new manifest, above every generation this client has seen, lists
+/// the live files still there and what interrupted backups wrote; replayed files
+/// are deleted. Blobs the remaining snapshots need but storage lost are then
+/// `check`'s, `repair index`'s and `repair snapshots`' business.
+pub fn repair_manifest(repo: &Repository) -> Result<RepairManifestReport, BackupError> {
+    let lock = Lock::acquire(repo, LockKind::Exclusive)?;
+    let st = repo.state()?;
+    let mut rep = RepairManifestReport {
+        accepted: st.findings.iter().map(|f| f.to_string()).collect(),
+        ..RepairManifestReport::default()
+    };
+    let replayed: Vec<(FileKind, Id)> = st
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Replayed)
+        .filter_map(|f| {
+            let (kind, hex) = f.object.split_once(' ')?;
+            let kind = if kind == "snapshot" {
+                FileKind::Snapshot
+            } else {
+                FileKind::Index
+            };
+            Some((kind, Id::from_hex(hex).ok()?))
+        })
+        .collect();
+    for f in st
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Deleted)
+    {
+        rep.lost.push(f.object.clone());
+    }
+    let mut m = match &st.manifest {
+        Some(m) => m.clone(),
+        None => {
+            // No readable manifest at all: start from everything on storage that
+            // reads (there is nothing to tell replays from live files with).
+            let mut m = lethe_repo::manifest::Manifest::first(
+                repo.keys().current_epoch(),
+                crate::repo::now(),
+            );
+            m.generation = 0;
+            m.watermark = 0;
+            m.snapshots = st.snapshots.clone();
+            m.index = st.index.clone();
+            m
+        }
+    };
+    let seen = match &repo.seen {
+        Some(s) => s.get(&repo.config.repo_id)?.unwrap_or_default().generation,
+        None => 0,
+    };
+    let newest_name = st
+        .findings
+        .iter()
+        .filter_map(|f| {
+            f.object
+                .strip_prefix("manifest ")
+                .and_then(|g| g.parse::<u64>().ok())
+        })
+        .max()
+        .unwrap_or(0);
+    m.generation = m.generation.max(seen).max(newest_name) + 1;
+    m.watermark = m.generation;
+    m.epoch = repo.keys().current_epoch();
+    m.time = crate::repo::now();
+    m.audit_checkpoint = repo.audit_checkpoint.clone();
+    m.snapshots = st.snapshots.clone();
+    m.snapshots.extend(&st.uncommitted_snapshots);
+    m.index = st.index.clone();
+    m.index.extend(&st.uncommitted_index);
+    m.obsolete_snapshots = st.leftover_snapshots.clone();
+    m.obsolete_index = st.leftover_index.clone();
+    for (kind, id) in &replayed {
+        match kind {
+            FileKind::Snapshot => m.obsolete_snapshots.push(*id),
+            _ => m.obsolete_index.push(*id),
+        }
+    }
+    m.normalize();
+    rep.adopted = st
+        .uncommitted_snapshots
+        .iter()
+        .map(|id| format!("snapshot {id}"))
+        .chain(st.uncommitted_index.iter().map(|id| format!("index {id}")))
+        .collect();
+    let bytes = m.seal(&mut repo.sealer()?)?;
+    lock.ensure()?;
+    if !repo.store.create(
+        &lethe_repo::manifest::manifest_path(m.generation),
+        bytes,
+        &lethe_backend::WriteOptions::default(),
+    )? {
+        return Err(BackupError::Invalid(format!(
+            "manifest generation {} already exists: run `repair manifest` again",
+            m.generation
+        )));
+    }
+    if let Some(s) = &repo.seen {
+        s.raise(
+            &repo.config.repo_id,
+            crate::seen::Seen {
+                generation: m.generation,
+                epoch: m.epoch,
+            },
+        )?;
+    }
+    let mut still = crate::fresh::Obsolete {
+        snapshots: st.leftover_snapshots.clone(),
+        index: st.leftover_index.clone(),
+    };
+    for (kind, id) in &replayed {
+        lock.ensure()?;
+        if repo.store.delete(&kind.path(id)).is_ok() {
+            rep.deleted.push(format!(
+                "{} {id}",
+                if *kind == FileKind::Snapshot {
+                    "snapshot"
+                } else {
+                    "index"
+                }
+            ));
+        } else if *kind == FileKind::Snapshot {
+            still.snapshots.push(*id);
+        } else {
+            still.index.push(*id);
+        }
+    }
+    for o in repo.store.list(lethe_repo::manifest::MANIFEST_DIR)? {
+        if lethe_repo::manifest::parse_manifest_path(&o.name).is_some_and(|g| g < m.generation) {
+            let _ = repo.store.delete(&o.name);
+        }
+    }
+    // The replayed files are gone: a copy put back again is a replay again.
+    let m = if replayed.is_empty() {
+        m
+    } else {
+        repo.settle(&lock, still)?
+    };
+    rep.generation = m.generation;
+    rep.snapshots = m.snapshots.len();
+    rep.index_files = m.index.len();
     Ok(rep)
 }

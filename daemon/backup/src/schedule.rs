@@ -199,6 +199,25 @@ pub fn due(
     }
 }
 
+/// When a job is next due (unix seconds): its next backup, and its next drill if it
+/// has drills. Nothing run yet: due now.
+pub fn next_due(
+    every: u64,
+    drill_every: Option<u64>,
+    last_backup: Option<i64>,
+    last_drill: Option<i64>,
+    now: i64,
+) -> (i64, Option<i64>) {
+    let step = |last: Option<i64>, every: u64| match last {
+        None => now,
+        Some(t) => t.saturating_add(i64::try_from(every).unwrap_or(i64::MAX)),
+    };
+    (
+        step(last_backup, every),
+        drill_every.map(|d| step(last_drill, d)),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +262,21 @@ mod tests {
             }
         );
         assert!(due(3600, Some(86_400), Some(0), None, 10).drill);
+    }
+
+    #[test]
+    fn next_due_times() {
+        assert_eq!(next_due(3600, None, None, None, 100), (100, None));
+        assert_eq!(
+            next_due(3600, Some(86_400), Some(0), None, 100),
+            (3600, Some(100))
+        );
+        assert_eq!(
+            next_due(3600, Some(86_400), Some(0), Some(50), 100),
+            (3600, Some(86_450))
+        );
+        // Overdue: the time it was due (now or earlier), never "never".
+        assert_eq!(next_due(3600, None, Some(0), None, 10_000).0, 3600);
     }
 
     #[test]

@@ -6,20 +6,47 @@
 //! ([`Clock`], [`History`], [`Devices`]), so the daemon and tests can run it
 //! in process. A job's `stdin_command` runs only when the schedule file is
 //! owned by root (or by the user running the schedule) and is not writable by
-//! group or others ([`trust`]); otherwise that job fails with the reason.
+//! group or others ([`trust`]); otherwise that job fails with the reason. It runs
+//! without the repository secrets in its environment ([`SECRET_ENV`]), and its
+//! exit status is known before the snapshot is written: a dump that fails
+//! leaves no snapshot.
 
 use crate::archive::{backup, BackupOptions, BackupSource};
 use crate::connect::{self, ConnectOptions};
 use crate::drill::{drill, DrillRequest, Verdict};
-use crate::prune;
+use crate::prune::{self, ForgetRequest};
 use crate::repo::{Selector, SourceKey, SourceMatch};
 use crate::schedule::{self, JobConfig, ScheduleFile};
+use crate::seen::SeenStore;
 use crate::walk::Filter;
 use crate::{BackupError, Outcome, Repository};
 use lethe_repo::retention::{KeepN, Policy};
 use lethe_repo::snapshot::DeviceIdentity;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Environment variables that carry repository secrets: never passed to a
+/// child process (a dump command, a password command).
+pub const SECRET_ENV: &[&str] = &[
+    "LETHE_PASSWORD",
+    "LETHE_PASSWORD_FILE",
+    "LETHE_PASSWORD_COMMAND",
+    "LETHE_RECOVERY_KEY_FILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
+
+/// A shell command with the secrets removed from its environment.
+pub fn shell(cmd: &str) -> std::process::Command {
+    let mut c = std::process::Command::new("sh");
+    c.arg("-c").arg(cmd);
+    for v in SECRET_ENV {
+        c.env_remove(v);
+    }
+    c
+}
 
 /// Unix seconds, passed in.
 pub trait Clock {
@@ -223,6 +250,8 @@ pub struct Env<'e> {
     pub scratch: PathBuf,
     /// Backup options (host, user, threads); tags and filters come from the job.
     pub base: BackupOptions,
+    /// What this client has seen of each repository (rollback detection).
+    pub seen: Option<Arc<dyn SeenStore>>,
 }
 
 /// The result of a scheduled run.
@@ -234,6 +263,27 @@ pub struct ScheduledReport {
     pub failed: usize,
     /// Worst result: failed if any step failed or slots were missed.
     pub outcome: Outcome,
+    /// When each job is next due.
+    pub next: Vec<NextDue>,
+}
+
+/// When a job is next due.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NextDue {
+    /// Job name.
+    pub job: String,
+    /// Next backup (unix seconds).
+    pub backup: i64,
+    /// Next drill (unix seconds), if the job has drills.
+    pub drill: Option<i64>,
+}
+
+/// A job's paths as backed up: canonical (absolute) where they exist.
+pub fn job_paths(j: &JobConfig) -> Vec<PathBuf> {
+    j.paths
+        .iter()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| PathBuf::from(p)))
+        .collect()
 }
 
 /// Which of a job's snapshots are its own.
@@ -245,9 +295,9 @@ pub fn job_source(j: &JobConfig, hostname: &str) -> SourceMatch {
         SourceKey::Stream(j.name.clone())
     } else {
         SourceKey::Paths(
-            j.paths
+            job_paths(j)
                 .iter()
-                .map(|p| Path::new(p).as_os_str().as_bytes().to_vec())
+                .map(|p| p.as_os_str().as_bytes().to_vec())
                 .collect(),
         )
     };
@@ -268,7 +318,9 @@ pub fn run_due(
         runs: Vec::new(),
         failed: 0,
         outcome: Outcome::Ok,
+        next: Vec::new(),
     };
+    let mut next = Vec::new();
     let mut record = |job: &str,
                       kind: RunKind,
                       started: i64,
@@ -321,6 +373,28 @@ pub fn run_due(
                 history,
             )?;
         }
+        let every = schedule::parse_interval(&j.every)?;
+        let drill_every = j
+            .drill_every
+            .as_deref()
+            .map(schedule::parse_interval)
+            .transpose()?;
+        let (nb, nd) = schedule::next_due(
+            every,
+            drill_every,
+            if due.backup {
+                Some(now)
+            } else {
+                last("backup")
+            },
+            if due.drill { Some(now) } else { last("drill") },
+            now,
+        );
+        next.push(NextDue {
+            job: j.name.clone(),
+            backup: nb,
+            drill: nd,
+        });
         if !due.backup && !due.drill {
             continue;
         }
@@ -329,7 +403,12 @@ pub fn run_due(
             sftp_known_hosts: j.sftp_known_hosts.as_ref().map(PathBuf::from),
         };
         let opened = match connect::open(&j.repo, Path::new(&j.password_file), &conn) {
-            Ok(o) => o,
+            Ok(mut o) => {
+                if let Some(s) = &env.seen {
+                    o.repo.seen = Some(Arc::clone(s));
+                }
+                o
+            }
             Err(e) => {
                 let kind = if due.backup {
                     RunKind::Backup
@@ -351,7 +430,12 @@ pub fn run_due(
             let policy = retention(j);
             if result != RunResult::Fail && !policy.is_empty() {
                 let t = env.clock.now();
-                let r = prune::forget(repo, &policy, false).and_then(|f| {
+                let req = ForgetRequest {
+                    policy: policy.clone(),
+                    source: Some(job_source(j, &env.base.hostname)),
+                    ..ForgetRequest::default()
+                };
+                let r = prune::forget_with(repo, &req).and_then(|f| {
                     let removed = f.decisions.iter().filter(|x| !x.keep).count();
                     let p = prune::prune(repo, 50_000)?;
                     Ok(serde_json::json!({
@@ -389,7 +473,50 @@ pub fn run_due(
             record(&j.name, RunKind::Drill, t, res, detail, history)?;
         }
     }
+    out.next = next;
     Ok(out)
+}
+
+/// The standard output of a dump command, as a stream whose end is the command's
+/// end: on end of file it waits for the command, and a non-zero exit is a read
+/// error, so the backup fails before it writes a snapshot.
+struct Dump {
+    child: std::process::Child,
+    out: std::process::ChildStdout,
+    cmd: String,
+    done: bool,
+}
+
+impl std::io::Read for Dump {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.done {
+            return Ok(0);
+        }
+        let n = self.out.read(buf)?;
+        if n > 0 || buf.is_empty() {
+            return Ok(n);
+        }
+        self.done = true;
+        let st = self.child.wait()?;
+        if st.success() {
+            Ok(0)
+        } else {
+            Err(std::io::Error::other(format!(
+                "{:?} exited with {st}: its output is incomplete, no snapshot was written",
+                self.cmd
+            )))
+        }
+    }
+}
+
+impl Drop for Dump {
+    fn drop(&mut self) {
+        if !self.done {
+            // Stopped early (an error elsewhere): do not leave the command behind.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 /// One scheduled backup: its result and its JSON report.
@@ -408,55 +535,32 @@ fn job_backup(
         backup(repo, BackupSource::Device { path, identity }, &opts, &())?
     } else if let Some(cmd) = &j.stdin_command {
         trust(sched.owner, sched.mode, env.euid, &sched.path).map_err(BackupError::Invalid)?;
-        let mut child = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
+        let mut child = shell(cmd)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .spawn()
             .map_err(|e| BackupError::Invalid(format!("starting {cmd:?}: {e}")))?;
-        let mut out = child
+        let out = child
             .stdout
             .take()
             .ok_or_else(|| BackupError::Internal("no stdout".into()))?;
-        let r = backup(
+        let mut dump = Dump {
+            child,
+            out,
+            cmd: cmd.clone(),
+            done: false,
+        };
+        backup(
             repo,
             BackupSource::Stream {
                 name: j.name.clone(),
-                reader: &mut out,
+                reader: &mut dump,
             },
             &opts,
             &(),
-        );
-        // Closing the pipe first: a command still writing gets EPIPE, not a hang.
-        drop(out);
-        let st = child
-            .wait()
-            .map_err(|e| BackupError::Invalid(format!("waiting for {cmd:?}: {e}")))?;
-        let r = r?;
-        if !st.success() {
-            // The dump failed: its snapshot is incomplete and must never be
-            // restored as this job's latest; it is removed (its packs are
-            // unreferenced and go with the next prune).
-            let id = lethe_repo::Id::from_hex(&r.snapshot)?;
-            let removed = repo
-                .store
-                .delete(&lethe_repo::FileKind::Snapshot.path(&id))
-                .is_ok();
-            return Err(BackupError::Invalid(format!(
-                "{cmd:?} exited with {st}; its partial snapshot {} {}",
-                &r.snapshot[..16],
-                if removed {
-                    "was removed"
-                } else {
-                    "could not be removed: forget it by hand"
-                }
-            )));
-        }
-        r
+        )?
     } else {
-        let paths: Vec<PathBuf> = j.paths.iter().map(PathBuf::from).collect();
-        backup(repo, BackupSource::Paths(paths), &opts, &())?
+        backup(repo, BackupSource::Paths(job_paths(j)), &opts, &())?
     };
     let result = match report.outcome {
         Outcome::Ok => RunResult::Pass,

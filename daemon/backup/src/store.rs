@@ -42,11 +42,41 @@ impl Store {
         }
     }
 
-    /// Replace-or-create write (lock files).
+    /// Create-only write that says whether this call stored it: `false` when the name
+    /// was already taken (by another writer, or by this write's own retried attempt).
+    pub fn create(
+        &self,
+        name: &str,
+        data: Vec<u8>,
+        opts: &WriteOptions,
+    ) -> Result<bool, BackupError> {
+        match self.run(self.backend.write(name, Bytes::from(data), opts)) {
+            Ok(()) => Ok(true),
+            Err(BackupError::Backend(BackendError::AlreadyExists { .. })) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Set or extend Object Lock retention on an existing object.
+    pub fn retain(&self, name: &str, r: &lethe_backend::Retention) -> Result<(), BackupError> {
+        self.run(self.backend.retain(name, r))
+    }
+
+    /// Replace-or-create write (lock files, the config when a repository is upgraded).
     pub fn put(&self, name: &str, data: Vec<u8>) -> Result<(), BackupError> {
+        self.put_with(name, data, None)
+    }
+
+    /// Replace-or-create write with optional Object Lock retention.
+    pub fn put_with(
+        &self,
+        name: &str,
+        data: Vec<u8>,
+        retention: Option<lethe_backend::Retention>,
+    ) -> Result<(), BackupError> {
         let opts = WriteOptions {
             overwrite: true,
-            retention: None,
+            retention,
         };
         self.run(self.backend.write(name, Bytes::from(data), &opts))
     }

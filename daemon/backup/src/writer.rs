@@ -1,8 +1,13 @@
 //! The write side of a backup session: dedup against the index, then a pool of
-//! sealing workers (each its own encryption session, so nonces never repeat)
-//! that compress, encrypt and pack blobs and upload full packs. Data and
-//! metadata blobs go to separate packs, so trees can be read without
+//! sealing workers that compress, encrypt and pack blobs and upload full packs.
+//! Data and metadata blobs go to separate packs, so trees can be read without
 //! downloading file contents.
+//!
+//! Less to fingerprint: each worker fills two data packs at once and puts every
+//! blob into one of them at random (restic 0.18 does the same), so the chunks of
+//! one file do not sit in one pack in order; the packs left unfinished by all
+//! workers at the end are merged, so a small backup does not spread over several
+//! small packs whose sizes would each tell something.
 //!
 //! Failure never hangs the producer: the workers own the job queue's receiver,
 //! so when the last worker stops the queue closes and [`BlobSink::add`] returns
@@ -10,6 +15,7 @@
 //! and the producer. Every upload first checks that the repository lock is
 //! still valid ([`Lock::ensure`]).
 
+use crate::check::lethe_rng;
 use crate::lock::Lock;
 use crate::repo::Repository;
 use crate::BackupError;
@@ -137,7 +143,11 @@ struct Shared<'a> {
     failed: &'a AtomicBool,
 }
 
-fn worker(sh: &Shared<'_>, rx: Arc<Mutex<Receiver<Job>>>) -> Result<Vec<IndexEntry>, BackupError> {
+/// What a worker hands back: the entries of the packs it uploaded, and the
+/// packs it left unfinished (merged by the session).
+type WorkerOut = (Vec<IndexEntry>, Vec<PackBuilder>);
+
+fn worker(sh: &Shared<'_>, rx: Arc<Mutex<Receiver<Job>>>) -> Result<WorkerOut, BackupError> {
     let r = work(sh, &rx);
     if r.is_err() {
         sh.failed.store(true, Ordering::SeqCst);
@@ -148,11 +158,15 @@ fn worker(sh: &Shared<'_>, rx: Arc<Mutex<Receiver<Job>>>) -> Result<Vec<IndexEnt
     r
 }
 
-fn work(sh: &Shared<'_>, rx: &Mutex<Receiver<Job>>) -> Result<Vec<IndexEntry>, BackupError> {
+/// Open data packs per worker, filled at random.
+const DATA_PACKS: usize = 2;
+
+fn work(sh: &Shared<'_>, rx: &Mutex<Receiver<Job>>) -> Result<WorkerOut, BackupError> {
     let repo = sh.repo;
     let mut sealer = repo.sealer()?;
+    let mut rng = lethe_rng(u64::from_le_bytes(crate::repo::random()?));
     let target = repo.config.pack_target;
-    let mut data = PackBuilder::new(target);
+    let mut data: Vec<PackBuilder> = (0..DATA_PACKS).map(|_| PackBuilder::new(target)).collect();
     let mut meta = PackBuilder::new(target);
     let mut entries = Vec::new();
     loop {
@@ -168,7 +182,7 @@ fn work(sh: &Shared<'_>, rx: &Mutex<Receiver<Job>>) -> Result<Vec<IndexEntry>, B
         };
         let Ok(job) = job else { break };
         let pb = if job.kind == BlobKind::Data {
-            &mut data
+            &mut data[(rng() % DATA_PACKS as u64) as usize]
         } else {
             &mut meta
         };
@@ -178,28 +192,68 @@ fn work(sh: &Shared<'_>, rx: &Mutex<Receiver<Job>>) -> Result<Vec<IndexEntry>, B
             entries.extend(upload(repo, sh.lock, full.finish(&mut sealer)?, sh.stats)?);
         }
     }
-    for pb in [data, meta] {
-        if !pb.is_empty() {
-            entries.extend(upload(repo, sh.lock, pb.finish(&mut sealer)?, sh.stats)?);
+    data.push(meta);
+    data.retain(|b| !b.is_empty());
+    Ok((entries, data))
+}
+
+/// Merge the unfinished packs of every worker (data and metadata apart) and
+/// upload them.
+fn flush_leftovers(
+    repo: &Repository,
+    lock: &Lock,
+    stats: &WriteStats,
+    leftovers: Vec<PackBuilder>,
+) -> Result<Vec<IndexEntry>, BackupError> {
+    let target = repo.config.pack_target;
+    let mut sealer = repo.sealer()?;
+    let mut entries = Vec::new();
+    let (meta, data): (Vec<PackBuilder>, Vec<PackBuilder>) =
+        leftovers.into_iter().partition(PackBuilder::holds_metadata);
+    for group in [data, meta] {
+        let mut cur = PackBuilder::new(target);
+        for b in group {
+            cur.absorb(b)?;
+            if cur.is_full() {
+                let full = std::mem::replace(&mut cur, PackBuilder::new(target));
+                entries.extend(upload(repo, lock, full.finish(&mut sealer)?, stats)?);
+            }
+        }
+        if !cur.is_empty() {
+            entries.extend(upload(repo, lock, cur.finish(&mut sealer)?, stats)?);
         }
     }
     Ok(entries)
 }
 
+/// What a session wrote.
+#[derive(Debug)]
+pub struct SessionOut<T> {
+    /// What `f` returned.
+    pub value: T,
+    /// Index entries of the new blobs.
+    pub entries: Vec<IndexEntry>,
+    /// The index files written for them (to list in the manifest).
+    pub index_files: Vec<Id>,
+}
+
 /// Run `f` with a sink backed by `threads` sealing workers; when it returns,
-/// flush every pack and write the index files. Returns `f`'s value and the new
-/// index entries (already stored in index files). Any worker error (an upload
-/// that failed after the backend's retries, a lost lock) ends the session with
-/// that error once the other workers have stopped.
+/// flush every pack and write the index files (recording `generation`, the
+/// manifest generation the run started from). Any worker error (an upload that
+/// failed after the backend's retries, a lost lock) ends the session with that
+/// error once the other workers have stopped. The caller lists the index files
+/// in the manifest it commits.
+#[allow(clippy::too_many_arguments)]
 pub fn session<T>(
     repo: &Repository,
     lock: &Lock,
     index: &Index,
+    generation: u64,
     threads: usize,
     stats: Arc<WriteStats>,
     cancel: &Cancel,
     f: impl FnOnce(&mut BlobSink<'_>) -> Result<T, BackupError>,
-) -> Result<(T, Vec<IndexEntry>), BackupError> {
+) -> Result<SessionOut<T>, BackupError> {
     let threads = threads.max(1);
     let (tx, rx) = sync_channel::<Job>(threads * 2);
     let rx = Arc::new(Mutex::new(rx));
@@ -211,7 +265,7 @@ pub fn session<T>(
         failed: &failed,
     };
     let sh = &sh;
-    let (value, entries) = std::thread::scope(|s| {
+    let (value, mut entries, leftovers) = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 let rx = Arc::clone(&rx);
@@ -236,10 +290,14 @@ pub fn session<T>(
         }
         sink.tx = None;
         let mut entries = Vec::new();
+        let mut leftovers = Vec::new();
         let mut first_err = None;
         for h in handles {
             match h.join() {
-                Ok(Ok(e)) => entries.extend(e),
+                Ok(Ok((e, l))) => {
+                    entries.extend(e);
+                    leftovers.extend(l);
+                }
                 Ok(Err(e)) => {
                     // A real cause beats "another worker failed".
                     if first_err.as_ref().is_none_or(is_generic) {
@@ -257,45 +315,34 @@ pub fn session<T>(
             (Err(e), _) if !is_generic(&e) => Err(e),
             (_, Some(e)) => Err(e),
             (Err(e), None) => Err(e),
-            (Ok(v), None) => Ok((v, entries)),
+            (Ok(v), None) => Ok((v, entries, leftovers)),
         }
     })?;
-    write_index(repo, lock, &entries, Vec::new())?;
-    Ok((value, entries))
+    entries.extend(flush_leftovers(repo, lock, &stats, leftovers)?);
+    let index_files = write_index(repo, lock, &entries, generation)?;
+    Ok(SessionOut {
+        value,
+        entries,
+        index_files,
+    })
 }
 
 fn is_generic(e: &BackupError) -> bool {
     matches!(e, BackupError::Internal(m) if m == "the sealing workers stopped")
 }
 
-/// Write `entries` as index files (at most [`INDEX_FLUSH_ENTRIES`] each).
+/// Write `entries` as index files (at most [`INDEX_FLUSH_ENTRIES`] each), each
+/// recording `generation`. They are live once a manifest lists them.
 pub fn write_index(
     repo: &Repository,
     lock: &Lock,
     entries: &[IndexEntry],
-    supersedes: Vec<Id>,
+    generation: u64,
 ) -> Result<Vec<Id>, BackupError> {
     let mut ids = Vec::new();
     let mut sealer = repo.sealer()?;
-    let chunks: Vec<&[IndexEntry]> = if entries.is_empty() {
-        if supersedes.is_empty() {
-            return Ok(ids);
-        }
-        vec![&[]]
-    } else {
-        entries.chunks(INDEX_FLUSH_ENTRIES).collect()
-    };
-    let last = chunks.len() - 1;
-    for (i, c) in chunks.into_iter().enumerate() {
-        // Only the last file written carries the supersedes list: until it
-        // exists the old files stay authoritative, so a crash in between
-        // loses nothing (duplicate entries are harmless).
-        let sup = if i == last {
-            supersedes.clone()
-        } else {
-            Vec::new()
-        };
-        let f = IndexFile::from_entries(c, sup);
+    for c in entries.chunks(INDEX_FLUSH_ENTRIES) {
+        let f = IndexFile::from_entries(c, generation);
         lock.ensure()?;
         ids.push(repo.write_file(FileKind::Index, f.seal(&mut sealer)?)?);
     }

@@ -154,14 +154,17 @@ proptest! {
         std::fs::remove_dir_all(&src).unwrap();
         build(&src, &snap2, &outside);
         let r2 = backup_paths(&repo, std::slice::from_ref(&src), &opts(), &()).unwrap();
-        // The target already holds planted entries (the restore root is `target/src`).
+        // The target already holds planted entries (the restore root is
+        // `target/<absolute path of src>`).
         let target = t.join("work/target");
+        let root = under(&target, &src);
         if src_is_link {
-            // The restore root's own entry is a symlink out of the target.
+            // The restore root's first component is a symlink out of the target.
             std::fs::create_dir_all(&target).unwrap();
-            std::os::unix::fs::symlink(&outside, target.join("src")).unwrap();
+            let first = src.components().nth(1).unwrap();
+            std::os::unix::fs::symlink(&outside, target.join(first)).unwrap();
         } else {
-            build(&target.join("src"), &planted, &outside);
+            build(&root, &planted, &outside);
         }
         std::os::unix::fs::symlink(&outside, target.join("escape")).unwrap();
         let before = fingerprint(&outside);
@@ -179,7 +182,7 @@ proptest! {
         let rep = restore_tree(&repo, &snap, None, &target, &ro).unwrap();
         prop_assert_eq!(&fingerprint(&outside), &before, "the sentinel changed");
         for f in &files1 {
-            let shown = target.join("src").join(f).display().to_string();
+            let shown = root.join(f).display().to_string();
             let skipped = rep.refused.iter().chain(&rep.failed).any(|l| {
                 // The file or one of its parent directories was not restored.
                 let at = l.split(": ").next().unwrap_or_default();
@@ -187,7 +190,7 @@ proptest! {
                 shown == at || shown.starts_with(&format!("{at}/"))
             });
             if !skipped {
-                let got = std::fs::read(target.join("src").join(f));
+                let got = std::fs::read(root.join(f));
                 prop_assert!(
                     got.as_ref().ok() == Some(&std::fs::read(copy1.join(f)).unwrap()),
                     "{} not restored: {:?}", shown, rep
@@ -232,10 +235,12 @@ fn stored_names_with_dot_dot_or_slash_are_refused() {
         lethe_backup::lock::Lock::acquire(&repo, lethe_backup::lock::LockKind::Shared).unwrap();
     let li = repo.load_index().unwrap();
     let stats = std::sync::Arc::new(WriteStats::default());
-    let (roots, _) = session(
+    let generation = repo.state().unwrap().generation();
+    let out = session(
         &repo,
         &lock,
         &li.index,
+        generation,
         1,
         stats,
         &Cancel::default(),
@@ -269,9 +274,18 @@ fn stored_names_with_dot_dot_or_slash_are_refused() {
         },
     )
     .unwrap();
+    repo.commit(
+        &lock,
+        &lethe_backup::fresh::Change {
+            add_index: out.index_files.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     drop(lock);
     let target = t.join("target");
-    for root in roots {
+    let mut last = None;
+    for root in out.value {
         let snap = Snapshot {
             time: Timestamp::default(),
             hostname: "evil".into(),
@@ -284,6 +298,8 @@ fn stored_names_with_dot_dot_or_slash_are_refused() {
             },
             summary: Summary::default(),
             ext: SnapshotExtensions::default(),
+            generation,
+            layout: lethe_repo::snapshot::TreeLayout::Absolute,
         };
         let bytes = snap.seal(&mut repo.sealer().unwrap()).unwrap();
         repo.write_file(FileKind::Snapshot, bytes).unwrap();
@@ -296,9 +312,10 @@ fn stored_names_with_dot_dot_or_slash_are_refused() {
         }
         assert!(std::fs::read_dir(&outside).unwrap().next().is_none());
         assert!(!t.join("tmp/file").exists() && !t.join("file").exists());
+        last = Some(snap);
     }
     // A sub-path with `..` finds nothing.
-    let (_, snap) = repo.find_snapshot("latest").unwrap();
+    let snap = last.unwrap();
     assert!(restore_tree(
         &repo,
         &snap,

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{noise, Env, FAST};
+use common::{noise, under, Env, FAST};
 use lethe_backup::archive::{backup_device, backup_paths, backup_stream, BackupOptions};
 use lethe_backup::check::check;
 use lethe_backup::drill::{drill, DrillRequest, Verdict};
@@ -146,15 +146,22 @@ fn tree_backup_dedup_restore_check_and_damage() {
     let out = env.dir.path().join("out");
     let rep = restore_tree(&repo, &snap, None, &out, &ropts()).unwrap();
     assert_eq!(rep.files, 5, "{rep:?}");
-    assert_same(&src, &out.join("src"));
-    let a = std::fs::metadata(out.join("src/text.txt")).unwrap();
-    let b = std::fs::metadata(out.join("src/sub/hard")).unwrap();
+    assert_same(&src, &under(&out, &src));
+    let a = std::fs::metadata(under(&out, &src).join("text.txt")).unwrap();
+    let b = std::fs::metadata(under(&out, &src).join("sub/hard")).unwrap();
     assert_eq!(a.ino(), b.ino(), "hard link restored as a link");
     // A sub-path.
     let out2 = env.dir.path().join("out2");
-    restore_tree(&repo, &snap, Some("src/sub/deeper"), &out2, &ropts()).unwrap();
+    restore_tree(
+        &repo,
+        &snap,
+        Some(&format!("{}/sub/deeper", src.display())),
+        &out2,
+        &ropts(),
+    )
+    .unwrap();
     assert_eq!(
-        std::fs::read(out2.join("deeper/small")).unwrap(),
+        std::fs::read(under(&out2, &src).join("sub/deeper/small")).unwrap(),
         b"changed"
     );
 
@@ -178,14 +185,17 @@ fn tree_backup_dedup_restore_check_and_damage() {
     );
     // Files whose blobs live elsewhere still restore.
     let out3 = env.dir.path().join("out3");
-    restore_tree(&repo, &snap, Some("src/text.txt"), &out3, &ropts()).unwrap();
+    let text = format!("{}/text.txt", src.display());
+    restore_tree(&repo, &snap, Some(&text), &out3, &ropts()).unwrap();
     assert_eq!(
-        std::fs::read(out3.join("text.txt")).unwrap(),
+        std::fs::read(under(&out3, &src).join("text.txt")).unwrap(),
         std::fs::read(src.join("text.txt")).unwrap()
     );
-    let bad = restore_tree(&repo, &snap, Some("src/big.bin"), &out3, &ropts()).unwrap();
+    let big = format!("{}/big.bin", src.display());
+    let bad = restore_tree(&repo, &snap, Some(&big), &out3, &ropts()).unwrap();
     assert!(
-        bad.failed.iter().any(|f| f.contains("big.bin")) && !out3.join("big.bin").exists(),
+        bad.failed.iter().any(|f| f.contains("big.bin"))
+            && !under(&out3, &src).join("big.bin").exists(),
         "damaged content is not restored silently, and no partial file is left: {bad:?}"
     );
     assert_eq!(bad.outcome, lethe_backup::Outcome::Failed);
@@ -287,7 +297,7 @@ fn forget_and_prune_keep_what_retention_keeps() {
     let c = check(&repo, 1_000_000, 3).unwrap();
     assert!(c.ok() && c.warnings.is_empty(), "{c:?}");
     for d in &dec {
-        let sid = d.id.to_hex();
+        let sid = d.id.clone();
         assert!(ids.contains(&sid));
         if d.keep {
             let (_, snap) = repo.find_snapshot(&sid).unwrap();
@@ -320,4 +330,23 @@ fn keys_add_remove_passwd() {
     repo.key_passwd(b"one", b"three", FAST).unwrap();
     assert!(Repository::open(env.store(), b"one").is_err());
     assert!(Repository::open(env.store(), b"three").is_ok());
+}
+
+#[test]
+fn the_audit_checkpoint_goes_into_the_manifest() {
+    let env = Env::new();
+    let (repo, _) = Repository::init(env.store(), b"pw", FAST, "t").unwrap();
+    let repo = repo.with_audit_checkpoint(Some("audit-log checkpoint 42 abcdef".into()));
+    let data = noise(11, 1 << 16);
+    backup_stream(&repo, &mut &data[..], "dump.sql", &opts(), &()).unwrap();
+    let st = Repository::open(env.store(), b"pw")
+        .unwrap()
+        .state()
+        .unwrap();
+    let m = st.manifest.expect("a version-2 repository has a manifest");
+    assert_eq!(
+        m.audit_checkpoint.as_deref(),
+        Some("audit-log checkpoint 42 abcdef")
+    );
+    assert_eq!(m.snapshots.len(), 1);
 }

@@ -128,10 +128,8 @@ fn locks_of_dead_processes_are_recognised_at_once() {
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let dead = child.id();
     child.wait().unwrap();
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap()
-        .trim()
-        .to_string();
+    // Lock files name hosts by a keyed hash of their name.
+    let host = lethe_backup::lock::Here::for_repo(&repo).host;
     let now = lethe_backup::repo::now().secs;
     let stale = env
         .repo_path()
@@ -236,7 +234,12 @@ fn files_that_change_while_read_are_recorded_not_fatal() {
     assert_eq!(r.outcome, Outcome::CompletedWithWarnings, "{r:?}");
     let mut changed = r.changed_during_backup.clone();
     changed.sort();
-    assert_eq!(changed, ["src/app.log", "src/db.wal"], "{r:?}");
+    let sp = snap_path(&src);
+    assert_eq!(
+        changed,
+        [format!("{sp}/app.log"), format!("{sp}/db.wal")],
+        "{r:?}"
+    );
     let (_, snap) = repo.find_snapshot(&r.snapshot).unwrap();
     assert_eq!(snap.ext.changed_during_backup.len(), 2);
     // What was read is what is restored.
@@ -244,10 +247,15 @@ fn files_that_change_while_read_are_recorded_not_fatal() {
     let rep = restore_tree(&repo, &snap, None, &out, &RestoreOptions::default()).unwrap();
     assert_eq!(rep.outcome, Outcome::Ok, "{rep:?}");
     assert_eq!(
-        std::fs::read(out.join("src/app.log")).unwrap(),
+        std::fs::read(under(&out, &src).join("app.log")).unwrap(),
         std::fs::read(src.join("app.log")).unwrap()
     );
-    assert_eq!(std::fs::read(out.join("src/db.wal")).unwrap().len(), 1000);
+    assert_eq!(
+        std::fs::read(under(&out, &src).join("db.wal"))
+            .unwrap()
+            .len(),
+        1000
+    );
     // The next run reads the changed files again (never reused from the
     // parent), and with nothing changing it is a clean run.
     let r2 = backup_paths(&repo, std::slice::from_ref(&src), &opts(), &()).unwrap();
@@ -289,10 +297,13 @@ fn lost_packs_are_not_deduplicated_against_and_repairs_restore_a_clean_check() {
     let rep = restore_tree(&repo, &snap, None, &out, &RestoreOptions::default()).unwrap();
     assert!(rep.failed.is_empty(), "{rep:?}");
     assert_eq!(
-        std::fs::read(out.join("src/a")).unwrap(),
+        std::fs::read(under(&out, &src).join("a")).unwrap(),
         noise(11, 2 << 20)
     );
-    assert_eq!(std::fs::read(out.join("src/b")).unwrap(), noise(2, 2 << 20));
+    assert_eq!(
+        std::fs::read(under(&out, &src).join("b")).unwrap(),
+        noise(2, 2 << 20)
+    );
     // The first snapshot is still damaged: repair index, then snapshots.
     let ri = repair_index(&repo, false).unwrap();
     assert!(ri.packs_damaged.is_empty(), "{ri:?}");
@@ -306,7 +317,8 @@ fn lost_packs_are_not_deduplicated_against_and_repairs_restore_a_clean_check() {
     assert_eq!(rs.repaired.len(), 1, "{rs:?}");
     assert_eq!(rs.repaired[0].original, first.snapshot);
     assert!(
-        rs.repaired[0].dropped.len() == 1 && rs.repaired[0].dropped[0].starts_with("src/a:"),
+        rs.repaired[0].dropped.len() == 1
+            && rs.repaired[0].dropped[0].starts_with(&format!("{}/a:", snap_path(&src))),
         "only the lost file is dropped: {rs:?}"
     );
     let c = check(&repo, 1_000_000, 2).unwrap();
@@ -324,11 +336,11 @@ fn lost_packs_are_not_deduplicated_against_and_repairs_restore_a_clean_check() {
     let out2 = env.dir.path().join("out2");
     let rep = restore_tree(&repo, &fixed, None, &out2, &RestoreOptions::default()).unwrap();
     assert!(
-        rep.failed.is_empty() && !out2.join("src/a").exists(),
+        rep.failed.is_empty() && !under(&out2, &src).join("a").exists(),
         "{rep:?}"
     );
     assert_eq!(
-        std::fs::read(out2.join("src/b")).unwrap(),
+        std::fs::read(under(&out2, &src).join("b")).unwrap(),
         noise(2, 2 << 20)
     );
     assert!(
@@ -370,7 +382,10 @@ fn damaged_index_and_snapshot_files_are_skipped_and_named() {
     let rep = restore_tree(&repo, &snap, None, &out, &RestoreOptions::default()).unwrap();
     assert!(rep.failed.is_empty(), "{rep:?}");
     assert_eq!(rep.outcome, Outcome::CompletedWithWarnings, "damage named");
-    assert_eq!(std::fs::read(out.join("src/b")).unwrap(), noise(6, 1 << 20));
+    assert_eq!(
+        std::fs::read(under(&out, &src).join("b")).unwrap(),
+        noise(6, 1 << 20)
+    );
     // Naming the damaged snapshot says so.
     let e = repo.find_snapshot(&old.snapshot[..12]).unwrap_err();
     assert!(e.to_string().contains("damaged"), "{e}");
@@ -408,16 +423,15 @@ fn a_prune_interrupted_after_its_new_index_never_revives_old_index_files() {
         ..Policy::default()
     };
     forget(&repo, &policy, false).unwrap();
-    // A prune killed right after writing its new index: the new file
-    // supersedes the old ones, which are still there.
+    // A prune killed right after writing its new index, before its manifest:
+    // the new file is not live (the manifest still names the old ones).
     let ie = repo.index_entries().unwrap();
+    let gen = repo.state().unwrap().generation();
     let lock = Lock::acquire(&repo, LockKind::Exclusive).unwrap();
-    lethe_backup::writer::write_index(&repo, &lock, &ie.entries, ie.current.clone()).unwrap();
+    lethe_backup::writer::write_index(&repo, &lock, &ie.entries, gen).unwrap();
     drop(lock);
-    assert_eq!(
-        repo.index_entries().unwrap().superseded.len(),
-        ie.current.len()
-    );
+    assert_eq!(repo.state().unwrap().uncommitted_index.len(), 1);
+    assert_eq!(repo.index_entries().unwrap().current, ie.current);
     // The next prune deletes the forgotten data; no old index file may come
     // back and point into a deleted pack.
     let rep = prune(&repo, 0).unwrap();

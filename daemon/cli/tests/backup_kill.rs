@@ -189,7 +189,11 @@ fn kill_9_during_backup() {
         r.check_clean(&what);
         let out = r.p(&format!("r{round}"));
         r.ok(&["restore", &first, "--target", &out]);
-        assert_eq!(tree(&Path::new(&out).join("src")), want, "{what}");
+        assert_eq!(
+            tree(&Path::new(&out).join(src.strip_prefix("/").unwrap())),
+            want,
+            "{what}"
+        );
         std::fs::remove_dir_all(&out).unwrap();
     }
     // Locks of the killed runs do not block a prune; afterwards only data
@@ -224,7 +228,11 @@ fn kill_9_during_prune() {
         r.check_clean(&what);
         let out = r.p(&format!("p{round}"));
         r.ok(&["restore", &latest, "--target", &out]);
-        assert_eq!(tree(&Path::new(&out).join("src")), tree(&src), "{what}");
+        assert_eq!(
+            tree(&Path::new(&out).join(src.strip_prefix("/").unwrap())),
+            tree(&src),
+            "{what}"
+        );
         std::fs::remove_dir_all(&out).unwrap();
     }
     r.ok(&["prune"]);
@@ -268,7 +276,11 @@ fn kill_9_during_restore() {
             got.keys().all(|k| !k.contains(".lethe-tmp")),
             "{what}: temporary files left: {got:?}"
         );
-        assert_eq!(tree(&Path::new(&target).join("src")), want, "{what}");
+        assert_eq!(
+            tree(&Path::new(&target).join(src.strip_prefix("/").unwrap())),
+            want,
+            "{what}"
+        );
         // Start the next round from a partly restored target, not a full one.
         if round % 2 == 0 {
             std::fs::remove_dir_all(&target).unwrap();
@@ -298,7 +310,11 @@ fn kill_9_during_drill() {
         r.check_clean(&what);
         let out = r.p(&format!("d{round}"));
         r.ok(&["restore", &id, "--target", &out]);
-        assert_eq!(tree(&Path::new(&out).join("src")), want, "{what}");
+        assert_eq!(
+            tree(&Path::new(&out).join(src.strip_prefix("/").unwrap())),
+            want,
+            "{what}"
+        );
         std::fs::remove_dir_all(&out).unwrap();
     }
     // The next drill passes and removes what the killed ones left behind.

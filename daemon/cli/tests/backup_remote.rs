@@ -61,7 +61,7 @@ fn round_trip(t: &Path, repo: &str, extra: &[&str]) {
     with(&mut rest);
     ok(rest.args(["restore", "latest", "--target"]).arg(&out));
     assert_eq!(
-        std::fs::read(out.join("src/a.bin")).unwrap(),
+        std::fs::read(out.join(src.strip_prefix("/").unwrap()).join("a.bin")).unwrap(),
         noise(11, 20 << 20)
     );
     let mut dr = cli(&state, repo, &pw);
@@ -253,7 +253,7 @@ fn damage_and_repair(t: &Path, repo: &str, extra: &[&str], objects: &dyn Objects
         &t.join("o1").display().to_string(),
     ]));
     assert_eq!(
-        std::fs::read(t.join("o1/src/b")).unwrap(),
+        std::fs::read(t.join("o1").join(src.strip_prefix("/").unwrap()).join("b")).unwrap(),
         noise(33, 2 << 20)
     );
     // Lost data packs: the next backup stores the data again.
@@ -280,11 +280,11 @@ fn damage_and_repair(t: &Path, repo: &str, extra: &[&str], objects: &dyn Objects
         &t.join("o2").display().to_string(),
     ]));
     assert_eq!(
-        std::fs::read(t.join("o2/src/a")).unwrap(),
+        std::fs::read(t.join("o2").join(src.strip_prefix("/").unwrap()).join("a")).unwrap(),
         noise(34, 2 << 20)
     );
     assert_eq!(
-        std::fs::read(t.join("o2/src/b")).unwrap(),
+        std::fs::read(t.join("o2").join(src.strip_prefix("/").unwrap()).join("b")).unwrap(),
         noise(33, 2 << 20)
     );
     // A backup killed with SIGKILL: its lock does not block the next prune.
@@ -436,7 +436,7 @@ fn s3_server_killed_mid_backup_then_restarted() {
         .args(["restore", done["snapshot"].as_str().unwrap(), "--target"])
         .arg(&out));
     assert_eq!(
-        std::fs::read(out.join("src/big")).unwrap(),
+        std::fs::read(out.join(src.strip_prefix("/").unwrap()).join("big")).unwrap(),
         noise(42, 64 << 20)
     );
     ok(cli(&state, &repo, &pw)

@@ -90,6 +90,10 @@ pub enum RepoError {
     /// A session used up its nonce space; start a new session.
     #[error("encryption session exhausted after {0} objects; start a new session")]
     SessionExhausted(u64),
+    /// An object is sealed under a key epoch this keyring does not have (a key file
+    /// older than a `key rotate`, or a forged epoch).
+    #[error("sealed under key epoch {epoch}, but the key file knows only {known} epoch(s): it predates a key rotation")]
+    UnknownEpoch { epoch: u32, known: u32 },
     /// The underlying crypto library failed (should not happen with valid inputs).
     #[error("crypto library error in {0}")]
     Crypto(&'static str),

@@ -1,19 +1,96 @@
-//! Index files (`index/<id>`): blob id -> (pack id, offset, length, uncompressed length).
+//! Index files (`index/<id>`): blob id -> (pack id, offset, length, uncompressed length,
+//! how the blob is stored).
 //!
-//! Plaintext (postcard) = [`IndexFile`]; sealed as type Index with binding zero. Entries
-//! are grouped per pack. An index can always be rebuilt from the pack headers. Writers
-//! should flush an index file every [`INDEX_FLUSH_ENTRIES`] entries (~4 MiB plaintext).
+//! Version 2 (written): sealed as type Index with binding zero; plaintext (postcard)
+//! `IndexV2 { generation, packs }` where `generation` is the manifest generation the
+//! writer started from (see `manifest.rs`: an index file that no manifest lists is a
+//! leftover if its generation is at least the manifest's watermark, and a replay
+//! otherwise). Which index files are current is said by the manifest, not by the files.
+//!
+//! Version 1 (read only): `IndexV1 { supersedes, packs }`; `supersedes` lists index files
+//! this one replaces (after a repack or rebuild).
+//!
+//! Entries are grouped per pack. An index can always be rebuilt from the pack headers.
+//! Writers flush an index file every [`INDEX_FLUSH_ENTRIES`] entries.
 
 use crate::codec;
 use crate::crypto::{Opener, Sealer};
 use crate::error::{RepoError, Result};
 use crate::ids::Id;
-use crate::object::{BlobKind, ObjectType, OVERHEAD};
+use crate::object::{
+    BlobKind, Compression, ObjectHeader, ObjectType, FORMAT_V1, OVERHEAD_V1, TAG_LEN,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// Suggested number of entries per index file.
 pub const INDEX_FLUSH_ENTRIES: usize = 50_000;
+
+/// How a blob is stored in its pack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BlobFormat {
+    /// A version-1 sealed object (its own 36-byte header, AES-256-GCM).
+    V1,
+    /// A version-2 blob: AES-256-GCM-SIV ciphertext and tag, no header.
+    V2 {
+        /// Payload compression (bound as associated data).
+        compression: Compression,
+        /// Key epoch.
+        epoch: u32,
+    },
+}
+
+impl BlobFormat {
+    /// Wire code: 1 = version 1, 2 = version 2 stored, 3 = version 2 zstd.
+    pub fn code(self) -> u8 {
+        match self {
+            BlobFormat::V1 => 1,
+            BlobFormat::V2 {
+                compression: Compression::None,
+                ..
+            } => 2,
+            BlobFormat::V2 {
+                compression: Compression::Zstd,
+                ..
+            } => 3,
+        }
+    }
+
+    /// From the wire code and epoch.
+    pub fn from_code(code: u8, epoch: u32) -> Result<Self> {
+        match (code, epoch) {
+            (1, 0) => Ok(BlobFormat::V1),
+            (2, e) => Ok(BlobFormat::V2 {
+                compression: Compression::None,
+                epoch: e,
+            }),
+            (3, e) => Ok(BlobFormat::V2 {
+                compression: Compression::Zstd,
+                epoch: e,
+            }),
+            _ => Err(RepoError::Invalid {
+                what: "index",
+                detail: format!("unknown blob format {code} (epoch {epoch})"),
+            }),
+        }
+    }
+
+    /// The epoch (0 for version 1).
+    pub fn epoch(self) -> u32 {
+        match self {
+            BlobFormat::V1 => 0,
+            BlobFormat::V2 { epoch, .. } => epoch,
+        }
+    }
+
+    /// Smallest stored length of a blob in this format.
+    pub fn min_len(self) -> usize {
+        match self {
+            BlobFormat::V1 => OVERHEAD_V1,
+            BlobFormat::V2 { .. } => TAG_LEN,
+        }
+    }
+}
 
 /// Where one blob lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -30,10 +107,12 @@ pub struct IndexEntry {
     pub length: u32,
     /// Plaintext length.
     pub raw_len: u32,
+    /// How it is stored.
+    pub format: BlobFormat,
 }
 
 /// One blob inside an [`IndexPack`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IndexBlob {
     /// Blob id.
     pub id: Id,
@@ -45,10 +124,12 @@ pub struct IndexBlob {
     pub length: u32,
     /// Plaintext length.
     pub raw_len: u32,
+    /// How it is stored.
+    pub format: BlobFormat,
 }
 
 /// All blobs of one pack.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IndexPack {
     /// Pack id.
     pub id: Id,
@@ -56,18 +137,66 @@ pub struct IndexPack {
     pub blobs: Vec<IndexBlob>,
 }
 
-/// Plaintext of an index file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// An index file of either version.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct IndexFile {
-    /// Index files this one replaces (after a repack/rebuild).
+    /// Format version it was read in (2 when built here).
+    pub version: u8,
+    /// Version 2: the manifest generation its writer started from (0 in version 1).
+    pub generation: u64,
+    /// Version 1: index files this one replaces. Always empty in version 2.
     pub supersedes: Vec<Id>,
     /// Packs covered.
     pub packs: Vec<IndexPack>,
 }
 
+#[derive(Serialize, Deserialize)]
+struct BlobV1 {
+    id: Id,
+    kind: BlobKind,
+    offset: u32,
+    length: u32,
+    raw_len: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PackV1 {
+    id: Id,
+    blobs: Vec<BlobV1>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct IndexV1 {
+    supersedes: Vec<Id>,
+    packs: Vec<PackV1>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct BlobV2 {
+    id: Id,
+    kind: BlobKind,
+    offset: u32,
+    length: u32,
+    raw_len: u32,
+    format: u8,
+    epoch: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PackV2 {
+    id: Id,
+    blobs: Vec<BlobV2>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct IndexV2 {
+    generation: u64,
+    packs: Vec<PackV2>,
+}
+
 impl IndexFile {
     /// Group entries by pack (keeping first-seen pack order) and sort blobs by offset.
-    pub fn from_entries(entries: &[IndexEntry], supersedes: Vec<Id>) -> IndexFile {
+    pub fn from_entries(entries: &[IndexEntry], generation: u64) -> IndexFile {
         let mut order: Vec<Id> = Vec::new();
         let mut by_pack: HashMap<Id, Vec<IndexBlob>> = HashMap::new();
         for e in entries {
@@ -81,6 +210,7 @@ impl IndexFile {
                 offset: e.offset,
                 length: e.length,
                 raw_len: e.raw_len,
+                format: e.format,
             });
         }
         let packs = order
@@ -91,7 +221,12 @@ impl IndexFile {
                 IndexPack { id, blobs }
             })
             .collect();
-        IndexFile { supersedes, packs }
+        IndexFile {
+            version: crate::object::FORMAT_VERSION,
+            generation,
+            supersedes: Vec::new(),
+            packs,
+        }
     }
 
     /// Flattened entries.
@@ -104,11 +239,12 @@ impl IndexFile {
                 offset: b.offset,
                 length: b.length,
                 raw_len: b.raw_len,
+                format: b.format,
             })
         })
     }
 
-    /// Structural checks: each pack once, blobs sorted, non-overlapping, >= overhead.
+    /// Structural checks: each pack once, blobs sorted, non-overlapping, long enough.
     pub fn validate(&self) -> Result<()> {
         let bad = |detail: String| RepoError::Invalid {
             what: "index",
@@ -127,9 +263,9 @@ impl IndexFile {
                         p.id, b.id
                     )));
                 }
-                if (b.length as usize) < OVERHEAD {
+                if (b.length as usize) < b.format.min_len() {
                     return Err(bad(format!(
-                        "pack {}: blob {} shorter than overhead",
+                        "pack {}: blob {} shorter than its overhead",
                         p.id, b.id
                     )));
                 }
@@ -139,23 +275,108 @@ impl IndexFile {
         Ok(())
     }
 
-    /// Seal into the bytes stored at `index/<Id::of_file(bytes)>`.
+    /// Seal (version 2) into the bytes stored at `index/<Id::of_file(bytes)>`.
     pub fn seal(&self, sealer: &mut Sealer) -> Result<Vec<u8>> {
         self.validate()?;
-        sealer.seal(ObjectType::Index, &Id::ZERO, &codec::encode("index", self)?)
+        if !self.supersedes.is_empty() {
+            return Err(RepoError::Invalid {
+                what: "index",
+                detail:
+                    "version 2 index files do not supersede (the manifest lists the current ones)"
+                        .into(),
+            });
+        }
+        let wire = IndexV2 {
+            generation: self.generation,
+            packs: self
+                .packs
+                .iter()
+                .map(|p| PackV2 {
+                    id: p.id,
+                    blobs: p
+                        .blobs
+                        .iter()
+                        .map(|b| BlobV2 {
+                            id: b.id,
+                            kind: b.kind,
+                            offset: b.offset,
+                            length: b.length,
+                            raw_len: b.raw_len,
+                            format: b.format.code(),
+                            epoch: b.format.epoch(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        };
+        sealer.seal(
+            ObjectType::Index,
+            &Id::ZERO,
+            &codec::encode("index", &wire)?,
+        )
     }
 
-    /// Open, decode and validate an index file.
+    /// Open, decode and validate an index file of either version.
     pub fn open(opener: &mut Opener, bytes: &[u8]) -> Result<IndexFile> {
+        let version = ObjectHeader::parse(bytes)?.version;
         let plain = opener.open(ObjectType::Index, &Id::ZERO, bytes)?;
-        let f: IndexFile = codec::decode("index", &plain)?;
+        let f = if version == FORMAT_V1 {
+            let w: IndexV1 = codec::decode("index", &plain)?;
+            IndexFile {
+                version,
+                generation: 0,
+                supersedes: w.supersedes,
+                packs: w
+                    .packs
+                    .into_iter()
+                    .map(|p| IndexPack {
+                        id: p.id,
+                        blobs: p
+                            .blobs
+                            .into_iter()
+                            .map(|b| IndexBlob {
+                                id: b.id,
+                                kind: b.kind,
+                                offset: b.offset,
+                                length: b.length,
+                                raw_len: b.raw_len,
+                                format: BlobFormat::V1,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            }
+        } else {
+            let w: IndexV2 = codec::decode("index", &plain)?;
+            let mut packs = Vec::with_capacity(w.packs.len());
+            for p in w.packs {
+                let mut blobs = Vec::with_capacity(p.blobs.len());
+                for b in p.blobs {
+                    blobs.push(IndexBlob {
+                        id: b.id,
+                        kind: b.kind,
+                        offset: b.offset,
+                        length: b.length,
+                        raw_len: b.raw_len,
+                        format: BlobFormat::from_code(b.format, b.epoch)?,
+                    });
+                }
+                packs.push(IndexPack { id: p.id, blobs });
+            }
+            IndexFile {
+                version,
+                generation: w.generation,
+                supersedes: Vec::new(),
+                packs,
+            }
+        };
         f.validate()?;
         Ok(f)
     }
 }
 
-/// In-memory lookup table built from index files. (A bounded-memory on-disk index is the
-/// engine's job; this is the simple reference implementation.)
+/// In-memory lookup table built from index files. (A bounded-memory on-disk index is a
+/// later step; this is the reference implementation.)
 #[derive(Default, Debug)]
 pub struct Index {
     map: HashMap<Id, IndexEntry>,
@@ -193,6 +414,11 @@ impl Index {
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
+
+    /// Every entry (one per blob id).
+    pub fn iter(&self) -> impl Iterator<Item = &IndexEntry> {
+        self.map.values()
+    }
 }
 
 #[cfg(test)]
@@ -209,13 +435,15 @@ mod tests {
                 0u8..3,
                 52u32..100_000,
                 any::<u32>(),
+                1u8..4,
+                0u32..5,
             ),
             0..20,
         )
         .prop_map(|v| {
             let mut offs = [0u32; 3];
             v.into_iter()
-                .map(|(id, k, p, length, raw_len)| {
+                .map(|(id, k, p, length, raw_len, f, epoch)| {
                     let off = offs[usize::from(p)];
                     offs[usize::from(p)] += length;
                     IndexEntry {
@@ -226,6 +454,7 @@ mod tests {
                         offset: off,
                         length,
                         raw_len,
+                        format: BlobFormat::from_code(f, if f == 1 { 0 } else { epoch }).unwrap(),
                     }
                 })
                 .collect()
@@ -235,9 +464,9 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
-        fn index_round_trip(entries in arb_entries(), sup in prop::collection::vec(any::<[u8; 32]>(), 0..3)) {
+        fn index_round_trip(entries in arb_entries(), generation in any::<u64>()) {
             let k = MasterKey::from_bytes([6; 32]).derive().unwrap();
-            let f = IndexFile::from_entries(&entries, sup.into_iter().map(Id).collect());
+            let f = IndexFile::from_entries(&entries, generation);
             let bytes = f.seal(&mut k.sealer([1; 16], 3).unwrap()).unwrap();
             let back = IndexFile::open(&mut k.opener(), &bytes).unwrap();
             prop_assert_eq!(&back, &f);
@@ -251,36 +480,58 @@ mod tests {
 
         #[test]
         fn index_decode_never_panics(b in prop::collection::vec(any::<u8>(), 0..400)) {
-            if let Ok(f) = codec::decode::<IndexFile>("index", &b) { let _ = f.validate(); }
+            let k = MasterKey::from_bytes([6; 32]).derive().unwrap();
+            let _ = IndexFile::open(&mut k.opener(), &b);
+            let _ = codec::decode::<IndexV2>("index", &b);
+            let _ = codec::decode::<IndexV1>("index", &b);
         }
     }
 
     #[test]
-    fn overlap_and_duplicates_rejected() {
-        let e = |off| IndexEntry {
+    fn overlap_duplicates_and_formats_are_checked() {
+        let e = |off, format| IndexEntry {
             id: Id::ZERO,
             kind: BlobKind::Data,
             pack: Id([1; 32]),
             offset: off,
             length: 100,
             raw_len: 1,
+            format,
         };
-        assert!(IndexFile::from_entries(&[e(0), e(100)], vec![])
-            .validate()
-            .is_ok());
-        assert!(IndexFile::from_entries(&[e(0), e(99)], vec![])
+        let v2 = BlobFormat::V2 {
+            compression: Compression::None,
+            epoch: 0,
+        };
+        assert!(
+            IndexFile::from_entries(&[e(0, v2), e(100, BlobFormat::V1)], 0)
+                .validate()
+                .is_ok()
+        );
+        assert!(IndexFile::from_entries(&[e(0, v2), e(99, v2)], 0)
             .validate()
             .is_err());
-        let mut f = IndexFile::from_entries(&[e(0)], vec![]);
+        let mut f = IndexFile::from_entries(&[e(0, v2)], 0);
         f.packs.push(f.packs[0].clone());
         assert!(f
             .validate()
             .unwrap_err()
             .to_string()
             .contains("listed twice"));
+        let mut short = e(0, BlobFormat::V1);
+        short.length = 51;
+        assert!(IndexFile::from_entries(&[short], 0).validate().is_err());
         let mut idx = Index::new();
-        idx.extend(IndexFile::from_entries(&[e(0)], vec![]).entries());
+        idx.extend(IndexFile::from_entries(&[e(0, v2)], 0).entries());
         assert!(idx.contains(&Id::ZERO) && idx.len() == 1);
         assert_eq!(idx.get(&Id::ZERO).map(|x| x.offset), Some(0));
+        assert!(
+            BlobFormat::from_code(1, 3).is_err(),
+            "version 1 has no epochs"
+        );
+        assert!(BlobFormat::from_code(9, 0).is_err());
+        let mut sup = IndexFile::from_entries(&[], 0);
+        sup.supersedes.push(Id::ZERO);
+        let k = MasterKey::from_bytes([6; 32]).derive().unwrap();
+        assert!(sup.seal(&mut k.sealer([1; 16], 0).unwrap()).is_err());
     }
 }

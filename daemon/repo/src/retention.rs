@@ -95,6 +95,54 @@ pub enum Reason {
     EmptyPolicy,
 }
 
+impl Rule {
+    /// The rule's name as the option is spelled (`last`, `daily`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::Last => "last",
+            Rule::Hourly => "hourly",
+            Rule::Daily => "daily",
+            Rule::Weekly => "weekly",
+            Rule::Monthly => "monthly",
+            Rule::Yearly => "yearly",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    /// In words, as `forget` prints them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::Rule(Rule::Last) => f.write_str("one of the newest (--keep-last)"),
+            Reason::Rule(r) => write!(
+                f,
+                "newest of its {} period (--keep-{})",
+                period(*r),
+                r.name()
+            ),
+            Reason::Oldest(r) => write!(
+                f,
+                "oldest snapshot, kept because --keep-{} found fewer periods than asked",
+                r.name()
+            ),
+            Reason::Within => f.write_str("inside the --keep-within window"),
+            Reason::Tag(t) => write!(f, "tagged {t} (--keep-tag)"),
+            Reason::EmptyPolicy => f.write_str("no rule given: everything is kept"),
+        }
+    }
+}
+
+fn period(r: Rule) -> &'static str {
+    match r {
+        Rule::Last => "list",
+        Rule::Hourly => "hour",
+        Rule::Daily => "day",
+        Rule::Weekly => "ISO week",
+        Rule::Monthly => "month",
+        Rule::Yearly => "year",
+    }
+}
+
 /// Input: one snapshot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotInfo {

@@ -9,7 +9,7 @@ use crate::codec;
 use crate::crypto::{Opener, Sealer};
 use crate::error::{RepoError, Result};
 use crate::ids::Id;
-use crate::object::ObjectType;
+use crate::object::{ObjectHeader, ObjectType, FORMAT_V1, FORMAT_V2};
 use crate::tree::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +85,18 @@ pub struct Summary {
     pub duration_ms: u64,
 }
 
+/// How the root tree of a [`Source::Tree`] snapshot is laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TreeLayout {
+    /// Format version 1: each source path is one entry of the root tree, named by its
+    /// last component (`/srv/records` is `records`).
+    Named,
+    /// Format version 2: the root tree is the file system root and the source paths
+    /// keep their absolute place in it (`/srv/records` is `srv/records`), as in restic.
+    #[default]
+    Absolute,
+}
+
 /// A snapshot.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -105,6 +117,12 @@ pub struct Snapshot {
     /// Records appended after the version-1 fields (see [`SnapshotExtensions`]).
     #[serde(skip)]
     pub ext: SnapshotExtensions,
+    /// The manifest generation the backup started from (version 2; 0 in version 1).
+    #[serde(skip)]
+    pub generation: u64,
+    /// Layout of a tree source's root (by format version).
+    #[serde(skip)]
+    pub layout: TreeLayout,
 }
 
 /// Extension record tag: files that changed while they were read.
@@ -199,8 +217,10 @@ impl SnapshotExtensions {
 }
 
 impl Snapshot {
-    /// Seal into the bytes stored at `snapshots/<Id::of_file(bytes)>`.
-    pub fn seal(&self, sealer: &mut Sealer) -> Result<Vec<u8>> {
+    /// The version-2 plaintext: the version-1 fields, the generation, the layout
+    /// (0 absolute; 1 named, only in a repaired copy of a version-1 snapshot), then
+    /// optional extension records.
+    pub fn encode(&self) -> Result<Vec<u8>> {
         if self.time.nanos >= 1_000_000_000 {
             return Err(RepoError::Invalid {
                 what: "snapshot",
@@ -208,40 +228,97 @@ impl Snapshot {
             });
         }
         let mut plain = codec::encode("snapshot", self)?;
+        plain.extend(codec::encode("snapshot", &self.generation)?);
+        plain.push(match self.layout {
+            TreeLayout::Absolute => 0,
+            TreeLayout::Named => 1,
+        });
         if !self.ext.is_empty() {
             plain.extend(codec::encode("snapshot", &self.ext.records()?)?);
         }
-        sealer.seal(ObjectType::Snapshot, &Id::ZERO, &plain)
+        Ok(plain)
     }
 
-    /// Open and decode a snapshot file.
+    /// Seal (version 2) into the bytes stored at `snapshots/<Id::of_file(bytes)>`.
+    pub fn seal(&self, sealer: &mut Sealer) -> Result<Vec<u8>> {
+        sealer.seal(ObjectType::Snapshot, &Id::ZERO, &self.encode()?)
+    }
+
+    /// Open and decode a snapshot file of either version.
     pub fn open(opener: &mut Opener, bytes: &[u8]) -> Result<Snapshot> {
+        let version = ObjectHeader::parse(bytes)?.version;
         let plain = opener.open(ObjectType::Snapshot, &Id::ZERO, bytes)?;
-        Self::decode(&plain)
+        match version {
+            FORMAT_V1 => Self::decode(&plain),
+            FORMAT_V2 => Self::decode_v2(&plain),
+            v => Err(RepoError::UnsupportedVersion {
+                what: "snapshot",
+                version: v,
+            }),
+        }
     }
 
-    /// Decode a snapshot plaintext: the version-1 fields, then optional extension records.
+    /// Decode a version-2 snapshot plaintext.
+    pub fn decode_v2(plain: &[u8]) -> Result<Snapshot> {
+        let (mut s, rest) =
+            postcard::take_from_bytes::<Snapshot>(plain).map_err(|e| RepoError::Decode {
+                what: "snapshot",
+                detail: e.to_string(),
+            })?;
+        let (generation, rest) =
+            postcard::take_from_bytes::<u64>(rest).map_err(|e| RepoError::Decode {
+                what: "snapshot generation",
+                detail: e.to_string(),
+            })?;
+        s.generation = generation;
+        let (layout, rest) = rest.split_first().ok_or(RepoError::Truncated {
+            what: "snapshot layout",
+            need: 1,
+            have: 0,
+        })?;
+        s.layout = match layout {
+            0 => TreeLayout::Absolute,
+            1 => TreeLayout::Named,
+            v => {
+                return Err(RepoError::Invalid {
+                    what: "snapshot",
+                    detail: format!("unknown tree layout {v}"),
+                })
+            }
+        };
+        s.finish_decode(rest)
+    }
+
+    /// Decode a version-1 snapshot plaintext: the version-1 fields, then optional
+    /// extension records.
     pub fn decode(plain: &[u8]) -> Result<Snapshot> {
         let (mut s, rest) =
             postcard::take_from_bytes::<Snapshot>(plain).map_err(|e| RepoError::Decode {
                 what: "snapshot",
                 detail: e.to_string(),
             })?;
+        s.layout = TreeLayout::Named;
+        s.finish_decode(rest)
+    }
+
+    fn finish_decode(mut self, rest: &[u8]) -> Result<Snapshot> {
         if !rest.is_empty() {
             let records: Vec<(u32, Vec<u8>)> = codec::decode("snapshot extensions", rest)?;
-            s.ext = SnapshotExtensions::from_records(records)?;
+            self.ext = SnapshotExtensions::from_records(records)?;
         }
-        if s.time.nanos >= 1_000_000_000 {
+        if self.time.nanos >= 1_000_000_000 {
             return Err(RepoError::Invalid {
                 what: "snapshot",
                 detail: "time nanoseconds out of range".into(),
             });
         }
-        Ok(s)
+        Ok(self)
     }
 }
 
-/// The repository configuration (`config`, sealed, binding zero).
+/// The repository configuration (`config`, sealed, binding zero). The same fields in
+/// both format versions; the object header's version says which format the repository
+/// is in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoConfig {
     /// Random repository id (caller-supplied).
@@ -256,6 +333,10 @@ pub struct RepoConfig {
     pub pack_target: u32,
     /// Creation time.
     pub created: Timestamp,
+    /// Format version the config was read in (2 when created here): a version-2
+    /// repository has a sealed manifest.
+    #[serde(skip)]
+    pub format: u8,
 }
 
 impl RepoConfig {
@@ -268,6 +349,7 @@ impl RepoConfig {
             zstd_level: crate::crypto::DEFAULT_ZSTD_LEVEL,
             pack_target: crate::pack::DEFAULT_PACK_TARGET,
             created,
+            format: FORMAT_V2,
         }
     }
 
@@ -301,7 +383,7 @@ impl RepoConfig {
         range("pack target", self.pack_target.into(), 1 << 20, 128 << 20)
     }
 
-    /// Seal into the bytes stored at `config`.
+    /// Seal (version 2) into the bytes stored at `config`.
     pub fn seal(&self, sealer: &mut Sealer) -> Result<Vec<u8>> {
         self.validate()?;
         sealer.seal(
@@ -313,9 +395,11 @@ impl RepoConfig {
 
     /// Open and validate the config.
     pub fn open(opener: &mut Opener, bytes: &[u8]) -> Result<RepoConfig> {
+        let version = ObjectHeader::parse(bytes)?.version;
         let plain = opener.open(ObjectType::Config, &Id::ZERO, bytes)?;
-        let c: RepoConfig = codec::decode("config", &plain)?;
+        let mut c: RepoConfig = codec::decode("config", &plain)?;
         c.validate()?;
+        c.format = version;
         Ok(c)
     }
 }
@@ -382,24 +466,29 @@ mod tests {
             proptest::option::of(any::<[u8; 32]>()),
             arb_source(),
             any::<[u64; 7]>(),
+            any::<u64>(),
         )
-            .prop_map(|(secs, nanos, host, tags, parent, source, s)| Snapshot {
-                time: Timestamp { secs, nanos },
-                hostname: host,
-                username: "root".into(),
-                tags,
-                parent: parent.map(Id),
-                source,
-                summary: Summary {
-                    files: s[0],
-                    dirs: s[1],
-                    bytes_read: s[2],
-                    bytes_added: s[3],
-                    bytes_stored: s[4],
-                    blobs_added: s[5],
-                    duration_ms: s[6],
-                },
-                ext: SnapshotExtensions::default(),
+            .prop_map(|(secs, nanos, host, tags, parent, source, s, generation)| {
+                Snapshot {
+                    time: Timestamp { secs, nanos },
+                    hostname: host,
+                    username: "root".into(),
+                    tags,
+                    parent: parent.map(Id),
+                    source,
+                    summary: Summary {
+                        files: s[0],
+                        dirs: s[1],
+                        bytes_read: s[2],
+                        bytes_added: s[3],
+                        bytes_stored: s[4],
+                        blobs_added: s[5],
+                        duration_ms: s[6],
+                    },
+                    ext: SnapshotExtensions::default(),
+                    generation,
+                    layout: TreeLayout::Absolute,
+                }
             })
     }
 
@@ -429,21 +518,23 @@ mod tests {
         #[test]
         fn snapshot_with_extensions_round_trip(mut s in arb_snapshot(), ext in arb_ext()) {
             let k = MasterKey::from_bytes([3; 32]).derive().unwrap();
-            let plain_v1 = codec::encode("snapshot", &s).unwrap();
+            let mut plain_head = codec::encode("snapshot", &s).unwrap();
+            plain_head.extend(codec::encode("g", &s.generation).unwrap());
+            plain_head.push(0);
             s.ext = ext;
             let bytes = s.seal(&mut k.sealer([1; 16], 3).unwrap()).unwrap();
             let back = Snapshot::open(&mut k.opener(), &bytes).unwrap();
             prop_assert_eq!(&back, &s);
-            // Without records the plaintext is exactly version 1.
-            if s.ext.is_empty() {
-                let plain = k.opener().open(ObjectType::Snapshot, &Id::ZERO, &bytes).unwrap();
-                prop_assert_eq!(plain, plain_v1);
-            }
+            // The version-1 fields and the generation come first; records after them.
+            let plain = k.opener().open(ObjectType::Snapshot, &Id::ZERO, &bytes).unwrap();
+            prop_assert!(plain.starts_with(&plain_head));
+            prop_assert_eq!(plain.len() == plain_head.len(), s.ext.is_empty());
         }
 
         #[test]
         fn snapshot_extension_decode_never_panics(b in prop::collection::vec(any::<u8>(), 0..300)) {
             let _ = Snapshot::decode(&b);
+            let _ = Snapshot::decode_v2(&b);
         }
 
         #[test]
@@ -478,13 +569,17 @@ mod tests {
                 },
                 summary: Summary::default(),
                 ext: SnapshotExtensions::default(),
+                generation: 7,
+                layout: TreeLayout::Absolute,
             },
         )
         .unwrap();
         let with = |records: Vec<(u32, Vec<u8>)>| {
             let mut p = base.clone();
+            p.extend(codec::encode("x", &7u64).unwrap());
+            p.push(0);
             p.extend(codec::encode("x", &records).unwrap());
-            Snapshot::decode(&p)
+            Snapshot::decode_v2(&p)
         };
         let changed = codec::encode("x", &vec![b"a".to_vec()]).unwrap();
         assert!(with(vec![(1, changed.clone())]).is_ok());
@@ -495,6 +590,7 @@ mod tests {
         // Unknown tags are kept, and written back in order.
         let s = with(vec![(1, changed), (9, vec![1, 2])]).unwrap();
         assert_eq!(s.ext.unknown, vec![(9, vec![1, 2])]);
+        assert_eq!(s.generation, 7);
         let k = MasterKey::from_bytes([3; 32]).derive().unwrap();
         let b = s.seal(&mut k.sealer([1; 16], 0).unwrap()).unwrap();
         assert_eq!(Snapshot::open(&mut k.opener(), &b).unwrap(), s);
@@ -513,6 +609,24 @@ mod tests {
             bad.seal(&mut s),
             Err(RepoError::OutOfRange { .. })
         ));
+        // A named layout (a repaired version-1 snapshot) round-trips.
+        let named = Snapshot {
+            time: Timestamp::default(),
+            hostname: String::new(),
+            username: String::new(),
+            tags: vec![],
+            parent: None,
+            source: Source::Tree {
+                root: Id::ZERO,
+                paths: vec![b"/x".to_vec()],
+            },
+            summary: Summary::default(),
+            ext: SnapshotExtensions::default(),
+            generation: 0,
+            layout: TreeLayout::Named,
+        };
+        let b = named.seal(&mut s).unwrap();
+        assert_eq!(Snapshot::open(&mut k.opener(), &b).unwrap(), named);
         // A snapshot is not a config.
         let snap_bytes = s.seal(ObjectType::Snapshot, &Id::ZERO, b"x").unwrap();
         assert!(matches!(

@@ -3,14 +3,13 @@
 //! the stored bytes (a HashMap standing in for the backend) and compare BLAKE3 hashes.
 
 use lethe_repo::chunker::{is_zero, Chunker, DEVICE_CHUNK_SIZE};
-use lethe_repo::crypto::{MasterKey, RepoKeys, Sealer};
+use lethe_repo::crypto::{Keyring, MasterKey, RepoKeys, Sealer};
 use lethe_repo::index::{Index, IndexEntry, IndexFile};
-use lethe_repo::keys::{key_add, KdfParams, KeyFile};
-use lethe_repo::pack::{
-    open_blob, parse_trailer, read_header, seal_blob, sealed_slice, PackBuilder, TRAILER_LEN,
-};
+use lethe_repo::keys::{KdfParams, KeyFile, KeyFileV2};
+use lethe_repo::manifest::{manifest_path, parse_manifest_path, Manifest};
+use lethe_repo::pack::{open_blob, parse_trailer, read_header, sealed_slice, PackBuilder};
 use lethe_repo::recovery;
-use lethe_repo::snapshot::{DeviceIdentity, RepoConfig, Snapshot, Source, Summary};
+use lethe_repo::snapshot::{DeviceIdentity, RepoConfig, Snapshot, Source, Summary, TreeLayout};
 use lethe_repo::tree::{Extent, ExtentList, Node, NodeKind, Timestamp, Tree};
 use lethe_repo::{BlobKind, FileKind, Id};
 use std::collections::HashMap;
@@ -33,13 +32,12 @@ impl Writer<'_> {
         if self.index.contains(&id) || self.pending.iter().any(|e| e.id == id) {
             return id;
         }
-        let sealed = seal_blob(&mut self.sealer, kind, &id, plain).unwrap();
         let b = if kind.is_metadata() {
             &mut self.meta
         } else {
             &mut self.data
         };
-        b.add(kind, id, &sealed).unwrap();
+        b.seal_and_add(&mut self.sealer, kind, id, plain).unwrap();
         if b.is_full() {
             self.flush(kind.is_metadata());
         }
@@ -57,13 +55,15 @@ impl Writer<'_> {
         self.pending.extend(p.entries);
     }
 
-    fn finish(mut self) {
+    fn finish(mut self) -> Id {
         self.flush(false);
         self.flush(true);
-        let f = IndexFile::from_entries(&self.pending, vec![])
+        let f = IndexFile::from_entries(&self.pending, 1)
             .seal(&mut self.sealer)
             .unwrap();
-        self.store.insert(FileKind::Index.path(&Id::of_file(&f)), f);
+        let id = Id::of_file(&f);
+        self.store.insert(FileKind::Index.path(&id), f);
+        id
     }
 
     fn content(&mut self, chunks: Vec<&[u8]>) -> Vec<Extent> {
@@ -118,11 +118,11 @@ fn backup_and_restore_file_and_device() {
         secs: 1_767_225_600,
         nanos: 0,
     };
-    let master = MasterKey::from_bytes([0x33; 32]);
-    let keys = master.derive().unwrap();
+    let ring = Keyring::new(MasterKey::from_bytes([0x33; 32]));
+    let keys = ring.derive().unwrap();
     let mut store = Store::new();
-    let (kid, kf) = key_add(
-        &master,
+    let kf = KeyFileV2::passphrase(
+        &ring,
         b"pw",
         [1; 32],
         KdfParams {
@@ -132,9 +132,19 @@ fn backup_and_restore_file_and_device() {
         },
         "test".into(),
         t,
+        [2; 32],
+        [3; 32],
     )
+    .unwrap()
+    .encode()
     .unwrap();
-    store.insert(FileKind::Key.path(&kid), kf);
+    store.insert(FileKind::Key.path(&Id::of_file(&kf)), kf);
+    let secret = MasterKey::from_bytes([0x44; 32]);
+    let rf = KeyFileV2::recovery(&ring, &secret, "recovery".into(), t, [4; 32])
+        .unwrap()
+        .encode()
+        .unwrap();
+    store.insert(FileKind::Key.path(&Id::of_file(&rf)), rf);
     let cfg = RepoConfig::new([9; 32], t);
     let chunker = Chunker::new(
         lethe_repo::chunker::ChunkerParams {
@@ -200,12 +210,13 @@ fn backup_and_restore_file_and_device() {
         .map(|l| w.put_blob(BlobKind::ExtentList, &l.encode().unwrap()))
         .collect();
     let mut sealer = keys.sealer([3; 16], 3).unwrap();
-    w.finish();
+    let index_file = w.finish();
     assert!(
         stored_before < 40,
         "second half deduplicated: {stored_before} blobs"
     );
 
+    let mut snaps = Vec::new();
     for snap in [
         Snapshot {
             time: t,
@@ -219,6 +230,8 @@ fn backup_and_restore_file_and_device() {
             },
             summary: Summary::default(),
             ext: Default::default(),
+            generation: 1,
+            layout: TreeLayout::Absolute,
         },
         Snapshot {
             time: t,
@@ -242,23 +255,54 @@ fn backup_and_restore_file_and_device() {
             },
             summary: Summary::default(),
             ext: Default::default(),
+            generation: 1,
+            layout: TreeLayout::Absolute,
         },
     ] {
         let b = snap.seal(&mut sealer).unwrap();
+        snaps.push(Id::of_file(&b));
         store.insert(FileKind::Snapshot.path(&Id::of_file(&b)), b);
     }
     store.insert("config".into(), cfg.seal(&mut sealer).unwrap());
+    // The manifest is written last and lists what is live.
+    let mut m = Manifest::first(0, t);
+    m.generation = 2;
+    m.snapshots = snaps;
+    m.index = vec![index_file];
+    m.normalize();
+    store.insert(manifest_path(2), m.seal(&mut sealer).unwrap());
 
     // ---- restore from the store alone, starting from the passphrase ----
     let kbytes = store
         .iter()
-        .find(|(k, _)| k.starts_with("keys/"))
+        .filter(|(k, _)| k.starts_with("keys/"))
         .map(|(_, v)| v.clone())
+        .find(|v| !KeyFile::parse(v).unwrap().is_recovery())
         .unwrap();
-    let master2 = KeyFile::parse(&kbytes).unwrap().unlock(b"pw").unwrap();
-    let master3 = recovery::decode(&recovery::encode(&master2)).unwrap();
-    let keys = master3.derive().unwrap();
+    let ring2 = KeyFile::parse(&kbytes).unwrap().unlock(b"pw").unwrap();
+    assert_eq!(ring2.first().as_bytes(), ring.first().as_bytes());
+    // The recovery key opens the recovery slot, which gives the same keyring.
+    let text = recovery::encode(&secret);
+    let rbytes = store
+        .iter()
+        .filter(|(k, _)| k.starts_with("keys/"))
+        .map(|(_, v)| KeyFile::parse(v).unwrap())
+        .find(KeyFile::is_recovery)
+        .unwrap();
+    let KeyFile::V2(rslot) = rbytes else {
+        panic!("version 2")
+    };
+    let ring3 = rslot
+        .unlock_recovery(&recovery::decode(&text).unwrap())
+        .unwrap();
+    let keys = ring3.derive().unwrap();
     let mut opener = keys.opener();
+    let (gen, mbytes) = store
+        .iter()
+        .find_map(|(k, v)| parse_manifest_path(k).map(|g| (g, v)))
+        .unwrap();
+    let m = Manifest::open(&mut opener, gen, mbytes).unwrap();
+    assert_eq!(m.snapshots.len(), 2);
     assert_eq!(
         RepoConfig::open(&mut opener, &store["config"]).unwrap(),
         cfg
@@ -280,14 +324,16 @@ fn backup_and_restore_file_and_device() {
             ),
             FileKind::Pack => {
                 // Rebuild the index from the pack trailer + header alone.
-                let hl = parse_trailer(bytes).unwrap() as usize;
-                let start = bytes.len() - TRAILER_LEN - hl;
+                let tr = parse_trailer(&keys, bytes).unwrap();
+                let start = bytes.len() - tr.len() - tr.header_len() as usize;
                 rebuilt.extend(
                     read_header(
+                        &keys,
                         &mut opener,
                         &id,
                         bytes.len() as u64,
-                        &bytes[start..bytes.len() - TRAILER_LEN],
+                        &tr,
+                        &bytes[start..bytes.len() - tr.len()],
                     )
                     .unwrap(),
                 );
@@ -298,10 +344,8 @@ fn backup_and_restore_file_and_device() {
     assert_eq!(index.len(), rebuilt.len());
     let mut restored_file = false;
     let mut restored_dev = false;
-    for (path, bytes) in &store {
-        if !path.starts_with("snapshots/") {
-            continue;
-        }
+    for id in &m.snapshots {
+        let bytes = &store[&FileKind::Snapshot.path(id)];
         match Snapshot::open(&mut opener, bytes).unwrap().source {
             Source::Tree { root, .. } => {
                 let tree = Tree::decode(&read_blob(&keys, &store, &index, &root)).unwrap();

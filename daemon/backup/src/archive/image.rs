@@ -8,7 +8,9 @@ use crate::repo::{now, Repository};
 use crate::writer::{self, BlobSink, WriteStats};
 use crate::BackupError;
 use lethe_repo::chunker::{is_zero, Chunker};
-use lethe_repo::snapshot::{DeviceIdentity, Snapshot, SnapshotExtensions, Source, Summary};
+use lethe_repo::snapshot::{
+    DeviceIdentity, Snapshot, SnapshotExtensions, Source, Summary, TreeLayout,
+};
 use lethe_repo::tree::{Extent, ExtentList, Timestamp};
 use lethe_repo::{BlobKind, Id};
 use std::io::Read;
@@ -34,17 +36,19 @@ pub fn backup_stream(
     let started = Instant::now();
     let time = now();
     let lock = Lock::acquire(repo, LockKind::Shared)?;
-    let li = repo.dedup_index()?;
+    let ws = repo.begin_write(&lock, false)?;
+    let li = repo.load_in(&ws.state, true)?;
     let chunker = Chunker::new(repo.config.chunker, repo.keys().gear_key())?;
     let stats = Arc::new(WriteStats::default());
     let mut content = Content {
         chunker: &chunker,
         buf: vec![0u8; 2 * repo.config.chunker.max_size as usize],
     };
-    let ((lists, blake3, size), _) = writer::session(
+    let out = writer::session(
         repo,
         &lock,
         &li.index,
+        ws.base,
         opts.threads,
         Arc::clone(&stats),
         &opts.cancel,
@@ -59,6 +63,7 @@ pub fn backup_stream(
             Ok((store_extents(sink, &ext)?, blake3, size))
         },
     )?;
+    let (lists, blake3, size) = out.value;
     let source = Source::Stream {
         name: name.into(),
         size,
@@ -70,8 +75,10 @@ pub fn backup_stream(
         stats: &stats,
         started,
         unavailable: li.unavailable,
+        generation: ws.base,
+        index_files: out.index_files,
     };
-    single_source_snapshot(repo, opts, time, source, size, &done, Vec::new())
+    single_source_snapshot(repo, opts, time, source, size, done, Vec::new())
 }
 
 /// Image a raw block device (or any file) in fixed-size chunks; all-zero
@@ -88,16 +95,18 @@ pub fn backup_device(
     let started = Instant::now();
     let time = now();
     let lock = Lock::acquire(repo, LockKind::Shared)?;
-    let li = repo.dedup_index()?;
+    let ws = repo.begin_write(&lock, false)?;
+    let li = repo.load_in(&ws.state, true)?;
     let f = std::fs::File::open(path).map_err(|e| BackupError::io(path, e))?;
     let size = identity.size_bytes;
     let cs = u64::from(repo.config.device_chunk_size);
     let stats = Arc::new(WriteStats::default());
     let mut warnings = Vec::new();
-    let ((lists, blake3, unreadable), _) = writer::session(
+    let out = writer::session(
         repo,
         &lock,
         &li.index,
+        ws.base,
         opts.threads,
         Arc::clone(&stats),
         &opts.cancel,
@@ -140,6 +149,7 @@ pub fn backup_device(
             ))
         },
     )?;
+    let (lists, blake3, unreadable) = out.value;
     let source = Source::Device {
         identity,
         chunk_size: repo.config.device_chunk_size,
@@ -152,8 +162,10 @@ pub fn backup_device(
         stats: &stats,
         started,
         unavailable: li.unavailable,
+        generation: ws.base,
+        index_files: out.index_files,
     };
-    single_source_snapshot(repo, opts, time, source, size, &done, warnings)
+    single_source_snapshot(repo, opts, time, source, size, done, warnings)
 }
 
 /// The end state of a writing session.
@@ -162,6 +174,8 @@ struct Done<'a> {
     stats: &'a WriteStats,
     started: Instant,
     unavailable: usize,
+    generation: u64,
+    index_files: Vec<Id>,
 }
 
 /// Snapshot and report of a one-object source (a stream or a device image).
@@ -171,7 +185,7 @@ fn single_source_snapshot(
     time: Timestamp,
     source: Source,
     size: u64,
-    done: &Done<'_>,
+    done: Done<'_>,
     warnings: Vec<String>,
 ) -> Result<BackupReport, BackupError> {
     let summary = Summary {
@@ -188,8 +202,17 @@ fn single_source_snapshot(
         source,
         summary: summary.clone(),
         ext: SnapshotExtensions::default(),
+        generation: done.generation,
+        layout: TreeLayout::Absolute,
     };
-    let id = finish_snapshot(repo, done.lock, snap, done.stats, done.started)?;
+    let id = finish_snapshot(
+        repo,
+        done.lock,
+        snap,
+        done.stats,
+        done.started,
+        done.index_files,
+    )?;
     Ok(report(
         id,
         &summary,

@@ -1,5 +1,12 @@
 //! Archivers: directory trees, raw block devices and streams become blobs, a
-//! tree or extent lists, and finally a snapshot (written last).
+//! tree or extent lists, then a snapshot, and finally a manifest that lists
+//! the snapshot and its index files (written last).
+//!
+//! Tree snapshots keep the absolute source paths (format version 2): the root
+//! tree is the file system root, so `/srv/records` is `srv/records` in the
+//! snapshot and two sources with the same last name do not collide. The
+//! directories above a source path are recorded with their metadata but
+//! without their other contents.
 //!
 //! A file whose size, mtime, ctime, device and inode match the parent snapshot
 //! and whose blobs are all stored is not read again (as restic and borg do).
@@ -23,7 +30,9 @@ use crate::writer::{self, BlobSink, Cancel, WriteStats};
 use crate::{BackupError, Outcome};
 use lethe_repo::chunker::{is_zero, Chunker};
 use lethe_repo::index::Index;
-use lethe_repo::snapshot::{DeviceIdentity, Snapshot, SnapshotExtensions, Source, Summary};
+use lethe_repo::snapshot::{
+    DeviceIdentity, Snapshot, SnapshotExtensions, Source, Summary, TreeLayout,
+};
 use lethe_repo::tree::{Extent, Node, NodeKind, Timestamp, Tree};
 use lethe_repo::{BlobKind, FileKind, Id};
 use std::collections::{HashMap, HashSet};
@@ -123,8 +132,12 @@ pub struct BackupReport {
     pub bytes_reused: u64,
     /// Bytes uploaded.
     pub bytes_stored: u64,
-    /// bytes_total / bytes_stored.
-    pub dedup_ratio: f64,
+    /// bytes_total / bytes_stored; `None` when nothing new was stored (everything
+    /// was already in the repository).
+    pub dedup_ratio: Option<f64>,
+    /// Share of the source, in percent, that was already in the repository
+    /// (unchanged files and deduplicated chunks).
+    pub already_stored_percent: f64,
     /// Seconds.
     pub seconds: f64,
     /// Files that could not be read (skipped, named here), and other findings.
@@ -443,6 +456,56 @@ impl TreeArchiver<'_, '_> {
         }
     }
 
+    /// The tree of a directory above (or holding) source paths: only the
+    /// entries on the way to them, with the directories' own metadata.
+    fn prefix_dir(
+        &mut self,
+        sink: &mut BlobSink<'_>,
+        node: &Trie,
+        path: &Path,
+        rel: &[u8],
+        parent: Option<Tree>,
+    ) -> Result<Id, BackupError> {
+        let mut nodes = Vec::with_capacity(node.children.len());
+        for (name, child) in &node.children {
+            let cpath = path.join(std::ffi::OsStr::from_bytes(name));
+            let mut crel = rel.to_vec();
+            if !crel.is_empty() {
+                crel.push(b'/');
+            }
+            crel.extend_from_slice(name);
+            let pnode = parent
+                .as_ref()
+                .and_then(|t| t.nodes.iter().find(|n| n.name == *name));
+            if child.source {
+                match self.entry(sink, &cpath, name, &crel, pnode)? {
+                    Some(n) => nodes.push(n),
+                    None => {
+                        return Err(BackupError::NotFound(format!(
+                            "{}: cannot be read or is excluded",
+                            cpath.display()
+                        )))
+                    }
+                }
+                continue;
+            }
+            let md = std::fs::symlink_metadata(&cpath).map_err(|e| BackupError::io(&cpath, e))?;
+            if !md.is_dir() {
+                return Err(BackupError::Invalid(format!(
+                    "{}: not a directory (give canonical paths)",
+                    cpath.display()
+                )));
+            }
+            let sub_parent = pnode.and_then(|n| match &n.kind {
+                NodeKind::Dir { subtree } => self.parent_tree(Some(*subtree)),
+                _ => None,
+            });
+            let subtree = self.prefix_dir(sink, child, &cpath, &crel, sub_parent)?;
+            nodes.push(self.node(name, &md, NodeKind::Dir { subtree }));
+        }
+        sink.add(BlobKind::Tree, Tree { nodes }.encode()?)
+    }
+
     fn dir(
         &mut self,
         sink: &mut BlobSink<'_>,
@@ -509,10 +572,12 @@ pub(crate) fn report(
         bytes_new: stats.bytes_new.load(Ordering::Relaxed),
         bytes_reused: stats.bytes_reused.load(Ordering::Relaxed),
         bytes_stored: stored,
-        dedup_ratio: if stored == 0 {
-            0.0
+        dedup_ratio: (stored > 0).then(|| bytes_total as f64 / stored as f64),
+        already_stored_percent: if bytes_total == 0 {
+            100.0
         } else {
-            bytes_total as f64 / stored as f64
+            let new = stats.bytes_new.load(Ordering::Relaxed).min(bytes_total);
+            (bytes_total - new) as f64 * 100.0 / bytes_total as f64
         },
         seconds: started.elapsed().as_secs_f64(),
         outcome: if warnings.is_empty() && changed.is_empty() {
@@ -526,12 +591,14 @@ pub(crate) fn report(
     }
 }
 
+/// Write the snapshot, then the manifest that lists it and the run's index files.
 pub(crate) fn finish_snapshot(
     repo: &Repository,
     lock: &Lock,
     mut snap: Snapshot,
     stats: &WriteStats,
     started: Instant,
+    index_files: Vec<Id>,
 ) -> Result<Id, BackupError> {
     snap.summary.bytes_added = stats.bytes_new.load(Ordering::Relaxed);
     snap.summary.bytes_stored = stats.bytes_stored.load(Ordering::Relaxed);
@@ -540,11 +607,64 @@ pub(crate) fn finish_snapshot(
     let mut sealer = repo.sealer()?;
     let bytes = snap.seal(&mut sealer)?;
     lock.ensure()?;
-    repo.write_file(FileKind::Snapshot, bytes)
+    let id = repo.write_file(FileKind::Snapshot, bytes)?;
+    repo.commit(
+        lock,
+        &crate::fresh::Change {
+            add_snapshots: vec![id],
+            add_index: index_files,
+            ..Default::default()
+        },
+    )?;
+    Ok(id)
 }
 
-/// Back up directory trees (or single files). Each given path becomes an
-/// entry of the root tree, named by its last component.
+/// The source paths as a tree of components (`/srv/records` and `/srv/x` share
+/// `srv`); a path inside another given path is covered by it.
+#[derive(Default, Debug)]
+struct Trie {
+    source: bool,
+    children: std::collections::BTreeMap<Vec<u8>, Trie>,
+}
+
+impl Trie {
+    fn build(paths: &[Vec<u8>]) -> Result<Trie, BackupError> {
+        let mut root = Trie::default();
+        for p in paths {
+            if !p.starts_with(b"/") {
+                return Err(BackupError::Invalid(format!(
+                    "{}: source paths must be absolute",
+                    String::from_utf8_lossy(p)
+                )));
+            }
+            let parts: Vec<&[u8]> = p.split(|b| *b == b'/').filter(|c| !c.is_empty()).collect();
+            if parts.iter().any(|c| *c == b"." || *c == b"..") {
+                return Err(BackupError::Invalid(format!(
+                    "{}: source paths must not contain . or ..",
+                    String::from_utf8_lossy(p)
+                )));
+            }
+            if parts.is_empty() {
+                return Err(BackupError::Invalid(
+                    "backing up / itself is not supported: give its directories".into(),
+                ));
+            }
+            let mut node = &mut root;
+            for c in parts {
+                if node.source {
+                    break; // inside a path that is backed up whole
+                }
+                node = node.children.entry(c.to_vec()).or_default();
+            }
+            node.source = true;
+            node.children.clear();
+        }
+        Ok(root)
+    }
+}
+
+/// Back up directory trees (or single files), given as absolute paths. The
+/// snapshot's root tree is the file system root; each path keeps its place in it.
 pub fn backup_paths(
     repo: &Repository,
     paths: &[PathBuf],
@@ -553,20 +673,26 @@ pub fn backup_paths(
 ) -> Result<BackupReport, BackupError> {
     let started = Instant::now();
     let time = now();
-    let lock = Lock::acquire(repo, LockKind::Shared)?;
     let raw: Vec<Vec<u8>> = paths
         .iter()
         .map(|p| p.as_os_str().as_bytes().to_vec())
         .collect();
-    let li = repo.dedup_index()?;
+    let trie = Trie::build(&raw)?;
+    let lock = Lock::acquire(repo, LockKind::Shared)?;
+    let ws = repo.begin_write(&lock, false)?;
+    let li = repo.load_in(&ws.state, true)?;
     let index = &li.index;
-    // The newest readable snapshot of the same paths is the parent.
+    // The newest readable snapshot of the same host and paths is the parent.
     let parent = repo
-        .snapshots()?
+        .snapshots_in(&ws.state)?
         .ok
         .into_iter()
         .rev()
-        .find(|(_, s)| matches!(&s.source, Source::Tree { paths, .. } if *paths == raw));
+        .find(|(_, s)| {
+            s.layout == TreeLayout::Absolute
+                && s.hostname == opts.hostname
+                && matches!(&s.source, Source::Tree { paths, .. } if *paths == raw)
+        });
     let parent_changed: HashSet<Vec<u8>> = parent
         .as_ref()
         .map(|(_, s)| s.ext.changed_during_backup.iter().cloned().collect())
@@ -596,43 +722,17 @@ pub fn backup_paths(
         Source::Tree { root, .. } => Some(*root),
         _ => None,
     });
-    let ((root, _), _) = writer::session(
+    let out = writer::session(
         repo,
         &lock,
         index,
+        ws.base,
         opts.threads,
         Arc::clone(&stats),
         &opts.cancel,
         |sink| {
             let proot = arch.parent_tree(parent_root);
-            let mut nodes: Vec<Node> = Vec::new();
-            for p in paths {
-                let name = p
-                    .file_name()
-                    .map(|n| n.as_bytes().to_vec())
-                    .unwrap_or_else(|| b"root".to_vec());
-                if nodes.iter().any(|n| n.name == name) {
-                    return Err(BackupError::Invalid(format!(
-                        "two source paths end in the same name {:?}",
-                        String::from_utf8_lossy(&name)
-                    )));
-                }
-                let pnode = proot
-                    .as_ref()
-                    .and_then(|t| t.nodes.iter().find(|n| n.name == name));
-                match arch.entry(sink, p, &name, &name, pnode)? {
-                    Some(n) => nodes.push(n),
-                    None => {
-                        return Err(BackupError::NotFound(format!(
-                            "{}: cannot be read or is excluded",
-                            p.display()
-                        )))
-                    }
-                }
-            }
-            nodes.sort_by(|a, b| a.name.cmp(&b.name));
-            let root = sink.add(BlobKind::Tree, Tree { nodes }.encode()?)?;
-            Ok((root, ()))
+            arch.prefix_dir(sink, &trie, Path::new("/"), b"", proot)
         },
     )?;
     let snap = Snapshot {
@@ -641,14 +741,19 @@ pub fn backup_paths(
         username: opts.username.clone(),
         tags: opts.tags.clone(),
         parent: parent.map(|(id, _)| id),
-        source: Source::Tree { root, paths: raw },
+        source: Source::Tree {
+            root: out.value,
+            paths: raw,
+        },
         summary: arch.summary.clone(),
         ext: SnapshotExtensions {
             changed_during_backup: arch.changed.clone(),
             ..SnapshotExtensions::default()
         },
+        generation: ws.base,
+        layout: TreeLayout::Absolute,
     };
-    let id = finish_snapshot(repo, &lock, snap, &stats, started)?;
+    let id = finish_snapshot(repo, &lock, snap, &stats, started, out.index_files)?;
     Ok(report(
         id,
         &arch.summary,

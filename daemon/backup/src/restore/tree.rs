@@ -17,7 +17,7 @@ use crate::lock::{Lock, LockKind};
 use crate::repo::Repository;
 use crate::writer::Cancel;
 use crate::BackupError;
-use lethe_repo::snapshot::{Snapshot, Source};
+use lethe_repo::snapshot::{Snapshot, Source, TreeLayout};
 use lethe_repo::tree::{Node, NodeKind};
 use std::collections::HashMap;
 use std::os::fd::AsFd;
@@ -224,7 +224,11 @@ impl Walk<'_, '_> {
 }
 
 /// Restore a tree snapshot (or `sub`, a path inside it) under `target`,
-/// holding the repository's shared lock.
+/// holding the repository's shared lock. A version-2 snapshot keeps absolute
+/// paths: `/srv/records` is restored to `TARGET/srv/records`, and `sub` is an
+/// absolute path too (`/srv/records/2026`, the leading `/` optional), restored
+/// with the directories above it. In a version-1 snapshot `sub` starts with
+/// the last component of a source path and lands directly in the target.
 pub fn restore_tree(
     repo: &Repository,
     snap: &Snapshot,
@@ -262,8 +266,29 @@ pub fn restore_tree(
             rep.dropped.join("; ")
         ));
     }
+    // A version-1 snapshot names each source by its last component: an absolute
+    // sub-path inside a source path is translated (`/srv/records/2026` in a
+    // snapshot of `/srv/records` is `records/2026`).
+    let translated = match (sub, &snap.source) {
+        (Some(s), Source::Tree { paths, .. })
+            if snap.layout == TreeLayout::Named && s.starts_with('/') =>
+        {
+            paths.iter().find_map(|p| {
+                let p = String::from_utf8_lossy(p);
+                let p = p.trim_end_matches('/');
+                let rest = s.strip_prefix(p)?;
+                if !rest.is_empty() && !rest.starts_with('/') {
+                    return None;
+                }
+                let last = p.rsplit('/').next()?;
+                Some(format!("{last}{rest}"))
+            })
+        }
+        _ => None,
+    };
+    let sub = translated.as_deref().or(sub);
     match sub {
-        Some(s) => {
+        Some(s) if snap.layout == TreeLayout::Named => {
             let node = lookup(w.r, root, s)?;
             let rel = s.trim_matches('/').as_bytes().to_vec();
             let p = Place {
@@ -271,6 +296,49 @@ pub fn restore_tree(
                 name: node.name.clone(),
             };
             w.node(&top, &node, p, &rel);
+        }
+        Some(s) => {
+            let parts: Vec<Vec<u8>> = s
+                .split('/')
+                .filter(|c| !c.is_empty())
+                .map(|c| c.as_bytes().to_vec())
+                .collect();
+            if parts.is_empty() {
+                return Err(BackupError::Invalid("empty sub-path".into()));
+            }
+            let mut tree = w.r.tree(root)?;
+            let mut held: Option<Dir> = None;
+            for (i, part) in parts.iter().enumerate() {
+                let node = tree
+                    .nodes
+                    .iter()
+                    .find(|n| n.name == *part)
+                    .cloned()
+                    .ok_or_else(|| BackupError::NotFound(format!("{s}: not in the snapshot")))?;
+                let place = Place {
+                    dir: parts[..i].to_vec(),
+                    name: part.clone(),
+                };
+                let rel = parts[..=i].join(&b'/');
+                let parent = held.as_ref().unwrap_or(&top);
+                if i + 1 == parts.len() {
+                    w.node(parent, &node, place, &rel);
+                    break;
+                }
+                let NodeKind::Dir { subtree } = &node.kind else {
+                    return Err(BackupError::NotFound(format!(
+                        "{s}: {} is not a directory",
+                        String::from_utf8_lossy(part)
+                    )));
+                };
+                let next = parent
+                    .subdir(part, w.existing, true)
+                    .map_err(|e| BackupError::Invalid(format!("{}: {e}", w.show(&place))))?;
+                tree = w.r.tree(subtree)?;
+                w.report.dirs += 1;
+                w.dirs.push((node.clone(), place));
+                held = Some(next);
+            }
         }
         None => {
             let t = w.r.tree(root)?;

@@ -181,3 +181,16 @@ impl Backend for Faulty {
         self.inner.delete(name).await
     }
 }
+
+/// Where `src` lands under a restore target: snapshots keep absolute paths.
+pub fn under(target: &std::path::Path, src: &std::path::Path) -> PathBuf {
+    target.join(src.strip_prefix("/").expect("absolute source path"))
+}
+
+/// A source path as a path inside a snapshot (`srv/records`).
+pub fn snap_path(src: &std::path::Path) -> String {
+    src.strip_prefix("/")
+        .expect("absolute source path")
+        .display()
+        .to_string()
+}

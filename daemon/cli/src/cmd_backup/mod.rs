@@ -1,42 +1,53 @@
 //! `lethe backup …`: encrypted, deduplicated backups with restic's
-//! conventions (`--repo`/`LETHE_REPO`, `--password-file`/`LETHE_PASSWORD_FILE`/
-//! `LETHE_PASSWORD`, AWS_* credentials for S3), plus restore drills and repairs.
+//! conventions (`--repo`/`LETHE_REPO`, `--password-file`/`LETHE_PASSWORD_FILE`,
+//! `--password-command`/`LETHE_PASSWORD_COMMAND`, `LETHE_PASSWORD`, a prompt on a
+//! terminal, AWS_* credentials for S3, `--host`/`--tag`/`--path` filters), plus
+//! restore drills, repairs and key management.
 //!
 //! A thin edge: parse the arguments, build the engine's request, render its
 //! report, map its [`Outcome`] to an exit code. Every piece of backup logic
-//! (locks, damage handling, scheduled runs) lives in `lethe-backup`.
+//! (locks, freshness, damage handling, scheduled runs) lives in `lethe-backup`.
+//! The highest manifest generation seen per repository is kept in the state
+//! directory (`backup-generations/`), so a rolled-back repository is noticed.
 //!
 //! Exit codes: 0 ok; 1 error (nothing done, or the run did not complete);
-//! 2 failed (`check` found damage, a restore could not restore some entries,
-//! a drill failed, a scheduled step failed or a slot was missed);
-//! 3 completed with warnings (files unreadable or changed while read, damaged
-//! objects skipped, entries left in place by `--existing refuse`).
+//! 2 failed (`check` found damage, a rollback, deletion or replay; a restore
+//! could not restore some entries; a drill failed; a scheduled step failed or
+//! a slot was missed; `latest` refused because files were changed behind our
+//! back); 3 completed with warnings (files unreadable or changed while read,
+//! damaged objects skipped, entries left in place by `--existing refuse`).
+//! With `--json` the last stdout line is always a JSON object or array, errors
+//! included. Output to a closed pipe ends the command quietly.
 
 mod args;
 mod render;
+mod schedule_check;
 mod scheduled;
+mod secret;
 
 pub use args::BackupArgs;
 
 use crate::exit;
 use anyhow::{anyhow, bail, Context, Result};
-use args::{BackupCmd, KeyCmd, RepairCmd};
+use args::{BackupCmd, KeyCmd, RepairCmd, ScheduleCmd};
 use lethe_backup::archive::{self, BackupOptions, BackupSource};
 use lethe_backup::connect::{self, ConnectOptions, Connection};
 use lethe_backup::drill::{self, DrillRequest};
+use lethe_backup::prune::ForgetRequest;
 use lethe_backup::repair;
 use lethe_backup::repo::Selector;
 use lethe_backup::restore::{self, RestoreOptions};
 use lethe_backup::scheduled::RunResult;
+use lethe_backup::seen::SeenDir;
 use lethe_backup::walk::Filter;
-use lethe_backup::{check, prune, Outcome, Repository};
+use lethe_backup::{check, prune, BackupError, Outcome, Repository};
 use lethe_jobs::state::StateDir;
 use lethe_repo::keys::KdfParams;
-use lethe_repo::FileKind;
 use lethe_store::{BackupRun, JobStore};
-use render::BarProgress;
+use render::{out, BarProgress};
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Exit code of "completed with warnings" (the wipe's "incomplete" code).
 const WARNINGS: u8 = exit::INCOMPLETE;
@@ -46,16 +57,6 @@ fn code(o: Outcome) -> u8 {
         Outcome::Ok => exit::OK,
         Outcome::CompletedWithWarnings => WARNINGS,
         Outcome::Failed => exit::FAILED,
-    }
-}
-
-fn password(a: &BackupArgs) -> Result<Vec<u8>> {
-    if let Some(p) = &a.password_file {
-        return Ok(connect::read_secret(p)?);
-    }
-    match std::env::var("LETHE_PASSWORD") {
-        Ok(p) if !p.is_empty() => Ok(p.into_bytes()),
-        _ => bail!("no passphrase: give --password-file, LETHE_PASSWORD_FILE or LETHE_PASSWORD"),
     }
 }
 
@@ -71,22 +72,36 @@ fn connection(a: &BackupArgs) -> Result<Connection> {
     connect::connect(url, &opts).with_context(|| format!("opening {url}"))
 }
 
+fn password(a: &BackupArgs) -> Result<secret::Secret> {
+    secret::passphrase(
+        a.password_file.as_deref(),
+        a.password_command.as_deref(),
+        "repository passphrase",
+    )
+}
+
 /// An unlocked repository; the repository is dropped before its connection.
 struct Open {
     repo: Repository,
     _conn: Connection,
 }
 
-fn open(a: &BackupArgs) -> Result<Open> {
+fn open(state: &StateDir, a: &BackupArgs) -> Result<Open> {
     let conn = connection(a)?;
     let repo = match &a.recovery_key_file {
         Some(f) => {
-            let text = std::fs::read_to_string(f).with_context(|| f.display().to_string())?;
-            Repository::open_with_recovery(conn.store.clone(), text.trim())?
+            let text = secret::recovery_key(Some(f))?;
+            Repository::open_with_recovery(conn.store.clone(), &String::from_utf8_lossy(&text))?
         }
         None => Repository::open(conn.store.clone(), &password(a)?)?,
     };
-    Ok(Open { repo, _conn: conn })
+    for w in &repo.key_warnings {
+        eprintln!("lethe: warning: {w}");
+    }
+    Ok(Open {
+        repo: repo.with_seen(Arc::new(SeenDir::in_state_dir(state.root()))),
+        _conn: conn,
+    })
 }
 
 fn unix_now() -> i64 {
@@ -97,47 +112,106 @@ fn random_seed() -> Result<u64> {
     Ok(u64::from_le_bytes(lethe_backup::repo::random()?))
 }
 
+/// Did the command stop because stdout is a closed pipe (`| head`)?
+fn closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 pub fn run(state: &StateDir, a: &BackupArgs) -> Result<u8> {
+    match dispatch(state, a) {
+        Ok(c) => Ok(c),
+        Err(e) if closed_pipe(&e) => Ok(exit::OK),
+        Err(e) => {
+            // Files changed behind our back: "failed", not "error".
+            let tampered = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<BackupError>(),
+                    Some(BackupError::Tampered { .. })
+                )
+            });
+            let c = if tampered { exit::FAILED } else { exit::ERROR };
+            if a.json {
+                eprintln!("lethe: error: {e:#}");
+                let _ = out(serde_json::json!({"error": format!("{e:#}"), "exit": c}));
+                Ok(c)
+            } else if tampered {
+                eprintln!("lethe: error: {e:#}");
+                Ok(c)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+fn dispatch(state: &StateDir, a: &BackupArgs) -> Result<u8> {
     match &a.cmd {
         BackupCmd::RunScheduled { config } => scheduled::run(state, config, a.json),
         BackupCmd::History { job } => scheduled::history(state, job.as_deref(), a.json),
+        BackupCmd::Schedule {
+            cmd: ScheduleCmd::Check { file },
+        } => schedule_check::run(file, a.json),
         BackupCmd::Init => {
             let conn = connection(a)?;
-            let pw = password(a)?;
+            let pw = match (&a.password_file, &a.password_command) {
+                (None, None)
+                    if std::env::var_os("LETHE_PASSWORD").is_none() && secret::can_prompt() =>
+                {
+                    secret::prompt_new("the new repository's passphrase")?
+                }
+                _ => password(a)?,
+            };
             let (repo, recovery) =
                 Repository::init(conn.store.clone(), &pw, KdfParams::DEFAULT, "init")?;
+            let repo = repo.with_seen(Arc::new(SeenDir::in_state_dir(state.root())));
+            // Remember generation 1: from now on a missing manifest is noticed.
+            repo.state()?;
             if a.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"repository": repo.store.describe(), "recovery_key": recovery})
-                );
+                out(
+                    serde_json::json!({"repository": repo.store.describe(), "recovery_key": recovery}),
+                )?;
             } else {
-                println!("created repository {}", repo.store.describe());
-                println!("recovery key (print it and store it offline; it is shown only now):");
-                println!("  {recovery}");
+                out(format_args!("created repository {}", repo.store.describe()))?;
+                out("recovery key (print it and store it offline; it is shown only now):")?;
+                out(format_args!("  {recovery}"))?;
             }
             Ok(exit::OK)
         }
         BackupCmd::Run(r) => backup_run(state, a, r),
-        BackupCmd::Snapshots => {
-            let o = open(a)?;
-            let list = o.repo.snapshots()?;
-            render::snapshots(&list, a.json)?;
-            Ok(if list.damaged.is_empty() {
+        BackupCmd::Snapshots(f) => {
+            let o = open(state, a)?;
+            let st = o.repo.state()?;
+            let mut list = o.repo.snapshots_in(&st)?;
+            let filter = f.filter();
+            list.ok.retain(|(_, s)| filter.matches(s));
+            render::findings(&st.findings);
+            render::snapshots(&list, &st, a.json)?;
+            Ok(if !st.tampering().is_empty() {
+                exit::FAILED
+            } else if list.damaged.is_empty() {
                 exit::OK
             } else {
                 WARNINGS
             })
         }
-        BackupCmd::Ls { snapshot } => {
-            let o = open(a)?;
-            let (_, snap) = o.repo.find_snapshot(snapshot)?;
-            Ok(code(render::ls(&o.repo, &snap)?))
+        BackupCmd::Ls { snapshot, filter } => {
+            let o = open(state, a)?;
+            let (id, snap) = o
+                .repo
+                .select(&Selector::parse_with(snapshot, &filter.filter()))?;
+            Ok(code(render::ls(&o.repo, &id, &snap, a.json)?))
         }
         BackupCmd::Restore(r) => {
-            let o = open(a)?;
-            let (id, snap) = o.repo.find_snapshot(&r.snapshot)?;
-            let rep = match (&r.target, &r.to) {
+            let o = open(state, a)?;
+            let (id, snap) = o
+                .repo
+                .select(&Selector::parse_with(&r.snapshot, &r.filter()))?;
+            let st = o.repo.state()?;
+            render::findings(&st.findings);
+            let mut rep = match (&r.target, &r.to) {
                 (Some(t), None) => {
                     let opts = RestoreOptions {
                         existing: r.existing.into(),
@@ -163,7 +237,11 @@ pub fn run(state: &StateDir, a: &BackupArgs) -> Result<u8> {
                     "give --target DIR (directory trees) or --to FILE|DEVICE (images, streams)"
                 ),
             };
-            render::restore(&id, &rep, a.json);
+            // Files changed behind our back are named with the restore.
+            rep.warnings
+                .extend(st.tampering().iter().map(|f| f.to_string()));
+            rep.classify();
+            render::restore(&id, &rep, a.json)?;
             Ok(code(rep.outcome))
         }
         BackupCmd::Check { read_data } => {
@@ -173,20 +251,28 @@ pub fn run(state: &StateDir, a: &BackupArgs) -> Result<u8> {
                     .ppm(),
                 None => 0,
             };
-            let o = open(a)?;
+            let o = open(state, a)?;
             let rep = check::check(&o.repo, ppm, random_seed()?)?;
             render::check(&rep, a.json)?;
             Ok(code(rep.outcome()))
         }
         BackupCmd::Forget(f) => {
             let policy = f.policy().map_err(|e| anyhow!(e))?;
-            let o = open(a)?;
-            let rep = prune::forget(&o.repo, &policy, f.dry_run)?;
-            render::forget(&rep, f.dry_run, a.json)?;
-            if f.prune && !f.dry_run {
-                let p = prune::prune(&o.repo, 50_000)?;
-                render::prune(&p, a.json)?;
-            }
+            let o = open(state, a)?;
+            let req = ForgetRequest {
+                policy,
+                filter: f.filter.filter(),
+                source: None,
+                ids: f.ids.clone(),
+                dry_run: f.dry_run,
+            };
+            let rep = prune::forget_with(&o.repo, &req)?;
+            let pruned = if f.prune && !f.dry_run {
+                Some(prune::prune(&o.repo, 50_000)?)
+            } else {
+                None
+            };
+            render::forget(&rep, pruned.as_ref(), a.json)?;
             Ok(if rep.damaged.is_empty() {
                 exit::OK
             } else {
@@ -197,13 +283,13 @@ pub fn run(state: &StateDir, a: &BackupArgs) -> Result<u8> {
             let ppm = args::max_unused_percent(max_unused)
                 .map_err(|e| anyhow!("--max-unused {e}"))?
                 .ppm();
-            let o = open(a)?;
+            let o = open(state, a)?;
             let rep = prune::prune(&o.repo, ppm)?;
             render::prune(&rep, a.json)?;
             Ok(exit::OK)
         }
         BackupCmd::Repair { cmd } => {
-            let o = open(a)?;
+            let o = open(state, a)?;
             match cmd {
                 RepairCmd::Index { read_data } => {
                     let rep = repair::repair_index(&o.repo, *read_data)?;
@@ -230,19 +316,29 @@ pub fn run(state: &StateDir, a: &BackupArgs) -> Result<u8> {
                         WARNINGS
                     })
                 }
+                RepairCmd::Manifest => {
+                    let rep = repair::repair_manifest(&o.repo)?;
+                    render::repair_manifest(&rep, a.json)?;
+                    Ok(if rep.lost.is_empty() {
+                        exit::OK
+                    } else {
+                        WARNINGS
+                    })
+                }
             }
         }
-        BackupCmd::Key { cmd } => key(a, cmd),
+        BackupCmd::Key { cmd } => key(state, a, cmd),
         BackupCmd::Drill {
             sample,
             scratch,
             seed,
             snapshot,
+            filter,
         } => {
             let sample = args::ranged("--sample", sample, 1, 1_000_000).map_err(|e| anyhow!(e))?;
-            let o = open(a)?;
+            let o = open(state, a)?;
             let req = DrillRequest {
-                snapshot: Selector::parse(snapshot),
+                snapshot: Selector::parse_with(snapshot, &filter.filter()),
                 sample: sample as usize,
                 seed: match seed {
                     Some(s) => *s,
@@ -284,11 +380,11 @@ fn backup_run(state: &StateDir, a: &BackupArgs, r: &args::RunArgs) -> Result<u8>
         .map(|s| args::ranged("--lock-days", s, 1, 36_500))
         .transpose()
         .map_err(|e| anyhow!(e))?;
-    let Open { mut repo, _conn } = open(a)?;
+    let Open { mut repo, _conn } = open(state, a)?;
     if let Some(days) = lock_days {
         // Ransomware protection: the backend refuses to delete these
         // objects (even with the repository's credentials) until then.
-        repo.write_opts.retention = Some(lethe_backend::Retention {
+        let retention = lethe_backend::Retention {
             mode: if r.lock_mode == "governance" {
                 lethe_backend::RetentionMode::Governance
             } else {
@@ -296,10 +392,16 @@ fn backup_run(state: &StateDir, a: &BackupArgs, r: &args::RunArgs) -> Result<u8>
             },
             retain_until: std::time::SystemTime::now()
                 + std::time::Duration::from_secs(u64::from(days) * 86_400),
-        });
+        };
+        repo.write_opts.retention = Some(retention);
+        // The config and the key files get the same retention as the data.
+        repo.retain_keys_and_config(&retention)?;
     }
     let mut opts = BackupOptions::for_this_host();
     opts.tags = r.tags.clone();
+    if let Some(h) = &r.host {
+        opts.hostname = h.clone();
+    }
     opts.filter = Filter::new(&r.include, &r.exclude)?;
     if let Some(t) = threads {
         opts.threads = t as usize;
@@ -353,24 +455,48 @@ fn backup_run(state: &StateDir, a: &BackupArgs, r: &args::RunArgs) -> Result<u8>
     Ok(code(report.outcome))
 }
 
-fn key(a: &BackupArgs, cmd: &KeyCmd) -> Result<u8> {
-    let Open { mut repo, _conn } = open(a)?;
-    match cmd {
-        KeyCmd::List => {
-            for (id, _) in repo.list_files(FileKind::Key)? {
-                let mark = if id == repo.key_id { "*" } else { " " };
-                println!("{mark} {}", id.to_hex());
-            }
+fn key(state: &StateDir, a: &BackupArgs, cmd: &KeyCmd) -> Result<u8> {
+    if let KeyCmd::Recover {
+        new_password_file,
+        label,
+    } = cmd
+    {
+        // Every passphrase lost: the recovery key opens the repository, a new
+        // passphrase is added.
+        let text = secret::recovery_key(a.recovery_key_file.as_deref())?;
+        let conn = connection(a)?;
+        let repo =
+            Repository::open_with_recovery(conn.store.clone(), &String::from_utf8_lossy(&text))?
+                .with_seen(Arc::new(SeenDir::in_state_dir(state.root())));
+        let pw = secret::new_passphrase(new_password_file.as_deref(), "the new passphrase")?;
+        let id = repo.key_add(&pw, label)?;
+        if a.json {
+            out(serde_json::json!({"added": id.to_hex(), "label": label}))?;
+        } else {
+            out(format_args!(
+                "the recovery key opened the repository; new passphrase added as key {} (\"{label}\")",
+                &id.to_hex()[..16]
+            ))?;
         }
+        return Ok(exit::OK);
+    }
+    let Open { mut repo, _conn } = open(state, a)?;
+    match cmd {
+        KeyCmd::List => render::keys(&repo.key_list()?, a.json)?,
         KeyCmd::Add {
             new_password_file,
             label,
         } => {
-            let id = repo.key_add(&connect::read_secret(new_password_file)?, label)?;
-            println!("added key {}", id.to_hex());
+            let pw = secret::new_passphrase(new_password_file.as_deref(), "the added passphrase")?;
+            let id = repo.key_add(&pw, label)?;
+            if a.json {
+                out(serde_json::json!({"added": id.to_hex(), "label": label}))?;
+            } else {
+                out(format_args!("added key {}", id.to_hex()))?;
+            }
         }
         KeyCmd::Remove { id } => {
-            let all = repo.list_files(FileKind::Key)?;
+            let all = repo.list_files(lethe_repo::FileKind::Key)?;
             let m: Vec<_> = all
                 .iter()
                 .filter(|(k, _)| k.to_hex().starts_with(id.as_str()))
@@ -379,17 +505,43 @@ fn key(a: &BackupArgs, cmd: &KeyCmd) -> Result<u8> {
                 bail!("{id} matches {} key files", m.len());
             };
             repo.key_remove(k)?;
-            println!("removed key {}", k.to_hex());
+            if a.json {
+                out(serde_json::json!({"removed": k.to_hex()}))?;
+            } else {
+                out(format_args!(
+                    "removed key {}; run `lethe backup key rotate` so a copy of it opens nothing written from now on",
+                    k.to_hex()
+                ))?;
+            }
         }
         KeyCmd::Passwd { new_password_file } => {
-            let old = password(a)?;
-            let id = repo.key_passwd(
-                &old,
-                &connect::read_secret(new_password_file)?,
-                KdfParams::DEFAULT,
-            )?;
-            println!("passphrase changed; key is now {}", id.to_hex());
+            let old = if a.recovery_key_file.is_some() {
+                bail!("`key passwd` changes a passphrase: open with it, not with the recovery key (use `key recover`)");
+            } else {
+                password(a)?
+            };
+            let new = secret::new_passphrase(new_password_file.as_deref(), "the new passphrase")?;
+            let id = repo.key_passwd(&old, &new, KdfParams::DEFAULT)?;
+            if a.json {
+                out(serde_json::json!({"key": id.to_hex()}))?;
+            } else {
+                out(format_args!(
+                    "passphrase changed; key is now {}",
+                    id.to_hex()
+                ))?;
+            }
         }
+        KeyCmd::Rotate => {
+            let pw = if a.recovery_key_file.is_some() {
+                None
+            } else {
+                Some(password(a)?)
+            };
+            let rep =
+                lethe_backup::rotate::key_rotate(&mut repo, pw.as_ref().map(|p| p.as_slice()))?;
+            render::rotate(&rep, a.json)?;
+        }
+        KeyCmd::Recover { .. } => unreachable!("handled above"),
     }
     Ok(exit::OK)
 }
@@ -458,18 +610,17 @@ fn restore_to_device(
     match &report.outcome {
         Outcome::Passed => {
             if a.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"snapshot": id.to_hex(), "restored": {"files": 1, "bytes": report.bytes_written}, "job": report.job})
-                );
+                out(
+                    serde_json::json!({"snapshot": id.to_hex(), "restored": {"files": 1, "bytes": report.bytes_written}, "job": report.job}),
+                )?;
             } else {
-                println!(
+                out(format_args!(
                     "restored {} onto {} from {} (job {}); the image matched its backup-time BLAKE3",
                     render::human(report.bytes_written),
                     to.display(),
                     &id.to_hex()[..16],
                     report.job.as_deref().unwrap_or("-")
-                );
+                ))?;
             }
             Ok(exit::OK)
         }
@@ -479,7 +630,7 @@ fn restore_to_device(
                 eprintln!("lethe: error: {p}");
             }
             if a.json {
-                println!("{}", crate::render::summary(&report));
+                out(crate::render::summary(&report))?;
             }
             Ok(crate::render::exit_code(&report.outcome))
         }

@@ -1,22 +1,44 @@
 //! How `lethe backup` shows the engine's reports: text on a terminal, one
 //! JSON object (or array) as the last stdout line with `--json`. Problems go
-//! to stderr, named.
+//! to stderr, named. Everything on stdout goes through [`out`], so a closed
+//! pipe ends the command quietly instead of a panic.
 
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lethe_backup::archive::{BackupReport, Progress};
 use lethe_backup::check::CheckReport;
 use lethe_backup::drill::DrillReport;
+use lethe_backup::fresh::{Finding, RepoState};
 use lethe_backup::prune::{ForgetReport, PruneReport};
-use lethe_backup::repair::{RepairIndexReport, RepairSnapshotsReport};
-use lethe_backup::repo::SnapshotList;
+use lethe_backup::repair::{RepairIndexReport, RepairManifestReport, RepairSnapshotsReport};
+use lethe_backup::repo::{KeyInfo, SnapshotList};
 use lethe_backup::restore::{Reader, RestoreReport};
+use lethe_backup::rotate::RotateReport;
 use lethe_backup::{Outcome, Repository};
 use lethe_repo::snapshot::{Snapshot, Source};
 use lethe_repo::tree::NodeKind;
 use lethe_repo::Id;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
+
+/// One line on stdout; a closed pipe is an error the command ends on quietly.
+pub fn out(line: impl std::fmt::Display) -> Result<()> {
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "{line}")?;
+    o.flush()?;
+    Ok(())
+}
+
+/// What the storage provider did, on stderr: tampering loudly, the rest as warnings.
+pub fn findings(f: &[Finding]) {
+    for x in f {
+        if x.kind.is_tampering() {
+            eprintln!("lethe: SECURITY: {x}");
+        } else {
+            eprintln!("lethe: warning: {x}");
+        }
+    }
+}
 
 pub struct BarProgress(Option<ProgressBar>);
 
@@ -139,35 +161,49 @@ pub fn backup(report: &BackupReport, json: bool) -> Result<()> {
         eprintln!("completed with warnings");
     }
     if json {
-        println!("{}", serde_json::to_string(report)?);
+        out(serde_json::to_string(report)?)?;
         return Ok(());
     }
-    println!("snapshot {} saved", short(&report.snapshot));
-    println!(
+    out(format_args!("snapshot {} saved", short(&report.snapshot)))?;
+    out(format_args!(
         "  {} files, {} dirs, {} processed, {} read in {:.1} s",
         report.files,
         report.dirs,
         human(report.bytes_total),
         human(report.bytes_read),
         report.seconds
-    );
-    println!(
-        "  new {}  reused {}  stored {}  dedup ratio {:.2}",
-        human(report.bytes_new),
-        human(report.bytes_reused),
-        human(report.bytes_stored),
-        report.dedup_ratio
-    );
+    ))?;
+    match report.dedup_ratio {
+        _ if report.bytes_new == 0 || report.bytes_read == 0 => out(format_args!(
+            "  unchanged: all {} was already in the repository (stored {}: directory metadata)",
+            human(report.bytes_total),
+            human(report.bytes_stored)
+        ))?,
+        Some(r) if r >= 1.05 => out(format_args!(
+            "  new {}  stored {}  ({:.1} % of the source was already in the repository; {r:.1} x less stored than processed)",
+            human(report.bytes_new),
+            human(report.bytes_stored),
+            report.already_stored_percent
+        ))?,
+        Some(_) => out(format_args!(
+            "  new {}  stored {}  ({:.1} % of the source was already in the repository)",
+            human(report.bytes_new),
+            human(report.bytes_stored),
+            report.already_stored_percent
+        ))?,
+        None => out(format_args!("  new {}", human(report.bytes_new)))?,
+    }
     Ok(())
 }
 
-pub fn snapshots(list: &SnapshotList, json: bool) -> Result<()> {
+pub fn snapshots(list: &SnapshotList, st: &RepoState, json: bool) -> Result<()> {
     for d in &list.damaged {
         eprintln!(
             "lethe: warning: {} is damaged and skipped: {}",
             d.object, d.error
         );
     }
+    let _ = st;
     if json {
         let v: Vec<_> = list
             .ok
@@ -176,17 +212,23 @@ pub fn snapshots(list: &SnapshotList, json: bool) -> Result<()> {
                 serde_json::json!({
                     "id": id.to_hex(), "time": s.time.secs, "hostname": s.hostname,
                     "tags": s.tags, "source": source_label(&s.source),
+                    "paths": match &s.source { Source::Tree { paths, .. } => paths.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect::<Vec<_>>(), _ => Vec::new() },
+                    "format": match s.layout { lethe_repo::snapshot::TreeLayout::Absolute => 2, lethe_repo::snapshot::TreeLayout::Named => 1 },
                     "bytes_read": s.summary.bytes_read, "bytes_added": s.summary.bytes_added,
                     "changed_during_backup": s.ext.changed_during_backup.len(),
                     "repaired_from": s.ext.repaired.as_ref().map(|r| r.original.to_hex()),
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string(&v)?);
+        out(serde_json::to_string(&v)?)?;
         return Ok(());
     }
-    println!("{:<16}  {:<20}  {:<12}  source", "id", "time (UTC)", "host");
-    for (id, s) in &list.ok {
+    out(format_args!(
+        "{:<16}  {:<20}  {:<12}  {:<12}  source",
+        "id", "time (UTC)", "host", "tags"
+    ))?;
+    // Newest first, as every other list.
+    for (id, s) in list.ok.iter().rev() {
         let mut note = String::new();
         if !s.ext.changed_during_backup.is_empty() {
             note.push_str(&format!(
@@ -200,23 +242,32 @@ pub fn snapshots(list: &SnapshotList, json: bool) -> Result<()> {
                 short(&r.original.to_hex())
             ));
         }
-        println!(
-            "{:<16}  {:<20}  {:<12}  {}{note}",
+        out(format_args!(
+            "{:<16}  {:<20}  {:<12}  {:<12}  {}{note}",
             short(&id.to_hex()),
             lethe_core::timefmt::rfc3339_utc(s.time.secs),
             s.hostname,
+            s.tags.join(","),
             source_label(&s.source)
-        );
+        ))?;
     }
     Ok(())
 }
 
 /// List a snapshot's files; an unreadable directory is named and skipped.
-pub fn ls(repo: &Repository, snap: &Snapshot) -> Result<Outcome> {
+/// With `--json`, one array of `{path, type, size, mode, mtime}` objects.
+pub fn ls(repo: &Repository, id: &Id, snap: &Snapshot, json: bool) -> Result<Outcome> {
     let Source::Tree { root, .. } = snap.source else {
-        println!("{}", source_label(&snap.source));
+        if json {
+            out(
+                serde_json::json!({"snapshot": id.to_hex(), "source": source_label(&snap.source)}),
+            )?;
+        } else {
+            out(source_label(&snap.source))?;
+        }
         return Ok(Outcome::Ok);
     };
+    let mut rows = Vec::new();
     let mut r = Reader::new(repo)?;
     let mut outcome = Outcome::Ok;
     let mut stack = vec![(root, String::new())];
@@ -231,32 +282,46 @@ pub fn ls(repo: &Repository, snap: &Snapshot) -> Result<Outcome> {
         };
         for n in t.nodes.iter().rev() {
             let p = format!("{path}/{}", String::from_utf8_lossy(&n.name));
-            match &n.kind {
+            let kind = match &n.kind {
                 NodeKind::Dir { subtree } => {
-                    println!("{p}/");
-                    stack.push((*subtree, p));
+                    stack.push((*subtree, p.clone()));
+                    "dir"
                 }
-                _ => println!("{p}  {}", n.size),
+                NodeKind::File { .. } => "file",
+                NodeKind::Symlink { .. } => "symlink",
+                NodeKind::HardLink { .. } => "hardlink",
+                NodeKind::BlockDev { .. } => "blockdev",
+                NodeKind::CharDev { .. } => "chardev",
+                NodeKind::Fifo => "fifo",
+                NodeKind::Socket => "socket",
+            };
+            if json {
+                rows.push(serde_json::json!({"path": p, "type": kind, "size": n.size,
+                    "mode": format!("{:o}", n.mode), "mtime": n.mtime.secs}));
+            } else if kind == "dir" {
+                out(format_args!("{p}/"))?;
+            } else {
+                out(format_args!("{p}  {}", n.size))?;
             }
         }
+    }
+    if json {
+        out(serde_json::Value::Array(rows))?;
     }
     Ok(outcome)
 }
 
-pub fn restore(id: &Id, rep: &RestoreReport, json: bool) {
+pub fn restore(id: &Id, rep: &RestoreReport, json: bool) -> Result<()> {
     if json {
-        println!(
-            "{}",
-            serde_json::json!({"snapshot": id.to_hex(), "restored": rep})
-        );
+        out(serde_json::json!({"snapshot": id.to_hex(), "restored": rep}))?;
     } else {
-        println!(
+        out(format_args!(
             "restored {} files, {} dirs, {} from {}; every restored file matched its backup-time BLAKE3",
             rep.files,
             rep.dirs,
             human(rep.bytes),
             short(&id.to_hex())
-        );
+        ))?;
     }
     for d in &rep.damaged_objects {
         eprintln!(
@@ -280,100 +345,117 @@ pub fn restore(id: &Id, rep: &RestoreReport, json: bool) {
             if rep.failed.len() == 1 { "y" } else { "ies" }
         );
     }
+    Ok(())
 }
 
 pub fn check(rep: &CheckReport, json: bool) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string(rep)?);
+        out(serde_json::to_string(rep)?)?;
         return Ok(());
     }
-    println!(
-        "{} snapshots, {} blobs in {} packs; {} packs read back",
-        rep.snapshots, rep.blobs, rep.packs, rep.packs_read
-    );
+    out(format_args!(
+        "manifest generation {}; {} snapshots, {} blobs in {} packs; {} packs read back",
+        rep.generation, rep.snapshots, rep.blobs, rep.packs, rep.packs_read
+    ))?;
     for w in &rep.warnings {
-        println!("  warning: {w}");
+        out(format_args!("  warning: {w}"))?;
     }
     for e in &rep.errors {
-        println!("  ERROR: {e}");
+        out(format_args!("  ERROR: {e}"))?;
     }
     for s in &rep.damaged_snapshots {
-        println!("  damaged snapshot: {s}");
+        out(format_args!("  damaged snapshot: {s}"))?;
     }
-    println!(
-        "{}",
-        if rep.ok() {
-            "no errors"
-        } else {
-            "THE REPOSITORY IS DAMAGED (see docs/backup-recovery.md)"
-        }
-    );
+    let tampered = rep.freshness.iter().any(|f| f.kind.is_tampering());
+    out(if rep.ok() {
+        "no errors"
+    } else if tampered {
+        "FILES WERE CHANGED BEHIND THIS CLIENT'S BACK (see docs/backup-recovery.md, \"Rollback, deletion, replay\")"
+    } else {
+        "THE REPOSITORY IS DAMAGED (see docs/backup-recovery.md)"
+    })?;
     Ok(())
 }
 
-pub fn forget(rep: &ForgetReport, dry_run: bool, json: bool) -> Result<()> {
+pub fn forget(rep: &ForgetReport, pruned: Option<&PruneReport>, json: bool) -> Result<()> {
     for d in &rep.damaged {
         eprintln!(
             "lethe: warning: {} is damaged: not decided on, not removed ({})",
             d.object, d.error
         );
     }
+    for n in &rep.notes {
+        eprintln!("lethe: note: {n}");
+    }
     let removed = rep.decisions.iter().filter(|d| !d.keep).count();
     if json {
-        let v: Vec<_> = rep
-            .decisions
-            .iter()
-            .map(|d| {
-                serde_json::json!({"id": d.id.to_hex(), "time": d.time, "keep": d.keep,
-                "reasons": d.reasons.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>()})
-            })
-            .collect();
-        println!("{}", serde_json::to_string(&v)?);
+        out(serde_json::json!({
+            "decisions": rep.decisions,
+            "removed": removed,
+            "dry_run": rep.dry_run,
+            "prune": pruned,
+        }))?;
         return Ok(());
     }
+    let mut group = None;
     for d in &rep.decisions {
-        println!(
-            "{} {}  {:?}",
+        let g = (d.host.clone(), d.source.clone());
+        if group.as_ref() != Some(&g) {
+            out(format_args!("{} on {}:", d.source, d.host))?;
+            group = Some(g);
+        }
+        out(format_args!(
+            "  {} {}  {}  {}",
             if d.keep { "keep  " } else { "remove" },
-            short(&d.id.to_hex()),
-            d.reasons
-        );
+            short(&d.id),
+            lethe_core::timefmt::rfc3339_utc(d.time),
+            d.reasons.join("; ")
+        ))?;
     }
-    println!(
+    out(format_args!(
         "{removed} snapshot(s) {}",
-        if dry_run {
+        if rep.dry_run {
             "would be removed"
         } else {
             "removed"
         }
-    );
+    ))?;
+    if let Some(p) = pruned {
+        prune(p, false)?;
+    }
     Ok(())
 }
 
 pub fn prune(rep: &PruneReport, json: bool) -> Result<()> {
+    for n in &rep.notes {
+        eprintln!("lethe: note: {n}");
+    }
     if json {
-        println!("{}", serde_json::to_string(rep)?);
+        out(serde_json::to_string(rep)?)?;
     } else {
-        println!(
+        out(format_args!(
             "deleted {} packs, repacked {} into {}, freed {}",
             rep.packs_deleted,
             rep.packs_repacked,
             rep.packs_written,
             human(rep.bytes_freed)
-        );
+        ))?;
     }
     Ok(())
 }
 
 pub fn repair_index(rep: &RepairIndexReport, json: bool) -> Result<()> {
+    for n in &rep.notes {
+        eprintln!("lethe: note: {n}");
+    }
     if json {
-        println!("{}", serde_json::to_string(rep)?);
+        out(serde_json::to_string(rep)?)?;
         return Ok(());
     }
-    println!(
+    out(format_args!(
         "read {} packs; indexed {} blobs in {} new index file(s); removed {} old index file(s)",
         rep.packs_read, rep.blobs_indexed, rep.index_files_written, rep.index_files_removed
-    );
+    ))?;
     for d in &rep.packs_damaged {
         eprintln!(
             "  LOST: {}: {} (its blobs are not indexed)",
@@ -387,8 +469,11 @@ pub fn repair_index(rep: &RepairIndexReport, json: bool) -> Result<()> {
 }
 
 pub fn repair_snapshots(rep: &RepairSnapshotsReport, json: bool) -> Result<()> {
+    for n in &rep.notes {
+        eprintln!("lethe: note: {n}");
+    }
     if json {
-        println!("{}", serde_json::to_string(rep)?);
+        out(serde_json::to_string(rep)?)?;
         return Ok(());
     }
     let verb = if rep.dry_run {
@@ -396,13 +481,13 @@ pub fn repair_snapshots(rep: &RepairSnapshotsReport, json: bool) -> Result<()> {
     } else {
         "rewrote"
     };
-    println!(
+    out(format_args!(
         "{} snapshot(s) intact; {verb} {}",
         rep.intact,
         rep.repaired.len()
-    );
+    ))?;
     for r in &rep.repaired {
-        println!(
+        out(format_args!(
             "  {} -> {}",
             short(&r.original),
             if r.new.is_empty() {
@@ -410,9 +495,9 @@ pub fn repair_snapshots(rep: &RepairSnapshotsReport, json: bool) -> Result<()> {
             } else {
                 short(&r.new)
             }
-        );
+        ))?;
         for d in &r.dropped {
-            println!("      {d}");
+            out(format_args!("      {d}"))?;
         }
     }
     for u in &rep.unrepairable {
@@ -422,24 +507,101 @@ pub fn repair_snapshots(rep: &RepairSnapshotsReport, json: bool) -> Result<()> {
         eprintln!("  unreadable: {}: {}", d.object, d.error);
     }
     for r in &rep.removed {
-        println!(
+        out(format_args!(
             "  {} {r}",
             if rep.dry_run {
                 "would remove"
             } else {
                 "removed"
             }
-        );
+        ))?;
+    }
+    Ok(())
+}
+
+pub fn repair_manifest(rep: &RepairManifestReport, json: bool) -> Result<()> {
+    if json {
+        out(serde_json::to_string(rep)?)?;
+        return Ok(());
+    }
+    out(format_args!(
+        "manifest generation {} written: {} snapshot(s), {} index file(s) are live",
+        rep.generation, rep.snapshots, rep.index_files
+    ))?;
+    for a in &rep.accepted {
+        out(format_args!("  accepted: {a}"))?;
+    }
+    for l in &rep.lost {
+        out(format_args!("  LOST (no longer listed): {l}"))?;
+    }
+    for a in &rep.adopted {
+        out(format_args!("  taken in: {a}"))?;
+    }
+    for d in &rep.deleted {
+        out(format_args!("  deleted (replayed): {d}"))?;
+    }
+    out("next: `lethe backup check --read-data`; if blobs are missing, `repair index` and `repair snapshots`")?;
+    Ok(())
+}
+
+pub fn keys(list: &[KeyInfo], json: bool) -> Result<()> {
+    if json {
+        out(serde_json::to_string(list)?)?;
+        return Ok(());
+    }
+    out(format_args!(
+        "  {:<16}  {:<10}  {:<20}  {:<6}  label",
+        "id", "kind", "created (UTC)", "format"
+    ))?;
+    for k in list {
+        out(format_args!(
+            "{} {:<16}  {:<10}  {:<20}  {:<6}  {}{}",
+            if k.in_use { "*" } else { " " },
+            short(&k.id),
+            k.kind,
+            if k.created == 0 {
+                "-".to_string()
+            } else {
+                lethe_core::timefmt::rfc3339_utc(k.created)
+            },
+            k.format,
+            k.label,
+            k.problem
+                .as_deref()
+                .map(|p| format!("  ({p})"))
+                .unwrap_or_default()
+        ))?;
+    }
+    Ok(())
+}
+
+pub fn rotate(rep: &RotateReport, json: bool) -> Result<()> {
+    for n in &rep.notes {
+        eprintln!("lethe: note: {n}");
+    }
+    if json {
+        out(serde_json::to_string(rep)?)?;
+        return Ok(());
+    }
+    out(format_args!(
+        "new master key (epoch {}) for everything written from now on; {} key file(s) re-wrapped; manifest generation {}",
+        rep.epoch,
+        rep.key_files.len(),
+        rep.generation
+    ))?;
+    if let Some(k) = &rep.new_recovery_key {
+        out("NEW recovery key (print it and store it offline; the old one opens only data written before now):")?;
+        out(format_args!("  {k}"))?;
     }
     Ok(())
 }
 
 pub fn drill(rep: &DrillReport, json: bool) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string(rep)?);
+        out(serde_json::to_string(rep)?)?;
         return Ok(());
     }
-    println!(
+    out(format_args!(
         "drill of {}: {} items, {} restored and compared in {:.1} s (seed {:#x}): {}",
         short(&rep.snapshot),
         rep.items,
@@ -451,7 +613,7 @@ pub fn drill(rep: &DrillReport, json: bool) -> Result<()> {
         } else {
             "FAIL"
         }
-    );
+    ))?;
     for f in &rep.failures {
         eprintln!("  DRILL FAILURE: {f}");
     }

@@ -2,11 +2,13 @@
 //! store as its history, the system clock, and Linux discovery for device
 //! identities.
 
+use super::render::out;
 use super::{code, render};
 use crate::exit;
 use anyhow::Result;
 use lethe_backup::archive::BackupOptions;
 use lethe_backup::scheduled::{self, Devices, Env, History, PastRun, RunRecord, SystemClock};
+use lethe_backup::seen::SeenDir;
 use lethe_backup::BackupError;
 use lethe_jobs::state::StateDir;
 use lethe_repo::snapshot::DeviceIdentity;
@@ -64,6 +66,7 @@ pub fn run(state: &StateDir, config: &Path, json: bool) -> Result<u8> {
         euid: scheduled::euid(),
         scratch: std::env::temp_dir(),
         base: BackupOptions::for_this_host(),
+        seen: Some(std::sync::Arc::new(SeenDir::in_state_dir(state.root()))),
     };
     let rep = scheduled::run_due(&sched, &env, &mut history, &mut |r| {
         if r.result.as_str() != "pass" {
@@ -77,39 +80,70 @@ pub fn run(state: &StateDir, config: &Path, json: bool) -> Result<u8> {
         }
     })?;
     if json {
-        println!(
-            "{}",
-            serde_json::json!({"runs": rep.runs, "failed": rep.failed, "outcome": rep.outcome})
-        );
+        let runs: Vec<serde_json::Value> = rep
+            .runs
+            .iter()
+            .map(|r| {
+                serde_json::json!({"job": r.job, "kind": r.kind, "started": r.started,
+                    "ended": r.ended, "result": r.result, "detail": detail(&r.detail)})
+            })
+            .collect();
+        out(
+            serde_json::json!({"runs": runs, "failed": rep.failed, "outcome": rep.outcome, "next": rep.next}),
+        )?;
     } else {
         for r in &rep.runs {
-            println!(
+            out(format_args!(
                 "{:<16} {:<7} {}",
                 r.job,
                 r.kind.as_str(),
                 r.result.as_str().to_uppercase()
-            );
+            ))?;
         }
         if rep.runs.is_empty() {
-            println!("nothing due");
+            out("nothing due")?;
+        }
+        for n in &rep.next {
+            out(format_args!(
+                "{:<16} next backup {}{}",
+                n.job,
+                lethe_core::timefmt::rfc3339_utc(n.backup),
+                n.drill
+                    .map(|d| format!(", next drill {}", lethe_core::timefmt::rfc3339_utc(d)))
+                    .unwrap_or_default()
+            ))?;
         }
     }
     Ok(code(rep.outcome))
+}
+
+/// A run's detail: the JSON report it holds, or its text.
+fn detail(d: &str) -> serde_json::Value {
+    serde_json::from_str(d).unwrap_or_else(|_| serde_json::Value::String(d.to_string()))
 }
 
 pub fn history(state: &StateDir, job: Option<&str>, json: bool) -> Result<u8> {
     let db = JobStore::open(state.root())?;
     let runs = db.runs(job)?;
     if json {
-        println!("{}", serde_json::to_string(&runs)?);
+        let v: Vec<serde_json::Value> = runs
+            .iter()
+            .rev()
+            .map(|r| {
+                serde_json::json!({"job": r.job, "kind": r.kind, "started": r.started,
+                    "ended": r.ended, "result": r.result, "detail": detail(&r.detail)})
+            })
+            .collect();
+        out(serde_json::Value::Array(v))?;
         return Ok(exit::OK);
     }
-    println!(
+    out(format_args!(
         "{:<20}  {:<16} {:<7} {:>6}  result",
         "started (UTC)", "job", "kind", "secs"
-    );
-    for r in &runs {
-        println!(
+    ))?;
+    // Newest first, as every other list.
+    for r in runs.iter().rev() {
+        out(format_args!(
             "{:<20}  {:<16} {:<7} {:>6}  {}",
             lethe_core::timefmt::rfc3339_utc(r.started),
             r.job,
@@ -124,7 +158,7 @@ pub fn history(state: &StateDir, job: Option<&str>, json: bool) -> Result<u8> {
                     r.detail.chars().take(120).collect::<String>()
                 )
             }
-        );
+        ))?;
     }
     Ok(exit::OK)
 }
