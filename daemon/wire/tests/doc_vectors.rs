@@ -44,8 +44,11 @@ fn cli(uid: u32) -> Caller {
     }
 }
 
-fn expected() -> Vec<(&'static str, String, Box<dyn Fn(&[u8]) -> bool>)> {
-    fn v<T>(name: &'static str, m: T) -> (&'static str, String, Box<dyn Fn(&[u8]) -> bool>)
+/// A vector's name, its expected text, and a check that it decodes back.
+type Vector = (&'static str, String, Box<dyn Fn(&[u8]) -> bool>);
+
+fn expected() -> Vec<Vector> {
+    fn v<T>(name: &'static str, m: T) -> Vector
     where
         T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + 'static,
     {
