@@ -37,6 +37,8 @@ pub enum Event {
     Degaussing,
     /// Image restore progress.
     Restore { done: u64, total: u64 },
+    /// A step of a backup job (an entry of a scheduled run).
+    Backup(crate::backup::BackupStep),
     /// The end. Nothing follows.
     Finished(Box<Report>),
 }
@@ -159,6 +161,8 @@ pub struct Report {
     pub verify_seconds: f64,
     /// The controller's record of a degauss cycle.
     pub degauss: Option<DegaussConfirmation>,
+    /// The backup engine's report, for backup jobs.
+    pub backup: Option<Box<crate::backup::BackupResult>>,
 }
 
 impl Report {
@@ -191,6 +195,7 @@ impl Report {
             write_seconds: 0.0,
             verify_seconds: 0.0,
             degauss: None,
+            backup: None,
         }
     }
 
