@@ -13,6 +13,7 @@ use std::sync::Arc;
 /// controller on `port` when one is given (connected on first use).
 pub fn jobs(state: &StateDir, port: Option<&str>) -> Result<Jobs> {
     let mut cfg = JobsConfig::new(state.clone());
+    cfg.observers.extend(crate::audit_hook::observer(state));
     if let Some(port) = port {
         let panel = Panel::start(ControllerConfig::from_env(port))
             .context("starting the controller runtime")?;

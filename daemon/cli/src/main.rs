@@ -1,6 +1,7 @@
 //! `lethe`: find drives, wipe them with a verified overwrite, and issue
 //! signed certificates of sanitization.
 
+mod audit_hook;
 mod cmd_audit;
 mod cmd_backup;
 mod cmd_cert;

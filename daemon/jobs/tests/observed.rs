@@ -315,3 +315,87 @@ fn a_scheduled_run_is_a_job_with_each_step_observed_and_audited() {
     // Nothing is due an instant later: the run records nothing.
     let _ = OriginSource::Cli;
 }
+
+/// The "verify without Lethe" script of docs/certificate.md checks the
+/// audit proof of a certificate too, and refuses a tampered one.
+#[test]
+fn the_documented_python_verifier_checks_the_audit_proof() {
+    if std::process::Command::new("python3")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        lethe_hw_tests::skip!("python3 is not installed");
+    }
+    let f = fixture();
+    f.host.add(
+        "/dev/fake0",
+        FakeDisk::memory(identity("/dev/fake0", "S0"), SIZE),
+    );
+    let r = f.jobs.submit(JobRequest::Wipe(clear("/dev/fake0"))).wait();
+    assert_eq!(r.outcome, Outcome::Passed, "{:?}", r.problems);
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/certificate.md"
+    ))
+    .unwrap();
+    let start = doc.find("```python\n").unwrap() + "```python\n".len();
+    let len = doc[start..].find("\n```").unwrap();
+    let dir = f._dir.path();
+    let script = dir.join("verify_cert.py");
+    std::fs::write(&script, &doc[start..start + len + 1]).unwrap();
+    let public = dir.join("appliance.pub");
+    std::fs::write(&public, format!("{}\n", f.key.public_key_hex())).unwrap();
+    let run = |file: &Path| {
+        let out = std::process::Command::new("python3")
+            .arg(&script)
+            .arg(&public)
+            .arg(file)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let cert = PathBuf::from(&r.document.unwrap().json);
+    let (ok, out) = run(&cert);
+    assert!(
+        ok && out.starts_with("VALID ") && out.contains("audit-entry 1 of 2"),
+        "{out}"
+    );
+    let text = std::fs::read_to_string(&cert).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let bundle = v["audit"].clone();
+    let tampered = |name: &str, f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = v.clone();
+        f(&mut v["audit"]);
+        let p = dir.join(name);
+        let canon = lethe_cert::canonical::to_canonical(&v).unwrap();
+        std::fs::write(&p, [canon, b"\n".to_vec()].concat()).unwrap();
+        run(&p)
+    };
+    let (ok, out) = tampered("index.json", &|a| a["index"] = 0.into());
+    assert!(!ok && out.starts_with("INVALID"), "{out}");
+    let (ok, out) = tampered("proof.json", &|a| {
+        a["proof"][0] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into()
+    });
+    assert!(!ok && out.contains("root"), "{out}");
+    let (ok, out) = tampered("leaf.json", &|a| {
+        a["leaf"] = a["leaf"]
+            .as_str()
+            .unwrap()
+            .replace("\"certifies\":true", "\"certifies\":false")
+            .into()
+    });
+    assert!(!ok && out.starts_with("INVALID"), "{out}");
+    let (ok, out) = tampered("note.json", &|a| {
+        a["checkpoint"] = a["checkpoint"]
+            .as_str()
+            .unwrap()
+            .replacen("\n2\n", "\n3\n", 1)
+            .into()
+    });
+    assert!(!ok && out.starts_with("INVALID"), "{out}");
+    assert_eq!(bundle["index"], 1);
+}
