@@ -13,6 +13,7 @@ PKGS=(
     nwipe time                   # benchmark peer and peak-RSS measurement
     openssh-server openssh-client  # SFTP backend tests (a real sshd on 127.0.0.1)
     restic borgbackup            # backup benchmark peers
+    fio                          # parallel-wipe benchmark peer (hw-tests/bench/serve-bench.sh)
 )
 missing=()
 for p in "${PKGS[@]}"; do
@@ -21,6 +22,13 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The unprivileged user of `lethe serve`'s front process (the package
+# creates it the same way): no login, no home, its own group.
+if ! getent passwd lethe >/dev/null; then
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin --comment "Lethe front (unprivileged)" lethe
 fi
 
 # QEMU for the emulated controller board (and later the emulated drives).

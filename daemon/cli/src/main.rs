@@ -9,6 +9,8 @@ mod cmd_controller;
 mod cmd_degauss;
 mod cmd_drives;
 mod cmd_jobs;
+mod cmd_serve;
+mod cmd_status;
 mod cmd_wipe;
 mod edge;
 mod render;
@@ -65,6 +67,14 @@ enum Cmd {
     Backup(Box<cmd_backup::BackupArgs>),
     /// Verify and export the tamper-evident audit log (exit 2: tampering found).
     Audit(cmd_audit::AuditArgs),
+    /// Run the appliance daemon (bays, hot-plug, jobs, backups, audit), or
+    /// check its configuration with --check-config.
+    Serve(cmd_serve::ServeArgs),
+    /// Show the running daemon's bays, jobs and next backups.
+    Status(cmd_status::StatusArgs),
+    /// The daemon's unprivileged front (started by `lethe serve`).
+    #[command(hide = true)]
+    ServeFront(cmd_serve::FrontArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +89,9 @@ fn main() -> ExitCode {
         Cmd::Controller(a) => cmd_controller::run(&a),
         Cmd::Backup(a) => cmd_backup::run(&state, &a),
         Cmd::Audit(a) => cmd_audit::run(&state, &a),
+        Cmd::Serve(a) => cmd_serve::run(&state, &a),
+        Cmd::Status(a) => cmd_status::run(&a),
+        Cmd::ServeFront(a) => cmd_serve::front(&a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -32,16 +32,9 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The worker socket, relative to the runtime directory.
-pub const WORKER_SOCKET: &str = "worker.sock";
-/// The admin socket, relative to the runtime directory.
-pub const ADMIN_SOCKET: &str = "admin.sock";
-/// The front's directory (owned by the front's user), relative to the runtime directory.
-pub const FRONT_DIR: &str = "front";
-/// The local API socket, relative to the runtime directory.
-pub const API_SOCKET: &str = "front/api.sock";
-/// The default runtime directory.
-pub const DEFAULT_RUNTIME_DIR: &str = "/run/lethe";
+pub use lethe_wire::paths::{
+    ADMIN_SOCKET, API_SOCKET, DEFAULT_RUNTIME_DIR, FRONT_DIR, WORKER_SOCKET,
+};
 
 /// Why the front stopped.
 #[derive(Debug, thiserror::Error)]

@@ -53,6 +53,25 @@ impl<S: AuditStore> AuditObserver<S> {
         }
     }
 
+    /// The log it writes to (a daemon appends its own entries there too).
+    pub fn log(&self) -> &Appender<S> {
+        &self.log
+    }
+
+    /// Record that `device` was refused outside any job: a daemon that
+    /// finds a protected drive in a bay never offers it, and says so here
+    /// exactly as a refused job would.
+    pub fn device_refused(&self, origin: &crate::Origin, device: &str, why: &Refusal) {
+        let info = JobInfo {
+            id: "",
+            kind: crate::JobKind::Wipe,
+            origin,
+            resumed: false,
+        };
+        let r = Report::refused(None, crate::JobKind::Wipe, Some(device.into()), why.clone());
+        self.finished(&info, &r);
+    }
+
     /// Appends that failed so far.
     pub fn failures(&self) -> u64 {
         self.failures.load(Ordering::SeqCst)

@@ -11,7 +11,8 @@
 //!   blocking readers);
 //! - [`msg`]: the messages of `worker.sock` ([`ToWorker`], [`FromWorker`])
 //!   and of the root-only `admin.sock` ([`ToAdmin`], [`FromAdmin`]);
-//! - [`views`]: the plain data the replies carry.
+//! - [`views`]: the plain data the replies carry;
+//! - [`paths`]: where the sockets are in the runtime directory.
 //!
 //! The byte format, the version handshake, every request and test vectors
 //! are in `docs/worker-socket.md` (the vectors are checked by
@@ -30,6 +31,7 @@
 
 pub mod frame;
 pub mod msg;
+pub mod paths;
 pub mod views;
 
 pub use frame::{
