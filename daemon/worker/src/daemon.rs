@@ -165,6 +165,27 @@ fn last_config_hash(log: &Appender<SqliteStore>) -> Option<String> {
     last
 }
 
+/// The record ids of every entry with `action`.
+fn audited_records(
+    log: &Appender<SqliteStore>,
+    action: Action,
+) -> std::collections::HashSet<String> {
+    let filter = EntryFilter {
+        actions: vec![action.as_str().to_string()],
+        ..EntryFilter::default()
+    };
+    let mut ids = std::collections::HashSet::new();
+    let _ = log.with(|l| {
+        l.store().scan_entries(&filter, &mut |e| {
+            if let Ok((_, entry)) = lethe_audit::decode_leaf(&e.leaf) {
+                ids.insert(entry.record_id.as_str().to_string());
+            }
+            ControlFlow::Continue(())
+        })
+    });
+    ids
+}
+
 /// Run the daemon until SIGTERM or SIGINT.
 pub fn run(opts: ServeOptions) -> Result<(), WorkerError> {
     let loaded = lethe_config::load(&opts.config)?;
@@ -272,7 +293,22 @@ async fn start(opts: ServeOptions, cfg: Config) -> Result<(), WorkerError> {
             .count("bays", d.cfg.bays.len() as u64)
             .count("backup_jobs", d.cfg.backups.len() as u64),
     );
-    for job in &reaped {
+    // Every interrupted job is audited once: those reaped just now, and
+    // those another reader of the job store (`lethe jobs`, say) marked
+    // interrupted while the daemon was down.
+    let mut interrupted = reaped;
+    match lethe_jobs::history::list(&d.state, d.clock.as_ref()) {
+        Ok(list) => interrupted.extend(
+            list.into_iter()
+                .filter(|j| j.status == lethe_store::JobStatus::Interrupted)
+                .map(|j| j.id),
+        ),
+        Err(e) => tracing::error!("reading the job history: {e}"),
+    }
+    interrupted.sort();
+    interrupted.dedup();
+    let audited = audited_records(d.audit.log(), Action::JobInterrupted);
+    for job in interrupted.iter().filter(|j| !audited.contains(*j)) {
         d.audit_daemon(
             Action::JobInterrupted,
             Entity::Job,
