@@ -40,6 +40,10 @@ struct Site {
 
 impl Site {
     fn new(policy_extra: &str) -> Site {
+        Site::with_policy("auto", policy_extra)
+    }
+
+    fn with_policy(policy: &str, policy_extra: &str) -> Site {
         let base = if Path::new("/dev/shm").is_dir() {
             "/dev/shm"
         } else {
@@ -60,7 +64,7 @@ operator_name = "Test Technician"
 [[bay]]
 name = "loops"
 match = ["loop:{}/bays/drive-*.img"]
-policy = "auto"
+policy = "{policy}"
 level = "clear"
 verify = "full"
 {policy_extra}
@@ -429,4 +433,50 @@ fn kill_9_of_the_daemon_mid_job_then_the_same_drive_resumes_to_a_certificate() {
     for action in ["daemon.started", "job.interrupted", "daemon.stopped"] {
         assert!(text.contains(action), "no {action} in the audit log");
     }
+}
+
+#[test]
+fn an_ask_bay_waits_for_the_operator_and_refuses_a_wrong_answer() {
+    if let Some(why) = unavailable() {
+        skip!("{why}");
+    }
+    let site = Site::with_policy("ask", "");
+    let state = site.state();
+    let serve = site.start();
+    let drive = site.drive(1, 16 * MIB, 0x44);
+    let st = wait_for(&serve, 30, "the drive to wait in its bay", |st| {
+        bay_of(st, drive.path()).is_some()
+    });
+    let b = bay_of(&st, drive.path()).unwrap();
+    assert_eq!(b["state"], "waiting", "{b:#}");
+    assert!(b["job"].is_null());
+    let api = site.runtime().join(lethe_wire::paths::API_SOCKET);
+    let start = |answer: &str| {
+        lethe_front::local::post_blocking(
+            &api,
+            "/v0/bays/loops/start",
+            serde_json::json!({ "answer": answer }),
+        )
+        .unwrap()
+    };
+    // A wrong answer starts nothing and writes nothing.
+    let a = start("12345");
+    assert!(!a.status.is_success(), "{:?}", a.json());
+    std::thread::sleep(Duration::from_millis(500));
+    let st = serve.status();
+    assert!(st["running"].as_array().unwrap().is_empty());
+    assert_eq!(bay_of(&st, drive.path()).unwrap()["state"], "waiting");
+    assert!(std::fs::read(drive.backing())
+        .unwrap()
+        .iter()
+        .all(|&x| x == 0x44));
+    // The drive's size in bytes (a loop device has no serial) starts it.
+    let a = start(&(16 * MIB).to_string());
+    assert!(a.status.is_success(), "{:?}", a.json());
+    let job = a.json().unwrap()["job"].as_str().unwrap().to_string();
+    let st = wait_for(&serve, 120, "the job to end", |st| {
+        bay_of(st, drive.path()).is_some_and(|b| b["state"] == "passed")
+    });
+    assert_eq!(bay_of(&st, drive.path()).unwrap()["job"], job.as_str());
+    verify_cert(&state, &certificate(&state, &job));
 }
