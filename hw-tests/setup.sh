@@ -14,6 +14,7 @@ PKGS=(
     openssh-server openssh-client  # SFTP backend tests (a real sshd on 127.0.0.1)
     restic borgbackup            # backup benchmark peers
     chromium                     # prints the auditor pack's PDF (hw-tests/pack.sh); console browser tests
+    fio                          # parallel-wipe benchmark peer (hw-tests/bench/serve-bench.sh)
 )
 missing=()
 for p in "${PKGS[@]}"; do
@@ -22,6 +23,13 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The unprivileged user of `lethe serve`'s front process (the package
+# creates it the same way): no login, no home, its own group.
+if ! getent passwd lethe >/dev/null; then
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin --comment "Lethe front (unprivileged)" lethe
 fi
 
 # QEMU for the emulated controller board (and later the emulated drives).

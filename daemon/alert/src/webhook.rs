@@ -151,6 +151,25 @@ impl Webhook {
     }
 }
 
+impl Webhook {
+    /// POST another body than an alert over this webhook's client and URL
+    /// (the daemon pushes signed audit checkpoints this way), signed like
+    /// an alert when the webhook has a secret; classify the answer.
+    pub async fn post(&self, content_type: &str, body: Vec<u8>, now: Timestamp) -> Outcome {
+        let mut req = self
+            .client
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, content_type);
+        if let Some(s) = &self.secret {
+            req = req.header(SIGNATURE_HEADER, signature(s.expose(), now, &body));
+        }
+        match req.body(body).send().await {
+            Ok(resp) => classify_status(resp.status().as_u16()),
+            Err(e) => Outcome::Retryable(classify_error(&e)),
+        }
+    }
+}
+
 /// 2xx delivered; 408, 425, 429, 5xx retried; anything else refused.
 pub fn classify_status(code: u16) -> Outcome {
     let d = Detail::Http(code);

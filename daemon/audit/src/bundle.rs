@@ -119,3 +119,65 @@ pub fn verify_inclusion(
         entry,
     })
 }
+
+/// Why a certificate's audit attachment did not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AttachmentError {
+    /// The attachment is not an inclusion bundle.
+    #[error("the audit attachment is not an inclusion bundle: {0}")]
+    Shape(String),
+    /// The bundle does not prove inclusion under the trusted key.
+    #[error(transparent)]
+    Inclusion(#[from] InclusionError),
+    /// The entry proved is not this certificate's `certificate.issued` entry.
+    #[error("the audit entry is not this certificate's issue record: {0}")]
+    NotThisCertificate(String),
+}
+
+/// Check the `audit` attachment of a certificate: a bundle proving, under
+/// `trusted`, that the log holds a `certificate.issued` entry for this
+/// certificate's id whose `body_sha256` is the hash of this certificate's
+/// signed body. `None` when the certificate carries no attachment (one
+/// issued without an audit log, or before audit logs existed).
+///
+/// The attachment is outside the certificate's own signature; it needs none:
+/// the checkpoint in it is signed, and the entry binds the body by hash.
+pub fn verify_certificate_attachment(
+    cert: &lethe_cert::SignedCertificate,
+    trusted: &VerifyingKey,
+) -> Result<Option<VerifiedInclusion>, AttachmentError> {
+    let Some(value) = cert.audit() else {
+        return Ok(None);
+    };
+    let bundle: InclusionBundle =
+        serde_json::from_value(value.clone()).map_err(|e| AttachmentError::Shape(e.to_string()))?;
+    let v = verify_inclusion(&bundle, bundle.leaf.as_bytes(), trusted)?;
+    let e = &v.entry;
+    let not = |why: String| Err(AttachmentError::NotThisCertificate(why));
+    if e.action != crate::names::Action::CertificateIssued {
+        return not(format!("it records {}", e.action));
+    }
+    if e.entity != crate::names::Entity::Certificate {
+        return not(format!("it concerns a {}", e.entity));
+    }
+    if e.record_id.as_str() != cert.body().id {
+        return not(format!(
+            "it is for certificate {}, this is {}",
+            e.record_id,
+            cert.body().id
+        ));
+    }
+    let hash = cert.body_sha256();
+    match e
+        .detail
+        .as_json()
+        .get("body_sha256")
+        .and_then(|h| h.as_str())
+    {
+        Some(h) if h == hash => Ok(Some(v)),
+        Some(h) => not(format!(
+            "it records body hash {h}, this certificate's body hashes to {hash}"
+        )),
+        None => not("it records no body hash".into()),
+    }
+}

@@ -61,7 +61,10 @@ pub mod sqlite;
 pub mod store;
 pub mod verify;
 
-pub use bundle::{verify_inclusion, InclusionBundle, InclusionError, VerifiedInclusion};
+pub use bundle::{
+    verify_certificate_attachment, verify_inclusion, AttachmentError, InclusionBundle,
+    InclusionError, VerifiedInclusion,
+};
 pub use checkpoint::{open_checkpoint, Checkpoint, CheckpointError, SignedCheckpoint};
 pub use entry::{AuditTime, Detail, Entry, EntryError, RecordId, Tags, Token, UserId};
 pub use export::{export, ExportError, ExportFilter, ExportFormat};

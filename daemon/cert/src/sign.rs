@@ -2,7 +2,12 @@
 //!
 //! Signed file: the canonical JSON of
 //! `{"certificate": <body>, "signature": {"algorithm": "ed25519", "key_id": ..,
-//! "public_key": .., "value": ..}}` followed by exactly one `\n`.
+//! "public_key": .., "value": ..}}` followed by exactly one `\n`. A
+//! certificate issued with an audit log may carry a third member, `"audit"`:
+//! the inclusion proof of its `certificate.issued` entry (an object,
+//! outside the signature, self-authenticating through the signed checkpoint
+//! inside it; `lethe_audit::verify_certificate_attachment` checks it). A
+//! file without it is byte for byte what earlier versions wrote.
 //!
 //! Signing input: the 21 ASCII bytes `lethe-certificate-v1\n` followed by the
 //! canonical JSON of the body (the exact bytes that appear after
@@ -50,6 +55,8 @@ pub struct SignatureBlock {
 struct FileLayout {
     certificate: Value,
     signature: Value,
+    #[serde(default)]
+    audit: Option<Value>,
 }
 
 /// A signed certificate and the exact bytes of its file.
@@ -58,6 +65,8 @@ pub struct SignedCertificate {
     body: CertificateBody,
     signature: SignatureBlock,
     body_canonical: Vec<u8>,
+    /// The audit attachment (an object), outside the signature.
+    audit: Option<Value>,
     file: Vec<u8>,
 }
 
@@ -94,6 +103,26 @@ impl SignedCertificate {
     pub fn file_sha256(&self) -> String {
         hex::encode(Sha256::digest(&self.file))
     }
+    /// The audit attachment, if the certificate carries one.
+    pub fn audit(&self) -> Option<&Value> {
+        self.audit.as_ref()
+    }
+    /// The same certificate carrying `audit` (a JSON object: the inclusion
+    /// proof of its `certificate.issued` audit entry). The body and its
+    /// signature are unchanged; only the file gains the `"audit"` member.
+    pub fn with_audit(mut self, audit: Value) -> Result<Self, CertError> {
+        if !audit.is_object() {
+            return Err(CertError::InvalidBody(
+                "the audit attachment must be a JSON object".into(),
+            ));
+        }
+        let body =
+            serde_json::to_value(&self.body).map_err(|e| CertError::InvalidBody(e.to_string()))?;
+        self.file =
+            assemble(&body, &self.signature, Some(&audit)).map_err(CertError::InvalidBody)?;
+        self.audit = Some(audit);
+        Ok(self)
+    }
 }
 
 fn signing_input(body_canonical: &[u8]) -> Vec<u8> {
@@ -103,11 +132,14 @@ fn signing_input(body_canonical: &[u8]) -> Vec<u8> {
     input
 }
 
-fn assemble(body: &Value, sig: &SignatureBlock) -> Result<Vec<u8>, String> {
+fn assemble(body: &Value, sig: &SignatureBlock, audit: Option<&Value>) -> Result<Vec<u8>, String> {
     let sig_value = serde_json::to_value(sig).map_err(|e| e.to_string())?;
     let mut top = serde_json::Map::new();
     top.insert("certificate".into(), body.clone());
     top.insert("signature".into(), sig_value);
+    if let Some(a) = audit {
+        top.insert("audit".into(), a.clone());
+    }
     let mut file = to_canonical(&Value::Object(top)).map_err(|e| e.to_string())?;
     file.push(b'\n');
     Ok(file)
@@ -131,11 +163,12 @@ pub fn sign(body: &CertificateBody, key: &ApplianceKey) -> Result<SignedCertific
         public_key: key.public_key_hex(),
         value: STANDARD.encode(sig.to_bytes()),
     };
-    let file = assemble(&value, &signature).map_err(CertError::InvalidBody)?;
+    let file = assemble(&value, &signature, None).map_err(CertError::InvalidBody)?;
     Ok(SignedCertificate {
         body: body.clone(),
         signature,
         body_canonical,
+        audit: None,
         file,
     })
 }
@@ -285,6 +318,11 @@ pub fn verify(
         .map_err(|e| VerifyError::NotACertificate(format!("certificate: {e}")))?;
     let signature: SignatureBlock = serde_json::from_value(layout.signature)
         .map_err(|e| VerifyError::NotACertificate(format!("signature: {e}")))?;
+    if layout.audit.as_ref().is_some_and(|a| !a.is_object()) {
+        return Err(VerifyError::NotACertificate(
+            "the audit attachment is not an object".into(),
+        ));
+    }
     if !valid_id(&body.id) {
         return Err(VerifyError::NotACertificate(format!(
             "certificate id {:?} is not a valid id",
@@ -306,7 +344,8 @@ pub fn verify(
         serde_json::to_value(&body).map_err(|e| VerifyError::NotACertificate(e.to_string()))?;
     let body_canonical =
         to_canonical(&body_value).map_err(|e| VerifyError::NotCanonical(e.to_string()))?;
-    let expected_file = assemble(&body_value, &signature).map_err(VerifyError::NotCanonical)?;
+    let expected_file = assemble(&body_value, &signature, layout.audit.as_ref())
+        .map_err(VerifyError::NotCanonical)?;
     if bytes != expected_file.as_slice() {
         return Err(
             if bytes.len() + 1 == expected_file.len() && expected_file.starts_with(bytes) {
@@ -362,6 +401,7 @@ pub fn verify(
             body,
             signature,
             body_canonical,
+            audit: layout.audit,
             file: bytes.to_vec(),
         },
         signer: if expected.is_some() {

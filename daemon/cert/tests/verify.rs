@@ -156,7 +156,7 @@ fn not_a_certificate() {
         (b"42", "not an object"),
         (
             backup_config,
-            "unknown field `repository`, expected `certificate` or `signature`",
+            "unknown field `repository`, expected one of `certificate`, `signature`, `audit`",
         ),
         (br#"{"certificate":{}}"#, "missing field `signature`"),
         (
@@ -548,4 +548,50 @@ fn new_optional_fields_round_trip_and_are_left_out_when_absent() {
     );
     let plain = String::from_utf8(signed_file()).unwrap();
     assert!(!plain.contains("health") && !plain.contains("attestation"));
+}
+
+#[test]
+fn an_audit_attachment_rides_outside_the_signature() {
+    let k = key();
+    let plain = sign(&vector_body(), &k).unwrap();
+    let attachment = serde_json::json!({"index": 3, "leaf": "x", "proof": [], "checkpoint": "c"});
+    let with = plain.clone().with_audit(attachment.clone()).unwrap();
+    // The body, its canonical bytes and the signature are untouched.
+    assert_eq!(with.body(), plain.body());
+    assert_eq!(with.signature(), plain.signature());
+    assert_eq!(with.body_sha256(), plain.body_sha256());
+    let bytes = with.to_bytes();
+    assert!(bytes.starts_with(
+        br#"{"audit":{"checkpoint":"c","index":3,"leaf":"x","proof":[]},"certificate":"#
+    ));
+    let v = verify(&bytes, Some(&k.verifying_key())).unwrap();
+    assert_eq!(v.signed().audit(), Some(&attachment));
+    assert_eq!(v.signed(), &with);
+    // Without one, the file is exactly what earlier versions wrote.
+    assert_eq!(plain.audit(), None);
+    assert_eq!(plain.to_bytes(), signed_file());
+    assert!(!String::from_utf8_lossy(&plain.to_bytes()).contains("\"audit\""));
+    // Only an object, in canonical form, is accepted.
+    assert!(plain.clone().with_audit(serde_json::json!([1])).is_err());
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let spaced = text.replacen("\"index\":3", "\"index\": 3", 1);
+    assert!(matches!(
+        verify(spaced.as_bytes(), None),
+        Err(VerifyError::NotCanonical(_))
+    ));
+    let null = text.replacen(
+        r#"{"checkpoint":"c","index":3,"leaf":"x","proof":[]}"#,
+        "null",
+        1,
+    );
+    assert!(verify(null.as_bytes(), None).is_err());
+    let list = text.replacen(
+        r#"{"checkpoint":"c","index":3,"leaf":"x","proof":[]}"#,
+        "[]",
+        1,
+    );
+    assert!(matches!(
+        verify(list.as_bytes(), None),
+        Err(VerifyError::NotACertificate(_))
+    ));
 }

@@ -69,13 +69,15 @@ struct Report {
     key_id: Option<String>,
     error: Option<String>,
     body: Option<serde_json::Value>,
+    /// The certificate's audit proof, when it carries one and it verifies.
+    audit: Option<serde_json::Value>,
 }
 
 fn print_report(r: &Report, json: bool, line: &str) -> Result<()> {
     if json {
         let v = serde_json::json!({
             "result": r.result, "file": r.file, "key_id": r.key_id,
-            "error": r.error, "certificate": r.body,
+            "error": r.error, "certificate": r.body, "audit": r.audit,
         });
         outln!("{}", serde_json::to_string(&v)?);
     } else if r.result == "invalid" {
@@ -93,6 +95,7 @@ fn invalid(file: &str, json: bool, msg: String) -> Result<u8> {
         key_id: None,
         error: Some(msg.clone()),
         body: None,
+        audit: None,
     };
     print_report(&r, json, &format!("INVALID  {file}: {msg}"))?;
     Ok(exit::ERROR)
@@ -133,14 +136,44 @@ fn verify(
     match lethe_cert::verify(&bytes, expected.as_ref()) {
         Ok(v) => {
             let trusted = v.signer() == Signer::Trusted;
+            // The audit proof is checked against the trusted key, or (signer
+            // unknown) against the certificate's own, which proves only
+            // that the file is consistent.
+            let proof_key = match &expected {
+                Some(k) => *k,
+                None => load_public_key(&v.signed().signature().public_key)?,
+            };
+            let audit = match lethe_audit::verify_certificate_attachment(v.signed(), &proof_key) {
+                Ok(a) => a,
+                Err(e) => {
+                    return invalid(
+                        &shown,
+                        json,
+                        format!("the certificate's audit-log proof does not verify: {e}"),
+                    )
+                }
+            };
+            let audit_json = audit.as_ref().map(|a| {
+                serde_json::json!({
+                    "index": a.index, "checkpoint_size": a.checkpoint.size,
+                    "origin": a.checkpoint.origin,
+                })
+            });
             let r = Report {
                 result: if trusted { "valid" } else { "signer_unknown" },
                 file: shown,
                 key_id: Some(v.key_id().to_owned()),
                 error: None,
                 body: Some(serde_json::to_value(v.body())?),
+                audit: audit_json,
             };
             print_report(&r, json, &v.summary())?;
+            if let (Some(a), false) = (&audit, json) {
+                println!(
+                    "       audit log: entry {} (certificate.issued) of {}, included in its signed checkpoint of size {}",
+                    a.index, a.checkpoint.origin, a.checkpoint.size
+                );
+            }
             if trusted {
                 Ok(exit::OK)
             } else {
@@ -225,6 +258,7 @@ pub fn run(state: &StateDir, args: &CertArgs) -> Result<u8> {
             let v = store
                 .load_with_key(id, expected.as_ref().map(|(k, _)| k))
                 .with_context(|| format!("certificate {id}"))?;
+            crate::audit_hook::viewed(state, &v.body().id);
             if *json {
                 outln!("{}", serde_json::to_string(v.body())?);
             } else {

@@ -20,6 +20,7 @@ use std::sync::Arc;
 pub fn jobs_for_site(state: &StateDir, port: Option<&str>, site: &SiteDefaults) -> Result<Jobs> {
     let mut cfg = JobsConfig::new(state.clone());
     cfg.require_operator = site.site.require_operator;
+    cfg.observers.extend(crate::audit_hook::observer(state));
     if let Some(port) = port {
         let panel = Panel::start(ControllerConfig::from_env(port))
             .context("starting the controller runtime")?;

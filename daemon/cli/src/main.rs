@@ -4,6 +4,7 @@
 #[macro_use]
 mod out;
 
+mod audit_hook;
 mod cmd_audit;
 mod cmd_backup;
 mod cmd_cert;
@@ -12,6 +13,8 @@ mod cmd_degauss;
 mod cmd_drives;
 mod cmd_jobs;
 mod cmd_pack;
+mod cmd_serve;
+mod cmd_status;
 mod cmd_wipe;
 mod edge;
 mod render;
@@ -90,6 +93,14 @@ enum Cmd {
     /// Check an auditor pack: its release signature, and that no file was
     /// changed, added or removed (exit 0 valid, 10 signer unknown, 1 invalid).
     VerifyPack(cmd_pack::VerifyPackArgs),
+    /// Run the appliance daemon (bays, hot-plug, jobs, backups, audit), or
+    /// check its configuration with --check-config.
+    Serve(cmd_serve::ServeArgs),
+    /// Show the running daemon's bays, jobs and next backups.
+    Status(cmd_status::StatusArgs),
+    /// The daemon's unprivileged front (started by `lethe serve`).
+    #[command(hide = true)]
+    ServeFront(cmd_serve::FrontArgs),
 }
 
 fn main() -> ExitCode {
@@ -120,6 +131,9 @@ fn main() -> ExitCode {
         Cmd::Backup(a) => cmd_backup::run(&state, &a),
         Cmd::Audit(a) => cmd_audit::run(&state, &a),
         Cmd::VerifyPack(a) => cmd_pack::run(&a),
+        Cmd::Serve(a) => cmd_serve::run(&state, &a),
+        Cmd::Status(a) => cmd_status::run(&a),
+        Cmd::ServeFront(a) => cmd_serve::front(&a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -83,3 +83,24 @@ impl Alerts {
         Ok(out)
     }
 }
+
+impl crate::model::AuditPush {
+    /// The webhook checkpoints are pushed to, reading the secret and CA
+    /// files it names (in the worker).
+    pub fn webhook(&self) -> Result<Webhook, ConfigError> {
+        let key = self
+            .secret_file
+            .as_deref()
+            .map(|p| secret("audit push secret_file", p))
+            .transpose()?;
+        let ca = self.ca_file.as_deref().map(pem).transpose()?;
+        Webhook::new(
+            self.name.clone(),
+            &self.url,
+            key,
+            ca.as_deref(),
+            std::time::Duration::from_secs(10),
+        )
+        .map_err(|e| channel_error(&self.name, e))
+    }
+}

@@ -37,6 +37,8 @@ pub enum Event {
     Degaussing,
     /// Image restore progress.
     Restore { done: u64, total: u64 },
+    /// A step of a backup job (an entry of a scheduled run).
+    Backup(crate::backup::BackupStep),
     /// The end. Nothing follows.
     Finished(Box<Report>),
 }
@@ -183,6 +185,8 @@ pub struct Report {
     pub degauss: Option<DegaussConfirmation>,
     /// The drive's health as read before the first write.
     pub health: Option<lethe_cmds::smart::DriveHealth>,
+    /// The backup engine's report, for backup jobs.
+    pub backup: Option<Box<crate::backup::BackupResult>>,
 }
 
 impl Report {
@@ -217,6 +221,7 @@ impl Report {
             verify_seconds: 0.0,
             degauss: None,
             health: None,
+            backup: None,
         }
     }
 

@@ -10,7 +10,8 @@
 //! its lease, the engines, and the signed document.
 //!
 //! Modules:
-//! - [`request`]: what an edge asks for (wipe, resume, degauss, image restore);
+//! - [`request`]: what an edge asks for (wipe, resume, degauss, image restore,
+//!   and the backup jobs of [`backup`]: backup, tree restore, drill, scheduled run);
 //! - [`confirm`]: the confirmation as data, and the prompt's wording;
 //! - [`event`]: the event stream, the report and the outcome enum;
 //! - [`refusal`]: every way a job ends before anything was written;
@@ -19,10 +20,14 @@
 //! - [`panel`]: the front-panel controller, one connection for all jobs;
 //! - [`state`]: the state directory and its preflight; [`history`]: listing jobs;
 //! - [`certificate`]: one certificate builder for every kind of job;
+//! - [`observe`]: observers of every job ([`JobObserver`]) and where a job
+//!   came from ([`Origin`]); [`audit`]: the audit log as an observer;
 //! - `wipe`, `purge`, `degauss`, `restore`: the job bodies.
 //!
 //! Features: `testkit` adds `fake::FakeHost`, a scripted device host.
 
+pub mod audit;
+pub mod backup;
 pub mod certificate;
 pub mod clock;
 pub mod confirm;
@@ -34,6 +39,7 @@ mod health;
 pub mod history;
 pub mod host;
 pub mod identity;
+pub mod observe;
 pub mod panel;
 mod purge;
 mod record;
@@ -50,6 +56,7 @@ pub use confirm::Confirmation;
 pub use event::{Event, Issued, Level, Outcome, PurgeStep, Report};
 pub use host::{DeviceHost, LinuxHost};
 pub use identity::DeviceIdentity;
+pub use observe::{JobInfo, JobObserver, Origin, OriginSource};
 pub use panel::{DegaussFailure, Panel};
 pub use refusal::Refusal;
 pub use request::{

@@ -107,6 +107,7 @@ pub(crate) fn issue(
     let body = certificate::body(&facts, &Common { id, ..common }, work);
     let certifies = body.result.status == lethe_cert::ResultStatus::Pass;
     let cert = lethe_cert::sign(&body, &ctx.inner.key).map_err(|e| e.to_string())?;
+    let cert = attach(ctx, cert);
     reservation.release();
     let (json, pdf) = CertStore::new(ctx.cfg().state.certificates())
         .save(&cert)
@@ -117,6 +118,27 @@ pub(crate) fn issue(
         pdf: pdf.display().to_string(),
         certifies,
     })
+}
+
+/// Let the observers see the signed document, and attach the first
+/// attachment one returns (the audit log's inclusion proof). A failing
+/// observer costs the attachment, never the document.
+fn attach(ctx: &Ctx<'_>, cert: lethe_cert::SignedCertificate) -> lethe_cert::SignedCertificate {
+    for o in &ctx.cfg().observers {
+        match o.signed(&ctx.job_info(), &cert) {
+            Ok(None) => {}
+            Ok(Some(a)) => match cert.clone().with_audit(a) {
+                Ok(with) => return with,
+                Err(e) => ctx.emit(crate::Event::Warning {
+                    message: format!("the document's attachment was refused: {e}"),
+                }),
+            },
+            Err(e) => ctx.emit(crate::Event::Warning {
+                message: format!("{e}; the document is issued without its audit proof"),
+            }),
+        }
+    }
+    cert
 }
 
 /// The id of a job's next incomplete report: the first `<job>-incomplete-<n>`

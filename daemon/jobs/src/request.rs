@@ -5,9 +5,8 @@
 //! confirmation; it never carries an opened device: the library assesses and
 //! opens the device itself, so every edge gets the same checks.
 //!
-//! Extension point: backups, tree restores, restore drills and scheduled
-//! runs join [`JobRequest`] as variants when the backup engine's own move
-//! (issue 10) lands; their progress joins [`crate::Event`] the same way.
+//! Backups, tree restores, restore drills and scheduled runs are requests
+//! too ([`crate::backup`]): one typed request per job, whatever the job.
 
 use crate::confirm::Confirmation;
 use crate::restore::ImageSource;
@@ -31,6 +30,14 @@ pub enum JobRequest {
     Degauss(DegaussRequest),
     /// Write a backed-up device image onto a device.
     RestoreImage(RestoreImageRequest),
+    /// Back up files or a device.
+    Backup(crate::backup::BackupRequest),
+    /// Restore a tree snapshot into a directory.
+    RestoreTree(crate::backup::RestoreTreeRequest),
+    /// Restore a sample of a snapshot and compare it with its backup-time hashes.
+    Drill(crate::backup::DrillRequest),
+    /// Run what a backup schedule has due (backups, retention, drills).
+    ScheduledRun(crate::backup::ScheduledRunRequest),
 }
 
 impl JobRequest {
@@ -40,6 +47,10 @@ impl JobRequest {
             JobRequest::Wipe(_) | JobRequest::Resume(_) => JobKind::Wipe,
             JobRequest::Degauss(_) => JobKind::Degauss,
             JobRequest::RestoreImage(_) => JobKind::RestoreImage,
+            JobRequest::Backup(_) => JobKind::Backup,
+            JobRequest::RestoreTree(_) => JobKind::RestoreTree,
+            JobRequest::Drill(_) => JobKind::Drill,
+            JobRequest::ScheduledRun(_) => JobKind::ScheduledRun,
         }
     }
 }
@@ -55,6 +66,10 @@ impl std::fmt::Debug for JobRequest {
                 .field("device", &r.device)
                 .field("image", &r.image.describe())
                 .finish(),
+            JobRequest::Backup(r) => f.debug_tuple("Backup").field(r).finish(),
+            JobRequest::RestoreTree(r) => f.debug_tuple("RestoreTree").field(r).finish(),
+            JobRequest::Drill(r) => f.debug_tuple("Drill").field(r).finish(),
+            JobRequest::ScheduledRun(r) => f.debug_tuple("ScheduledRun").field(r).finish(),
         }
     }
 }
@@ -68,6 +83,10 @@ pub enum JobKind {
     Wipe,
     Degauss,
     RestoreImage,
+    Backup,
+    RestoreTree,
+    Drill,
+    ScheduledRun,
 }
 
 impl JobKind {
@@ -76,7 +95,19 @@ impl JobKind {
             JobKind::Wipe => "wipe",
             JobKind::Degauss => "degauss",
             JobKind::RestoreImage => "restore_image",
+            JobKind::Backup => "backup",
+            JobKind::RestoreTree => "restore_tree",
+            JobKind::Drill => "drill",
+            JobKind::ScheduledRun => "scheduled_run",
         }
+    }
+
+    /// A backup, tree restore, drill or scheduled run (no device, no record).
+    pub fn is_backup(self) -> bool {
+        matches!(
+            self,
+            JobKind::Backup | JobKind::RestoreTree | JobKind::Drill | JobKind::ScheduledRun
+        )
     }
 }
 

@@ -11,6 +11,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::event::{Event, Outcome, Report};
 use crate::host::{Assessed, DeviceHost, LinuxHost, Target};
 use crate::identity::DeviceIdentity;
+use crate::observe::{JobInfo, JobObserver, Origin};
 use crate::panel::Panel;
 use crate::refusal::Refusal;
 use crate::request::{JobKind, JobRequest};
@@ -70,6 +71,10 @@ pub struct JobsConfig {
     /// Refuse a wipe or degauss whose request names no operator (the site
     /// configuration's `require_operator`, true unless set otherwise).
     pub require_operator: bool,
+    /// Hear about every job (the audit log, a daemon's bays).
+    pub observers: Vec<Arc<dyn JobObserver>>,
+    /// Who [`Jobs::submit`] records as asking (see [`Jobs::submit_as`]).
+    pub origin: Origin,
 }
 
 impl JobsConfig {
@@ -84,6 +89,8 @@ impl JobsConfig {
             hooks: Hooks::default(),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             require_operator: true,
+            observers: Vec::new(),
+            origin: Origin::this_process(),
         }
     }
 }
@@ -124,6 +131,12 @@ pub struct RunningJob {
 
 pub(crate) struct Running {
     info: Mutex<RunningJob>,
+    /// Fixed at submission, for observers.
+    id: String,
+    kind: JobKind,
+    origin: Origin,
+    resumed: bool,
+    observers: Vec<Arc<dyn JobObserver>>,
     cancel: CancelToken,
     subscribers: Mutex<Vec<Sender<Event>>>,
     finished: AtomicBool,
@@ -140,7 +153,19 @@ pub(crate) struct Running {
 }
 
 impl Running {
+    pub(crate) fn job_info(&self) -> JobInfo<'_> {
+        JobInfo {
+            id: &self.id,
+            kind: self.kind,
+            origin: &self.origin,
+            resumed: self.resumed,
+        }
+    }
+
     fn emit(&self, e: Event) {
+        for o in &self.observers {
+            o.event(&self.job_info(), &e);
+        }
         let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
         subs.retain(|s| s.send(e.clone()).is_ok());
     }
@@ -250,9 +275,17 @@ impl Jobs {
         crate::wipe::load_resumable(&self.inner, job).map(|(spec, _)| spec.device)
     }
 
-    /// Start a job on its own worker thread.
+    /// Start a job on its own worker thread, asked for by the
+    /// configuration's [`JobsConfig::origin`].
     pub fn submit(&self, req: JobRequest) -> JobHandle {
+        self.submit_as(req, self.inner.cfg.origin.clone())
+    }
+
+    /// Start a job on its own worker thread, asked for by `origin`
+    /// (recorded by observers such as the audit log).
+    pub fn submit_as(&self, req: JobRequest, origin: Origin) -> JobHandle {
         let clock = &self.inner.cfg.clock;
+        let resumed = matches!(req, JobRequest::Resume(_));
         let kind = req.kind();
         // The id is chosen and the job listed under one lock: two submits
         // can never run under one id.
@@ -261,12 +294,22 @@ impl Jobs {
             // A resume continues the job it names, under that job's id.
             if running.contains_key(&r.job) {
                 let (tx, rx) = mpsc::channel();
-                let _ = tx.send(Event::Finished(Box::new(Report::refused(
+                let done = Event::Finished(Box::new(Report::refused(
                     Some(r.job.clone()),
                     kind,
                     None,
                     Refusal::Job(format!("job {} is already running here", r.job)),
-                ))));
+                )));
+                let info = JobInfo {
+                    id: &r.job,
+                    kind,
+                    origin: &origin,
+                    resumed,
+                };
+                for o in &self.inner.cfg.observers {
+                    o.event(&info, &done);
+                }
+                let _ = tx.send(done);
                 return JobHandle {
                     id: r.job.clone(),
                     events: rx,
@@ -296,6 +339,11 @@ impl Jobs {
                 device: None,
                 started_at: clock.rfc3339(),
             }),
+            id: id.clone(),
+            kind,
+            origin,
+            resumed,
+            observers: self.inner.cfg.observers.clone(),
             cancel: CancelToken::default(),
             subscribers: Mutex::new(vec![tx]),
             finished: AtomicBool::new(false),
@@ -515,11 +563,20 @@ impl Ctx<'_> {
             JobRequest::Resume(r) => crate::wipe::resume(self, r),
             JobRequest::Degauss(r) => crate::degauss::run(self, r),
             JobRequest::RestoreImage(r) => crate::restore::run(self, r),
+            JobRequest::Backup(r) => crate::backup::backup(self, r),
+            JobRequest::RestoreTree(r) => crate::backup::restore_tree(self, r),
+            JobRequest::Drill(r) => crate::backup::drill(self, r),
+            JobRequest::ScheduledRun(r) => crate::backup::scheduled_run(self, r),
         }
     }
 
     pub(crate) fn cfg(&self) -> &JobsConfig {
         &self.inner.cfg
+    }
+
+    /// The job, as observers know it.
+    pub(crate) fn job_info(&self) -> JobInfo<'_> {
+        self.run.job_info()
     }
 
     pub(crate) fn emit(&self, e: Event) {
@@ -566,6 +623,21 @@ impl Ctx<'_> {
             job: self.id.to_string(),
             kind,
             device: device.to_string(),
+        });
+    }
+
+    /// A job without a record (a backup job) starts: announce it. `what`
+    /// is what it works on (a repository, a target directory).
+    pub(crate) fn started(&self, kind: JobKind, what: &str) {
+        self.run
+            .info
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .device = Some(what.to_string());
+        self.emit(Event::Started {
+            job: self.id.to_string(),
+            kind,
+            device: what.to_string(),
         });
     }
 

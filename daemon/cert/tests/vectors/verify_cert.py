@@ -3,6 +3,7 @@
 
 usage: verify_cert.py APPLIANCE.pub CERT.json [CERT.json ...]
 Prints VALID or INVALID with the reason for each file; exits 0 only if every file is valid.
+A certificate that carries an audit-log proof ("audit") is valid only if the proof verifies too.
 """
 import base64, hashlib, json, os, re, stat, sys
 
@@ -183,6 +184,68 @@ def rules(c):
     check(st != "not_started" or (c["result"]["bytes_written"] == 0 and v["result"] == "not_performed"), "status not_started with work done")
 
 
+# --- the optional audit-log proof (docs/audit-log.md): RFC 6962 inclusion under a signed checkpoint ---
+def b64(text, n, what):
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise Bad(what + " is not base64")
+    check(base64.b64encode(raw).decode() == text and (n is None or len(raw) == n), what + " is not canonical base64")
+    return raw
+
+
+def checkpoint(note, trusted_pub):
+    text, sep, sigs = note.partition("\n\n")
+    lines = text.split("\n")
+    check(sep and len(lines) >= 3 and sigs.endswith("\n"), "audit checkpoint is not a signed note")
+    origin, size, root = lines[0], lines[1], b64(lines[2], 32, "audit checkpoint root")
+    check(re.fullmatch(r"0|[1-9][0-9]*", size), "audit checkpoint size is not a decimal number")
+    key_id = hashlib.sha256(origin.encode() + b"\n\x01" + trusted_pub).digest()[:4]
+    signed = False
+    for line in sigs[:-1].split("\n"):
+        name, _, sig = line[2:].rpartition(" ")
+        check(line.startswith("\u2014 ") and name, "audit checkpoint signature line is malformed")
+        sig = b64(sig, None, "audit checkpoint signature")
+        if name == origin and sig[:4] == key_id:
+            check(len(sig) == 68, "audit checkpoint signature is not 4 + 64 bytes")
+            ed25519_verify(trusted_pub, sig[4:], (text + "\n").encode())
+            signed = True
+    check(signed, "audit checkpoint is not signed by the trusted key")
+    return int(size), root
+
+
+def audit(a, cert, canon, trusted_pub):
+    shape(a, {"checkpoint": S, "index": U64, "leaf": S, "proof": LIST(S)}, "audit")
+    size, root = checkpoint(a["checkpoint"], trusted_pub)
+    prefix, _, text = a["leaf"].partition("\n")
+    check(prefix == "lethe-audit-v1", "audit leaf is not a lethe-audit-v1 entry")
+    try:
+        e = json.loads(text, object_pairs_hook=no_dupes, parse_float=no_float, parse_constant=no_float)
+    except ValueError as err:
+        raise Bad("audit leaf is not JSON: %s" % err)
+    check(isinstance(e, dict) and canon(e) == text.encode(), "audit leaf is not canonical")
+    check(e.get("seq") == a["index"], "audit leaf is not entry %d" % a["index"])
+    check(e.get("action") == "certificate.issued" and e.get("entity") == "certificate"
+          and e.get("record_id") == cert["id"], "audit entry is not this certificate's issue record")
+    check((e.get("detail") or {}).get("body_sha256") == hashlib.sha256(canon(cert)).hexdigest(),
+          "audit entry records another certificate body")
+    h = lambda b: hashlib.sha256(b).digest()
+    r, fn, sn = h(b"\x00" + a["leaf"].encode()), a["index"], size - 1
+    check(fn < size, "audit index is outside the checkpoint")
+    for p in a["proof"]:
+        p = b64(p, 32, "audit proof element")
+        check(sn > 0, "audit proof is too long")
+        if fn & 1 or fn == sn:
+            r = h(b"\x01" + p + r)
+            while fn and not fn & 1:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = h(b"\x01" + r + p)
+        fn, sn = fn >> 1, sn >> 1
+    check(sn == 0 and r == root, "audit proof does not lead to the checkpoint's root")
+    return a["index"], size
+
+
 def verify(path, trusted_pub):
     st = os.stat(path)
     check(stat.S_ISREG(st.st_mode), "not a regular file")
@@ -193,7 +256,8 @@ def verify(path, trusted_pub):
         doc = json.loads(raw.decode("utf-8"), object_pairs_hook=no_dupes, parse_float=no_float, parse_constant=no_float)
     except ValueError as e:
         raise Bad("not JSON: %s" % e)
-    check(isinstance(doc, dict) and sorted(doc) == ["certificate", "signature"], "not a Lethe certificate")
+    check(isinstance(doc, dict) and sorted(doc) in (["certificate", "signature"], ["audit", "certificate", "signature"]),
+          "not a Lethe certificate")
     canon = lambda v: json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     shape(doc["certificate"], BODY, "certificate")
     shape(doc["signature"], {"algorithm": S, "key_id": S, "public_key": S, "value": S}, "signature")
@@ -211,7 +275,8 @@ def verify(path, trusted_pub):
     check(len(value) == 64 and base64.b64encode(value).decode() == sig["value"], "signature value is not canonical base64 of 64 bytes")
     ed25519_verify(pub, value, b"lethe-certificate-v1\n" + canon(doc["certificate"]))
     check(pub == trusted_pub, "signed by another key: key_id " + sig["key_id"])
-    return doc["certificate"]
+    proof = audit(doc["audit"], doc["certificate"], canon, trusted_pub) if "audit" in doc else None
+    return doc["certificate"], proof
 
 
 def main(argv):
@@ -221,8 +286,8 @@ def main(argv):
     ok = True
     for path in argv[2:]:
         try:
-            c = verify(path, trusted)
-            print("VALID", c["id"], c["result"]["status"])
+            c, proof = verify(path, trusted)
+            print("VALID", c["id"], c["result"]["status"], *(["audit-entry", proof[0], "of", proof[1]] if proof else []))
         except (Bad, OSError, ValueError, KeyError, TypeError) as e:
             print("INVALID", path + ":", e)
             ok = False

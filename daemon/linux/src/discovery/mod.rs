@@ -429,6 +429,20 @@ fn with_related(target: DeviceRecord) -> Vec<DeviceRecord> {
     }
 }
 
+/// What a bay's `match` rule can see of whole disk `name`: its udev links
+/// as full paths (`/dev/disk/by-path/…`, `/dev/disk/by-id/…`; none without
+/// udev) and, for a loop device, its backing file's path as the kernel
+/// reports it. Read-only, without a libblkid probe.
+pub fn match_facts(name: &str) -> (Vec<String>, Option<String>) {
+    match record_with(name, false) {
+        Some(r) => (
+            r.devlinks.iter().map(|l| format!("/dev/{l}")).collect(),
+            r.attrs.get("loop/backing_file").cloned(),
+        ),
+        None => (Vec::new(), None),
+    }
+}
+
 /// The classified record of whole disk `name` (e.g. after its hot-plug event).
 pub fn drive(name: &str) -> Option<Drive> {
     let r = record(name)?;

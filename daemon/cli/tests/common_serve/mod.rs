@@ -1,0 +1,169 @@
+//! A running `lethe serve` for the daemon's end-to-end tests.
+#![allow(dead_code)]
+
+use crate::common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Why this tier cannot run here, if it cannot.
+pub fn unavailable() -> Option<String> {
+    if let Some(why) = lethe_hw_tests::loop_tier_unavailable() {
+        return Some(why);
+    }
+    let ok = Command::new("getent")
+        .args(["passwd", "lethe"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    (!ok).then(|| "the front's system user `lethe` is missing: run hw-tests/setup.sh".into())
+}
+
+/// A running `lethe serve`, stopped (SIGTERM, then SIGKILL) on drop.
+pub struct Serve {
+    pub child: Child,
+    pub runtime: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Serve {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn try_status(&self) -> Option<Value> {
+        let out = Command::new(env!("CARGO_BIN_EXE_lethe"))
+            .args(["status", "--json", "--runtime-dir"])
+            .arg(&self.runtime)
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    pub fn status(&self) -> Value {
+        if let Some(v) = self.try_status() {
+            return v;
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_lethe"))
+            .args(["status", "--json", "--runtime-dir"])
+            .arg(&self.runtime)
+            .output()
+            .unwrap();
+        panic!(
+            "lethe status failed: {}{}; daemon log:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            stderr(&out),
+            self.log()
+        )
+    }
+
+    /// The front's pid (the worker's child).
+    pub fn front_pid(&self) -> u32 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let pid = self.child.id();
+            let mut kids = String::new();
+            for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+                .unwrap()
+                .flatten()
+            {
+                kids += &std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+                kids.push(' ');
+            }
+            if let Some(k) = kids.split_whitespace().next() {
+                return k.parse().unwrap();
+            }
+            assert!(Instant::now() < deadline, "the worker has no front");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        unsafe_free_kill(self.child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(Instant::now() < deadline, "lethe serve did not stop");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            unsafe_free_kill(self.child.id(), "TERM");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `kill -SIG pid` (the test harness keeps away from libc).
+pub fn unsafe_free_kill(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+/// Poll `status` until `done` says so (or panic after `secs`).
+pub fn wait_for(s: &Serve, secs: u64, what: &str, mut done: impl FnMut(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let st = s.status();
+        if done(&st) {
+            return st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; status {st:#}\nlog:\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+impl Serve {
+    /// `lethe --state-dir STATE serve --config CONFIG --runtime-dir RUNTIME ARGS`,
+    /// its log in `log`; returns once `lethe status` answers.
+    pub fn start(state: &Path, config: &Path, runtime: &Path, log: &Path, args: &[&str]) -> Serve {
+        let file = std::fs::File::create(log).unwrap();
+        let child = lethe(state)
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .arg("--runtime-dir")
+            .arg(runtime)
+            .args(args)
+            .env("LETHE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        let s = Serve {
+            child,
+            runtime: runtime.to_path_buf(),
+            log: log.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while s.try_status().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "lethe serve did not come up:\n{}",
+                s.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        s
+    }
+}

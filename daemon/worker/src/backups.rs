@@ -1,0 +1,115 @@
+//! Backups inside the daemon: the configuration's `[[backup]]` jobs run on
+//! their schedule as `ScheduledRun` jobs of the job library (backup,
+//! retention, drill, missed slots recorded; each step audited and, when it
+//! fails, alerted by the observer), and a job whose newest good backup is
+//! older than its `max_age` raises `backup_too_old`, once per newest backup.
+//! This replaces the systemd timer; `lethe backup run-scheduled` stays for
+//! machines without the daemon.
+
+use crate::daemon::Daemon;
+use lethe_alert::{AlertKind, Timestamp};
+use lethe_backup::archive::BackupOptions;
+use lethe_backup::schedule::ScheduleFile;
+use lethe_backup::scheduled::LoadedSchedule;
+use lethe_jobs::backup::ScheduledRunRequest;
+use lethe_jobs::{JobRequest, Origin};
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+
+/// The schedule of the configuration's backup jobs. Owner and mode are the
+/// configuration file's: a job's `stdin_command` runs only if root owns
+/// the file and nobody else can write it.
+pub fn schedule_of(d: &Daemon) -> Option<LoadedSchedule> {
+    if d.cfg.backups.is_empty() {
+        return None;
+    }
+    let md = std::fs::metadata(&d.opts.config).ok();
+    Some(LoadedSchedule {
+        file: ScheduleFile {
+            jobs: d.cfg.backups.iter().map(|b| b.job.clone()).collect(),
+        },
+        path: d.opts.config.clone(),
+        owner: md.as_ref().map_or(u32::MAX, |m| m.uid()),
+        mode: md.as_ref().map_or(0o777, |m| m.mode()),
+    })
+}
+
+/// Look at the schedule every tick until shutdown.
+pub async fn schedule(d: Arc<Daemon>) {
+    let Some(sched) = schedule_of(&d) else {
+        return;
+    };
+    let mut current: Option<String> = None;
+    let mut alerted: HashMap<String, Option<i64>> = HashMap::new();
+    loop {
+        let running = current
+            .as_ref()
+            .is_some_and(|id| d.jobs.running().iter().any(|j| &j.id == id));
+        if !running && !d.stopping() {
+            let mut base = BackupOptions::for_this_host();
+            base.username = "lethe".into();
+            let h = d.jobs.submit_as(
+                JobRequest::ScheduledRun(ScheduledRunRequest {
+                    schedule: sched.clone(),
+                    scratch: std::env::temp_dir(),
+                    base,
+                }),
+                Origin::daemon(None),
+            );
+            current = Some(h.id().to_string());
+        }
+        let dd = Arc::clone(&d);
+        let seen = std::mem::take(&mut alerted);
+        alerted = tokio::task::spawn_blocking(move || too_old(&dd, seen))
+            .await
+            .unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(d.opts.schedule_tick) => {}
+            _ = d.shutdown.notified() => return,
+        }
+    }
+}
+
+/// Raise `backup_too_old` for jobs past their `max_age`, once per newest
+/// good backup (`alerted` remembers which). Never-succeeded jobs count
+/// from the daemon's start.
+fn too_old(d: &Daemon, mut alerted: HashMap<String, Option<i64>>) -> HashMap<String, Option<i64>> {
+    let now = d.clock.unix_now();
+    let since_start = d.started.elapsed().as_secs() as i64;
+    for b in &d.cfg.backups {
+        let Some(max) = b.max_age else { continue };
+        let name = b.name.as_str().to_string();
+        let st = match lethe_jobs::backup::backup_status(&d.state, &name) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("backup history of {name}: {e}");
+                continue;
+            }
+        };
+        let age = st.last_success.map_or(since_start, |t| now - t);
+        if age <= max.as_secs() as i64 {
+            alerted.remove(&name);
+            continue;
+        }
+        if alerted.get(&name) == Some(&st.last_success) {
+            continue;
+        }
+        let kind = AlertKind::BackupTooOld {
+            job: b.name.clone(),
+            last_success: st
+                .last_success
+                .map(|t| Timestamp::from_unix(t.max(0) as u64)),
+            max_age_secs: max.as_secs(),
+        };
+        match d.alerter.raise(kind, Timestamp::now()) {
+            Ok(id) => {
+                tracing::warn!("alert {id}: backup job {name} is older than its max_age");
+                d.alert_wake.notify_one();
+                alerted.insert(name, st.last_success);
+            }
+            Err(e) => tracing::error!("recording an alert: {e}"),
+        }
+    }
+    alerted
+}
