@@ -330,6 +330,13 @@ fn passphrases_are_asked_on_a_terminal_without_echo() {
     assert!(shown.contains("passphrase"), "{shown}");
     assert!(shown.contains("recovery key"), "{shown}");
     assert!(!shown.contains("typed-secret-1"), "echoed: {shown}");
+    let recovery_key = shown
+        .lines()
+        .skip_while(|l| !l.contains("recovery key (print it"))
+        .nth(1)
+        .map(|l| l.trim().to_string())
+        .unwrap_or_else(|| panic!("no recovery key shown: {shown}"));
+    assert!(recovery_key.len() >= 32, "{recovery_key:?}");
     // Any command that needs it asks once.
     let (code, shown) = on_a_terminal(
         &state,
@@ -343,4 +350,24 @@ fn passphrases_are_asked_on_a_terminal_without_echo() {
     // The file-based passphrase is the same one.
     std::fs::write(r.dir.join("pw"), "typed-secret-1").unwrap();
     assert!(r.run(&["snapshots"]).status.success());
+    // Every passphrase forgotten: `key recover` asks for the printed recovery
+    // key and a new passphrase, echoing neither.
+    let (code, shown) = on_a_terminal(
+        &state,
+        &format!("--repo {repo} key recover"),
+        &format!("{recovery_key}\ntyped-secret-2\ntyped-secret-2"),
+    )
+    .unwrap();
+    assert_eq!(code, 0, "{shown}");
+    assert!(
+        shown.contains("the recovery key opened the repository"),
+        "{shown}"
+    );
+    assert!(!shown.contains(&recovery_key), "echoed: {shown}");
+    assert!(!shown.contains("typed-secret-2"), "echoed: {shown}");
+    std::fs::write(r.dir.join("pw"), "typed-secret-2").unwrap();
+    assert!(
+        r.run(&["snapshots"]).status.success(),
+        "the new passphrase opens it"
+    );
 }

@@ -56,7 +56,7 @@ run() {
     cert=$(tail -n 1 /tmp/$name.out | sed -n 's/.*"certificate":"\([^"]*\)".*/\1/p')
     if [ -n "$cert" ]; then
         $L cert verify "$cert" > /tmp/$name.verify 2>&1
-        echo "@@${name}_VERIFY rc=$? $(cat /tmp/$name.verify)@@"
+        echo "@@${name}_VERIFY rc=$? $(tr '\n' ' ' < /tmp/$name.verify)@@"
         echo "@@${name}_CERT $(tr -d '\n' < $cert)@@"
     fi
 }
