@@ -82,6 +82,9 @@ pub struct DiskSpec {
     /// Every byte of the backing file, so an erase is visible from the host;
     /// `None` leaves it sparse (zeros).
     pub fill: Option<u8>,
+    /// USB only: the stick says it is removable media (SCSI RMB), as flash
+    /// sticks do.
+    pub removable: bool,
 }
 
 impl DiskSpec {
@@ -91,7 +94,13 @@ impl DiskSpec {
             model: None,
             size,
             fill: None,
+            removable: false,
         }
+    }
+
+    pub fn removable(mut self) -> Self {
+        self.removable = true;
+        self
     }
 
     pub fn model(mut self, m: &str) -> Self {
@@ -433,8 +442,9 @@ impl GuestBuilder {
             ),
             "-device".into(),
             format!(
-                "usb-storage,id={id}-dev,drive={id},bus=xhci.0,serial={}",
-                opt(&spec.serial)
+                "usb-storage,id={id}-dev,drive={id},bus=xhci.0,serial={},removable={}",
+                opt(&spec.serial),
+                if spec.removable { "on" } else { "off" }
             ),
         ]);
         self.expect_disks += 1;

@@ -234,6 +234,7 @@ impl Guest {
                 "drive": id,
                 "bus": "xhci.0",
                 "serial": spec.serial,
+                "removable": spec.removable,
             }
         }))?;
         Ok(path)
