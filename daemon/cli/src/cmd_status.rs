@@ -39,6 +39,8 @@ fn state(s: BayState) -> &'static str {
         BayState::Waiting => "waiting",
         BayState::Running => "running",
         BayState::Passed => "passed",
+        BayState::ClearOnly => "CLEAR ONLY",
+        BayState::Unverified => "UNVERIFIED",
         BayState::Failed => "FAILED",
         BayState::Refused => "refused",
         BayState::Stopped => "stopped",

@@ -103,8 +103,14 @@ pub enum BayState {
     Waiting,
     /// A job runs.
     Running,
-    /// The last job passed (at the level asked, or lower: see `message`).
+    /// The last job passed at the level asked.
     Passed,
+    /// The last job was verified at Clear where Purge was asked (see
+    /// `message`): never shown as a plain pass.
+    ClearOnly,
+    /// The last job wrote every pass but read nothing back (`verify off`):
+    /// not certified.
+    Unverified,
     /// The last job failed: a failure report was issued.
     Failed,
     /// The drive was refused before anything was written.

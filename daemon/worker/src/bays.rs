@@ -202,10 +202,9 @@ impl BayBook {
                 } else if let (true, Some(last)) = (startup, past.first()) {
                     slot.state = match last.state {
                         JobState::Passed => BayState::Passed,
-                        // Clear where Purge was asked: verified, shown as
-                        // passed with the job's own word in its history.
-                        JobState::ClearOnly => BayState::Passed,
-                        JobState::Failed | JobState::Unverified => BayState::Failed,
+                        JobState::ClearOnly => BayState::ClearOnly,
+                        JobState::Unverified => BayState::Unverified,
+                        JobState::Failed => BayState::Failed,
                         JobState::Incomplete | JobState::NotStarted => BayState::Stopped,
                         JobState::Interrupted | JobState::Running => BayState::Interrupted,
                     };
@@ -274,7 +273,7 @@ impl BayBook {
         let (state, message) = match outcome {
             Outcome::Passed => (BayState::Passed, None),
             Outcome::PassedAtLowerLevel { requested, reached } => (
-                BayState::Passed,
+                BayState::ClearOnly,
                 Some(if usb_purge {
                     format!("{USB_PURGE_HINT}: verified at {} only", reached.as_str())
                 } else {
@@ -297,7 +296,7 @@ impl BayBook {
                 }),
             ),
             Outcome::Unverified => (
-                BayState::Failed,
+                BayState::Unverified,
                 Some(
                     "every pass was written but nothing was read back: unverified, no certificate"
                         .into(),
