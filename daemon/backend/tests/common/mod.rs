@@ -21,10 +21,27 @@ pub const ACCESS_KEY: &str = "lethetestkey";
 pub const SECRET_KEY: &str = "lethetestsecret";
 
 /// Reserves `n` distinct free TCP ports on 127.0.0.1.
+/// `n` free ports below the kernel's ephemeral range (32768 and up): a
+/// server killed and restarted on its ports must find them free, and in the
+/// ephemeral range any outgoing connection of any test may take one while
+/// the server is down.
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
-        .collect();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mut x = (u64::from(nanos) ^ (u64::from(std::process::id()) << 32)) | 1;
+    let mut listeners: Vec<TcpListener> = Vec::new();
+    while listeners.len() < n {
+        // xorshift64: a spread of candidates in 20000..32000.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let port = 20_000 + (x % 12_000) as u16;
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            listeners.push(l);
+        }
+    }
     listeners
         .iter()
         .map(|l| l.local_addr().expect("local addr").port())
@@ -233,8 +250,8 @@ impl Weed {
         let mut child = ChildGuard(child, false);
         assert!(
             wait_port(s3_port, &mut child.0, Duration::from_secs(30)),
-            "weed S3 port never opened; log in {}",
-            dir.display()
+            "weed S3 port never opened; its log:\n{}",
+            std::fs::read_to_string(dir.join("weed.log")).unwrap_or_default()
         );
         child
     }
@@ -306,8 +323,11 @@ impl Weed {
     /// Waits until the server really serves `bucket` (write, read back, list
     /// and delete a probe object): after a restart the S3 port opens before
     /// the filer and volume server have registered, and the first requests
-    /// fail while they do, the longer the busier the machine.
-    pub async fn wait_serving(&self, bucket: &str) {
+    /// fail while they do, the longer the busier the machine. A server that
+    /// exits while starting (a port it needs taken meanwhile by another
+    /// test's server) is started again, twice at most; a failure shows the
+    /// end of its log.
+    pub async fn wait_serving(&mut self, bucket: &str) {
         let b = self.backend(bucket, "lethe-test-probe", 5 << 20);
         let opts = lethe_backend::WriteOptions {
             overwrite: true,
@@ -315,7 +335,20 @@ impl Weed {
         };
         let start = Instant::now();
         let mut last = String::new();
-        while start.elapsed() < Duration::from_secs(60) {
+        let mut respawns = 0;
+        while start.elapsed() < Duration::from_secs(90) {
+            if let Ok(Some(status)) = self.child.0.try_wait() {
+                self.child.1 = true;
+                assert!(
+                    respawns < 2,
+                    "weed keeps exiting ({status}); its log ends:\n{}",
+                    self.log_tail()
+                );
+                respawns += 1;
+                eprintln!("weed exited while starting ({status}); starting it again");
+                self.restart();
+                continue;
+            }
             let data = Bytes::from_static(b"ready");
             let round = async {
                 b.write("probe", data.clone(), &opts).await?;
@@ -331,7 +364,17 @@ impl Weed {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        panic!("weed never served {bucket} after 60 s: {last}");
+        panic!(
+            "weed never served {bucket} after 90 s: {last}; its log ends:\n{}",
+            self.log_tail()
+        );
+    }
+
+    /// The last lines of the server's log.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self._dir.path().join("weed.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
     /// Creates a bucket (optionally with Object Lock), retrying while the server warms up.
