@@ -15,7 +15,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use lethe_wire::{Caller, ErrorCode, Reply, Request, Via, WireError};
+use lethe_wire::{Caller, ErrorCode, Reply, Request, WireError};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -69,6 +69,9 @@ impl ApiError {
             ErrorCode::Refused => StatusCode::FORBIDDEN,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden | ErrorCode::ReauthRequired => StatusCode::FORBIDDEN,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }
@@ -107,7 +110,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Who {
             .extensions
             .get::<ConnectInfo<Peer>>()
             .and_then(|p| p.0.uid);
-        Ok(Who(Caller { via: Via::Cli, uid }))
+        Ok(Who(Caller::local(uid)))
     }
 }
 

@@ -86,6 +86,9 @@ impl Worker for Fake {
                         jobs_running: 0,
                     },
                 },
+                _ => Reply::Error {
+                    error: WireError::new(ErrorCode::BadRequest, "not in this fake"),
+                },
             })
         })
     }

@@ -29,6 +29,7 @@
 //! assert_eq!(ToWorker::decode(&body).unwrap(), ToWorker::Hello { version: 1 });
 //! ```
 
+pub mod auth;
 pub mod frame;
 pub mod msg;
 pub mod paths;
@@ -41,6 +42,8 @@ pub use frame::{
 pub use frame::{read_frame, write_frame};
 pub use msg::{
     decode, encode, AdminReply, AdminRequest, Caller, DecodeError, ErrorCode, FromAdmin,
-    FromWorker, Reply, Request, ToAdmin, ToWorker, Via, WireError, MAX_NAME, VERSION,
+    FromWorker, Reply, Request, ToAdmin, ToWorker, Via, WireError, MAX_NAME, MAX_SECRET, MAX_TEXT,
+    VERSION,
 };
+pub use auth::*;
 pub use views::*;

@@ -7,7 +7,13 @@
 //! Strings a peer sends are bounded ([`ToWorker::check`]) before the worker
 //! looks at them.
 
+use crate::auth::{
+    AuditVerifyView, AuditView, BreakGlassView, CertFormat, CertQuery, CertView, Credential,
+    Enrolment, KeyView, RoleName, Secret, SessionView, TlsMaterial, TokenView, UserChange,
+    UserView,
+};
 use crate::views::{HealthView, JobView, MetricsView, StatusView};
+use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks. A connection starts with the
@@ -17,6 +23,12 @@ pub const VERSION: u32 = 1;
 
 /// Longest job id, bay name or confirmation answer accepted.
 pub const MAX_NAME: usize = 128;
+
+/// Longest password, code, token or credential accepted.
+pub const MAX_SECRET: usize = 1024;
+
+/// Longest free text accepted (a break-glass reason or review).
+pub const MAX_TEXT: usize = 4096;
 
 /// A message from the front to the worker (`worker.sock`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,9 +50,10 @@ pub enum ToWorker {
     },
 }
 
-/// Who made a request, as the front established it. In this version that
-/// is the Unix account at the other end of the front's local API socket
-/// (from `SO_PEERCRED`); sessions of the HTTPS API come with users.
+/// Who made a request, as the front saw it: the Unix account at the other
+/// end of the front's local API socket (from `SO_PEERCRED`), or, over
+/// HTTPS, the credential the client presented and its address. The worker
+/// checks the credential; the front never decides who someone is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Caller {
@@ -48,6 +61,29 @@ pub struct Caller {
     pub via: Via,
     /// The local account's uid, when the request came over a Unix socket.
     pub uid: Option<u32>,
+    /// The session cookie or API token presented over HTTPS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<Credential>,
+    /// The client's address over HTTPS (rate limits, the audit log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<IpAddr>,
+    /// The request is automatic polling (status, progress): it does not
+    /// count as a user action for the idle timeout.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub polling: bool,
+}
+
+impl Caller {
+    /// A caller on the local API socket.
+    pub fn local(uid: Option<u32>) -> Caller {
+        Caller {
+            via: Via::Cli,
+            uid,
+            credential: None,
+            source: None,
+            polling: false,
+        }
+    }
 }
 
 /// The interface a request came through (recorded in the audit log).
@@ -100,6 +136,122 @@ pub enum Request {
         /// The job id.
         job: String,
     },
+    /// Log in (`POST /api/v1/login`): password and second factor together.
+    Login {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: Secret,
+        /// A TOTP code or a recovery code.
+        totp: Secret,
+    },
+    /// End the caller's session.
+    Logout {},
+    /// End every session of the caller's user.
+    LogoutEverywhere {},
+    /// Password and second factor again, for destructive actions in the
+    /// next few minutes.
+    Reauth {
+        /// The password.
+        password: Secret,
+        /// A TOTP code or a recovery code.
+        totp: Secret,
+    },
+    /// The caller's session.
+    WhoAmI {},
+    /// Change one's own password.
+    ChangePassword {
+        /// The current password.
+        current: Secret,
+        /// The new one.
+        new: Secret,
+    },
+    /// Every user (admins).
+    Users {},
+    /// Add a user with a one-time password (admins).
+    UserAdd {
+        /// Login name.
+        name: String,
+        /// Role.
+        role: RoleName,
+        /// Give the `emergency` grant.
+        emergency: bool,
+    },
+    /// Change a user (admins).
+    UserChange {
+        /// Login name.
+        name: String,
+        /// What changes.
+        change: UserChange,
+    },
+    /// API tokens: the caller's own, or everyone's for admins.
+    Tokens {},
+    /// Create an API token for oneself.
+    TokenCreate {
+        /// A label.
+        label: String,
+        /// At most the caller's role.
+        role: RoleName,
+        /// Lifetime in seconds (at most 90 days).
+        lifetime_secs: u64,
+    },
+    /// Revoke an API token (one's own, or any for admins).
+    TokenRevoke {
+        /// Its public id.
+        id: String,
+    },
+    /// Search certificates and reports.
+    Certificates {
+        /// The search.
+        query: CertQuery,
+    },
+    /// One certificate (signed JSON or PDF).
+    Certificate {
+        /// Its id.
+        id: String,
+        /// Which rendering.
+        format: CertFormat,
+    },
+    /// Verify one stored certificate against the appliance key.
+    CertificateVerify {
+        /// Its id.
+        id: String,
+    },
+    /// The newest audit entries.
+    Audit {
+        /// At most this many (capped at 1000).
+        limit: u32,
+        /// Only entries before this position (paging back).
+        before: Option<u64>,
+    },
+    /// Verify the whole audit log.
+    AuditVerify {},
+    /// Key ids and fingerprints (admins; never key material).
+    Keys {},
+    /// Ask for time-boxed elevated access (users with the `emergency` grant).
+    BreakGlassRequest {
+        /// Why, for the approvers and the review.
+        reason: String,
+    },
+    /// Open and recent break-glass requests.
+    BreakGlassList {},
+    /// Approve or deny a request (configured approvers).
+    BreakGlassDecide {
+        /// The request.
+        id: String,
+        /// Approve (true) or deny.
+        approve: bool,
+    },
+    /// The review that closes an ended episode.
+    BreakGlassReview {
+        /// The request.
+        id: String,
+        /// What was done and why it was justified.
+        notes: String,
+    },
+    /// The TLS certificate and key the front serves with (the front's own
+    /// account only).
+    Tls {},
 }
 
 /// A message from the worker to the front.
@@ -162,6 +314,93 @@ pub enum Reply {
         /// Its id.
         job: String,
     },
+    /// Logged in: the session and the cookie value to set.
+    LoggedIn {
+        /// The session.
+        session: SessionView,
+        /// The value of the session cookie.
+        cookie: Secret,
+    },
+    /// The caller's session (to `who_am_i` and `reauth`).
+    Session {
+        /// The session.
+        session: SessionView,
+    },
+    /// Done; nothing to show.
+    Done {},
+    /// To [`Request::Users`].
+    Users {
+        /// Every user.
+        users: Vec<UserView>,
+    },
+    /// A user was added or got new credentials: shown once.
+    Enrolled {
+        /// What to hand the user.
+        enrolment: Enrolment,
+    },
+    /// To [`Request::UserChange`] without new credentials.
+    User {
+        /// The user as changed (none once removed).
+        user: Option<UserView>,
+    },
+    /// To [`Request::Tokens`].
+    Tokens {
+        /// The tokens.
+        tokens: Vec<TokenView>,
+    },
+    /// A new token: its secret is shown once.
+    TokenCreated {
+        /// The token.
+        token: TokenView,
+        /// The bearer secret.
+        secret: Secret,
+    },
+    /// To [`Request::Certificates`].
+    Certificates {
+        /// Newest first.
+        certificates: Vec<CertView>,
+    },
+    /// A certificate's document.
+    Document {
+        /// `application/json` or `application/pdf`.
+        content_type: String,
+        /// The bytes, base64 (standard alphabet, padded).
+        base64: String,
+    },
+    /// To [`Request::CertificateVerify`].
+    CertificateVerified {
+        /// The certificate.
+        certificate: CertView,
+        /// Signature and every rule hold.
+        ok: bool,
+        /// What is wrong, when something is.
+        problem: Option<String>,
+    },
+    /// To [`Request::Audit`].
+    Audit {
+        /// Newest first.
+        entries: Vec<AuditView>,
+    },
+    /// To [`Request::AuditVerify`].
+    AuditVerified {
+        /// The result.
+        verify: AuditVerifyView,
+    },
+    /// To [`Request::Keys`].
+    Keys {
+        /// The keys.
+        keys: Vec<KeyView>,
+    },
+    /// To the break-glass requests.
+    BreakGlass {
+        /// The requests concerned.
+        requests: Vec<BreakGlassView>,
+    },
+    /// To [`Request::Tls`].
+    Tls {
+        /// The certificate and key.
+        tls: TlsMaterial,
+    },
     /// The request was not carried out.
     Error {
         /// Why.
@@ -178,6 +417,9 @@ pub struct WireError {
     pub code: ErrorCode,
     /// For the operator: what was not done and why.
     pub message: String,
+    /// For [`ErrorCode::RateLimited`]: seconds before trying again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
 }
 
 impl WireError {
@@ -186,6 +428,7 @@ impl WireError {
         Self {
             code,
             message: message.into(),
+            retry_after_secs: None,
         }
     }
 }
@@ -205,6 +448,15 @@ pub enum ErrorCode {
     Refused,
     /// The worker cannot do it now (shutting down, store unavailable).
     Unavailable,
+    /// No valid session or token (HTTP 401): log in.
+    Unauthenticated,
+    /// Logged in, but the role does not hold the privilege (HTTP 403).
+    Forbidden,
+    /// The action needs a fresh re-authentication (HTTP 403, code
+    /// `reauth_required`): password and code again.
+    ReauthRequired,
+    /// Too many attempts (HTTP 429).
+    RateLimited,
     /// A bug; see the worker's log.
     Internal,
 }
@@ -236,6 +488,41 @@ pub enum AdminRequest {
     Ping {},
     /// The audit log's latest signed checkpoint, to keep off the box.
     Checkpoint {},
+    /// Add a user (`lethe user add`). Without a password the user gets a
+    /// one-time password.
+    UserAdd {
+        /// Login name.
+        name: String,
+        /// Role.
+        role: RoleName,
+        /// The password, checked against the policy.
+        password: Option<Secret>,
+        /// Give the `emergency` grant.
+        emergency: bool,
+    },
+    /// Every user (`lethe user list`).
+    Users {},
+    /// Change a user (`lethe user disable|enable|reset-2fa|remove|…`).
+    UserChange {
+        /// Login name.
+        name: String,
+        /// What changes.
+        change: UserChange,
+    },
+    /// Set a user's password (`lethe user passwd`).
+    UserPassword {
+        /// Login name.
+        name: String,
+        /// The new password, checked against the policy.
+        password: Secret,
+    },
+    /// Break-glass at the console (`lethe user recover`): enable the
+    /// account, make it an admin, lift its lock, a one-time password and a
+    /// new second factor. Loudly audited and alerted.
+    UserRecover {
+        /// Login name.
+        name: String,
+    },
 }
 
 /// A message from the admin socket.
@@ -281,6 +568,21 @@ pub enum AdminReply {
         /// The signed note, exactly as `lethe audit checkpoint` prints it.
         note: String,
     },
+    /// A user was added or recovered: shown once.
+    Enrolled {
+        /// What to hand the user.
+        enrolment: Enrolment,
+    },
+    /// To [`AdminRequest::Users`].
+    Users {
+        /// Every user.
+        users: Vec<UserView>,
+    },
+    /// A user changed (none once removed).
+    User {
+        /// The user.
+        user: Option<UserView>,
+    },
     /// The request was not carried out.
     Error {
         /// Why.
@@ -295,13 +597,16 @@ pub enum DecodeError {
     /// Not JSON, not a known message, or an unknown field.
     #[error("not a message of protocol version {VERSION}: {0}")]
     Json(#[from] serde_json::Error),
-    /// A string longer than [`MAX_NAME`].
-    #[error("{field} is {len} bytes; the limit is {MAX_NAME}")]
+    /// A string longer than its limit ([`MAX_NAME`], [`MAX_SECRET`],
+    /// [`MAX_TEXT`]).
+    #[error("{field} is {len} bytes; the limit is {limit}")]
     TooLong {
         /// The field.
         field: &'static str,
         /// Its length.
         len: usize,
+        /// The limit.
+        limit: usize,
     },
 }
 
@@ -326,29 +631,118 @@ impl ToWorker {
 
     /// Bound every string a request carries.
     pub fn check(&self) -> Result<(), DecodeError> {
-        let bound = |field: &'static str, s: &str| {
-            if s.len() > MAX_NAME {
-                Err(DecodeError::TooLong {
-                    field,
-                    len: s.len(),
-                })
-            } else {
-                Ok(())
-            }
-        };
         match self {
-            ToWorker::Request { request, .. } => match request {
-                Request::StartBay { bay, answer } => {
-                    bound("bay", bay)?;
-                    bound("answer", answer)
+            ToWorker::Request {
+                request, caller, ..
+            } => {
+                if let Some(c) = &caller.credential {
+                    let (Credential::Session { token: v } | Credential::Token { secret: v }) = c;
+                    bound("credential", &v.0, MAX_SECRET)?;
                 }
-                Request::Resume { job } | Request::Cancel { job } => bound("job", job),
-                Request::Health {}
-                | Request::Status {}
-                | Request::Jobs { .. }
-                | Request::Metrics {} => Ok(()),
-            },
+                request.check()
+            }
             ToWorker::Hello { .. } => Ok(()),
+        }
+    }
+}
+
+fn bound(field: &'static str, s: &str, limit: usize) -> Result<(), DecodeError> {
+    if s.len() > limit {
+        Err(DecodeError::TooLong {
+            field,
+            len: s.len(),
+            limit,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+impl Request {
+    /// Bound every string the request carries.
+    pub fn check(&self) -> Result<(), DecodeError> {
+        let name = |f, s: &str| bound(f, s, MAX_NAME);
+        let secret = |f, s: &Secret| bound(f, &s.0, MAX_SECRET);
+        let q = |f, s: &Option<String>| s.as_deref().map_or(Ok(()), |s| name(f, s));
+        match self {
+            Request::StartBay { bay, answer } => {
+                name("bay", bay)?;
+                name("answer", answer)
+            }
+            Request::Resume { job } | Request::Cancel { job } => name("job", job),
+            Request::Login {
+                username,
+                password,
+                totp,
+            } => {
+                name("username", username)?;
+                secret("password", password)?;
+                secret("totp", totp)
+            }
+            Request::Reauth { password, totp } => {
+                secret("password", password)?;
+                secret("totp", totp)
+            }
+            Request::ChangePassword { current, new } => {
+                secret("current", current)?;
+                secret("new", new)
+            }
+            Request::UserAdd { name: n, .. } | Request::UserChange { name: n, .. } => {
+                name("name", n)
+            }
+            Request::TokenCreate { label, .. } => name("label", label),
+            Request::TokenRevoke { id }
+            | Request::Certificate { id, .. }
+            | Request::CertificateVerify { id }
+            | Request::BreakGlassDecide { id, .. } => name("id", id),
+            Request::Certificates { query } => {
+                q("serial", &query.serial)?;
+                q("asset_tag", &query.asset_tag)?;
+                q("customer", &query.customer)?;
+                q("from", &query.from)?;
+                q("to", &query.to)
+            }
+            Request::BreakGlassRequest { reason } => bound("reason", reason, MAX_TEXT),
+            Request::BreakGlassReview { id, notes } => {
+                name("id", id)?;
+                bound("notes", notes, MAX_TEXT)
+            }
+            Request::Health {}
+            | Request::Status {}
+            | Request::Jobs { .. }
+            | Request::Metrics {}
+            | Request::Logout {}
+            | Request::LogoutEverywhere {}
+            | Request::WhoAmI {}
+            | Request::Users {}
+            | Request::Tokens {}
+            | Request::Audit { .. }
+            | Request::AuditVerify {}
+            | Request::Keys {}
+            | Request::BreakGlassList {}
+            | Request::Tls {} => Ok(()),
+        }
+    }
+}
+
+impl AdminRequest {
+    /// Bound every string the request carries.
+    pub fn check(&self) -> Result<(), DecodeError> {
+        match self {
+            AdminRequest::UserAdd { name, password, .. } => {
+                bound("name", name, MAX_NAME)?;
+                password
+                    .as_ref()
+                    .map_or(Ok(()), |p| bound("password", &p.0, MAX_SECRET))
+            }
+            AdminRequest::UserChange { name, .. } | AdminRequest::UserRecover { name } => {
+                bound("name", name, MAX_NAME)
+            }
+            AdminRequest::UserPassword { name, password } => {
+                bound("name", name, MAX_NAME)?;
+                bound("password", &password.0, MAX_SECRET)
+            }
+            AdminRequest::Ping {} | AdminRequest::Checkpoint {} | AdminRequest::Users {} => Ok(()),
         }
     }
 }

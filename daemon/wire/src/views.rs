@@ -48,6 +48,12 @@ pub struct DaemonView {
     pub front_restarts: u32,
     /// Entries in the audit log.
     pub audit_entries: u64,
+    /// Where the HTTPS API listens, when it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https_listen: Option<String>,
+    /// SHA-256 fingerprint of the HTTPS certificate (pin it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_fingerprint: Option<String>,
 }
 
 /// One bay.

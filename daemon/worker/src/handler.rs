@@ -88,6 +88,7 @@ pub async fn handle(d: &Arc<Daemon>, caller: Caller, request: Request) -> Reply 
             let (reply, rx) = tokio::sync::oneshot::channel();
             via_bays(d, BayMsg::Resume { job, caller, reply }, rx).await
         }
+        other => crate::api::handle(d, caller, other).await,
     }
 }
 
@@ -222,6 +223,8 @@ pub fn status(d: &Daemon) -> Result<StatusView, String> {
             pid: std::process::id(),
             front_restarts: d.front_restarts.load(Ordering::Relaxed),
             audit_entries: d.audit_entries(),
+            https_listen: Some(d.cfg.server.listen.to_string()),
+            tls_fingerprint: d.tls_fingerprint(),
         },
         bays: Daemon::lock(&d.book).views(),
         running,

@@ -22,6 +22,7 @@
 //! Processes, sockets and data flow: `docs/ARCHITECTURE.md`; for
 //! administrators: `docs/operations.md`.
 
+pub mod api;
 pub mod backups;
 pub mod bays;
 pub mod daemon;

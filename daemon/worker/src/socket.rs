@@ -115,11 +115,11 @@ pub async fn serve_worker(d: Arc<Daemon>, l: UnixListener) {
             tracing::warn!("worker socket: refused a connection from uid {uid:?}");
             continue;
         }
-        tokio::spawn(worker_conn(Arc::clone(&d), stream));
+        tokio::spawn(worker_conn(Arc::clone(&d), stream, uid.unwrap_or(u32::MAX)));
     }
 }
 
-async fn worker_conn(d: Arc<Daemon>, mut s: UnixStream) {
+async fn worker_conn(d: Arc<Daemon>, mut s: UnixStream, peer_uid: u32) {
     match hello(&mut s).await {
         Some(VERSION) => {
             let w = FromWorker::Welcome {
@@ -170,7 +170,12 @@ async fn worker_conn(d: Arc<Daemon>, mut s: UnixStream) {
                 return;
             }
         };
-        let reply = crate::handler::handle(&d, caller, request).await;
+        let reply = if matches!(request, lethe_wire::Request::Tls {}) {
+            // The TLS key goes to the front's own account only (and root).
+            crate::api::tls_for(&d, peer_uid)
+        } else {
+            crate::handler::handle(&d, caller, request).await
+        };
         let out = encode(&FromWorker::Reply { id, reply });
         if write_frame(&mut s, &out).await.is_err() {
             return;
@@ -229,7 +234,16 @@ async fn admin_conn(d: Arc<Daemon>, mut s: UnixStream) {
             tracing::warn!("admin socket: not a request of this version; closed");
             return;
         };
+        if let Err(e) = request.check() {
+            tracing::warn!("admin socket: {e}; closed");
+            return;
+        }
         let reply = match request {
+            AdminRequest::UserAdd { .. }
+            | AdminRequest::Users {}
+            | AdminRequest::UserChange { .. }
+            | AdminRequest::UserPassword { .. }
+            | AdminRequest::UserRecover { .. } => crate::api::admin(&d, request).await,
             AdminRequest::Ping {} => AdminReply::Pong {
                 pid: std::process::id(),
                 version: env!("CARGO_PKG_VERSION").into(),
