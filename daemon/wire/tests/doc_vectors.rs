@@ -38,10 +38,7 @@ fn vectors() -> BTreeMap<String, String> {
 }
 
 fn cli(uid: u32) -> Caller {
-    Caller {
-        via: Via::Cli,
-        uid: Some(uid),
-    }
+    Caller::local(Some(uid))
 }
 
 /// A vector's name, its expected text, and a check that it decodes back.

@@ -31,7 +31,10 @@ fn to_worker() -> impl Strategy<Value = ToWorker> {
         )
             .prop_map(|(id, via, uid, request)| ToWorker::Request {
                 id,
-                caller: Caller { via, uid },
+                caller: Caller {
+                    via,
+                    ..Caller::local(uid)
+                },
                 request
             }),
     ]
@@ -125,10 +128,7 @@ fn unknown_messages_fields_and_ops_are_refused() {
 fn long_strings_are_refused() {
     let m = ToWorker::Request {
         id: 1,
-        caller: Caller {
-            via: Via::Cli,
-            uid: Some(0),
-        },
+        caller: Caller::local(Some(0)),
         request: Request::Resume {
             job: "j".repeat(MAX_NAME + 1),
         },
