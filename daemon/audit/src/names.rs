@@ -157,6 +157,18 @@ names! {
         BreakGlassStarted = "breakglass.started",
         /// Emergency access ended.
         BreakGlassEnded = "breakglass.ended",
+        /// A break-glass request was denied or withdrawn.
+        BreakGlassDecided = "breakglass.decided",
+        /// The mandatory review closed a break-glass episode.
+        BreakGlassReviewed = "breakglass.reviewed",
+        /// Root restored an account at the console (local break-glass).
+        UserRecovered = "user.recovered",
+        /// An API token was created.
+        TokenCreated = "token.created",
+        /// An API token was revoked.
+        TokenRevoked = "token.revoked",
+        /// An API token was used (or refused).
+        TokenUsed = "token.used",
     }
 }
 

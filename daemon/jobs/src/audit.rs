@@ -116,6 +116,16 @@ impl<S: AuditStore> AuditObserver<S> {
         if let Some(bay) = job.origin.bay.as_deref().and_then(|b| Token::new(b).ok()) {
             e = e.with_tag(TagKind::Bay, bay);
         }
+        for (tag, id) in &job.origin.authorization {
+            let kind = match tag {
+                crate::observe::AuthTag::Session => TagKind::Session,
+                crate::observe::AuthTag::Reauth => TagKind::Reauth,
+                crate::observe::AuthTag::BreakGlass => TagKind::BreakGlass,
+            };
+            if let Ok(t) = Token::new(id) {
+                e = e.with_tag(kind, t);
+            }
+        }
         Ok(e)
     }
 

@@ -56,7 +56,7 @@ pub use confirm::Confirmation;
 pub use event::{Event, Issued, Level, Outcome, PurgeStep, Report};
 pub use host::{DeviceHost, LinuxHost};
 pub use identity::DeviceIdentity;
-pub use observe::{JobInfo, JobObserver, Origin, OriginSource};
+pub use observe::{AuthTag, JobInfo, JobObserver, Origin, OriginSource};
 pub use panel::{DegaussFailure, Panel};
 pub use refusal::Refusal;
 pub use request::{

@@ -27,6 +27,22 @@ pub struct Origin {
     pub user: String,
     /// The bay, for a job a bay started.
     pub bay: Option<String>,
+    /// For a job started through the HTTPS API: the session, the
+    /// re-authentication that allowed it (the user's signature for this
+    /// action) and the break-glass episode it ran under, as audit tags.
+    pub authorization: Vec<(AuthTag, String)>,
+}
+
+/// Which authorization record an [`Origin`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthTag {
+    /// The session (public id).
+    Session,
+    /// The re-authentication record.
+    Reauth,
+    /// The break-glass request.
+    BreakGlass,
 }
 
 /// The interface a job was asked for through.
@@ -50,6 +66,7 @@ impl Origin {
             source: OriginSource::Cli,
             user: format!("uid:{uid}"),
             bay: None,
+            authorization: Vec::new(),
         }
     }
 
@@ -66,6 +83,7 @@ impl Origin {
             source: OriginSource::Daemon,
             user: "lethe:daemon".into(),
             bay,
+            authorization: Vec::new(),
         }
     }
 

@@ -66,6 +66,11 @@ pub struct Daemon {
     pub bay_tx: std::sync::mpsc::Sender<crate::hotplug::BayMsg>,
     pub shutting_down: AtomicBool,
     pub shutdown: Notify,
+    /// Users, sessions and break-glass (none when its store cannot be
+    /// opened: the HTTPS API then answers "unavailable", the rest runs).
+    pub identity: Option<Arc<crate::identity::Identity>>,
+    /// The HTTPS certificate's fingerprint, once made or loaded.
+    pub tls_fingerprint: Mutex<Option<String>>,
 }
 
 impl Daemon {
@@ -103,7 +108,33 @@ impl Daemon {
     /// Entries in the audit log.
     /// SHA-256 fingerprint of the HTTPS certificate, once made or loaded.
     pub fn tls_fingerprint(&self) -> Option<String> {
-        None
+        Self::lock(&self.tls_fingerprint).clone()
+    }
+
+    /// Append an entry for a user's action through the API (source `api`).
+    pub fn audit_as(
+        &self,
+        user: &str,
+        action: Action,
+        entity: Entity,
+        record: &str,
+        detail: Detail,
+    ) {
+        let e = (|| -> Result<Entry, String> {
+            Ok(Entry::new(
+                AuditTime::from_unix(self.clock.unix_now()).map_err(|e| e.to_string())?,
+                Source::Api,
+                UserId::new(user).map_err(|e| e.to_string())?,
+                action,
+                entity,
+                RecordId::new(record).map_err(|e| e.to_string())?,
+                Outcome::Success,
+            )
+            .with_detail(detail))
+        })();
+        if let Err(e) = e.and_then(|e| self.audit.log().append(&e).map_err(|e| e.to_string())) {
+            tracing::error!("audit log: {e}");
+        }
     }
 
     pub fn audit_entries(&self) -> u64 {
@@ -267,6 +298,27 @@ async fn start(opts: ServeOptions, cfg: Config) -> Result<(), WorkerError> {
     jcfg.require_operator = cfg.site.require_operator;
     let jobs = Jobs::open(jcfg)?;
 
+    // Users and sessions: their store is root's, in the state directory.
+    let issuer = lethe_jobs::state::hostname();
+    let identity = match crate::identity::Identity::open(
+        state.root(),
+        crate::identity::auth_config(&cfg, &issuer),
+        cfg.auth.password.deny_list.as_deref(),
+    ) {
+        Ok(i) => Some(Arc::new(i)),
+        Err(e) => {
+            tracing::error!("the identity store: {e}; the HTTPS API will answer unavailable");
+            None
+        }
+    };
+    let tls_fingerprint = match crate::tls::prepare(&cfg, &state) {
+        Ok(fp) => Some(fp),
+        Err(e) => {
+            tracing::error!("the HTTPS certificate: {e}");
+            None
+        }
+    };
+
     let d = Arc::new(Daemon {
         opts,
         cfg,
@@ -287,6 +339,8 @@ async fn start(opts: ServeOptions, cfg: Config) -> Result<(), WorkerError> {
         bay_tx,
         shutting_down: AtomicBool::new(false),
         shutdown: Notify::new(),
+        identity,
+        tls_fingerprint: Mutex::new(tls_fingerprint),
     });
     let pid = format!("pid-{}", std::process::id());
     d.audit_daemon(
@@ -349,6 +403,7 @@ async fn start(opts: ServeOptions, cfg: Config) -> Result<(), WorkerError> {
     tasks.spawn(crate::observer::deliver_alerts(Arc::clone(&d)));
     tasks.spawn(crate::push::push_checkpoints(Arc::clone(&d)));
     tasks.spawn(crate::notify::watchdog(Arc::clone(&d)));
+    tasks.spawn(crate::api::tick(Arc::clone(&d)));
     let bay_thread = crate::hotplug::start(Arc::clone(&d), bay_rx)?;
 
     crate::notify::ready(&d);

@@ -23,6 +23,8 @@ pub async fn supervise(d: Arc<Daemon>) {
     while !d.stopping() {
         let mut cmd = tokio::process::Command::new(program);
         cmd.args(args)
+            .arg("--https-listen")
+            .arg(d.cfg.server.listen.to_string())
             .uid(d.front_user.uid)
             .gid(d.front_user.gid)
             .env_clear()

@@ -8,7 +8,7 @@ use crate::hotplug::BayMsg;
 use lethe_jobs::history;
 use lethe_store::JobStatus;
 use lethe_wire::{
-    BackupMetrics, BackupView, Caller, DaemonView, ErrorCode, HealthView, JobState, JobView,
+    BackupMetrics, BackupView, Caller, Via, DaemonView, ErrorCode, HealthView, JobState, JobView,
     MetricsView, Reply, Request, StateCount, StatusView, WireError,
 };
 use std::sync::atomic::Ordering;
@@ -34,8 +34,18 @@ fn err(code: ErrorCode, m: impl Into<String>) -> Reply {
     }
 }
 
-/// Answer one request.
+/// Answer one request: those of the HTTPS API go through authentication
+/// and authorisation first ([`crate::api`]); those of the local API socket
+/// (the appliance's own command line) are answered here.
 pub async fn handle(d: &Arc<Daemon>, caller: Caller, request: Request) -> Reply {
+    if caller.via != Via::Cli {
+        return crate::api::handle(d, caller, request).await;
+    }
+    local(d, caller, request).await
+}
+
+/// Answer a request of the local API socket, or a read the API authorised.
+pub async fn local(d: &Arc<Daemon>, caller: Caller, request: Request) -> Reply {
     if d.stopping() && matches!(request, Request::StartBay { .. } | Request::Resume { .. }) {
         return err(ErrorCode::Unavailable, "the daemon is stopping");
     }
@@ -77,7 +87,7 @@ pub async fn handle(d: &Arc<Daemon>, caller: Caller, request: Request) -> Reply 
                 BayMsg::StartBay {
                     bay,
                     answer,
-                    caller,
+                    origin: crate::hotplug::origin_of(&caller, None),
                     reply,
                 },
                 rx,
@@ -86,13 +96,17 @@ pub async fn handle(d: &Arc<Daemon>, caller: Caller, request: Request) -> Reply 
         }
         Request::Resume { job } => {
             let (reply, rx) = tokio::sync::oneshot::channel();
-            via_bays(d, BayMsg::Resume { job, caller, reply }, rx).await
+            let origin = crate::hotplug::origin_of(&caller, None);
+            via_bays(d, BayMsg::Resume { job, origin, reply }, rx).await
         }
-        other => crate::api::handle(d, caller, other).await,
+        _ => err(
+            ErrorCode::BadRequest,
+            "this request is served by the HTTPS API only (/api/v1)",
+        ),
     }
 }
 
-async fn via_bays(
+pub(crate) async fn via_bays(
     d: &Daemon,
     msg: BayMsg,
     rx: tokio::sync::oneshot::Receiver<Result<String, WireError>>,

@@ -45,13 +45,15 @@ pub enum BayMsg {
     StartBay {
         bay: String,
         answer: String,
-        caller: Caller,
+        /// Who asked (the bay is filled in here).
+        origin: Origin,
         reply: oneshot::Sender<Result<String, WireError>>,
     },
     /// An operator resumes an interrupted or stopped job.
     Resume {
         job: String,
-        caller: Caller,
+        /// Who asked.
+        origin: Origin,
         reply: oneshot::Sender<Result<String, WireError>>,
     },
     /// Liveness: answered at once (the watchdog's probe).
@@ -135,13 +137,13 @@ fn bay_loop(d: Arc<Daemon>, rx: Receiver<BayMsg>) {
             BayMsg::StartBay {
                 bay,
                 answer,
-                caller,
+                origin,
                 reply,
             } => {
-                let _ = reply.send(start_bay(&d, &bay, &answer, &caller));
+                let _ = reply.send(start_bay(&d, &bay, &answer, origin));
             }
-            BayMsg::Resume { job, caller, reply } => {
-                let _ = reply.send(resume(&d, &job, &caller));
+            BayMsg::Resume { job, origin, reply } => {
+                let _ = reply.send(resume(&d, &job, origin));
             }
         }
     }
@@ -359,17 +361,18 @@ pub fn origin_of(caller: &Caller, bay: Option<&str>) -> Origin {
             .uid
             .map_or_else(|| "lethe:front".to_string(), |u| format!("uid:{u}")),
         bay: bay.map(str::to_string),
+        authorization: Vec::new(),
     }
 }
 
-fn start_bay(d: &Daemon, bay: &str, answer: &str, caller: &Caller) -> Result<String, WireError> {
+fn start_bay(d: &Daemon, bay: &str, answer: &str, origin: Origin) -> Result<String, WireError> {
     let slot = Daemon::lock(&d.book).waiting_for(bay, answer)?.clone();
     let identity = slot
         .identity
         .clone()
         .ok_or_else(|| WireError::new(ErrorCode::Internal, "a waiting drive without identity"))?;
     let b = &d.cfg.bays[slot.bay];
-    let origin = origin_of(caller, Some(bay));
+    let origin = origin.in_bay(bay);
     let req = wipe_request(
         &d.cfg.site,
         b,
@@ -383,7 +386,7 @@ fn start_bay(d: &Daemon, bay: &str, answer: &str, caller: &Caller) -> Result<Str
     Ok(h.id().to_string())
 }
 
-fn resume(d: &Daemon, job: &str, caller: &Caller) -> Result<String, WireError> {
+fn resume(d: &Daemon, job: &str, origin: Origin) -> Result<String, WireError> {
     let list = lethe_jobs::history::wipe_jobs(&d.state, d.clock.as_ref())
         .map_err(|e| WireError::new(ErrorCode::Unavailable, e.to_string()))?;
     let j = list.iter().find(|j| j.record.id == job).ok_or_else(|| {
@@ -414,16 +417,16 @@ fn resume(d: &Daemon, job: &str, caller: &Caller) -> Result<String, WireError> {
             });
         found
     };
-    let origin = origin_of(
-        caller,
-        slot.as_ref().map(|s| d.cfg.bays[s.bay].name.as_str()),
-    );
+    let origin = match slot.as_ref() {
+        Some(s) => origin.in_bay(d.cfg.bays[s.bay].name.as_str()),
+        None => origin,
+    };
     let h = d.jobs.submit_as(
         JobRequest::Resume(ResumeRequest {
             job: job.to_string(),
             device: slot.as_ref().map(|s| PathBuf::from(&s.view.path)),
             confirmation: Confirmation::Waived {
-                by: format!("resume requested by {} through the local API", origin.user),
+                by: format!("resume requested by {} through {:?}", origin.user, origin.source),
             },
             bay: slot.as_ref().and_then(|s| d.cfg.bays[s.bay].led),
             checkpoint_interval: Duration::from_secs(5),

@@ -29,10 +29,12 @@ pub mod daemon;
 pub mod front;
 pub mod handler;
 pub mod hotplug;
+pub mod identity;
 pub mod notify;
 pub mod observer;
 pub mod push;
 pub mod socket;
+pub mod tls;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

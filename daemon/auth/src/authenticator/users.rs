@@ -495,6 +495,33 @@ impl<S: AuthStore, E: Entropy> Authenticator<S, E> {
         Ok(otp)
     }
 
+    /// Root at the console (`lethe user passwd NAME`) or an admin sets a
+    /// user's password: checked against the policy and the user's history;
+    /// the user's sessions end. Not a one-time password: the user keeps it.
+    pub fn set_user_password(
+        &mut self,
+        auth: &Authorization,
+        id: UserId,
+        new: &SecretString,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
+        self.require(auth, &[Privilege::ManageUsers], now)?;
+        let u = self.user_or_err(id)?;
+        let mut creds = self.store.credentials(id)?.ok_or(AuthError::NoSuchUser)?;
+        self.check_new_password(&u.name, new)?;
+        self.set_password(&u, &mut creds, new, false, now)?;
+        self.end_sessions_of(id, SessionEnd::CredentialsReset, now)?;
+        self.emit(
+            now,
+            EventKind::PasswordChanged {
+                user: u.id,
+                by: auth.actor().clone(),
+                one_time: false,
+            },
+        );
+        Ok(())
+    }
+
     /// An admin lifts a soft lock.
     pub fn unlock(
         &mut self,

@@ -133,10 +133,42 @@ pub fn wait_for(s: &Serve, secs: u64, what: &str, mut done: impl FnMut(&Value) -
     }
 }
 
+/// A loopback TCP port free now, below the kernel's ephemeral range (so
+/// an outgoing connection cannot take it between now and its use).
+pub fn free_port() -> u16 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mut x = (u64::from(nanos) ^ (u64::from(std::process::id()) << 32)) | 1;
+    loop {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let port = 20_000 + (x % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 impl Serve {
     /// `lethe --state-dir STATE serve --config CONFIG --runtime-dir RUNTIME ARGS`,
     /// its log in `log`; returns once `lethe status` answers.
     pub fn start(state: &Path, config: &Path, runtime: &Path, log: &Path, args: &[&str]) -> Serve {
+        // Tests run in parallel: each daemon's HTTPS listener gets its own
+        // loopback port unless the test chose one.
+        let text = std::fs::read_to_string(config).unwrap();
+        if !text.contains("[server]") {
+            std::fs::write(
+                config,
+                format!(
+                    "{text}\n[server]\nlisten = \"127.0.0.1:{}\"\n",
+                    free_port()
+                ),
+            )
+            .unwrap();
+        }
         let file = std::fs::File::create(log).unwrap();
         let child = lethe(state)
             .arg("serve")
