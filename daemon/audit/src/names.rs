@@ -157,6 +157,8 @@ names! {
         BreakGlassStarted = "breakglass.started",
         /// Emergency access ended.
         BreakGlassEnded = "breakglass.ended",
+        /// An action taken under emergency access (every one is recorded).
+        BreakGlassUsed = "breakglass.used",
         /// A break-glass request was denied or withdrawn.
         BreakGlassDecided = "breakglass.decided",
         /// The mandatory review closed a break-glass episode.

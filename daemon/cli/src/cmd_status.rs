@@ -76,6 +76,12 @@ fn render(s: &StatusView) {
         "lethe serve {} (pid {}), up since {}; front restarted {} time(s); audit log: {} entries",
         d.version, d.pid, d.started_at, d.front_restarts, d.audit_entries
     );
+    if let Some(l) = &d.https_listen {
+        println!(
+            "HTTPS API on {l}; certificate SHA-256 fingerprint (pin it): {}",
+            d.tls_fingerprint.as_deref().unwrap_or("not available")
+        );
+    }
     println!("\nBAYS");
     for b in &s.bays {
         let drive = b.drive.as_ref().map_or(String::new(), |dv| {

@@ -47,7 +47,8 @@ pub fn privilege_of(d: &Daemon, r: &Request) -> Option<Privilege> {
         | Request::LogoutEverywhere {}
         | Request::WhoAmI {}
         | Request::Reauth { .. }
-        | Request::BreakGlassList {} => Privilege::OwnSession,
+        | Request::BreakGlassList {}
+        | Request::BreakGlassEnter { .. } => Privilege::OwnSession,
         Request::ChangePassword { .. } => Privilege::ManageOwnCredentials,
         Request::Health {} | Request::Status {} | Request::Metrics {} => Privilege::ReadDrives,
         Request::Jobs { .. } => Privilege::ReadJobs,
@@ -260,7 +261,37 @@ async fn authorise(
         })
     })
     .await?;
-    out.map_err(auth_error)
+    let a = out.map_err(auth_error)?;
+    if let Some(bg) = a.auth.break_glass() {
+        // Everything done under emergency access is on the record, reads
+        // included, tagged with its episode.
+        let e = lethe_audit::Entry::new(
+            lethe_audit::AuditTime::from_unix(d.clock.unix_now())
+                .map_err(|e| werr(ErrorCode::Internal, e.to_string()))?,
+            Source::Api,
+            lethe_audit::UserId::new(a.principal.user.to_string())
+                .map_err(|e| werr(ErrorCode::Internal, e.to_string()))?,
+            lethe_audit::Action::BreakGlassUsed,
+            lethe_audit::Entity::User,
+            lethe_audit::RecordId::new(a.principal.user.to_string())
+                .map_err(|e| werr(ErrorCode::Internal, e.to_string()))?,
+            lethe_audit::Outcome::Success,
+        )
+        .with_detail(lethe_audit::Detail::new().label("privilege", privilege.name()))
+        .with_tag(
+            lethe_audit::TagKind::BreakGlass,
+            lethe_audit::Token::new(bg.to_string())
+                .map_err(|e| werr(ErrorCode::Internal, e.to_string()))?,
+        );
+        if let Err(e) = d.audit.log().append(&e) {
+            tracing::error!("audit log: {e}");
+            return Err(werr(
+                ErrorCode::Unavailable,
+                "the audit log cannot be written: nothing is done under break-glass unaudited",
+            ));
+        }
+    }
+    Ok(a)
 }
 
 fn session_view(
@@ -730,6 +761,24 @@ async fn handle_inner(
             .await?
             .map_err(auth_error)?;
             Ok(Reply::BreakGlass { requests: vec![v] })
+        }
+        Request::BreakGlassEnter { id } => {
+            let token = a.token.ok_or_else(|| {
+                werr(
+                    ErrorCode::BadRequest,
+                    "break-glass access is used in a logged-in session, not with an API token",
+                )
+            })?;
+            let bid = lethe_auth::BreakGlassId::parse(&id)
+                .ok_or_else(|| werr(ErrorCode::NotFound, "no such break-glass request"))?;
+            let v = with_auth(d, Source::Api, move |au, now| {
+                au.enter_elevation(&token, bid, now)?;
+                let p = au.session(&token, lethe_auth::Activity::UserAction, now)?;
+                session_view(au, &p, &token, now, None)
+            })
+            .await?
+            .map_err(auth_error)?;
+            Ok(Reply::Session { session: v })
         }
         Request::BreakGlassReview { id, notes } => {
             let auth = a.auth;
