@@ -15,6 +15,7 @@ PKGS=(
     restic borgbackup            # backup benchmark peers
     chromium                     # prints the auditor pack's PDF (hw-tests/pack.sh); console browser tests
     fio                          # parallel-wipe benchmark peer (hw-tests/bench/serve-bench.sh)
+    openssl                      # the HTTPS API tests check TLS versions with openssl s_client
 )
 missing=()
 for p in "${PKGS[@]}"; do
