@@ -70,6 +70,40 @@ fn expected() -> Vec<Vector> {
             FromWorker::Incompatible { supported: vec![1] },
         ),
         v(
+            "request-login",
+            ToWorker::Request {
+                id: 5,
+                caller: Caller {
+                    via: Via::Api,
+                    uid: None,
+                    credential: None,
+                    source: Some("192.0.2.7".parse().unwrap()),
+                    polling: false,
+                },
+                request: Request::Login {
+                    username: "alice".into(),
+                    password: "correct horse battery staple".into(),
+                    totp: "123456".into(),
+                },
+            },
+        ),
+        v(
+            "request-api-session",
+            ToWorker::Request {
+                id: 6,
+                caller: Caller {
+                    via: Via::Api,
+                    uid: None,
+                    credential: Some(Credential::Session {
+                        token: "c2Vzc2lvbi10b2tlbg".into(),
+                    }),
+                    source: Some("192.0.2.7".parse().unwrap()),
+                    polling: true,
+                },
+                request: Request::Jobs { limit: 50 },
+            },
+        ),
+        v(
             "request-status",
             ToWorker::Request {
                 id: 1,
