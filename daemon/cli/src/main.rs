@@ -4,6 +4,7 @@
 #[macro_use]
 mod out;
 
+mod admin;
 mod audit_hook;
 mod cmd_audit;
 mod cmd_backup;
@@ -15,6 +16,7 @@ mod cmd_jobs;
 mod cmd_pack;
 mod cmd_serve;
 mod cmd_status;
+mod cmd_user;
 mod cmd_wipe;
 mod edge;
 mod render;
@@ -98,6 +100,8 @@ enum Cmd {
     Serve(cmd_serve::ServeArgs),
     /// Show the running daemon's bays, jobs and next backups.
     Status(cmd_status::StatusArgs),
+    /// Manage the appliance's users through the running daemon (root).
+    User(cmd_user::UserArgs),
     /// The daemon's unprivileged front (started by `lethe serve`).
     #[command(hide = true)]
     ServeFront(cmd_serve::FrontArgs),
@@ -133,6 +137,7 @@ fn main() -> ExitCode {
         Cmd::VerifyPack(a) => cmd_pack::run(&a),
         Cmd::Serve(a) => cmd_serve::run(&state, &a),
         Cmd::Status(a) => cmd_status::run(&a),
+        Cmd::User(a) => cmd_user::run(&a),
         Cmd::ServeFront(a) => cmd_serve::front(&a),
     };
     match result {
