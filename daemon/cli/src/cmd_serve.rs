@@ -35,6 +35,10 @@ pub struct FrontArgs {
     /// The runtime directory the worker made.
     #[arg(long, env = "LETHE_RUNTIME_DIR", default_value = DEFAULT_RUNTIME_DIR)]
     runtime_dir: PathBuf,
+    /// Serve the HTTPS API on this address (`0.0.0.0:8443`), with the
+    /// certificate the worker hands over. Without it, the local API only.
+    #[arg(long, value_name = "ADDR")]
+    https_listen: Option<std::net::SocketAddr>,
 }
 
 /// Logs to stderr (journald under systemd), filtered by `LETHE_LOG`
@@ -102,6 +106,7 @@ pub fn front(args: &FrontArgs) -> Result<u8> {
     init_logging();
     lethe_front::run(lethe_front::FrontOptions {
         runtime_dir: args.runtime_dir.clone(),
+        https_listen: args.https_listen,
     })?;
     Ok(exit::OK)
 }

@@ -157,10 +157,18 @@ verify = "full"
         let pw = self.dir.path().join(format!("{name}.pw"));
         std::fs::write(&pw, format!("{}\n", password_of(name))).unwrap();
         let mut cmd = lethe(&self.state());
-        cmd.args(["user", "add", name, "--role", role, "--json", "--password-file"])
-            .arg(&pw)
-            .arg("--runtime-dir")
-            .arg(self.dir.path().join("run"));
+        cmd.args([
+            "user",
+            "add",
+            name,
+            "--role",
+            role,
+            "--json",
+            "--password-file",
+        ])
+        .arg(&pw)
+        .arg("--runtime-dir")
+        .arg(self.dir.path().join("run"));
         if emergency {
             cmd.arg("--emergency");
         }
@@ -227,7 +235,14 @@ verify = "full"
     }
 
     fn recovery_code(&self, name: &str) -> String {
-        self.users.lock().unwrap().get_mut(name).unwrap().recovery.pop().unwrap()
+        self.users
+            .lock()
+            .unwrap()
+            .get_mut(name)
+            .unwrap()
+            .recovery
+            .pop()
+            .unwrap()
     }
 
     fn login(&self, client: &Client, name: &str) -> Session {
@@ -370,7 +385,13 @@ fn login_needs_password_and_code_refuses_replays_and_locks_after_failures() {
         .to_str()
         .unwrap()
         .to_string();
-    for attr in ["__Host-lethe_session=", "Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+    for attr in [
+        "__Host-lethe_session=",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/",
+    ] {
         assert!(set.contains(attr), "{attr} missing from {set}");
     }
     assert!(!set.contains("Domain="), "{set}");
@@ -464,7 +485,9 @@ fn login_needs_password_and_code_refuses_replays_and_locks_after_failures() {
         .map(Result::unwrap)
         .collect();
     assert!(
-        kinds.iter().any(|b| b.contains("account_locked") && b.contains("carol")),
+        kinds
+            .iter()
+            .any(|b| b.contains("account_locked") && b.contains("carol")),
         "{kinds:?}"
     );
     for b in &kinds {
@@ -502,7 +525,11 @@ fn login_needs_password_and_code_refuses_replays_and_locks_after_failures() {
 
     // Nothing secret reached the daemon's log.
     let log = site.serve().log();
-    for secret in [password_of("alice"), "guess-guess-guess-1".into(), alice.cookie.clone()] {
+    for secret in [
+        password_of("alice"),
+        "guess-guess-guess-1".into(),
+        alice.cookie.clone(),
+    ] {
         assert!(!log.contains(&secret), "a secret in the daemon's log");
     }
 }
@@ -578,7 +605,10 @@ fn roles_are_enforced_and_a_wipe_needs_a_fresh_reauthentication() {
     assert!(me["reauth_until"].is_string(), "{me}");
     let r = oscar.post(&start, json!({"answer": answer}));
     assert_eq!(r.status(), 202);
-    let job = r.json::<Value>().unwrap()["job"].as_str().unwrap().to_string();
+    let job = r.json::<Value>().unwrap()["job"]
+        .as_str()
+        .unwrap()
+        .to_string();
     wait_for(site.serve(), 120, "the API's wipe to pass", |st| {
         st["bays"][0]["state"] == "passed"
     });
@@ -601,12 +631,7 @@ fn roles_are_enforced_and_a_wipe_needs_a_fresh_reauthentication() {
     let bearer = t["secret"].as_str().unwrap().to_string();
     let token_id = t["token"]["id"].as_str().unwrap().to_string();
     let c6 = site.client("127.0.0.6");
-    let with_token = |url: &str| {
-        c6.get(site.url(url))
-            .bearer_auth(&bearer)
-            .send()
-            .unwrap()
-    };
+    let with_token = |url: &str| c6.get(site.url(url)).bearer_auth(&bearer).send().unwrap();
     assert_eq!(with_token("/api/v1/jobs").status(), 200);
     let r = c6
         .post(&start)
@@ -642,7 +667,10 @@ fn roles_are_enforced_and_a_wipe_needs_a_fresh_reauthentication() {
     assert!(e["detail"]["tag:session"].is_string(), "{e:#}");
     assert_eq!(entries_with(&log, "session.reauthenticated").len(), 2);
     let used = entries_with(&log, "token.used");
-    assert!(used.len() >= 2, "every use of a token is audited: {used:#?}");
+    assert!(
+        used.len() >= 2,
+        "every use of a token is audited: {used:#?}"
+    );
     assert!(used.iter().any(|e| e["outcome"] == "refused"));
     assert_eq!(entries_with(&log, "token.created").len(), 1);
     assert_eq!(entries_with(&log, "token.revoked").len(), 1);
@@ -664,7 +692,10 @@ fn roles_are_enforced_and_a_wipe_needs_a_fresh_reauthentication() {
     assert_eq!(pdf.headers()["content-type"], "application/pdf");
     assert!(pdf.bytes().unwrap().starts_with(b"%PDF"));
     let v: Value = audrey
-        .post(&site.url(&format!("/api/v1/certificates/{id}/verify")), json!({}))
+        .post(
+            &site.url(&format!("/api/v1/certificates/{id}/verify")),
+            json!({}),
+        )
         .json()
         .unwrap();
     assert_eq!(v["ok"], true, "{v}");
@@ -695,7 +726,11 @@ fn polling_does_not_keep_a_session_alive_and_the_lifetime_ends_every_session() {
         std::thread::sleep(Duration::from_secs(3));
     }
     let (s, code, _) = error_code(ida.get(&site.url("/api/v1/session")));
-    assert_eq!((s, code.as_str()), (401, "unauthenticated"), "polling kept ida logged in");
+    assert_eq!(
+        (s, code.as_str()),
+        (401, "unauthenticated"),
+        "polling kept ida logged in"
+    );
     assert_eq!(bea.get(&site.url("/api/v1/session")).status(), 200);
     // Past the absolute lifetime, bea is logged off though she is active.
     while t0.elapsed() < Duration::from_secs(24) {
@@ -708,12 +743,22 @@ fn polling_does_not_keep_a_session_alive_and_the_lifetime_ends_every_session() {
         std::thread::sleep(Duration::from_secs(3));
     }
     let (s, _, _) = error_code(bea.get(&site.url("/api/v1/session")));
-    assert_eq!(s, 401, "the absolute lifetime did not end an active session");
+    assert_eq!(
+        s, 401,
+        "the absolute lifetime did not end an active session"
+    );
     // Both ends are in the audit log as expiries.
     let admin_log = Command::new(env!("CARGO_BIN_EXE_lethe"))
         .args(["--state-dir"])
         .arg(site.state())
-        .args(["audit", "export", "--format", "jsonl", "--action", "session.expired"])
+        .args([
+            "audit",
+            "export",
+            "--format",
+            "jsonl",
+            "--action",
+            "session.expired",
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&admin_log.stdout);
@@ -744,7 +789,9 @@ impl Hook {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
                 let body = loop {
-                    let Ok(n) = s.read(&mut chunk) else { break None };
+                    let Ok(n) = s.read(&mut chunk) else {
+                        break None;
+                    };
                     if n == 0 {
                         break None;
                     }
@@ -846,7 +893,10 @@ url = "http://127.0.0.1:{}/hook"
     assert_eq!(granted["by"]["how"], "wait_elapsed", "{granted}");
     let t_granted = Instant::now();
 
-    let r = emma.post(&site.url(&format!("/api/v1/breakglass/{id}/enter")), json!({}));
+    let r = emma.post(
+        &site.url(&format!("/api/v1/breakglass/{id}/enter")),
+        json!({}),
+    );
     assert_eq!(r.status(), 200, "{}", body(r));
     let me: Value = r.json().unwrap();
     assert!(me["elevated_until"].is_string(), "{me}");
@@ -883,7 +933,8 @@ url = "http://127.0.0.1:{}/hook"
         let es = entries_with(&log, action);
         assert!(!es.is_empty(), "no {action} in {log:#?}");
         assert!(
-            es.iter().all(|e| e["detail"]["tag:break_glass"] == id.as_str()),
+            es.iter()
+                .all(|e| e["detail"]["tag:break_glass"] == id.as_str()),
             "{action} not tagged with the episode: {es:#?}"
         );
     }
@@ -908,7 +959,11 @@ fn only_modern_tls_is_spoken_and_the_fingerprint_is_shown() {
         .unwrap();
     let mut got = Vec::new();
     let _ = s.read_to_end(&mut got);
-    assert!(!got.starts_with(b"HTTP/"), "{}", String::from_utf8_lossy(&got));
+    assert!(
+        !got.starts_with(b"HTTP/"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
     assert!(!got.contains(&b'{'), "{}", String::from_utf8_lossy(&got));
 
     let s_client = |flag: &str| {
@@ -928,7 +983,10 @@ fn only_modern_tls_is_spoken_and_the_fingerprint_is_shown() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        (out.status.success() && text.contains("BEGIN CERTIFICATE"), text)
+        (
+            out.status.success() && text.contains("BEGIN CERTIFICATE"),
+            text,
+        )
     };
     for old in ["-tls1", "-tls1_1"] {
         let (ok, text) = s_client(old);
@@ -941,7 +999,10 @@ fn only_modern_tls_is_spoken_and_the_fingerprint_is_shown() {
     // The fingerprint: lethe status == openssl's view of the file == the
     // certificate the server presents.
     let st = site.serve().status();
-    let shown = st["daemon"]["tls_fingerprint"].as_str().unwrap().to_string();
+    let shown = st["daemon"]["tls_fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let fp = Command::new("openssl")
         .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
         .arg(site.state().join("tls/cert.pem"))
@@ -962,9 +1023,15 @@ fn only_modern_tls_is_spoken_and_the_fingerprint_is_shown() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    x.stdin.take().unwrap().write_all(presented.as_bytes()).unwrap();
+    x.stdin
+        .take()
+        .unwrap()
+        .write_all(presented.as_bytes())
+        .unwrap();
     let out = x.wait_with_output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).trim().ends_with(&shown));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .ends_with(&shown));
     // The human status shows it too.
     let out = Command::new(env!("CARGO_BIN_EXE_lethe"))
         .args(["status", "--runtime-dir"])

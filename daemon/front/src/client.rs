@@ -1,9 +1,13 @@
 //! The front's client of the worker socket.
 //!
-//! One connection, shared: requests go one at a time (each is a short
-//! question; jobs run in the worker, not in a request), a lost connection is
-//! re-established on the next request, and a worker that does not answer
-//! within [`TIMEOUT`] is reported as unavailable rather than waited for.
+//! A small pool of connections ([`MAX_CONNECTIONS`]): the worker answers
+//! the requests of one connection in order, and a failed login is held
+//! back for a few seconds on purpose, so one connection would make every
+//! other client wait behind it. Each connection carries one request at a
+//! time; an idle one is kept for the next request, a lost one is replaced,
+//! and a worker that does not answer within [`TIMEOUT`] (waiting for a
+//! free connection included) is reported as unavailable rather than waited
+//! for. A connection whose request timed out is dropped, never reused.
 
 use lethe_wire::{
     decode, encode, read_frame, write_frame, Caller, FromWorker, Reply, Request, ToWorker, VERSION,
@@ -13,10 +17,13 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::Duration;
 use tokio::net::UnixStream;
-use tokio::sync::Mutex;
+use tokio::sync::Semaphore;
 
 /// How long a request may take before the worker counts as unavailable.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections to the worker at most (and requests in flight).
+pub const MAX_CONNECTIONS: usize = 16;
 
 /// Why the worker did not answer.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +66,8 @@ struct Conn {
 /// The worker socket client.
 pub struct SocketWorker {
     path: PathBuf,
-    conn: Mutex<Option<Conn>>,
+    idle: std::sync::Mutex<Vec<Conn>>,
+    slots: Semaphore,
 }
 
 impl SocketWorker {
@@ -67,8 +75,20 @@ impl SocketWorker {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
-            conn: Mutex::new(None),
+            idle: std::sync::Mutex::new(Vec::new()),
+            slots: Semaphore::new(MAX_CONNECTIONS),
         }
+    }
+
+    fn take_idle(&self) -> Option<Conn> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+
+    fn put_idle(&self, conn: Conn) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
     }
 
     /// The worker socket.
@@ -134,41 +154,45 @@ impl SocketWorker {
     }
 
     async fn call_inner(&self, caller: Caller, request: Request) -> Result<Reply, ClientError> {
-        let mut guard = self.conn.lock().await;
+        // At most MAX_CONNECTIONS requests in flight; the semaphore is
+        // never closed.
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| self.unreachable(e))?;
         // A kept connection may have been closed by a restarted worker:
-        // one retry on a fresh connection.
-        for attempt in 0..2 {
-            if guard.is_none() {
-                *guard = Some(self.connect().await?);
-            }
-            let conn = guard.as_mut().expect("connected above");
-            match self.exchange(conn, &caller, &request).await {
-                Ok(r) => return Ok(r),
-                Err(e @ ClientError::Unreachable { .. }) if attempt == 0 => {
+        // one retry on a fresh connection. A fresh connection that fails
+        // is not retried.
+        let (mut conn, mut kept) = match self.take_idle() {
+            Some(c) => (c, true),
+            None => (self.connect().await?, false),
+        };
+        loop {
+            match self.exchange(&mut conn, &caller, &request).await {
+                Ok(r) => {
+                    self.put_idle(conn);
+                    return Ok(r);
+                }
+                Err(e @ ClientError::Unreachable { .. }) if kept => {
                     tracing::debug!("worker connection lost ({e}); reconnecting");
-                    *guard = None;
+                    conn = self.connect().await?;
+                    kept = false;
                 }
-                Err(e) => {
-                    *guard = None;
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
             }
         }
-        unreachable!("the loop returns on its second attempt")
     }
 }
 
 impl Worker for SocketWorker {
     fn call(&self, caller: Caller, request: Request) -> BoxFuture<'_, Result<Reply, ClientError>> {
         Box::pin(async move {
-            match tokio::time::timeout(TIMEOUT, self.call_inner(caller, request)).await {
-                Ok(r) => r,
-                Err(_) => {
-                    // The connection is in an unknown state: drop it.
-                    *self.conn.lock().await = None;
-                    Err(ClientError::Timeout(TIMEOUT))
-                }
-            }
+            // On a timeout the connection in use is dropped with the
+            // future: its state is unknown.
+            tokio::time::timeout(TIMEOUT, self.call_inner(caller, request))
+                .await
+                .unwrap_or(Err(ClientError::Timeout(TIMEOUT)))
         })
     }
 }

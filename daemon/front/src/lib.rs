@@ -5,32 +5,41 @@
 //! It runs as the system user `lethe` (started by the worker, restarted by
 //! it when it dies), with no capabilities and `no_new_privs`, and refuses to
 //! run as root. It links neither the job library nor the key code nor any
-//! store: no secret can be in its memory, and it cannot open the state
-//! directory (`keys/` is root-only).
+//! store: no secret can be in its memory but the TLS key it serves with
+//! (which the worker hands it), and it cannot open the state directory
+//! (`keys/` is root-only).
 //!
 //! - [`client`]: the worker socket client ([`SocketWorker`]) behind the
 //!   [`Worker`] trait;
-//! - [`app`]: the axum router (`GET /healthz`, `GET /metrics`, the local
-//!   API `/v0/...`); the next version adds HTTPS, sessions and the console
-//!   to the same router;
+//! - [`app`]: the local API's router on the Unix socket (`GET /healthz`,
+//!   `GET /metrics`, `/v0/...`), for the `lethe` command line;
+//! - [`api`]: the HTTPS JSON API (`/api/v1/...`, `/healthz`), its route
+//!   table, errors, security headers and OpenAPI document;
+//! - [`https`]: the TLS listener and its connection limits;
+//! - [`tls`]: the certificate from the worker, reloaded without a restart;
 //! - [`metrics`]: the Prometheus/OpenMetrics text;
 //! - [`local`]: the command line's client of the local API (`lethe status`);
 //! - [`confine`]: the process's own checks and limits.
 //!
-//! Routes and the socket layout: `docs/worker-socket.md`.
+//! The local socket: `docs/worker-socket.md`; the HTTPS API: `docs/api.md`.
 
+pub mod api;
 pub mod app;
 pub mod client;
 pub mod confine;
+pub mod https;
 pub mod local;
 pub mod metrics;
+pub mod tls;
 
 pub use app::{app, Peer};
 pub use client::{ClientError, SocketWorker, Worker};
 
+use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use lethe_wire::paths::{
     ADMIN_SOCKET, API_SOCKET, DEFAULT_RUNTIME_DIR, FRONT_DIR, WORKER_SOCKET,
@@ -60,7 +69,12 @@ pub enum FrontError {
 pub struct FrontOptions {
     /// The runtime directory (sockets).
     pub runtime_dir: PathBuf,
+    /// Where the HTTPS API listens (none: the local API only).
+    pub https_listen: Option<SocketAddr>,
 }
+
+/// How often the TLS certificate is asked for again (besides SIGHUP).
+pub const TLS_RELOAD_EVERY: Duration = Duration::from_secs(60);
 
 /// The front process: confine, listen on the local API socket, serve until
 /// SIGTERM (or until the worker, its parent, dies).
@@ -105,28 +119,97 @@ pub fn bind_api(path: &Path) -> Result<tokio::net::UnixListener, FrontError> {
     Ok(l)
 }
 
+/// Resolves on SIGTERM (never, if the handler cannot be set).
+async fn terminated() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            term.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
 async fn serve(opts: FrontOptions) -> Result<(), FrontError> {
     let worker = Arc::new(SocketWorker::new(opts.runtime_dir.join(WORKER_SOCKET)));
     let api = opts.runtime_dir.join(API_SOCKET);
     let listener = bind_api(&api)?;
     tracing::info!("front serving the local API on {}", api.display());
-    let shutdown = async {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
-        term.recv().await;
-    };
-    axum::serve(
+    let shutdown = tokio::sync::watch::channel(false);
+    let mut https_task = None;
+    if let Some(addr) = opts.https_listen {
+        let tcp = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| FrontError::Io {
+                what: "binding the HTTPS listener on",
+                path: PathBuf::from(addr.to_string()),
+                source,
+            })?;
+        // SIGHUP reloads the certificate; set before anything can send it.
+        let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).map_err(
+            |source| FrontError::Io {
+                what: "setting the SIGHUP handler for",
+                path: PathBuf::from(addr.to_string()),
+                source,
+            },
+        )?;
+        let mut stop = shutdown.1.clone();
+        let w: Arc<dyn Worker> = Arc::clone(&worker) as Arc<dyn Worker>;
+        https_task = Some(tokio::spawn(async move {
+            tokio::select! {
+                _ = serve_https(w, tcp, addr, hup) => {}
+                _ = stop.changed() => {}
+            }
+        }));
+    }
+    let result = axum::serve(
         listener,
         app(worker).into_make_service_with_connect_info::<Peer>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown(terminated())
     .await
     .map_err(|source| FrontError::Io {
         what: "serving",
         path: api,
         source,
-    })
+    });
+    let _ = shutdown.0.send(true);
+    if let Some(t) = https_task {
+        let _ = t.await;
+    }
+    result
+}
+
+/// The HTTPS side: the first certificate (waiting for the worker as long
+/// as it takes), then the listener, and the certificate asked for again on
+/// SIGHUP and every [`TLS_RELOAD_EVERY`].
+async fn serve_https(
+    worker: Arc<dyn Worker>,
+    tcp: tokio::net::TcpListener,
+    addr: SocketAddr,
+    mut hup: tokio::signal::unix::Signal,
+) {
+    let reloader = Arc::new(tls::TlsReloader::new(Arc::clone(&worker)));
+    reloader.first(Duration::from_secs(30)).await;
+    let config = match tls::server_config(reloader.resolver()) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("HTTPS not served: {e}");
+            return;
+        }
+    };
+    let (now, rx) = tokio::sync::mpsc::channel(1);
+    let forward = async move {
+        while hup.recv().await.is_some() {
+            // A reload already pending covers this signal too.
+            let _ = now.try_send(());
+        }
+    };
+    let watch = reloader.watch(TLS_RELOAD_EVERY, rx);
+    tracing::info!("front serving the HTTPS API on {addr}");
+    let router = api::router(worker, api::ApiOptions::default());
+    tokio::select! {
+        _ = https::serve(tcp, config, router, https::HttpsLimits::default(), std::future::pending()) => {}
+        _ = watch => {}
+        _ = forward => {}
+    }
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 /// A string that must not be logged. Serialized as the plain string.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct Secret(pub String);
 
@@ -53,6 +54,7 @@ pub enum Credential {
 
 /// A role, as the API names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RoleName {
     /// Reads certificates, reports, the audit log, backup history.
@@ -65,6 +67,7 @@ pub enum RoleName {
 
 /// The logged-in session (`GET /api/v1/session`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SessionView {
     /// The session's public id (never its secret).
@@ -94,6 +97,7 @@ pub struct SessionView {
 
 /// A user, as an admin sees them (no secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UserView {
     /// Stable id.
@@ -121,6 +125,7 @@ pub struct UserView {
 /// What a new user, a second-factor reset or a console recovery hands back,
 /// shown once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Enrolment {
     /// The user.
@@ -168,6 +173,7 @@ pub enum UserChange {
 
 /// One API token (never its secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TokenView {
     /// Public id.
@@ -208,6 +214,7 @@ pub struct CertQuery {
 
 /// One certificate or report, as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CertView {
     /// Certificate id.
@@ -242,6 +249,7 @@ pub enum CertFormat {
 
 /// One audit-log entry as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AuditView {
     /// Position in the log (0-based).
@@ -266,6 +274,7 @@ pub struct AuditView {
 
 /// The audit log's verification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AuditVerifyView {
     /// Entries checked.
@@ -280,6 +289,7 @@ pub struct AuditVerifyView {
 
 /// A key, by id and fingerprint (never its material).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct KeyView {
     /// `appliance_signing`, `tls`…
@@ -292,6 +302,7 @@ pub struct KeyView {
 
 /// A break-glass request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BreakGlassView {
     /// Its id.

@@ -35,6 +35,7 @@ pub mod msg;
 pub mod paths;
 pub mod views;
 
+pub use auth::*;
 pub use frame::{
     frame, read_frame_blocking, write_frame_blocking, FrameDecoder, FrameError, MAX_FRAME,
 };
@@ -45,5 +46,4 @@ pub use msg::{
     FromWorker, Reply, Request, ToAdmin, ToWorker, Via, WireError, MAX_NAME, MAX_SECRET, MAX_TEXT,
     VERSION,
 };
-pub use auth::*;
 pub use views::*;

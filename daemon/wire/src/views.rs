@@ -20,6 +20,7 @@ pub struct HealthView {
 
 /// `lethe status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StatusView {
     /// The daemon itself.
@@ -36,6 +37,7 @@ pub struct StatusView {
 
 /// The daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DaemonView {
     /// Lethe version.
@@ -58,6 +60,7 @@ pub struct DaemonView {
 
 /// One bay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BayView {
     /// Its name.
@@ -81,6 +84,7 @@ pub struct BayView {
 
 /// A bay's policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BayPolicy {
     /// Waits for an operator.
@@ -91,6 +95,7 @@ pub enum BayPolicy {
 
 /// A bay's NIST SP 800-88 level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BayLevel {
     /// Verified overwrite.
@@ -101,6 +106,7 @@ pub enum BayLevel {
 
 /// What a bay is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BayState {
     /// No drive.
@@ -129,6 +135,7 @@ pub enum BayState {
 
 /// A drive, as shown to an operator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DriveView {
     /// Its device node.
@@ -145,6 +152,7 @@ pub struct DriveView {
 
 /// A job's state in the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Running now.
@@ -167,6 +175,7 @@ pub enum JobState {
 
 /// One job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct JobView {
     /// Its id.
@@ -191,6 +200,7 @@ pub struct JobView {
 
 /// A running job's progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ProgressView {
     /// `writing`, `verifying`, `purging`...
@@ -203,6 +213,7 @@ pub struct ProgressView {
 
 /// One scheduled backup job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BackupView {
     /// The job's name.

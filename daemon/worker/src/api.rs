@@ -52,12 +52,10 @@ pub fn privilege_of(d: &Daemon, r: &Request) -> Option<Privilege> {
         Request::ChangePassword { .. } => Privilege::ManageOwnCredentials,
         Request::Health {} | Request::Status {} | Request::Metrics {} => Privilege::ReadDrives,
         Request::Jobs { .. } => Privilege::ReadJobs,
-        Request::StartBay { bay, .. } => {
-            match d.cfg.bays.iter().find(|b| b.name.as_str() == bay) {
-                Some(b) if b.wipe.level == lethe_config::Level::Purge => Privilege::StartPurge,
-                _ => Privilege::StartWipe,
-            }
-        }
+        Request::StartBay { bay, .. } => match d.cfg.bays.iter().find(|b| b.name.as_str() == bay) {
+            Some(b) if b.wipe.level == lethe_config::Level::Purge => Privilege::StartPurge,
+            _ => Privilege::StartWipe,
+        },
         Request::Resume { .. } | Request::Cancel { .. } => Privilege::ControlJobs,
         Request::Users {} | Request::UserAdd { .. } | Request::UserChange { .. } => {
             Privilege::ManageUsers
@@ -118,10 +116,14 @@ fn auth_error(e: AuthError) -> WireError {
             ..werr(ErrorCode::RateLimited, e.to_string())
         },
         AuthError::Denied(ref r) => match r.reason {
-            DenyReason::FreshAuthRequired { .. } => {
-                werr(ErrorCode::ReauthRequired, format!("{}: {}", r.privilege, r.reason))
-            }
-            _ => werr(ErrorCode::Forbidden, format!("{}: {}", r.privilege, r.reason)),
+            DenyReason::FreshAuthRequired { .. } => werr(
+                ErrorCode::ReauthRequired,
+                format!("{}: {}", r.privilege, r.reason),
+            ),
+            _ => werr(
+                ErrorCode::Forbidden,
+                format!("{}: {}", r.privilege, r.reason),
+            ),
         },
         AuthError::WrongCurrentPassword { .. } => {
             werr(ErrorCode::Refused, "the current password is wrong")
@@ -138,9 +140,7 @@ fn auth_error(e: AuthError) -> WireError {
         AuthError::NameTaken(_) | AuthError::BreakGlassAlreadyOpen => {
             werr(ErrorCode::Conflict, e.to_string())
         }
-        AuthError::LastAdmin | AuthError::NotAnApprover => {
-            werr(ErrorCode::Refused, e.to_string())
-        }
+        AuthError::LastAdmin | AuthError::NotAnApprover => werr(ErrorCode::Refused, e.to_string()),
         AuthError::Store(_) => werr(ErrorCode::Unavailable, e.to_string()),
         other => werr(ErrorCode::Internal, other.to_string()),
     }
@@ -320,9 +320,7 @@ fn session_view(
             .collect(),
         expires_at: ts(s.expires),
         idle_timeout_secs: s.idle_timeout.as_secs(),
-        reauth_until: s
-            .fresh_reauth(now, window)
-            .map(|r| ts(r.at.plus(window))),
+        reauth_until: s.fresh_reauth(now, window).map(|r| ts(r.at.plus(window))),
         elevated_until: p.elevation.as_ref().map(|e| ts(e.until)),
         must_change_password: p.must_change_password,
         recovery_codes_left: recovery_codes_left.map(|n| n as u32),
@@ -699,9 +697,11 @@ async fn handle_inner(
             let auth = a.auth;
             let tid = lethe_auth::TokenId::parse(&id)
                 .ok_or_else(|| werr(ErrorCode::NotFound, "no such API token"))?;
-            with_auth(d, Source::Api, move |au, now| au.revoke_token(&auth, tid, now))
-                .await?
-                .map_err(auth_error)?;
+            with_auth(d, Source::Api, move |au, now| {
+                au.revoke_token(&auth, tid, now)
+            })
+            .await?
+            .map_err(auth_error)?;
             Ok(Reply::Done {})
         }
         Request::BreakGlassRequest { reason } => {
@@ -1042,7 +1042,10 @@ fn certificate(d: &Daemon, id: &str, format: CertFormat, user: &str) -> Result<R
     if bytes.len() > (lethe_wire::MAX_FRAME / 4) * 3 - 64 * 1024 {
         return Err(werr(
             ErrorCode::Unavailable,
-            format!("certificate {id} is too large to send ({} bytes)", bytes.len()),
+            format!(
+                "certificate {id} is too large to send ({} bytes)",
+                bytes.len()
+            ),
         ));
     }
     d.audit_as(
@@ -1219,8 +1222,8 @@ pub async fn admin(d: &Arc<Daemon>, request: AdminRequest) -> AdminReply {
                 })
             }
             AdminRequest::UserRecover { name } => a.recover(&console, &name, now).and_then(|k| {
-                let v = summary_of(a, &console, k.name.as_str(), now)?
-                    .ok_or(AuthError::NoSuchUser)?;
+                let v =
+                    summary_of(a, &console, k.name.as_str(), now)?.ok_or(AuthError::NoSuchUser)?;
                 Ok(AdminReply::Enrolled {
                     enrolment: enrolment(
                         v,
@@ -1230,9 +1233,9 @@ pub async fn admin(d: &Arc<Daemon>, request: AdminRequest) -> AdminReply {
                     ),
                 })
             }),
-            AdminRequest::Ping {} | AdminRequest::Checkpoint {} => Err(AuthError::Config(
-                "not a user request".to_string(),
-            )),
+            AdminRequest::Ping {} | AdminRequest::Checkpoint {} => {
+                Err(AuthError::Config("not a user request".to_string()))
+            }
         }
     })
     .await;

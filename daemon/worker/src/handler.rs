@@ -8,8 +8,8 @@ use crate::hotplug::BayMsg;
 use lethe_jobs::history;
 use lethe_store::JobStatus;
 use lethe_wire::{
-    BackupMetrics, BackupView, Caller, Via, DaemonView, ErrorCode, HealthView, JobState, JobView,
-    MetricsView, Reply, Request, StateCount, StatusView, WireError,
+    BackupMetrics, BackupView, Caller, DaemonView, ErrorCode, HealthView, JobState, JobView,
+    MetricsView, Reply, Request, StateCount, StatusView, Via, WireError,
 };
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

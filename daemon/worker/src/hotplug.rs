@@ -426,7 +426,10 @@ fn resume(d: &Daemon, job: &str, origin: Origin) -> Result<String, WireError> {
             job: job.to_string(),
             device: slot.as_ref().map(|s| PathBuf::from(&s.view.path)),
             confirmation: Confirmation::Waived {
-                by: format!("resume requested by {} through {:?}", origin.user, origin.source),
+                by: format!(
+                    "resume requested by {} through {:?}",
+                    origin.user, origin.source
+                ),
             },
             bay: slot.as_ref().and_then(|s| d.cfg.bays[s.bay].led),
             checkpoint_interval: Duration::from_secs(5),

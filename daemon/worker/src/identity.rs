@@ -149,11 +149,7 @@ fn action_of(k: &EventKind) -> Option<(Action, Entity, Outcome)> {
         | EmergencyGrantChanged { .. }
         | BadlistExtended { .. } => (Action::UserChanged, Entity::User, Outcome::Success),
         AccountRecovered { .. } => (Action::UserRecovered, Entity::User, Outcome::Success),
-        BreakGlassRequested { .. } => (
-            Action::BreakGlassRequested,
-            Entity::User,
-            Outcome::Success,
-        ),
+        BreakGlassRequested { .. } => (Action::BreakGlassRequested, Entity::User, Outcome::Success),
         BreakGlassGranted { .. } | ElevatedSessionStarted { .. } => {
             (Action::BreakGlassStarted, Entity::User, Outcome::Success)
         }
@@ -433,10 +429,7 @@ mod tests {
         assert_eq!(e.action, Action::Login);
         assert_eq!(e.entity, Entity::Session);
         assert_eq!(e.user_id.as_str(), uid().to_string());
-        assert_eq!(
-            e.record_id.as_str(),
-            "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
-        );
+        assert_eq!(e.record_id.as_str(), "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d");
         let d = e.detail.as_json();
         assert_eq!(d["source"], "192.0.2.7");
         assert_eq!(d["name"], "alice");

@@ -94,8 +94,8 @@ fn first_der(pem: &str) -> Option<Vec<u8>> {
 }
 
 fn read(cert: &Path, key: &Path, self_signed: bool) -> Result<TlsMaterial, String> {
-    let cert_pem = std::fs::read_to_string(cert)
-        .map_err(|e| format!("reading {}: {e}", cert.display()))?;
+    let cert_pem =
+        std::fs::read_to_string(cert).map_err(|e| format!("reading {}: {e}", cert.display()))?;
     let key_pem =
         std::fs::read_to_string(key).map_err(|e| format!("reading {}: {e}", key.display()))?;
     if !key_pem.contains("PRIVATE KEY-----") {

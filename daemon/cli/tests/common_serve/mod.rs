@@ -162,10 +162,7 @@ impl Serve {
         if !text.contains("[server]") {
             std::fs::write(
                 config,
-                format!(
-                    "{text}\n[server]\nlisten = \"127.0.0.1:{}\"\n",
-                    free_port()
-                ),
+                format!("{text}\n[server]\nlisten = \"127.0.0.1:{}\"\n", free_port()),
             )
             .unwrap();
         }
