@@ -257,6 +257,12 @@ impl Detail {
         self
     }
 
+    /// The first key or label a builder call got wrong (the log refuses
+    /// such an entry when it is written).
+    pub fn problem(&self) -> Option<&EntryError> {
+        self.problem.as_ref()
+    }
+
     /// A non-negative count (bytes, passes, seconds...).
     pub fn count(self, key: &'static str, n: u64) -> Self {
         self.put(key, Value::from(n))

@@ -38,11 +38,11 @@ fn werr(code: ErrorCode, m: impl Into<String>) -> WireError {
     WireError::new(code, m)
 }
 
-/// The privilege a request needs (none: login, and the front's own TLS
-/// request, which are answered before any session exists).
+/// The privilege a request needs (none: login, the health check and the
+/// front's own TLS request, which are answered before any session exists).
 pub fn privilege_of(d: &Daemon, r: &Request) -> Option<Privilege> {
     Some(match r {
-        Request::Login { .. } | Request::Tls {} => return None,
+        Request::Login { .. } | Request::Tls {} | Request::Health {} => return None,
         Request::Logout {}
         | Request::LogoutEverywhere {}
         | Request::WhoAmI {}
@@ -50,7 +50,7 @@ pub fn privilege_of(d: &Daemon, r: &Request) -> Option<Privilege> {
         | Request::BreakGlassList {}
         | Request::BreakGlassEnter { .. } => Privilege::OwnSession,
         Request::ChangePassword { .. } => Privilege::ManageOwnCredentials,
-        Request::Health {} | Request::Status {} | Request::Metrics {} => Privilege::ReadDrives,
+        Request::Status {} | Request::Metrics {} => Privilege::ReadDrives,
         Request::Jobs { .. } => Privilege::ReadJobs,
         Request::StartBay { bay, .. } => match d.cfg.bays.iter().find(|b| b.name.as_str() == bay) {
             Some(b) if b.wipe.level == lethe_config::Level::Purge => Privilege::StartPurge,
@@ -535,6 +535,11 @@ async fn handle_inner(
     {
         return login(d, &caller, username, password, totp).await;
     }
+    if let Request::Health {} = request {
+        // Up or not needs no login (load balancers, monitoring); the front
+        // answers only "ok" and drops the version and counts.
+        return Ok(crate::handler::local(d, Caller::local(None), request).await);
+    }
     let Some(privilege) = privilege_of(d, &request) else {
         return Err(werr(ErrorCode::BadRequest, "not an API request"));
     };
@@ -546,7 +551,7 @@ async fn handle_inner(
     }
     let a = authorise(d, &caller, privilege).await?;
     match request {
-        Request::Health {} | Request::Status {} | Request::Metrics {} | Request::Jobs { .. } => {
+        Request::Status {} | Request::Metrics {} | Request::Jobs { .. } => {
             Ok(crate::handler::local(d, Caller::local(None), request).await)
         }
         Request::StartBay { bay, answer } => {
@@ -824,6 +829,7 @@ async fn handle_inner(
             blocking(move || keys(&d2)).await
         }
         Request::Login { .. }
+        | Request::Health {}
         | Request::Reauth { .. }
         | Request::ChangePassword { .. }
         | Request::Tls {} => Err(werr(ErrorCode::Internal, "handled above")),
