@@ -1064,3 +1064,191 @@ fn only_modern_tls_is_spoken_and_the_fingerprint_is_shown() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains(&shown));
 }
+
+/// The request a route gets in the role test: its path with harmless
+/// parameters (nothing by those names exists) and a well-formed body, so
+/// that the front passes it on and the worker's decision is what answers.
+fn sample_request(route: &lethe_front::api::Route, own_role: &str) -> (String, Option<Value>) {
+    let path = route
+        .path
+        .replace("{bay}", "nobay")
+        .replace("{job}", "00000000-0000-4000-8000-000000000000")
+        .replace("{id}", "nope-0")
+        .replace("{name}", "nobody");
+    let body = match route.path {
+        "/api/v1/reauth" => Some(json!({"password": "not-the-password-1", "totp": "000000"})),
+        "/api/v1/session/password" => {
+            Some(json!({"current": "not-the-password-1", "new": "Another-Long-Passphrase-Here-42"}))
+        }
+        "/api/v1/bays/{bay}/start" => Some(json!({"answer": "no"})),
+        "/api/v1/users" => {
+            Some(json!({"name": format!("new-{own_role}"), "role": "auditor", "emergency": false}))
+        }
+        "/api/v1/users/{name}/role" => Some(json!({"role": "auditor"})),
+        "/api/v1/users/{name}/emergency" => Some(json!({"granted": false})),
+        "/api/v1/tokens" => {
+            Some(json!({"label": "role-test", "role": own_role, "lifetime_secs": 600}))
+        }
+        "/api/v1/breakglass" => Some(json!({"reason": "role test"})),
+        "/api/v1/breakglass/{id}/review" => Some(json!({"notes": "role test"})),
+        _ if route.method == lethe_front::api::routes::Method::Post => Some(json!({})),
+        _ => None,
+    };
+    (path, body)
+}
+
+/// Every route of the route table, with every role (and an operator
+/// without the emergency grant): a route is refused with 403 `forbidden`
+/// exactly when the caller's role lacks the route's privilege, and each
+/// refusal is in the audit log. Callers have just re-authenticated, so a
+/// destructive route is refused only for its privilege.
+///
+/// safeguard: 164.312(a)(1), 164.312(b)
+#[test]
+fn every_route_with_every_role_is_allowed_exactly_by_the_role_table() {
+    use lethe_auth::privilege::{Privilege, Role, EMERGENCY_GRANT};
+    use lethe_front::api::routes::{Method, PUBLIC, ROUTES};
+    if let Some(why) = unavailable() {
+        skip!("{why}");
+    }
+    let site = Site::start("");
+    site.add_user("root-admin", "admin", false);
+    let callers = [
+        ("aud", Role::Auditor, true),
+        ("opa", Role::Operator, true),
+        ("opb", Role::Operator, false),
+        ("adm", Role::Admin, true),
+    ];
+    for (name, role, emergency) in callers {
+        site.add_user(name, role.name(), emergency);
+    }
+    let anon = site.client("127.0.0.9");
+    let mut refusals = 0;
+    for (i, (name, role, emergency)) in callers.into_iter().enumerate() {
+        let client = site.client(&format!("127.0.0.{}", 10 + i));
+        let s = site.login(&client, name);
+        let r = s.post(
+            &site.url("/api/v1/reauth"),
+            json!({"password": password_of(name), "totp": site.totp(name)}),
+        );
+        assert_eq!(r.status(), 200, "reauth {name}: {}", body(r));
+        let mut allowed = role.privileges();
+        if emergency {
+            allowed = allowed.union(EMERGENCY_GRANT);
+        }
+        // Routes that end the session go last: logout on a second session
+        // (logged in with a recovery code), then logout-everywhere.
+        let mut order: Vec<_> = ROUTES
+            .iter()
+            .filter(|r| r.privilege != PUBLIC && !r.path.starts_with("/api/v1/logout"))
+            .collect();
+        order.extend(ROUTES.iter().filter(|r| r.path == "/api/v1/logout"));
+        order.extend(
+            ROUTES
+                .iter()
+                .filter(|r| r.path == "/api/v1/logout-everywhere"),
+        );
+        for route in order {
+            let privilege = Privilege::parse(route.privilege)
+                .unwrap_or_else(|| panic!("{}: unknown privilege {}", route.path, route.privilege));
+            let (path, b) = sample_request(route, role.name());
+            let caller = if route.path == "/api/v1/logout" {
+                let r = post(
+                    &client,
+                    &site.url("/api/v1/login"),
+                    json!({"username": name, "password": password_of(name),
+                           "totp": site.recovery_code(name)}),
+                    None,
+                );
+                assert_eq!(r.status(), 200, "second login of {name}: {}", body(r));
+                Session {
+                    client: client.clone(),
+                    cookie: session_cookie(&r).unwrap(),
+                }
+            } else {
+                Session {
+                    client: client.clone(),
+                    cookie: s.cookie.clone(),
+                }
+            };
+            let url = site.url(&path);
+            let resp = match route.method {
+                Method::Get => caller.get(&url),
+                Method::Post => caller.post(&url, b.unwrap_or(json!({}))),
+                Method::Delete => caller.delete(&url),
+            };
+            let (status, code, message) = error_code(resp);
+            let what = format!(
+                "{} {} as {name} ({}): {status} {code} {message}",
+                route.method.as_str(),
+                route.path,
+                role.name()
+            );
+            if allowed.contains(privilege) {
+                assert!(
+                    !(status == 403 && code == "forbidden"),
+                    "refused though the role has {}: {what}",
+                    route.privilege
+                );
+                assert!(status < 500, "{what}");
+                // A wrong password in the body is a failed check of the
+                // credentials (401); anywhere else a 401 means the session
+                // ended too early.
+                if !matches!(route.path, "/api/v1/reauth" | "/api/v1/session/password") {
+                    assert_ne!(status, 401, "the session ended early: {what}");
+                }
+            } else {
+                assert_eq!(
+                    (status, code.as_str()),
+                    (403, "forbidden"),
+                    "the role lacks {}: {what}",
+                    route.privilege
+                );
+                refusals += 1;
+            }
+        }
+        // Both sessions are gone now.
+        let (status, _, _) = error_code(s.get(&site.url("/api/v1/session")));
+        assert_eq!(status, 401, "{name}'s session outlived logout-everywhere");
+    }
+    assert!(
+        refusals > 30,
+        "only {refusals} refusals: the matrix is too thin"
+    );
+    // Public routes answer without a credential; nothing else does.
+    for route in ROUTES {
+        let (path, b) = sample_request(route, "auditor");
+        let url = site.url(&path);
+        let resp = match route.method {
+            Method::Get => anon.get(&url).send().unwrap(),
+            Method::Post => anon
+                .post(&url)
+                .json(&b.unwrap_or(json!({})))
+                .send()
+                .unwrap(),
+            Method::Delete => anon.delete(&url).send().unwrap(),
+        };
+        let (status, code, _) = error_code(resp);
+        if route.privilege == PUBLIC {
+            assert_ne!(status, 401, "{} needs no login", route.path);
+        } else {
+            assert_eq!(
+                (status, code.as_str()),
+                (401, "unauthenticated"),
+                "{} {} without a credential",
+                route.method.as_str(),
+                route.path
+            );
+        }
+    }
+    // Every refusal is in the audit log.
+    let admin = site.login(&site.client("127.0.0.20"), "root-admin");
+    let log = site.audit(&admin, 1000);
+    assert!(
+        log.len() < 1000,
+        "more entries than one page: {}",
+        log.len()
+    );
+    let denied = entries_with(&log, "access.denied");
+    assert_eq!(denied.len(), refusals, "refusals audited");
+}
