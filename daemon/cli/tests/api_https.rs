@@ -1252,3 +1252,46 @@ fn every_route_with_every_role_is_allowed_exactly_by_the_role_table() {
     let denied = entries_with(&log, "access.denied");
     assert_eq!(denied.len(), refusals, "refusals audited");
 }
+
+/// The controller's status through the API comes from the controller
+/// itself: none configured says so; the real firmware booted in QEMU
+/// reports its build, a relay that is off and a closed interlock.
+///
+/// safeguard: rule:fail-safe-relay
+#[test]
+fn the_controller_status_is_what_the_controller_reports() {
+    use lethe_hw_tests::qemu_board::{firmware_elf, missing_prereq, one_at_a_time, QemuBoard};
+    if let Some(why) = unavailable() {
+        skip!("{why}");
+    }
+    {
+        let site = Site::start("");
+        site.add_user("audra", "auditor", false);
+        let s = site.login(&site.client("127.0.0.2"), "audra");
+        let v: Value = s.get(&site.url("/api/v1/controller")).json().unwrap();
+        assert_eq!(v, json!({"configured": false, "connected": false}));
+    }
+    let _one = one_at_a_time();
+    if let Some(why) = missing_prereq() {
+        skip!("controller QEMU board: {why}");
+    }
+    let elf = firmware_elf().as_ref().unwrap_or_else(|e| panic!("{e}"));
+    let board = QemuBoard::boot(elf).expect("boot the controller firmware");
+    let site = Site::start(&format!("[controller]\nport = \"{}\"\n", board.pty()));
+    site.add_user("audra", "auditor", false);
+    let s = site.login(&site.client("127.0.0.3"), "audra");
+    let r = s.get(&site.url("/api/v1/controller"));
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["configured"], true, "{v:#}");
+    assert_eq!(v["connected"], true, "{v:#}");
+    assert_eq!(v["port"], board.pty(), "{v:#}");
+    let st = &v["state"];
+    assert_eq!(st["build"], "Simulation", "{v:#}");
+    assert_eq!(st["firmware_version"], "0.2.0", "{v:#}");
+    assert_eq!(st["relay"], false, "{v:#}");
+    assert_eq!(st["energized"], false, "{v:#}");
+    assert_eq!(st["interlock_closed"], true, "{v:#}");
+    assert_eq!(st["estop"], false, "{v:#}");
+    assert!(st.get("fault").is_none(), "{v:#}");
+}

@@ -39,7 +39,8 @@ pub struct StatusReport {
 }
 
 impl StatusReport {
-    fn new(port: &str, firmware: FirmwareInfo, s: Status) -> Self {
+    /// The report of one status read on `port`.
+    pub fn new(port: &str, firmware: FirmwareInfo, s: Status) -> Self {
         Self {
             port: port.to_owned(),
             firmware,

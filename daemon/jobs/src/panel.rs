@@ -12,6 +12,7 @@
 //! is remembered for LEDs (they are a convenience: one warning, no retries
 //! per LED change); a degauss always tries to connect again.
 
+use lethe_controller::cli_support::StatusReport;
 use lethe_controller::{
     Consent, Controller, ControllerConfig, CycleStage, DegaussConfirmation, LedPattern,
 };
@@ -45,6 +46,9 @@ enum Command {
     },
     Ready {
         reply: std_mpsc::Sender<Result<(), String>>,
+    },
+    Status {
+        reply: std_mpsc::Sender<Result<StatusReport, String>>,
     },
     Degauss {
         consent: Consent,
@@ -120,6 +124,15 @@ impl Panel {
             .map_err(|_| "the controller task ended".to_string())?
     }
 
+    /// Connect if needed and read the controller's status now (for the
+    /// API's controller page). Nothing is changed on the controller.
+    pub fn status(&self) -> Result<StatusReport, String> {
+        let (reply, rx) = std_mpsc::channel();
+        self.send(Command::Status { reply })?;
+        rx.recv()
+            .map_err(|_| "the controller task ended".to_string())?
+    }
+
     /// Arm, fire and wait for the controller to confirm one degauss cycle.
     /// Blocks the calling thread (a job's worker) for the cycle's duration.
     pub fn degauss(&self, consent: &Consent) -> Result<DegaussConfirmation, DegaussFailure> {
@@ -183,6 +196,20 @@ async fn serve(cfg: ControllerConfig, mut rx: mpsc::UnboundedReceiver<Command>) 
                 };
                 let _ = reply.send(r);
             }
+            Command::Status { reply } => {
+                if !matches!(link, Link::Up(_)) {
+                    link = connect(&cfg).await;
+                }
+                let r = match &link {
+                    Link::Up(c) => match c.status().await {
+                        Ok(s) => Ok(StatusReport::new(&cfg.port, c.firmware(), s)),
+                        Err(e) => Err(format!("controller on {}: {e}", cfg.port)),
+                    },
+                    Link::Failed(why) => Err(why.clone()),
+                    Link::Unopened => Err("not connected".into()),
+                };
+                let _ = reply.send(r);
+            }
             Command::Degauss { consent, reply } => {
                 if !matches!(link, Link::Up(_)) {
                     link = connect(&cfg).await;
@@ -227,6 +254,7 @@ mod tests {
         let f = p.degauss(&Consent::assume_yes("/dev/null")).unwrap_err();
         assert!(f.message.contains("unavailable") && !f.fired, "{f:?}");
         assert!(p.ready().unwrap_err().contains("unavailable"));
+        assert!(p.status().unwrap_err().contains("unavailable"));
         // Shared by threads.
         let p = std::sync::Arc::new(p);
         let handles: Vec<_> = (0..3)

@@ -12,7 +12,7 @@ use crate::auth::{
     Enrolment, KeyView, RoleName, Secret, SessionView, TlsMaterial, TokenView, UserChange,
     UserView,
 };
-use crate::views::{HealthView, JobView, MetricsView, StatusView};
+use crate::views::{ControllerView, HealthView, JobView, MetricsView, StatusView};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
@@ -116,6 +116,8 @@ pub enum Request {
     },
     /// Counters and gauges for `GET /metrics`.
     Metrics {},
+    /// The front-panel controller's status, read from it now.
+    Controller {},
     /// Start the job of an `ask` bay on the drive waiting in it. `answer`
     /// is what the operator typed: the drive's serial number or its exact
     /// size in bytes, checked by the job library against the device it
@@ -312,6 +314,11 @@ pub enum Reply {
     Metrics {
         /// The numbers.
         metrics: MetricsView,
+    },
+    /// To [`Request::Controller`].
+    Controller {
+        /// The controller as it answered (or why it did not).
+        controller: ControllerView,
     },
     /// A job was submitted ([`Request::StartBay`], [`Request::Resume`]).
     Started {
@@ -727,6 +734,7 @@ impl Request {
             | Request::Status {}
             | Request::Jobs { .. }
             | Request::Metrics {}
+            | Request::Controller {}
             | Request::Logout {}
             | Request::LogoutEverywhere {}
             | Request::WhoAmI {}

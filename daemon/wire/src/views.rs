@@ -18,6 +18,65 @@ pub struct HealthView {
     pub jobs_running: u32,
 }
 
+/// The front-panel controller and degausser (`GET /api/v1/controller`):
+/// what the controller itself reports, read when asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ControllerView {
+    /// A controller is configured (`[controller] port`).
+    pub configured: bool,
+    /// The serial port, when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+    /// The controller answered just now.
+    pub connected: bool,
+    /// Why it did not answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What it reported, when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ControllerStateView>,
+}
+
+/// One status report of the controller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ControllerStateView {
+    /// Firmware version, `major.minor.patch`.
+    pub firmware_version: String,
+    /// Serial protocol version.
+    pub protocol: u16,
+    /// `Production` or `Simulation` image.
+    pub build: String,
+    /// Why the controller last started (e.g. `PowerOn`, `Watchdog`).
+    pub reset_cause: String,
+    /// The relay output, read back from its pin.
+    pub relay: bool,
+    /// The feedback contact reads the coil energized.
+    pub energized: bool,
+    /// The door interlock is closed.
+    pub interlock_closed: bool,
+    /// The emergency stop is pressed.
+    pub estop: bool,
+    /// A latched fault, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
+    /// The fault needs the local reset at the machine.
+    pub needs_local_reset: bool,
+    /// The degausser's state (e.g. `Idle`, `Armed`, `Cooldown`).
+    pub degausser: String,
+    /// Completed degauss cycles since the controller started.
+    pub cycles: u32,
+    /// Measured energized time of the last completed cycle.
+    pub last_cycle_ms: u32,
+    /// Until the coil may be armed again (0: ready).
+    pub cooldown_ms: u32,
+    /// Since the controller started.
+    pub uptime_ms: u32,
+}
+
 /// `lethe status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

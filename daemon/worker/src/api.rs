@@ -51,6 +51,7 @@ pub fn privilege_of(d: &Daemon, r: &Request) -> Option<Privilege> {
         | Request::BreakGlassEnter { .. } => Privilege::OwnSession,
         Request::ChangePassword { .. } => Privilege::ManageOwnCredentials,
         Request::Status {} | Request::Metrics {} => Privilege::ReadDrives,
+        Request::Controller {} => Privilege::ReadControllerStatus,
         Request::Jobs { .. } => Privilege::ReadJobs,
         Request::StartBay { bay, .. } => match d.cfg.bays.iter().find(|b| b.name.as_str() == bay) {
             Some(b) if b.wipe.level == lethe_config::Level::Purge => Privilege::StartPurge,
@@ -551,7 +552,10 @@ async fn handle_inner(
     }
     let a = authorise(d, &caller, privilege).await?;
     match request {
-        Request::Status {} | Request::Metrics {} | Request::Jobs { .. } => {
+        Request::Status {}
+        | Request::Metrics {}
+        | Request::Jobs { .. }
+        | Request::Controller {} => {
             Ok(crate::handler::local(d, Caller::local(None), request).await)
         }
         Request::StartBay { bay, answer } => {

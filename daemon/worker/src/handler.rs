@@ -69,6 +69,19 @@ pub async fn local(d: &Arc<Daemon>, caller: Caller, request: Request) -> Reply {
         Request::Metrics {} => {
             blocking(d, |d| metrics(d).map(|metrics| Reply::Metrics { metrics })).await
         }
+        Request::Controller {} => {
+            let panel = d.panel.clone();
+            let port = d
+                .cfg
+                .controller
+                .as_ref()
+                .map(|c| c.port.display().to_string());
+            match tokio::task::spawn_blocking(move || controller_view(panel.as_deref(), port)).await
+            {
+                Ok(controller) => Reply::Controller { controller },
+                Err(e) => err(ErrorCode::Internal, e.to_string()),
+            }
+        }
         Request::Cancel { job } => {
             if d.jobs.cancel(&job) {
                 tracing::info!("job {job}: stop requested by uid {:?}", caller.uid);
@@ -268,4 +281,56 @@ pub fn metrics(d: &Daemon) -> Result<MetricsView, String> {
         audit_entries: d.audit_entries(),
         front_restarts: u64::from(d.front_restarts.load(Ordering::Relaxed)),
     })
+}
+
+/// The controller as it answers now (blocks for at most the controller
+/// driver's timeouts).
+pub(crate) fn controller_view(
+    panel: Option<&lethe_jobs::panel::Panel>,
+    port: Option<String>,
+) -> lethe_wire::ControllerView {
+    let Some(panel) = panel else {
+        return lethe_wire::ControllerView {
+            configured: false,
+            port: None,
+            connected: false,
+            error: None,
+            state: None,
+        };
+    };
+    match panel.status() {
+        Ok(r) => lethe_wire::ControllerView {
+            configured: true,
+            port,
+            connected: true,
+            error: None,
+            state: Some(lethe_wire::ControllerStateView {
+                firmware_version: format!(
+                    "{}.{}.{}",
+                    r.firmware.version.0, r.firmware.version.1, r.firmware.version.2
+                ),
+                protocol: r.firmware.protocol,
+                build: format!("{:?}", r.firmware.build),
+                reset_cause: format!("{:?}", r.firmware.reset_cause),
+                relay: r.relay,
+                energized: r.energized,
+                interlock_closed: r.interlock_closed,
+                estop: r.estop,
+                fault: r.fault,
+                needs_local_reset: r.needs_local_reset,
+                degausser: r.degausser,
+                cycles: r.cycles,
+                last_cycle_ms: r.last_cycle_ms,
+                cooldown_ms: r.cooldown_ms,
+                uptime_ms: r.uptime_ms,
+            }),
+        },
+        Err(e) => lethe_wire::ControllerView {
+            configured: true,
+            port,
+            connected: false,
+            error: Some(e),
+            state: None,
+        },
+    }
 }

@@ -15,13 +15,14 @@
 //! - [`headers`]: security headers on every response;
 //! - [`openapi`]: the OpenAPI 3.1 document (`utoipa`);
 //! - the handlers: [`session`], [`bays`], [`events`] (server-sent
-//!   events), [`certificates`], [`audit`], [`users`], [`tokens`],
+//!   events), [`certificates`], [`controller`], [`audit`], [`users`], [`tokens`],
 //!   [`breakglass`].
 
 pub mod audit;
 pub mod bays;
 pub mod breakglass;
 pub mod certificates;
+pub mod controller;
 pub mod error;
 pub mod events;
 pub mod extract;

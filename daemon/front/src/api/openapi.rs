@@ -12,7 +12,7 @@
 //! it).
 
 use super::routes::{Method, Route, PUBLIC, ROUTES};
-use super::{audit, bays, breakglass, certificates, events, session, tokens, users};
+use super::{audit, bays, breakglass, certificates, controller, events, session, tokens, users};
 use super::{ErrorBody, SESSION_COOKIE};
 use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
@@ -59,6 +59,7 @@ use utoipa::OpenApi;
         bays::resume,
         events::job_events,
         bays::backups,
+        controller::status,
         certificates::search,
         certificates::json,
         certificates::pdf,
@@ -94,6 +95,7 @@ use utoipa::OpenApi;
         (name = "session", description = "Logging in and out, re-authentication, one's own password"),
         (name = "drives", description = "Bays, drives and jobs"),
         (name = "backups", description = "Backup jobs"),
+        (name = "controller", description = "The front-panel controller and degausser"),
         (name = "certificates", description = "Sanitization certificates and reports"),
         (name = "audit", description = "The audit log"),
         (name = "keys", description = "Key ids and fingerprints"),

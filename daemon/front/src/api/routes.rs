@@ -9,7 +9,7 @@
 //! it checks (a purge bay's start needs `start_purge` instead of
 //! `start_wipe`: the worker decides by the bay's level).
 
-use super::{audit, bays, breakglass, certificates, session, tokens, users, ApiState};
+use super::{audit, bays, breakglass, certificates, controller, session, tokens, users, ApiState};
 use axum::routing::{on, MethodFilter, MethodRouter};
 
 /// The HTTP methods the API uses.
@@ -115,6 +115,8 @@ pub const ROUTES: &[Route] = &[
         super::events::job_events, "A job's progress as server-sent events"),
     route!(Get "/api/v1/backups", "read_backup_history", polling = false, Some("status"),
         bays::backups, "Backup jobs with their last and next runs"),
+    route!(Get "/api/v1/controller", "read_controller_status", polling = true, Some("controller"),
+        controller::status, "The front-panel controller and degausser, as it answers now"),
     route!(Get "/api/v1/certificates", "read_certificates", polling = false, Some("certificates"),
         certificates::search, "Search certificates and reports"),
     route!(Get "/api/v1/certificates/{id}", "read_certificates", polling = false, Some("certificate"),
@@ -277,6 +279,7 @@ mod tests {
                 "/api/v1/bays",
                 "/api/v1/jobs",
                 "/api/v1/jobs/{job}/events",
+                "/api/v1/controller",
             ])
         );
     }

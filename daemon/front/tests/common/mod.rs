@@ -265,6 +265,15 @@ pub fn canned(r: &Request, tls: Option<TlsMaterial>) -> Reply {
                 .collect(),
         },
         Request::Metrics {} => wire_error(ErrorCode::BadRequest, "not over HTTPS"),
+        Request::Controller {} => Reply::Controller {
+            controller: lethe_wire::ControllerView {
+                configured: true,
+                port: Some("/dev/ttyACM0".into()),
+                connected: false,
+                error: Some("controller on /dev/ttyACM0 unavailable".into()),
+                state: None,
+            },
+        },
         Request::StartBay { .. } => Reply::Started {
             job: "wipe-2".into(),
         },
