@@ -1295,3 +1295,84 @@ fn the_controller_status_is_what_the_controller_reports() {
     assert_eq!(st["estop"], false, "{v:#}");
     assert!(st.get("fault").is_none(), "{v:#}");
 }
+
+/// A backup job's history through the API: the daemon's scheduled backup
+/// and drill appear, newest first, with their results and nothing of their
+/// reports (which name files); a job outside the configuration is a 404.
+///
+/// safeguard: 164.310(d)(2)(iv)
+#[test]
+fn a_backup_jobs_history_shows_its_backups_and_drills() {
+    if let Some(why) = unavailable() {
+        skip!("{why}");
+    }
+    let t = tempfile::Builder::new()
+        .prefix("lethe-api-backup-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (repo, pw, src) = (
+        t.path().join("repo"),
+        t.path().join("pw"),
+        t.path().join("records"),
+    );
+    std::fs::write(&pw, "correct horse").unwrap();
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("jane-doe-chart.txt"), "record\n".repeat(1000)).unwrap();
+    let init = lethe(&t.path().join("init-state"))
+        .args(["backup", "--repo"])
+        .arg(&repo)
+        .arg("--password-file")
+        .arg(&pw)
+        .args(["init", "--json"])
+        .env_remove("LETHE_REPO")
+        .env_remove("LETHE_PASSWORD")
+        .env_remove("LETHE_PASSWORD_FILE")
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", stderr(&init));
+    let site = Site::start(&format!(
+        "[[backup]]\nname = \"records\"\nrepo = \"{}\"\npassword_file = \"{}\"\n\
+         paths = [\"{}\"]\nevery = \"1h\"\ndrill_every = \"1h\"\ndrill_sample = 1\n",
+        repo.display(),
+        pw.display(),
+        src.display()
+    ));
+    site.add_user("audra", "auditor", false);
+    let s = site.login(&site.client("127.0.0.2"), "audra");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let runs = loop {
+        let r = s.get(&site.url("/api/v1/backups/records/history?limit=10"));
+        assert_eq!(r.status(), 200);
+        let runs: Vec<Value> = r.json().unwrap();
+        let has = |kind: &str| {
+            runs.iter()
+                .any(|x| x["kind"] == kind && x["result"] == "pass")
+        };
+        if has("backup") && has("drill") {
+            break runs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no passed backup and drill in the history: {runs:#?}\n{}",
+            site.serve().log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    for run in &runs {
+        let keys: Vec<&str> = run
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, ["ended", "kind", "result", "started"], "{run}");
+        assert!(run["started"].as_str().unwrap() <= run["ended"].as_str().unwrap());
+    }
+    // Newest first: the drill follows its backup.
+    let pos = |kind: &str| runs.iter().position(|x| x["kind"] == kind).unwrap();
+    assert!(pos("drill") < pos("backup"), "{runs:#?}");
+    assert!(!serde_json::to_string(&runs).unwrap().contains("jane-doe"));
+    let (status, code, _) = error_code(s.get(&site.url("/api/v1/backups/nope/history")));
+    assert_eq!((status, code.as_str()), (404, "not_found"));
+}

@@ -12,7 +12,7 @@ use crate::auth::{
     Enrolment, KeyView, RoleName, Secret, SessionView, TlsMaterial, TokenView, UserChange,
     UserView,
 };
-use crate::views::{ControllerView, HealthView, JobView, MetricsView, StatusView};
+use crate::views::{BackupRunView, ControllerView, HealthView, JobView, MetricsView, StatusView};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
@@ -118,6 +118,13 @@ pub enum Request {
     Metrics {},
     /// The front-panel controller's status, read from it now.
     Controller {},
+    /// The history of one configured backup job, newest first.
+    BackupHistory {
+        /// The job's name in the configuration.
+        job: String,
+        /// At most this many (the worker caps it at 1000).
+        limit: u32,
+    },
     /// Start the job of an `ask` bay on the drive waiting in it. `answer`
     /// is what the operator typed: the drive's serial number or its exact
     /// size in bytes, checked by the job library against the device it
@@ -319,6 +326,11 @@ pub enum Reply {
     Controller {
         /// The controller as it answered (or why it did not).
         controller: ControllerView,
+    },
+    /// To [`Request::BackupHistory`].
+    BackupHistory {
+        /// Newest first.
+        runs: Vec<BackupRunView>,
     },
     /// A job was submitted ([`Request::StartBay`], [`Request::Resume`]).
     Started {
@@ -726,6 +738,7 @@ impl Request {
                 q("to", &query.to)
             }
             Request::BreakGlassRequest { reason } => bound("reason", reason, MAX_TEXT),
+            Request::BackupHistory { job, .. } => name("job", job),
             Request::BreakGlassReview { id, notes } => {
                 name("id", id)?;
                 bound("notes", notes, MAX_TEXT)

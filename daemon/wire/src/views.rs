@@ -18,6 +18,23 @@ pub struct HealthView {
     pub jobs_running: u32,
 }
 
+/// One entry of a backup job's history (`GET /api/v1/backups/{job}/history`):
+/// a backup, a retention run, a drill or a missed slot. Reports stay in
+/// the worker (they name files).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BackupRunView {
+    /// `backup`, `forget`, `drill` or `missed`.
+    pub kind: String,
+    /// When it started (RFC 3339, UTC).
+    pub started: String,
+    /// When it ended (RFC 3339, UTC).
+    pub ended: String,
+    /// `pass`, `warn`, `fail` or `missed`.
+    pub result: String,
+}
+
 /// The front-panel controller and degausser (`GET /api/v1/controller`):
 /// what the controller itself reports, read when asked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -52,6 +52,7 @@ pub fn privilege_of(d: &Daemon, r: &Request) -> Option<Privilege> {
         Request::ChangePassword { .. } => Privilege::ManageOwnCredentials,
         Request::Status {} | Request::Metrics {} => Privilege::ReadDrives,
         Request::Controller {} => Privilege::ReadControllerStatus,
+        Request::BackupHistory { .. } => Privilege::ReadBackupHistory,
         Request::Jobs { .. } => Privilege::ReadJobs,
         Request::StartBay { bay, .. } => match d.cfg.bays.iter().find(|b| b.name.as_str() == bay) {
             Some(b) if b.wipe.level == lethe_config::Level::Purge => Privilege::StartPurge,
@@ -555,7 +556,8 @@ async fn handle_inner(
         Request::Status {}
         | Request::Metrics {}
         | Request::Jobs { .. }
-        | Request::Controller {} => {
+        | Request::Controller {}
+        | Request::BackupHistory { .. } => {
             Ok(crate::handler::local(d, Caller::local(None), request).await)
         }
         Request::StartBay { bay, answer } => {

@@ -82,6 +82,9 @@ pub async fn local(d: &Arc<Daemon>, caller: Caller, request: Request) -> Reply {
                 Err(e) => err(ErrorCode::Internal, e.to_string()),
             }
         }
+        Request::BackupHistory { job, limit } => {
+            blocking(d, move |d| backup_history(d, &job, limit.min(1000))).await
+        }
         Request::Cancel { job } => {
             if d.jobs.cancel(&job) {
                 tracing::info!("job {job}: stop requested by uid {:?}", caller.uid);
@@ -173,6 +176,32 @@ fn jobs(d: &Daemon, limit: u32) -> Result<Vec<JobView>, String> {
         .take(limit as usize)
         .map(|r| view(d, r))
         .collect())
+}
+
+/// A configured backup job's history, newest first (an unknown job is
+/// `not_found`: names outside the configuration are not looked up).
+fn backup_history(d: &Daemon, job: &str, limit: u32) -> Result<Reply, String> {
+    if !d.cfg.backups.iter().any(|b| b.name.as_str() == job) {
+        return Ok(err(
+            ErrorCode::NotFound,
+            format!("no backup job {job:?} in the configuration"),
+        ));
+    }
+    let store = lethe_store::JobStore::open(d.state.root()).map_err(|e| e.to_string())?;
+    let runs = store.runs(Some(job)).map_err(|e| e.to_string())?;
+    Ok(Reply::BackupHistory {
+        runs: runs
+            .iter()
+            .rev()
+            .take(limit as usize)
+            .map(|r| lethe_wire::BackupRunView {
+                kind: r.kind.clone(),
+                started: rfc3339(r.started),
+                ended: rfc3339(r.ended),
+                result: r.result.clone(),
+            })
+            .collect(),
+    })
 }
 
 fn rfc3339(t: i64) -> String {

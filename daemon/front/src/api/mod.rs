@@ -15,10 +15,11 @@
 //! - [`headers`]: security headers on every response;
 //! - [`openapi`]: the OpenAPI 3.1 document (`utoipa`);
 //! - the handlers: [`session`], [`bays`], [`events`] (server-sent
-//!   events), [`certificates`], [`controller`], [`audit`], [`users`], [`tokens`],
+//!   events), [`backups`], [`certificates`], [`controller`], [`audit`], [`users`], [`tokens`],
 //!   [`breakglass`].
 
 pub mod audit;
+pub mod backups;
 pub mod bays;
 pub mod breakglass;
 pub mod certificates;

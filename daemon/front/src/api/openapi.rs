@@ -12,7 +12,9 @@
 //! it).
 
 use super::routes::{Method, Route, PUBLIC, ROUTES};
-use super::{audit, bays, breakglass, certificates, controller, events, session, tokens, users};
+use super::{
+    audit, backups, bays, breakglass, certificates, controller, events, session, tokens, users,
+};
 use super::{ErrorBody, SESSION_COOKIE};
 use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
@@ -59,6 +61,7 @@ use utoipa::OpenApi;
         bays::resume,
         events::job_events,
         bays::backups,
+        backups::history,
         controller::status,
         certificates::search,
         certificates::json,

@@ -9,7 +9,9 @@
 //! it checks (a purge bay's start needs `start_purge` instead of
 //! `start_wipe`: the worker decides by the bay's level).
 
-use super::{audit, bays, breakglass, certificates, controller, session, tokens, users, ApiState};
+use super::{
+    audit, backups, bays, breakglass, certificates, controller, session, tokens, users, ApiState,
+};
 use axum::routing::{on, MethodFilter, MethodRouter};
 
 /// The HTTP methods the API uses.
@@ -115,6 +117,8 @@ pub const ROUTES: &[Route] = &[
         super::events::job_events, "A job's progress as server-sent events"),
     route!(Get "/api/v1/backups", "read_backup_history", polling = false, Some("status"),
         bays::backups, "Backup jobs with their last and next runs"),
+    route!(Get "/api/v1/backups/{job}/history", "read_backup_history", polling = false, Some("backup_history"),
+        backups::history, "A backup job's history: backups, retention, drills, missed slots"),
     route!(Get "/api/v1/controller", "read_controller_status", polling = true, Some("controller"),
         controller::status, "The front-panel controller and degausser, as it answers now"),
     route!(Get "/api/v1/certificates", "read_certificates", polling = false, Some("certificates"),

@@ -265,6 +265,14 @@ pub fn canned(r: &Request, tls: Option<TlsMaterial>) -> Reply {
                 .collect(),
         },
         Request::Metrics {} => wire_error(ErrorCode::BadRequest, "not over HTTPS"),
+        Request::BackupHistory { .. } => Reply::BackupHistory {
+            runs: vec![lethe_wire::BackupRunView {
+                kind: "backup".into(),
+                started: "2026-12-04T02:00:00Z".into(),
+                ended: "2026-12-04T02:03:10Z".into(),
+                result: "pass".into(),
+            }],
+        },
         Request::Controller {} => Reply::Controller {
             controller: lethe_wire::ControllerView {
                 configured: true,

@@ -1,0 +1,27 @@
+//! A backup job's history: its backups, retention runs, drills and missed
+//! slots. (The jobs with their last and next runs are `GET /api/v1/backups`.)
+
+use super::bays::{limit, JobsQuery};
+use super::extract::{Who, P, Q};
+use super::{ask, unexpected, ApiError, ApiState};
+use axum::extract::State;
+use axum::Json;
+use lethe_wire::{BackupRunView, Reply, Request};
+
+/// A configured backup job's history, newest first. Reports stay on the
+/// appliance: they name files.
+#[utoipa::path(get, path = "/api/v1/backups/{job}/history", tag = "backups",
+    params(("job" = String, Path, description = "The backup job's name", max_length = 128), JobsQuery),
+    responses((status = 200, description = "Runs, newest first", body = Vec<BackupRunView>)))]
+pub async fn history(
+    State(st): State<ApiState>,
+    who: Who,
+    P(job): P<String>,
+    Q(q): Q<JobsQuery>,
+) -> Result<Json<Vec<BackupRunView>>, ApiError> {
+    let limit = limit(q.limit, 50)?;
+    match ask(&st, &who, Request::BackupHistory { job, limit }).await? {
+        Reply::BackupHistory { runs } => Ok(Json(runs)),
+        other => Err(unexpected(&other)),
+    }
+}
