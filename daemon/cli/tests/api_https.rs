@@ -1299,6 +1299,8 @@ fn the_controller_status_is_what_the_controller_reports() {
 /// A backup job's history through the API: the daemon's scheduled backup
 /// and drill appear, newest first, with their results and nothing of their
 /// reports (which name files); a job outside the configuration is a 404.
+/// An operator (not an auditor) runs a drill on demand, as a job that
+/// passes.
 ///
 /// safeguard: 164.310(d)(2)(iv)
 #[test]
@@ -1374,5 +1376,44 @@ fn a_backup_jobs_history_shows_its_backups_and_drills() {
     assert!(pos("drill") < pos("backup"), "{runs:#?}");
     assert!(!serde_json::to_string(&runs).unwrap().contains("jane-doe"));
     let (status, code, _) = error_code(s.get(&site.url("/api/v1/backups/nope/history")));
+    assert_eq!((status, code.as_str()), (404, "not_found"));
+
+    // A drill on demand: an operator starts it, it runs as a job of its
+    // own and passes; the auditor may not start one.
+    let (status, code, _) =
+        error_code(s.post(&site.url("/api/v1/backups/records/drill"), json!({})));
+    assert_eq!((status, code.as_str()), (403, "forbidden"));
+    site.add_user("otto", "operator", false);
+    let o = site.login(&site.client("127.0.0.3"), "otto");
+    let drills = |sess: &Session| -> Vec<Value> {
+        let runs: Vec<Value> = sess
+            .get(&site.url("/api/v1/backups/records/history?limit=100"))
+            .json()
+            .unwrap();
+        runs.into_iter().filter(|x| x["kind"] == "drill").collect()
+    };
+    let before = drills(&o).len();
+    let r = o.post(&site.url("/api/v1/backups/records/drill"), json!({}));
+    assert_eq!(r.status(), 202);
+    let job = r.json::<Value>().unwrap()["job"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(job.starts_with("drill-"), "{job}");
+    // It is recorded in the job's history like a scheduled drill.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let now = drills(&o);
+        if now.len() > before {
+            assert_eq!(now[0]["result"], "pass", "{now:#?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the drill {job} was not recorded: {now:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (status, code, _) = error_code(o.post(&site.url("/api/v1/backups/nope/drill"), json!({})));
     assert_eq!((status, code.as_str()), (404, "not_found"));
 }

@@ -75,6 +75,9 @@ pub struct RestoreTreeRequest {
 pub struct DrillRequest {
     pub repo: RepoAccess,
     pub drill: EngineDrill,
+    /// Record the drill in this scheduled backup job's history, as its
+    /// schedule records its own (a drill on demand counts like one).
+    pub history: Option<String>,
 }
 
 /// Run whatever of a schedule is due: backups, retention, drills, and a
@@ -196,7 +199,40 @@ pub(crate) fn drill(ctx: &Ctx<'_>, req: DrillRequest) -> Report {
         let o = open(ctx, &req.repo)?;
         lethe_backup::drill::drill(&o.repo, &req.drill)
     };
-    match run() {
+    let started = ctx.cfg().clock.unix_now();
+    let result = run();
+    if let Some(job) = &req.history {
+        let (res, detail) = match &result {
+            Ok(rep) if drill_passed(rep) => {
+                ("pass", serde_json::to_string(rep).unwrap_or_default())
+            }
+            Ok(rep) => ("fail", serde_json::to_string(rep).unwrap_or_default()),
+            Err(e) => ("fail", e.to_string()),
+        };
+        let recorded = JobStore::open(ctx.cfg().state.root()).and_then(|s| {
+            s.record_run(&BackupRun {
+                job: job.clone(),
+                kind: "drill".into(),
+                started,
+                ended: ctx.cfg().clock.unix_now(),
+                result: res.into(),
+                detail,
+            })
+        });
+        if let Err(e) = recorded {
+            let mut r = match result {
+                Ok(rep) => done(ctx, kind, rep.outcome(), BackupResult::Drill(rep)),
+                Err(e) => failed(ctx, kind, e),
+            };
+            // The drill ran, but the job's history lacks it: the proof
+            // the schedule and the alerts rely on is missing, so it fails.
+            r.problems
+                .push(format!("recording the drill in the backup history: {e}"));
+            r.outcome = Outcome::Failed;
+            return r;
+        }
+    }
+    match result {
         Ok(rep) => done(ctx, kind, rep.outcome(), BackupResult::Drill(rep)),
         Err(e) => failed(ctx, kind, e),
     }

@@ -118,6 +118,13 @@ pub enum Request {
     Metrics {},
     /// The front-panel controller's status, read from it now.
     Controller {},
+    /// Run a restore drill of one configured backup job now: a sample of
+    /// its newest snapshot restored to scratch and compared with the hashes
+    /// recorded at backup time. Answered with [`Reply::Started`].
+    BackupDrill {
+        /// The job's name in the configuration.
+        job: String,
+    },
     /// The history of one configured backup job, newest first.
     BackupHistory {
         /// The job's name in the configuration.
@@ -738,7 +745,7 @@ impl Request {
                 q("to", &query.to)
             }
             Request::BreakGlassRequest { reason } => bound("reason", reason, MAX_TEXT),
-            Request::BackupHistory { job, .. } => name("job", job),
+            Request::BackupHistory { job, .. } | Request::BackupDrill { job } => name("job", job),
             Request::BreakGlassReview { id, notes } => {
                 name("id", id)?;
                 bound("notes", notes, MAX_TEXT)

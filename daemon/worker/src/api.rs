@@ -53,6 +53,7 @@ pub fn privilege_of(d: &Daemon, r: &Request) -> Option<Privilege> {
         Request::Status {} | Request::Metrics {} => Privilege::ReadDrives,
         Request::Controller {} => Privilege::ReadControllerStatus,
         Request::BackupHistory { .. } => Privilege::ReadBackupHistory,
+        Request::BackupDrill { .. } => Privilege::RunDrill,
         Request::Jobs { .. } => Privilege::ReadJobs,
         Request::StartBay { bay, .. } => match d.cfg.bays.iter().find(|b| b.name.as_str() == bay) {
             Some(b) if b.wipe.level == lethe_config::Level::Purge => Privilege::StartPurge,
@@ -586,6 +587,26 @@ async fn handle_inner(
                 rx,
             )
             .await)
+        }
+        Request::BackupDrill { job } => {
+            if d.stopping() {
+                return Err(werr(ErrorCode::Unavailable, "the daemon is stopping"));
+            }
+            let request = crate::backups::drill_request(d, &job).ok_or_else(|| {
+                werr(
+                    ErrorCode::NotFound,
+                    format!("no backup job {job:?} in the configuration"),
+                )
+            })?;
+            let h = d.jobs.submit_as(request, origin_of(&a));
+            tracing::info!(
+                "backup job {job}: drill {} started by {}",
+                h.id(),
+                a.principal.name
+            );
+            Ok(Reply::Started {
+                job: h.id().to_string(),
+            })
         }
         Request::Cancel { job } => {
             if d.jobs.cancel(&job) {

@@ -9,9 +9,13 @@
 use crate::daemon::Daemon;
 use lethe_alert::{AlertKind, Timestamp};
 use lethe_backup::archive::BackupOptions;
+use lethe_backup::connect::ConnectOptions;
+use lethe_backup::drill::DrillRequest as EngineDrill;
+use lethe_backup::repo::Selector;
 use lethe_backup::schedule::ScheduleFile;
+use lethe_backup::scheduled::job_source;
 use lethe_backup::scheduled::LoadedSchedule;
-use lethe_jobs::backup::ScheduledRunRequest;
+use lethe_jobs::backup::{DrillRequest, RepoAccess, ScheduledRunRequest};
 use lethe_jobs::{JobRequest, Origin};
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -33,6 +37,32 @@ pub fn schedule_of(d: &Daemon) -> Option<LoadedSchedule> {
         owner: md.as_ref().map_or(u32::MAX, |m| m.uid()),
         mode: md.as_ref().map_or(0o777, |m| m.mode()),
     })
+}
+
+/// A drill of configured backup job `job` now, as the schedule would run
+/// it: a sample of the job's own newest snapshot (none: not a configured
+/// job).
+pub fn drill_request(d: &Daemon, job: &str) -> Option<JobRequest> {
+    let b = d.cfg.backups.iter().find(|b| b.name.as_str() == job)?;
+    let j = &b.job;
+    let seed = u64::from_le_bytes(lethe_backup::repo::random().ok()?);
+    Some(JobRequest::Drill(DrillRequest {
+        repo: RepoAccess {
+            url: j.repo.clone(),
+            password_file: j.password_file.clone().into(),
+            connect: ConnectOptions {
+                sftp_key: j.sftp_key.as_ref().map(Into::into),
+                sftp_known_hosts: j.sftp_known_hosts.as_ref().map(Into::into),
+            },
+        },
+        drill: EngineDrill {
+            snapshot: Selector::LatestOf(job_source(j, &BackupOptions::for_this_host().hostname)),
+            sample: j.drill_sample,
+            seed,
+            scratch: std::env::temp_dir(),
+        },
+        history: Some(job.to_string()),
+    }))
 }
 
 /// Look at the schedule every tick until shutdown.

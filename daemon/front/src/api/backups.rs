@@ -1,10 +1,12 @@
-//! A backup job's history: its backups, retention runs, drills and missed
-//! slots. (The jobs with their last and next runs are `GET /api/v1/backups`.)
+//! A backup job's history (its backups, retention runs, drills and missed
+//! slots) and a restore drill on demand. (The jobs with their last and
+//! next runs are `GET /api/v1/backups`.)
 
-use super::bays::{limit, JobsQuery};
+use super::bays::{accepted, limit, JobRef, JobsQuery};
 use super::extract::{Who, P, Q};
 use super::{ask, unexpected, ApiError, ApiState};
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use lethe_wire::{BackupRunView, Reply, Request};
 
@@ -24,4 +26,19 @@ pub async fn history(
         Reply::BackupHistory { runs } => Ok(Json(runs)),
         other => Err(unexpected(&other)),
     }
+}
+
+/// Run a restore drill of the job now, as its schedule would: a sample of
+/// the job's newest snapshot restored to private scratch space and compared
+/// with the hashes recorded at backup time. Follow it with
+/// `GET /api/v1/jobs/{job}/events`; its result is the job's.
+#[utoipa::path(post, path = "/api/v1/backups/{job}/drill", tag = "backups",
+    params(("job" = String, Path, description = "The backup job's name", max_length = 128)),
+    responses((status = 202, description = "The drill was started", body = JobRef)))]
+pub async fn drill(
+    State(st): State<ApiState>,
+    who: Who,
+    P(job): P<String>,
+) -> Result<(StatusCode, Json<JobRef>), ApiError> {
+    accepted(ask(&st, &who, Request::BackupDrill { job }).await?)
 }

@@ -92,7 +92,7 @@ pub struct JobRef {
     pub job: String,
 }
 
-fn accepted(r: Reply) -> Result<(StatusCode, Json<JobRef>), ApiError> {
+pub(crate) fn accepted(r: Reply) -> Result<(StatusCode, Json<JobRef>), ApiError> {
     match r {
         Reply::Started { job } | Reply::Cancelling { job } => {
             Ok((StatusCode::ACCEPTED, Json(JobRef { job })))

@@ -62,6 +62,7 @@ use utoipa::OpenApi;
         events::job_events,
         bays::backups,
         backups::history,
+        backups::drill,
         controller::status,
         certificates::search,
         certificates::json,

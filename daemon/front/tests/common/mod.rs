@@ -265,6 +265,9 @@ pub fn canned(r: &Request, tls: Option<TlsMaterial>) -> Reply {
                 .collect(),
         },
         Request::Metrics {} => wire_error(ErrorCode::BadRequest, "not over HTTPS"),
+        Request::BackupDrill { .. } => Reply::Started {
+            job: "drill-1".into(),
+        },
         Request::BackupHistory { .. } => Reply::BackupHistory {
             runs: vec![lethe_wire::BackupRunView {
                 kind: "backup".into(),
