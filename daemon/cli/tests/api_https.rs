@@ -1299,8 +1299,9 @@ fn the_controller_status_is_what_the_controller_reports() {
 /// A backup job's history through the API: the daemon's scheduled backup
 /// and drill appear, newest first, with their results and nothing of their
 /// reports (which name files); a job outside the configuration is a 404.
-/// An operator (not an auditor) runs a drill on demand, as a job that
-/// passes.
+/// Its snapshots are listed from the repository without paths. An
+/// operator (not an auditor) runs a drill on demand, recorded in the
+/// history like a scheduled one.
 ///
 /// safeguard: 164.310(d)(2)(iv)
 #[test]
@@ -1376,6 +1377,21 @@ fn a_backup_jobs_history_shows_its_backups_and_drills() {
     assert!(pos("drill") < pos("backup"), "{runs:#?}");
     assert!(!serde_json::to_string(&runs).unwrap().contains("jane-doe"));
     let (status, code, _) = error_code(s.get(&site.url("/api/v1/backups/nope/history")));
+    assert_eq!((status, code.as_str()), (404, "not_found"));
+
+    // The job's snapshots, read from the repository by the worker.
+    let snaps: Value = s
+        .get(&site.url("/api/v1/backups/records/snapshots"))
+        .json()
+        .unwrap();
+    let list = snaps["snapshots"].as_array().unwrap();
+    assert!(!list.is_empty(), "{snaps:#}");
+    assert_eq!(snaps["damaged"], 0, "{snaps:#}");
+    assert_eq!(snaps["tampering"], 0, "{snaps:#}");
+    assert_eq!(list[0]["files"], 1, "{snaps:#}");
+    assert!(list[0]["id"].as_str().unwrap().len() >= 16, "{snaps:#}");
+    assert!(!snaps.to_string().contains("jane-doe"), "{snaps:#}");
+    let (status, code, _) = error_code(s.get(&site.url("/api/v1/backups/nope/snapshots")));
     assert_eq!((status, code.as_str()), (404, "not_found"));
 
     // A drill on demand: an operator starts it, it runs as a job of its

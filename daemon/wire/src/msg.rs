@@ -12,7 +12,9 @@ use crate::auth::{
     Enrolment, KeyView, RoleName, Secret, SessionView, TlsMaterial, TokenView, UserChange,
     UserView,
 };
-use crate::views::{BackupRunView, ControllerView, HealthView, JobView, MetricsView, StatusView};
+use crate::views::{
+    BackupRunView, ControllerView, HealthView, JobView, MetricsView, SnapshotsView, StatusView,
+};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
@@ -122,6 +124,12 @@ pub enum Request {
     /// its newest snapshot restored to scratch and compared with the hashes
     /// recorded at backup time. Answered with [`Reply::Started`].
     BackupDrill {
+        /// The job's name in the configuration.
+        job: String,
+    },
+    /// The snapshots of one configured backup job, read from its
+    /// repository now (the worker holds the passphrase).
+    BackupSnapshots {
         /// The job's name in the configuration.
         job: String,
     },
@@ -333,6 +341,11 @@ pub enum Reply {
     Controller {
         /// The controller as it answered (or why it did not).
         controller: ControllerView,
+    },
+    /// To [`Request::BackupSnapshots`].
+    BackupSnapshots {
+        /// The snapshots.
+        snapshots: SnapshotsView,
     },
     /// To [`Request::BackupHistory`].
     BackupHistory {
@@ -745,7 +758,9 @@ impl Request {
                 q("to", &query.to)
             }
             Request::BreakGlassRequest { reason } => bound("reason", reason, MAX_TEXT),
-            Request::BackupHistory { job, .. } | Request::BackupDrill { job } => name("job", job),
+            Request::BackupHistory { job, .. }
+            | Request::BackupDrill { job }
+            | Request::BackupSnapshots { job } => name("job", job),
             Request::BreakGlassReview { id, notes } => {
                 name("id", id)?;
                 bound("notes", notes, MAX_TEXT)

@@ -35,6 +35,44 @@ pub struct BackupRunView {
     pub result: String,
 }
 
+/// A backup job's snapshots (`GET /api/v1/backups/{job}/snapshots`), read
+/// from its repository now. Paths and file names stay in the repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotsView {
+    /// The job's readable snapshots, newest first.
+    pub snapshots: Vec<SnapshotView>,
+    /// Snapshot files that are damaged (`lethe backup check` names them).
+    pub damaged: u32,
+    /// Signs of tampering the repository's state shows (rollback,
+    /// replay...): `lethe backup check` explains each.
+    pub tampering: u32,
+}
+
+/// One snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotView {
+    /// Its id (hex).
+    pub id: String,
+    /// When it was taken (RFC 3339, UTC).
+    pub time: String,
+    /// The host it was taken on.
+    pub hostname: String,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Files in it.
+    pub files: u64,
+    /// Directories in it.
+    pub dirs: u64,
+    /// Bytes read when it was taken.
+    pub bytes_read: u64,
+    /// Bytes of new data it added to the repository (before compression).
+    pub bytes_added: u64,
+}
+
 /// The front-panel controller and degausser (`GET /api/v1/controller`):
 /// what the controller itself reports, read when asked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -52,7 +52,9 @@ pub fn privilege_of(d: &Daemon, r: &Request) -> Option<Privilege> {
         Request::ChangePassword { .. } => Privilege::ManageOwnCredentials,
         Request::Status {} | Request::Metrics {} => Privilege::ReadDrives,
         Request::Controller {} => Privilege::ReadControllerStatus,
-        Request::BackupHistory { .. } => Privilege::ReadBackupHistory,
+        Request::BackupHistory { .. } | Request::BackupSnapshots { .. } => {
+            Privilege::ReadBackupHistory
+        }
         Request::BackupDrill { .. } => Privilege::RunDrill,
         Request::Jobs { .. } => Privilege::ReadJobs,
         Request::StartBay { bay, .. } => match d.cfg.bays.iter().find(|b| b.name.as_str() == bay) {
@@ -587,6 +589,20 @@ async fn handle_inner(
                 rx,
             )
             .await)
+        }
+        Request::BackupSnapshots { job } => {
+            let d2 = Arc::clone(d);
+            let read = tokio::task::spawn_blocking(move || crate::backups::snapshots(&d2, &job))
+                .await
+                .map_err(|e| werr(ErrorCode::Internal, e.to_string()))?;
+            match read {
+                None => Err(werr(
+                    ErrorCode::NotFound,
+                    "no backup job by that name in the configuration",
+                )),
+                Some(Ok(snapshots)) => Ok(Reply::BackupSnapshots { snapshots }),
+                Some(Err(e)) => Err(werr(ErrorCode::Unavailable, e)),
+            }
         }
         Request::BackupDrill { job } => {
             if d.stopping() {

@@ -65,6 +65,46 @@ pub fn drill_request(d: &Daemon, job: &str) -> Option<JobRequest> {
     }))
 }
 
+/// The snapshots of configured backup job `job`, read from its repository
+/// now, newest first (`None`: not a configured job). Blocks: storage and
+/// the key derivation.
+pub fn snapshots(d: &Daemon, job: &str) -> Option<Result<lethe_wire::SnapshotsView, String>> {
+    let b = d.cfg.backups.iter().find(|b| b.name.as_str() == job)?;
+    let j = &b.job;
+    let read = || -> Result<lethe_wire::SnapshotsView, lethe_backup::BackupError> {
+        let conn = ConnectOptions {
+            sftp_key: j.sftp_key.as_ref().map(Into::into),
+            sftp_known_hosts: j.sftp_known_hosts.as_ref().map(Into::into),
+        };
+        let o =
+            lethe_backup::connect::open(&j.repo, std::path::Path::new(&j.password_file), &conn)?;
+        let st = o.repo.state()?;
+        let list = o.repo.snapshots_in(&st)?;
+        let mine = job_source(j, &BackupOptions::for_this_host().hostname);
+        Ok(lethe_wire::SnapshotsView {
+            snapshots: list
+                .ok
+                .iter()
+                .rev()
+                .filter(|(_, s)| mine.matches(s))
+                .map(|(id, s)| lethe_wire::SnapshotView {
+                    id: id.to_string(),
+                    time: lethe_core::timefmt::rfc3339_utc(s.time.secs),
+                    hostname: s.hostname.clone(),
+                    tags: s.tags.clone(),
+                    files: s.summary.files,
+                    dirs: s.summary.dirs,
+                    bytes_read: s.summary.bytes_read,
+                    bytes_added: s.summary.bytes_added,
+                })
+                .collect(),
+            damaged: list.damaged.len() as u32,
+            tampering: st.tampering().len() as u32,
+        })
+    };
+    Some(read().map_err(|e| format!("backup job {job}: {e}")))
+}
+
 /// Look at the schedule every tick until shutdown.
 pub async fn schedule(d: Arc<Daemon>) {
     let Some(sched) = schedule_of(&d) else {

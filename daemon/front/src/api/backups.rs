@@ -8,7 +8,7 @@ use super::{ask, unexpected, ApiError, ApiState};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use lethe_wire::{BackupRunView, Reply, Request};
+use lethe_wire::{BackupRunView, Reply, Request, SnapshotsView};
 
 /// A configured backup job's history, newest first. Reports stay on the
 /// appliance: they name files.
@@ -41,4 +41,21 @@ pub async fn drill(
     P(job): P<String>,
 ) -> Result<(StatusCode, Json<JobRef>), ApiError> {
     accepted(ask(&st, &who, Request::BackupDrill { job }).await?)
+}
+
+/// The job's snapshots, read from its repository now, newest first, with
+/// the count of damaged snapshot files and of tampering findings. Paths
+/// and file names stay in the repository.
+#[utoipa::path(get, path = "/api/v1/backups/{job}/snapshots", tag = "backups",
+    params(("job" = String, Path, description = "The backup job's name", max_length = 128)),
+    responses((status = 200, description = "Snapshots, newest first", body = SnapshotsView)))]
+pub async fn snapshots(
+    State(st): State<ApiState>,
+    who: Who,
+    P(job): P<String>,
+) -> Result<Json<SnapshotsView>, ApiError> {
+    match ask(&st, &who, Request::BackupSnapshots { job }).await? {
+        Reply::BackupSnapshots { snapshots } => Ok(Json(snapshots)),
+        other => Err(unexpected(&other)),
+    }
 }

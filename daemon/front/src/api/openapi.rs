@@ -63,6 +63,7 @@ use utoipa::OpenApi;
         bays::backups,
         backups::history,
         backups::drill,
+        backups::snapshots,
         controller::status,
         certificates::search,
         certificates::json,

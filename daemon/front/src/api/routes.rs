@@ -119,6 +119,8 @@ pub const ROUTES: &[Route] = &[
         bays::backups, "Backup jobs with their last and next runs"),
     route!(Get "/api/v1/backups/{job}/history", "read_backup_history", polling = false, Some("backup_history"),
         backups::history, "A backup job's history: backups, retention, drills, missed slots"),
+    route!(Get "/api/v1/backups/{job}/snapshots", "read_backup_history", polling = false, Some("backup_snapshots"),
+        backups::snapshots, "A backup job's snapshots, read from its repository now"),
     route!(Post "/api/v1/backups/{job}/drill", "run_drill", polling = false, Some("backup_drill"),
         backups::drill, "Run a restore drill of a backup job now"),
     route!(Get "/api/v1/controller", "read_controller_status", polling = true, Some("controller"),

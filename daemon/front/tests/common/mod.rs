@@ -265,6 +265,13 @@ pub fn canned(r: &Request, tls: Option<TlsMaterial>) -> Reply {
                 .collect(),
         },
         Request::Metrics {} => wire_error(ErrorCode::BadRequest, "not over HTTPS"),
+        Request::BackupSnapshots { .. } => Reply::BackupSnapshots {
+            snapshots: lethe_wire::SnapshotsView {
+                snapshots: vec![],
+                damaged: 0,
+                tampering: 0,
+            },
+        },
         Request::BackupDrill { .. } => Reply::Started {
             job: "drill-1".into(),
         },
