@@ -252,6 +252,9 @@ pub struct Env<'e> {
     pub base: BackupOptions,
     /// What this client has seen of each repository (rollback detection).
     pub seen: Option<Arc<dyn SeenStore>>,
+    /// The service's signed audit-log checkpoint, written into every
+    /// manifest the run writes (the daemon has one; the CLI has none).
+    pub audit_checkpoint: Option<String>,
 }
 
 /// The result of a scheduled run.
@@ -407,6 +410,7 @@ pub fn run_due(
                 if let Some(s) = &env.seen {
                     o.repo.seen = Some(Arc::clone(s));
                 }
+                o.repo.audit_checkpoint = env.audit_checkpoint.clone();
                 o
             }
             Err(e) => {

@@ -1379,6 +1379,22 @@ fn a_backup_jobs_history_shows_its_backups_and_drills() {
     let (status, code, _) = error_code(s.get(&site.url("/api/v1/backups/nope/history")));
     assert_eq!((status, code.as_str()), (404, "not_found"));
 
+    // The manifest the daemon's backup wrote carries the audit log's signed
+    // checkpoint.
+    let conn = lethe_backup::connect::connect(
+        repo.to_str().unwrap(),
+        &lethe_backup::connect::ConnectOptions::default(),
+    )
+    .unwrap();
+    let st = lethe_backup::Repository::open(conn.store.clone(), b"correct horse")
+        .unwrap()
+        .state()
+        .unwrap();
+    let note = st
+        .manifest
+        .and_then(|m| m.audit_checkpoint)
+        .expect("the daemon's manifest carries the audit checkpoint");
+    assert!(note.lines().count() >= 3, "not a signed note: {note}");
     // The job's snapshots, read from the repository by the worker.
     let snaps: Value = s
         .get(&site.url("/api/v1/backups/records/snapshots"))

@@ -89,6 +89,9 @@ pub struct ScheduledRunRequest {
     pub scratch: PathBuf,
     /// Host, user and threads of the backups (tags and filters are the jobs').
     pub base: BackupOptions,
+    /// The service's signed audit-log checkpoint, for the manifests the
+    /// run writes (none from the command line).
+    pub audit_checkpoint: Option<String>,
 }
 
 /// A step of a backup job, as it happens.
@@ -258,6 +261,7 @@ pub(crate) fn scheduled_run(ctx: &Ctx<'_>, req: ScheduledRunRequest) -> Report {
         scratch: req.scratch.clone(),
         base: req.base.clone(),
         seen: Some(seen(ctx)),
+        audit_checkpoint: req.audit_checkpoint.clone(),
     };
     let result = scheduled::run_due(&req.schedule, &env, &mut history, &mut |r| {
         ctx.emit(Event::Backup(BackupStep::Recorded(r.clone())));

@@ -280,6 +280,7 @@ fn a_scheduled_run_is_a_job_with_each_step_observed_and_audited() {
             schedule,
             scratch: dir.to_path_buf(),
             base,
+            audit_checkpoint: Some("lethe-audit test checkpoint 7".into()),
         }),
         Origin::daemon(None),
     );
@@ -296,6 +297,21 @@ fn a_scheduled_run_is_a_job_with_each_step_observed_and_audited() {
             "Daemon/lethe:daemon drill:pass",
             "Daemon/lethe:daemon finished:pass",
         ]
+    );
+    // The service's audit checkpoint went into the manifest the run wrote.
+    let conn = lethe_backup::connect::connect(
+        repo.to_str().unwrap(),
+        &lethe_backup::connect::ConnectOptions::default(),
+    )
+    .unwrap();
+    let st = lethe_backup::Repository::open(conn.store.clone(), b"pw")
+        .unwrap()
+        .state()
+        .unwrap();
+    let m = st.manifest.expect("a version-2 repository has a manifest");
+    assert_eq!(
+        m.audit_checkpoint.as_deref(),
+        Some("lethe-audit test checkpoint 7")
     );
     let l = leaves(&f.state);
     let find = |a: &str| {

@@ -638,7 +638,7 @@ async fn handle_inner(
         Request::WhoAmI {} => {
             let token = a
                 .token
-                .ok_or_else(|| werr(ErrorCode::BadRequest, "an API token has no session"))?;
+                .ok_or_else(|| werr(ErrorCode::Unauthenticated, NO_SESSION))?;
             let p = a.principal;
             let v = with_auth(d, Source::Api, move |au, now| {
                 session_view(au, &p, &token, now, None)
@@ -651,7 +651,7 @@ async fn handle_inner(
             let everywhere = matches!(request, Request::LogoutEverywhere {});
             let token = a
                 .token
-                .ok_or_else(|| werr(ErrorCode::BadRequest, "an API token has no session"))?;
+                .ok_or_else(|| werr(ErrorCode::Unauthenticated, NO_SESSION))?;
             let auth = a.auth;
             with_auth(d, Source::Api, move |au, now| {
                 if everywhere {
@@ -813,7 +813,7 @@ async fn handle_inner(
         Request::BreakGlassEnter { id } => {
             let token = a.token.ok_or_else(|| {
                 werr(
-                    ErrorCode::BadRequest,
+                    ErrorCode::Unauthenticated,
                     "break-glass access is used in a logged-in session, not with an API token",
                 )
             })?;
@@ -928,6 +928,10 @@ async fn login(
         }
     }
 }
+
+/// What a session-only request made with an API token gets (401, as for
+/// re-authentication and password changes: the request has no session).
+const NO_SESSION: &str = "this needs a logged-in session: an API token has none";
 
 async fn reauth(
     d: &Arc<Daemon>,

@@ -119,11 +119,16 @@ pub async fn schedule(d: Arc<Daemon>) {
         if !running && !d.stopping() {
             let mut base = BackupOptions::for_this_host();
             base.username = "lethe".into();
+            // The audit log's newest signed checkpoint goes into every
+            // manifest the run writes: a restored repository then says how
+            // far the appliance's log had got.
+            let checkpoint = d.audit.log().with(|l| l.latest_checkpoint().note.clone());
             let h = d.jobs.submit_as(
                 JobRequest::ScheduledRun(ScheduledRunRequest {
                     schedule: sched.clone(),
                     scratch: std::env::temp_dir(),
                     base,
+                    audit_checkpoint: Some(checkpoint),
                 }),
                 Origin::daemon(None),
             );

@@ -20,9 +20,13 @@ pub struct AuditQuery {
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Only entries before this position (`seq`): the next page back.
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
     pub before: Option<u64>,
 }
+
+/// The largest `before`: the document's `int64` (a position is never
+/// larger).
+const MAX_BEFORE: u64 = i64::MAX as u64;
 
 async fn entries_of(
     st: &ApiState,
@@ -30,6 +34,11 @@ async fn entries_of(
     q: AuditQuery,
     default: u32,
 ) -> Result<Vec<AuditView>, ApiError> {
+    if let Some(b) = q.before.filter(|b| *b > MAX_BEFORE) {
+        return Err(ApiError::bad_request(format!(
+            "before must be at most {MAX_BEFORE}, not {b}"
+        )));
+    }
     let r = Request::Audit {
         limit: limit(q.limit, default)?,
         before: q.before,

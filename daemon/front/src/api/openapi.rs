@@ -127,6 +127,17 @@ const ERRORS: &[(u16, &str, &str)] = &[
     (503, "Unavailable", "The appliance's worker is not answering or cannot do it now (`unavailable`)"),
 ];
 
+/// The worker requests that need a logged-in session: an API token gets
+/// 401 (`unauthenticated`).
+const SESSION_ONLY: &[&str] = &[
+    "logout",
+    "logout_everywhere",
+    "reauth",
+    "who_am_i",
+    "change_password",
+    "break_glass_enter",
+];
+
 /// The error statuses a route can answer.
 fn errors_of(r: &Route, has_body: bool) -> Vec<u16> {
     if r.op.is_none() {
@@ -256,6 +267,8 @@ pub fn document() -> Document {
         ]));
         op.security = Some(if r.privilege == PUBLIC {
             Vec::new()
+        } else if r.op.is_some_and(|o| SESSION_ONLY.contains(&o)) {
+            vec![SecurityRequirement::new("session", Vec::<String>::new())]
         } else {
             vec![
                 SecurityRequirement::new("session", Vec::<String>::new()),
@@ -310,4 +323,16 @@ pub async fn openapi_json() -> impl IntoResponse {
         )],
         DOC.get_or_init(json).as_str(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_session_only_request_is_a_route() {
+        for op in SESSION_ONLY {
+            assert!(ROUTES.iter().any(|r| r.op == Some(*op)), "{op}");
+        }
+    }
 }
