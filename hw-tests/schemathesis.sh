@@ -52,7 +52,13 @@ PID=""
 cleanup() {
     if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
         kill -TERM "$PID" 2>/dev/null || true
-        for _ in $(seq 300); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+        # Until it has exited (a zombie not yet waited for has).
+        for _ in $(seq 300); do
+            case "$(awk '{print $3}' "/proc/$PID/stat" 2>/dev/null)" in
+            '' | Z | X) break ;;
+            esac
+            sleep 0.1
+        done
         kill -KILL "$PID" 2>/dev/null || true
         wait "$PID" 2>/dev/null || true
     fi
@@ -105,8 +111,12 @@ lethe() {
 }
 
 echo "== lethe serve on 127.0.0.1:$PORT ($WORK)"
-LETHE_LOG=info lethe serve --config "$WORK/lethe.toml" --runtime-dir "$WORK/run" \
-    >/dev/null 2>"$WORK/serve.log" &
+# Not through the function: `$!` must be the daemon itself (env execs
+# it), not a subshell that a signal would leave it behind.
+env -u LETHE_STATE_DIR -u LETHE_OPERATOR_NAME -u SUDO_USER \
+    LETHE_OPERATOR_ID=test-operator LETHE_CONFIG=/dev/null LETHE_LOG=info \
+    "$LETHE" --state-dir "$WORK/state" serve --config "$WORK/lethe.toml" \
+    --runtime-dir "$WORK/run" >/dev/null 2>"$WORK/serve.log" &
 PID=$!
 for i in $(seq 300); do
     curl -ks -o /dev/null "https://127.0.0.1:$PORT/healthz" && break
@@ -180,13 +190,15 @@ EOF
 
 echo "== schemathesis"
 rc=0
-LETHE_ST_TOKEN="$TOKEN" "$ST" --config-file "$WORK/schemathesis.toml" \
+# From the temporary directory: schemathesis keeps a cache
+# (`.schemathesis/`) in its working directory.
+(cd "$WORK" && LETHE_ST_TOKEN="$TOKEN" "$ST" --config-file "$WORK/schemathesis.toml" \
     run "https://127.0.0.1:$PORT/api/v1/openapi.json" \
     --url "https://127.0.0.1:$PORT" \
     --tls-verify false \
     --checks all \
     --report junit,ndjson --report-dir "$WORK/report" \
-    "$@" || rc=$?
+    "$@") || rc=$?
 if [ "$rc" != 0 ]; then
     echo "schemathesis failed ($rc); the daemon's log: $WORK/serve.log (LETHE_ST_KEEP=1 keeps it)" >&2
 fi

@@ -23,13 +23,15 @@ use std::net::IpAddr;
 /// `incompatible` with the versions it does, and closes.
 pub const VERSION: u32 = 1;
 
-/// Longest job id, bay name or confirmation answer accepted.
+/// Longest job id, bay name or confirmation answer accepted, in
+/// characters (as the HTTPS API's OpenAPI `maxLength` counts them).
 pub const MAX_NAME: usize = 128;
 
-/// Longest password, code, token or credential accepted.
+/// Longest password, code, token or credential accepted, in characters.
 pub const MAX_SECRET: usize = 1024;
 
-/// Longest free text accepted (a break-glass reason or review).
+/// Longest free text accepted (a break-glass reason or review), in
+/// characters.
 pub const MAX_TEXT: usize = 4096;
 
 /// A message from the front to the worker (`worker.sock`).
@@ -653,7 +655,7 @@ pub enum DecodeError {
     Json(#[from] serde_json::Error),
     /// A string longer than its limit ([`MAX_NAME`], [`MAX_SECRET`],
     /// [`MAX_TEXT`]).
-    #[error("{field} is {len} bytes; the limit is {limit}")]
+    #[error("{field} is {len} characters; the limit is {limit}")]
     TooLong {
         /// The field.
         field: &'static str,
@@ -700,13 +702,16 @@ impl ToWorker {
     }
 }
 
+/// At most `limit` characters: a string of them is at most four times as
+/// many bytes, far below a frame's limit.
 fn bound(field: &'static str, s: &str, limit: usize) -> Result<(), DecodeError> {
-    if s.len() > limit {
-        Err(DecodeError::TooLong {
-            field,
-            len: s.len(),
-            limit,
-        })
+    // No string within the limit in bytes is over it in characters.
+    if s.len() <= limit {
+        return Ok(());
+    }
+    let len = s.chars().count();
+    if len > limit {
+        Err(DecodeError::TooLong { field, len, limit })
     } else {
         Ok(())
     }

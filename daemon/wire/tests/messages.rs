@@ -138,3 +138,27 @@ fn long_strings_are_refused() {
         Err(DecodeError::TooLong { field: "job", .. })
     ));
 }
+
+#[test]
+fn limits_count_characters_not_bytes() {
+    // 128 characters of 4 bytes each: within the limit.
+    let m = ToWorker::Request {
+        id: 1,
+        caller: Caller::local(Some(0)),
+        request: Request::Resume {
+            job: "\u{1D54B}".repeat(MAX_NAME),
+        },
+    };
+    assert!(ToWorker::decode(&encode(&m)).is_ok());
+    let m = ToWorker::Request {
+        id: 1,
+        caller: Caller::local(Some(0)),
+        request: Request::Resume {
+            job: "\u{1D54B}".repeat(MAX_NAME + 1),
+        },
+    };
+    assert!(matches!(
+        ToWorker::decode(&encode(&m)),
+        Err(DecodeError::TooLong { field: "job", len, .. }) if len == MAX_NAME + 1
+    ));
+}

@@ -9,10 +9,10 @@
 
 use super::error::ApiError;
 use super::routes::Route;
-use axum::extract::{FromRequest, FromRequestParts, Json, Path, Query, RawPathParams, Request};
+use axum::extract::{FromRequest, FromRequestParts, Json, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
-use lethe_wire::{Caller, Credential, Secret, Via, MAX_NAME, MAX_SECRET};
+use lethe_wire::{Caller, Credential, Secret, Via, MAX_SECRET};
 use serde::de::DeserializeOwned;
 use std::net::{IpAddr, SocketAddr};
 
@@ -199,21 +199,6 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for P<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        // Every path parameter names something (a bay, job, user, token,
-        // certificate, request) in at most `MAX_NAME` characters (the
-        // document's `maxLength`). The wire's limit counts bytes: nothing
-        // has a name of more, so one within the document's limit but over
-        // the wire's is not found (one over both is malformed: 400).
-        if let Ok(raw) = RawPathParams::from_request_parts(parts, state).await {
-            let found = raw
-                .iter()
-                .find(|(_, v)| v.len() > MAX_NAME && v.chars().count() <= MAX_NAME);
-            if let Some((key, _)) = found {
-                return Err(ApiError::not_found(format!(
-                    "no such {key}: names are at most {MAX_NAME} bytes"
-                )));
-            }
-        }
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(v)| P(v))
