@@ -11,8 +11,10 @@
 #
 # Usage: hw-tests/bench/api-load.sh [SIZE_MIB] [PASSES] [ROUNDS] [CLIENTS]
 #   SIZE_MIB  size of each of the 4 loop devices (default 2048)
-#   PASSES    overwrite passes per job (default 3; sizes a run to ~20 s here)
-#   ROUNDS    rounds of (a, b) (default 2)
+#   PASSES    overwrite passes per job (default 10: about 20 s a run on a
+#             2 vCPU VM, where a wipe to tmpfs is bound by the CPU)
+#   ROUNDS    rounds of (a, b) (default 4), after one warm-up run (a) that
+#             is not counted (its writes allocate the tmpfs pages)
 #   CLIENTS   pollers in (b) (default 200)
 # LETHE=path/to/lethe and POLLER=path/to/api-load use those binaries instead
 # of release builds. Needs root, losetup, python3 and the `lethe` user
@@ -23,8 +25,8 @@
 set -euo pipefail
 
 SIZE_MIB=${1:-2048}
-PASSES=${2:-3}
-ROUNDS=${3:-2}
+PASSES=${2:-10}
+ROUNDS=${3:-4}
 CLIENTS=${4:-200}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT_DIR="$ROOT/bench-out"
@@ -49,13 +51,17 @@ fi
 
 WORK=$(mktemp -d /dev/shm/lethe-api-load-XXXXXX)
 chmod 755 "$WORK"
-LOOPS=()
 DAEMON=
 POLL_PID=
 cleanup() {
     [ -n "$POLL_PID" ] && kill "$POLL_PID" 2>/dev/null && wait "$POLL_PID" 2>/dev/null || true
     [ -n "$DAEMON" ] && kill "$DAEMON" 2>/dev/null && wait "$DAEMON" 2>/dev/null || true
-    for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null || true; done
+    # run_jobs attaches in a subshell: find its devices by backing file.
+    for i in 1 2 3 4; do
+        for l in $(losetup -j "$WORK/d-$i.img" -O NAME -n 2>/dev/null); do
+            losetup -d "$l" 2>/dev/null || true
+        done
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -139,13 +145,15 @@ TOKEN=$(cat "$WORK/token")
 
 front_pid() { cat /proc/"$DAEMON"/task/*/children | tr ' ' '\n' | grep -m1 .; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Busy ticks of the whole machine (user nice system irq softirq steal).
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
 HZ=$(getconf CLK_TCK)
 
 # Attach the 4 devices, wait until every job passed; print seconds.
 run_jobs() {
     local t0 t1
     t0=$(date +%s.%N)
-    LOOPS=()
+    local LOOPS=()
     for i in 1 2 3 4; do LOOPS+=("$(losetup --find --show "$WORK/d-$i.img")"); done
     while :; do
         local passed
@@ -160,15 +168,15 @@ for b in s["bays"]:
     done
     t1=$(date +%s.%N)
     for l in "${LOOPS[@]}"; do losetup -d "$l"; done
-    LOOPS=()
     python3 -c "print(f'{$t1 - $t0:.3f}')"
 }
 
 mbps() { python3 -c "print(f'{4 * $PASSES * $SIZE_MIB * 1048576 / $1 / 1e6:.1f}')"; }
 
-# One run: $1 = a (no client) or b (pollers). Appends a row to $WORK/rows.
+# One run: $1 = a (no client) or b (pollers); $2 = "warm-up" to print the
+# row without counting it. Appends a row to $WORK/rows.
 run() {
-    local mode=$1 t w0 f0 w1 f1 poll='{}' front
+    local mode=$1 t w0 f0 w1 f1 s0 s1 l0 l1 poll='{}' front
     sleep 2
     if [ "$mode" = b ]; then
         rm -f "$WORK/stop"
@@ -179,54 +187,68 @@ run() {
         sleep 3 # every client has made its first request (and handshake)
     fi
     front=$(front_pid)
-    w0=$(cpu_ticks "$DAEMON"); f0=$(cpu_ticks "$front")
+    l0=$(cut -d' ' -f1 /proc/loadavg)
+    w0=$(cpu_ticks "$DAEMON"); f0=$(cpu_ticks "$front"); s0=$(busy_ticks)
     t=$(run_jobs)
-    w1=$(cpu_ticks "$DAEMON"); f1=$(cpu_ticks "$front")
+    w1=$(cpu_ticks "$DAEMON"); f1=$(cpu_ticks "$front"); s1=$(busy_ticks)
+    l1=$(cut -d' ' -f1 /proc/loadavg)
     if [ "$mode" = b ]; then
         touch "$WORK/stop"
         wait "$POLL_PID" || { cat "$WORK/poll.err" >&2; exit 1; }
         POLL_PID=
         poll=$(cat "$WORK/poll.json")
     fi
-    python3 - "$mode" "$t" "$(mbps "$t")" "$(((w1 - w0)))" "$(((f1 - f0)))" "$HZ" "$poll" \
-        >>"$WORK/rows" <<'EOF'
+    python3 - "$mode" "$t" "$(mbps "$t")" "$((w1 - w0))" "$((f1 - f0))" "$((s1 - s0))" \
+        "$HZ" "$l0" "$l1" "$poll" >"$WORK/row" <<'EOF'
 import json, sys
-mode, t, mb, w, f, hz, poll = sys.argv[1:]
+mode, t, mb, w, f, s, hz, l0, l1, poll = sys.argv[1:]
+hz = int(hz)
 print(json.dumps({"mode": mode, "seconds": float(t), "mbps": float(mb),
-                  "worker_cpu_s": int(w) / int(hz), "front_cpu_s": int(f) / int(hz),
+                  "worker_cpu_s": int(w) / hz, "front_cpu_s": int(f) / hz,
+                  "machine_busy_s": int(s) / hz, "load": [float(l0), float(l1)],
                   "poll": json.loads(poll)}))
 EOF
-    tail -n1 "$WORK/rows" >&2
+    cat "$WORK/row" >&2
+    [ "${2:-}" = warm-up ] || cat "$WORK/row" >>"$WORK/rows"
 }
 
 : >"$WORK/rows"
+run a warm-up
 for r in $(seq "$ROUNDS"); do
     if [ $((r % 2)) = 1 ]; then run a; run b; else run b; run a; fi
 done
 
 python3 - "$WORK/rows" "$CLIENTS" "$SIZE_MIB" "$PASSES" <<'EOF' | tee "$REPORT"
-import json, sys
+import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 clients, size, passes = sys.argv[2:]
 print(f"4 wipes x {size} MiB x {passes} passes (random, verify sample:1); (b): {clients} pollers, GET /api/v1/status ~1/s each, auditor token")
 print()
-print("| run | mode | wall s | aggregate MB/s | worker CPU s | front CPU s | requests | errors | p50 ms | p90 ms | p99 ms | max ms | poller CPU % of one core |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| run | mode | wall s | aggregate MB/s | worker CPU s | front CPU s | poller CPU s | other CPU s | load avg | requests | errors | p50 ms | p90 ms | p99 ms | max ms |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for i, r in enumerate(rows, 1):
     p = r["poll"]
+    # The poller's CPU over its whole life (about 3 s longer than the run);
+    # "other" is the rest of the machine's busy time (other processes, the
+    # script's own status polling).
+    pc = p["cpu_seconds"] if p else 0.0
+    other = r["machine_busy_s"] - r["worker_cpu_s"] - r["front_cpu_s"] - pc
     if p:
         l = p["latency_ms"]
-        extra = f"{p['requests']} | {p['errors']} | {l['p50']:.1f} | {l['p90']:.1f} | {l['p99']:.1f} | {l['max']:.1f} | {p['cpu_percent_of_one_core']}"
+        extra = f"{p['requests']} | {p['errors']} | {l['p50']:.1f} | {l['p90']:.1f} | {l['p99']:.1f} | {l['max']:.1f}"
     else:
-        extra = "- | - | - | - | - | - | -"
+        extra = "- | - | - | - | - | -"
     mode = "a (no client)" if r["mode"] == "a" else f"b ({clients} clients)"
-    print(f"| {i} | {mode} | {r['seconds']:.1f} | {r['mbps']:.1f} | {r['worker_cpu_s']:.1f} | {r['front_cpu_s']:.1f} | {extra} |")
+    load = f"{r['load'][0]:.1f}-{r['load'][1]:.1f}"
+    pcs = f"{pc:.2f}" if p else "-"
+    print(f"| {i} | {mode} | {r['seconds']:.1f} | {r['mbps']:.1f} | {r['worker_cpu_s']:.1f} | {r['front_cpu_s']:.2f} | {pcs} | {other:.1f} | {load} | {extra} |")
 a = [r["mbps"] for r in rows if r["mode"] == "a"]
 b = [r["mbps"] for r in rows if r["mode"] == "b"]
 ma, mb = sum(a) / len(a), sum(b) / len(b)
 errors = sum(r["poll"]["errors"] for r in rows if r["poll"])
 print()
-print(f"mean (a) {ma:.1f} MB/s, mean (b) {mb:.1f} MB/s, ratio b/a {mb / ma:.3f} "
+print(f"median (a) {statistics.median(a):.1f}, median (b) {statistics.median(b):.1f} (ratio {statistics.median(b) / statistics.median(a):.3f}); "
+      f"mean (a) {ma:.1f} MB/s, mean (b) {mb:.1f} MB/s, ratio b/a {mb / ma:.3f} "
       f"(target >= 0.95: {'met' if mb / ma >= 0.95 else 'NOT met'}); poller errors: {errors}")
 for r in rows:
     if r["poll"] and r["poll"].get("first_error"):
