@@ -295,9 +295,13 @@ impl JobStore {
         if !has_lease {
             self.conn.execute_batch(LEASE_COLUMNS).map_err(self.err())?;
         }
-        self.conn
-            .execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))
-            .map_err(self.err())?;
+        // Only when it changes: every reader opens the store (a status poll
+        // does), and setting it is a write transaction with an fsync.
+        if version != SCHEMA_VERSION {
+            self.conn
+                .execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))
+                .map_err(self.err())?;
+        }
         Ok(())
     }
 
