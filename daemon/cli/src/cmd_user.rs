@@ -9,17 +9,15 @@
 
 use crate::admin::{AdminClient, AdminError};
 use crate::{exit, UsageError};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use lethe_wire::paths::DEFAULT_RUNTIME_DIR;
 use lethe_wire::{
     AdminReply, AdminRequest, Enrolment, RoleName, Secret, UserChange, UserView, MAX_NAME,
     MAX_SECRET,
 };
-use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg, Termios};
 use serde::Serialize;
 use std::io::{BufRead, IsTerminal, Read};
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -292,39 +290,10 @@ fn password_from(path: &Path) -> Result<Secret> {
     Ok(Secret(line.to_owned()))
 }
 
-/// Restores the terminal's settings when dropped (also on an early return).
-struct NoEcho<F: AsFd> {
-    fd: F,
-    saved: Termios,
-}
-
-impl<F: AsFd> Drop for NoEcho<F> {
-    fn drop(&mut self) {
-        let _ = tcsetattr(&self.fd, SetArg::TCSANOW, &self.saved);
-    }
-}
-
-/// Ask on stderr and read one line from the terminal on stdin without
-/// echo, as `lethe backup` asks for a passphrase.
+/// One line from the terminal without echo, as `lethe backup` asks for a
+/// passphrase.
 fn prompt_hidden(prompt: &str) -> Result<Zeroizing<String>> {
-    let stdin = std::io::stdin();
-    eprint!("{prompt}");
-    let saved = tcgetattr(stdin.as_fd()).context("reading the terminal settings")?;
-    let mut quiet = saved.clone();
-    quiet.local_flags.remove(LocalFlags::ECHO);
-    quiet.local_flags.insert(LocalFlags::ECHONL);
-    tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &quiet).context("turning echo off")?;
-    let _guard = NoEcho {
-        fd: stdin.as_fd(),
-        saved,
-    };
-    let mut line = Zeroizing::new(String::new());
-    stdin
-        .lock()
-        .read_line(&mut line)
-        .context("reading the password")?;
-    let s = line.trim_end_matches(['\n', '\r']);
-    Ok(Zeroizing::new(s.to_owned()))
+    crate::cmd_backup::secret::read_hidden_line(prompt, "the password")
 }
 
 /// A new password asked twice on the terminal, without echo.

@@ -23,7 +23,7 @@ mod args;
 mod render;
 mod schedule_check;
 mod scheduled;
-mod secret;
+pub(crate) mod secret;
 
 pub use args::BackupArgs;
 

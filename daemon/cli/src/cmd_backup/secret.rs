@@ -27,8 +27,9 @@ impl<F: AsFd> Drop for NoEcho<F> {
     }
 }
 
-/// Ask on stderr and read one line from the terminal on stdin without echo.
-pub fn prompt_hidden(prompt: &str) -> Result<Secret> {
+/// Ask on stderr and read one line from the terminal on stdin without echo
+/// (`what` names it in errors). `lethe user` asks for passwords this way too.
+pub fn read_hidden_line(prompt: &str, what: &str) -> Result<Zeroizing<String>> {
     use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
     let stdin = std::io::stdin();
     eprint!("{prompt}");
@@ -45,8 +46,15 @@ pub fn prompt_hidden(prompt: &str) -> Result<Secret> {
     stdin
         .lock()
         .read_line(&mut line)
-        .context("reading the passphrase")?;
-    let s = line.trim_end_matches(['\n', '\r']);
+        .with_context(|| format!("reading {what}"))?;
+    Ok(Zeroizing::new(
+        line.trim_end_matches(['\n', '\r']).to_owned(),
+    ))
+}
+
+/// Ask on stderr and read one passphrase from the terminal without echo.
+pub fn prompt_hidden(prompt: &str) -> Result<Secret> {
+    let s = read_hidden_line(prompt, "the passphrase")?;
     if s.is_empty() {
         bail!("empty passphrase");
     }
