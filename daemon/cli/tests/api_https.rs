@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -52,16 +52,7 @@ impl Site {
     /// A daemon with one `ask` bay over loop devices and `extra` appended
     /// to its configuration.
     fn start(extra: &str) -> Site {
-        let base = if Path::new("/dev/shm").is_dir() {
-            "/dev/shm"
-        } else {
-            "/tmp"
-        };
-        let dir = tempfile::Builder::new()
-            .prefix("lethe-api-")
-            .tempdir_in(base)
-            .unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let dir = daemon_tempdir("lethe-api-");
         std::fs::create_dir(dir.path().join("bays")).unwrap();
         let port = free_port();
         let cfg = format!(

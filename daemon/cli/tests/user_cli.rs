@@ -299,17 +299,7 @@ fn users_end_to_end_through_the_running_daemon() {
     if let Some(why) = unavailable() {
         skip!("{why}");
     }
-    let base = if Path::new("/dev/shm").is_dir() {
-        "/dev/shm"
-    } else {
-        "/tmp"
-    };
-    let dir = tempfile::Builder::new()
-        .prefix("lethe-user-")
-        .tempdir_in(base)
-        .unwrap();
-    // The front (user lethe) must reach the runtime directory inside.
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = daemon_tempdir("lethe-user-");
     let config = dir.path().join("lethe.toml");
     std::fs::write(
         &config,

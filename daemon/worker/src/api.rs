@@ -887,10 +887,22 @@ async fn blocking(
         .map_err(|e| werr(ErrorCode::Internal, e.to_string()))?
 }
 
-/// Wait out the rest of a failure's delay, counted from the request's start.
-async fn delay_failure(start: Instant, e: &AuthError) {
-    if let Some(delay) = failure_delay(e) {
-        tokio::time::sleep_until((start + delay).into()).await;
+/// The reply of a credential check: `ok` of its value, or its failure
+/// after the rest of the failure's delay (counted from the request's
+/// start), so that timing tells nothing.
+async fn after_check<T>(
+    start: Instant,
+    r: Result<T, AuthError>,
+    ok: impl FnOnce(T) -> Reply,
+) -> Result<Reply, WireError> {
+    match r {
+        Ok(v) => Ok(ok(v)),
+        Err(e) => {
+            if let Some(delay) = failure_delay(&e) {
+                tokio::time::sleep_until((start + delay).into()).await;
+            }
+            Err(auth_error(e))
+        }
     }
 }
 
@@ -920,13 +932,11 @@ async fn login(
         Ok::<_, AuthError>((v, Secret(ok.token.expose().to_string())))
     })
     .await?;
-    match r {
-        Ok((session, cookie)) => Ok(Reply::LoggedIn { session, cookie }),
-        Err(e) => {
-            delay_failure(start, &e).await;
-            Err(auth_error(e))
-        }
-    }
+    after_check(start, r, |(session, cookie)| Reply::LoggedIn {
+        session,
+        cookie,
+    })
+    .await
 }
 
 /// What a session-only request made with an API token gets (401, as for
@@ -955,13 +965,7 @@ async fn reauth(
         session_view(a, &p, &token, now, None)
     })
     .await?;
-    match r {
-        Ok(session) => Ok(Reply::Session { session }),
-        Err(e) => {
-            delay_failure(start, &e).await;
-            Err(auth_error(e))
-        }
-    }
+    after_check(start, r, |session| Reply::Session { session }).await
 }
 
 async fn change_password(
@@ -988,13 +992,7 @@ async fn change_password(
         session_view(a, &p, &token, now, None)
     })
     .await?;
-    match r {
-        Ok(session) => Ok(Reply::Session { session }),
-        Err(e) => {
-            delay_failure(start, &e).await;
-            Err(auth_error(e))
-        }
-    }
+    after_check(start, r, |session| Reply::Session { session }).await
 }
 
 /// A certificate id as the API accepts it: the store's own file names,

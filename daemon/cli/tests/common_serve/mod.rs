@@ -133,6 +133,23 @@ pub fn wait_for(s: &Serve, secs: u64, what: &str, mut done: impl FnMut(&Value) -
     }
 }
 
+/// A temporary directory for a daemon's state and runtime directories, in
+/// /dev/shm when there is one, that the front (user `lethe`) can enter.
+pub fn daemon_tempdir(prefix: &str) -> tempfile::TempDir {
+    let base = if Path::new("/dev/shm").is_dir() {
+        "/dev/shm"
+    } else {
+        "/tmp"
+    };
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(base)
+        .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
 /// A loopback TCP port free now, below the kernel's ephemeral range (so
 /// an outgoing connection cannot take it between now and its use).
 pub fn free_port() -> u16 {

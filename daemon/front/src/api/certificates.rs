@@ -107,12 +107,7 @@ pub async fn json(
     who: Who,
     P(id): P<String>,
 ) -> Result<Response, ApiError> {
-    let r = Request::Certificate {
-        id: id.clone(),
-        format: CertFormat::Json,
-    };
-    let bytes = document(ask(&st, &who, r).await?, "application/json")?;
-    Ok(download(bytes, "application/json", &id, "json"))
+    stored(&st, &who, id, CertFormat::Json).await
 }
 
 /// A certificate's PDF rendering.
@@ -125,12 +120,26 @@ pub async fn pdf(
     who: Who,
     P(id): P<String>,
 ) -> Result<Response, ApiError> {
+    stored(&st, &who, id, CertFormat::Pdf).await
+}
+
+/// A stored certificate document in `format`, as a download.
+async fn stored(
+    st: &ApiState,
+    who: &Who,
+    id: String,
+    format: CertFormat,
+) -> Result<Response, ApiError> {
+    let (content_type, ext) = match format {
+        CertFormat::Json => ("application/json", "json"),
+        CertFormat::Pdf => ("application/pdf", "pdf"),
+    };
     let r = Request::Certificate {
         id: id.clone(),
-        format: CertFormat::Pdf,
+        format,
     };
-    let bytes = document(ask(&st, &who, r).await?, "application/pdf")?;
-    Ok(download(bytes, "application/pdf", &id, "pdf"))
+    let bytes = document(ask(st, who, r).await?, content_type)?;
+    Ok(download(bytes, content_type, &id, ext))
 }
 
 /// A certificate's verification.
