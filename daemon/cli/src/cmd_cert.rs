@@ -1,4 +1,6 @@
-//! `lethe cert verify|list|show`.
+//! `lethe cert verify|list|show|get`, here or (with `--server`) through an
+//! appliance's API: a certificate fetched from an appliance is verified
+//! here, against the key the user names, never by the appliance.
 
 use crate::exit;
 use anyhow::{Context, Result};
@@ -12,7 +14,7 @@ use lethe_jobs::state::StateDir;
 #[derive(Args)]
 pub struct CertArgs {
     #[command(subcommand)]
-    cmd: CertCmd,
+    pub cmd: CertCmd,
 }
 
 /// `lethe cert verify`: the file is intact and correctly signed, but no key
@@ -21,7 +23,7 @@ pub struct CertArgs {
 pub const SIGNER_UNKNOWN: u8 = 10;
 
 #[derive(Subcommand)]
-enum CertCmd {
+pub enum CertCmd {
     /// Check a certificate offline. Exit 0 and "VALID" only when it is intact
     /// and signed by the expected key; 1 when it is invalid or cannot be read;
     /// 10 when it is intact but no key was named ("signer unknown").
@@ -51,6 +53,15 @@ enum CertCmd {
         /// Print the body as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Save a certificate's signed JSON and its PDF as ID.json and ID.pdf
+    /// (to hand over, or to check offline later).
+    Get {
+        /// Certificate id.
+        id: String,
+        /// The directory to save them in.
+        #[arg(long, short = 'o', default_value = ".")]
+        out: std::path::PathBuf,
     },
 }
 
@@ -132,8 +143,23 @@ fn verify(
         Ok(b) => b,
         Err(e) => return invalid(file, json, e.to_string()),
     };
-    let shown = path.display().to_string();
-    match lethe_cert::verify(&bytes, expected.as_ref()) {
+    check(&bytes, &path.display().to_string(), expected, json)
+}
+
+/// The expected signer named by `--key`, or the refusal to print.
+pub fn named_key(key: &str, file: &str, json: bool) -> Result<Result<VerifyingKey, u8>> {
+    match load_public_key(key) {
+        Ok(v) => Ok(Ok(v)),
+        Err(e) => Ok(Err(invalid(file, json, format!("--key: {e}"))?)),
+    }
+}
+
+/// Verify a certificate's bytes (from a file, or fetched from an
+/// appliance: `shown` says which) against `expected`, and print the
+/// outcome as `cert verify` does.
+pub fn check(bytes: &[u8], shown: &str, expected: Option<VerifyingKey>, json: bool) -> Result<u8> {
+    let shown = shown.to_string();
+    match lethe_cert::verify(bytes, expected.as_ref()) {
         Ok(v) => {
             let trusted = v.signer() == Signer::Trusted;
             // The audit proof is checked against the trusted key, or (signer
@@ -190,7 +216,7 @@ fn verify(
         Err(VerifyError::WrongKey { .. })
             if expected
                 .as_ref()
-                .is_some_and(|k| private_key_mixup(&bytes, k)) =>
+                .is_some_and(|k| private_key_mixup(bytes, k)) =>
         {
             invalid(
                 &shown,
@@ -268,5 +294,33 @@ pub fn run(state: &StateDir, args: &CertArgs) -> Result<u8> {
             }
             Ok(exit::OK)
         }
+        CertCmd::Get { id, out } => {
+            let json = store
+                .resolve(id)
+                .with_context(|| format!("certificate {id}"))?;
+            let bytes = read_certificate_file(&json)?;
+            let pdf = std::fs::read(store.pdf_path(id))
+                .with_context(|| format!("the PDF of certificate {id}"))?;
+            save_pair(id, &bytes, &pdf, out)
+        }
     }
+}
+
+/// Write ID.json and ID.pdf into `dir` (an id with a path in it is refused).
+pub fn save_pair(id: &str, json: &[u8], pdf: &[u8], dir: &std::path::Path) -> Result<u8> {
+    let plain = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !id.starts_with('.');
+    if !plain {
+        return Err(crate::UsageError(format!("{id:?} is not a certificate id")).into());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (ext, bytes) in [("json", json), ("pdf", pdf)] {
+        let path = dir.join(format!("{id}.{ext}"));
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        outln!("{}", path.display());
+    }
+    Ok(exit::OK)
 }

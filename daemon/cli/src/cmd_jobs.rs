@@ -9,18 +9,24 @@ use lethe_store::JobRecord;
 #[derive(Args)]
 pub struct JobsArgs {
     #[command(subcommand)]
-    cmd: Option<JobsCmd>,
+    pub cmd: Option<JobsCmd>,
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
-    json: bool,
+    pub json: bool,
 }
 
 #[derive(Subcommand)]
-enum JobsCmd {
+pub enum JobsCmd {
     /// List jobs, newest first (the default).
     List,
     /// Show one job with its event history.
     Show {
+        /// The job's id (from `lethe jobs`).
+        job: String,
+    },
+    /// Ask a job running on an appliance to stop at its next safe point
+    /// (with --server; a local wipe stops with Ctrl-C in its terminal).
+    Cancel {
         /// The job's id (from `lethe jobs`).
         job: String,
     },
@@ -105,6 +111,14 @@ pub fn run(state: &StateDir, args: &JobsArgs) -> Result<u8> {
                     table(&["JOB", "KIND", "STATUS", "UPDATED", "DEVICE"], &rows)
                 );
             }
+        }
+        Some(JobsCmd::Cancel { .. }) => {
+            return Err(crate::UsageError(
+                "`lethe jobs cancel` stops a job of an appliance (give --server); a wipe started \
+                 here stops with Ctrl-C in its terminal"
+                    .into(),
+            )
+            .into())
         }
         Some(JobsCmd::Show { job }) => {
             let (j, events) = history::show(state, &SystemClock, job)?;

@@ -15,7 +15,7 @@ pub struct StatusArgs {
     runtime_dir: PathBuf,
     /// Print the status as one JSON object.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 fn size(n: u64) -> String {
@@ -150,10 +150,15 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
         bail!("lethe serve answered {}", a.status);
     }
     let s: StatusView = serde_json::from_slice(&a.body)?;
-    if args.json {
-        println!("{}", serde_json::to_string(&s)?);
+    show(&s, args.json)
+}
+
+/// Print a status (from the local socket or from `--server`'s API).
+pub fn show(s: &StatusView, json: bool) -> Result<u8> {
+    if json {
+        println!("{}", serde_json::to_string(s)?);
     } else {
-        render(&s);
+        render(s);
     }
     Ok(exit::OK)
 }

@@ -91,11 +91,11 @@ impl From<MethodArg> for MethodFamily {
 pub struct WipeArgs {
     /// The whole device to wipe, e.g. /dev/sdb or /dev/disk/by-id/ata-…
     #[arg(required_unless_present = "resume")]
-    device: Option<PathBuf>,
+    pub(crate) device: Option<PathBuf>,
     /// Continue an interrupted or stopped job (its device is taken from the
     /// job unless DEVICE is given, e.g. when the drive got a new name).
     #[arg(long, value_name = "JOB")]
-    resume: Option<String>,
+    pub(crate) resume: Option<String>,
     /// random (AES-128-CTR stream), zero, one, or a byte such as 0xA5.
     #[arg(long, default_value = "random")]
     pattern: Pattern,
@@ -127,10 +127,10 @@ pub struct WipeArgs {
     unfreeze_wait: u64,
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
-    yes: bool,
+    pub(crate) yes: bool,
     /// JSON lines of progress on stdout, and a JSON summary as the last line.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     #[command(flatten)]
     parties: edge::PartyArgs,
     /// Where the drive goes after sanitization.

@@ -19,6 +19,7 @@ mod cmd_status;
 mod cmd_user;
 mod cmd_wipe;
 mod edge;
+mod remote;
 mod render;
 mod site;
 
@@ -70,6 +71,8 @@ struct Cli {
     /// Where the job database, the appliance key and the certificates live.
     #[arg(long, global = true, env = "LETHE_STATE_DIR", default_value = DEFAULT_STATE_DIR)]
     state_dir: PathBuf,
+    #[command(flatten)]
+    remote: remote::RemoteArgs,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -102,6 +105,14 @@ enum Cmd {
     Status(cmd_status::StatusArgs),
     /// Manage the appliance's users through the running daemon (root).
     User(cmd_user::UserArgs),
+    /// Log in to an appliance (with --server): password and second factor;
+    /// the session is saved for the next commands.
+    Login(remote::auth::LoginArgs),
+    /// Password and second factor again on an appliance (with --server),
+    /// which its destructive actions need within the last minutes.
+    Reauth(remote::auth::ReauthArgs),
+    /// End the saved session on an appliance (with --server).
+    Logout,
     /// The daemon's unprivileged front (started by `lethe serve`).
     #[command(hide = true)]
     ServeFront(cmd_serve::FrontArgs),
@@ -122,24 +133,103 @@ fn main() -> ExitCode {
     };
     let state = StateDir::new(&cli.state_dir);
     let sub = |name: &str| matches.subcommand_matches(name);
-    let result = match cli.cmd {
-        Cmd::Drives(a) => cmd_drives::run(&a),
-        Cmd::Wipe(a) => match sub("wipe") {
-            Some(m) => cmd_wipe::run(&state, &a, m),
+    // Only the commands that can run through the API look for an
+    // appliance (so `lethe serve` and its front never read a client
+    // configuration); the others refuse an explicit --server.
+    let result = if !cli.cmd.through_api() {
+        match &cli.remote.server {
+            Some(_) => through_api_refused(&cli.cmd),
+            None => here(&state, cli.cmd, sub("wipe")),
+        }
+    } else {
+        match remote::target(&cli.remote) {
+            Err(e) => Err(e),
+            Ok(Some(r)) => through_api(&r, cli.cmd, sub("wipe")),
+            Ok(None) => here(&state, cli.cmd, sub("wipe")),
+        }
+    };
+    finish(result, json)
+}
+
+impl Cmd {
+    /// Can this command run on an appliance through its HTTPS API?
+    fn through_api(&self) -> bool {
+        matches!(
+            self,
+            Cmd::Status(_)
+                | Cmd::Jobs(_)
+                | Cmd::Cert(_)
+                | Cmd::Wipe(_)
+                | Cmd::Login(_)
+                | Cmd::Reauth(_)
+                | Cmd::Logout
+        )
+    }
+}
+
+/// A command run through an appliance's HTTPS API (`--server`).
+fn through_api(
+    r: &remote::client::Remote,
+    cmd: Cmd,
+    wipe: Option<&clap::ArgMatches>,
+) -> anyhow::Result<u8> {
+    match cmd {
+        Cmd::Status(a) => remote::views::status(r, a.json),
+        Cmd::Jobs(a) => remote::views::jobs(r, &a),
+        Cmd::Cert(a) => remote::views::cert(r, &a),
+        Cmd::Wipe(a) => match wipe {
+            Some(m) => remote::wipe::run(r, &a, m),
             None => Err(anyhow::anyhow!("internal: no wipe arguments")),
         },
-        Cmd::Jobs(a) => cmd_jobs::run(&state, &a),
-        Cmd::Cert(a) => cmd_cert::run(&state, &a),
-        Cmd::Degauss(a) => cmd_degauss::run(&state, &a),
+        Cmd::Login(a) => remote::auth::login(r, &a),
+        Cmd::Reauth(a) => remote::auth::reauth(r, &a),
+        Cmd::Logout => remote::auth::logout(r),
+        other => through_api_refused(&other),
+    }
+}
+
+/// `--server` with a command that acts on this machine.
+fn through_api_refused(cmd: &Cmd) -> anyhow::Result<u8> {
+    Err(remote::not_remote(match cmd {
+        Cmd::Drives(_) => "drives",
+        Cmd::Degauss(_) => "degauss",
+        Cmd::Controller(_) => "controller",
+        Cmd::Backup(_) => "backup",
+        Cmd::Audit(_) => "audit",
+        Cmd::VerifyPack(_) => "verify-pack",
+        Cmd::User(_) => "user",
+        _ => "serve",
+    }))
+}
+
+/// A command run on this machine.
+fn here(state: &StateDir, cmd: Cmd, wipe: Option<&clap::ArgMatches>) -> anyhow::Result<u8> {
+    match cmd {
+        Cmd::Drives(a) => cmd_drives::run(&a),
+        Cmd::Wipe(a) => match wipe {
+            Some(m) => cmd_wipe::run(state, &a, m),
+            None => Err(anyhow::anyhow!("internal: no wipe arguments")),
+        },
+        Cmd::Jobs(a) => cmd_jobs::run(state, &a),
+        Cmd::Cert(a) => cmd_cert::run(state, &a),
+        Cmd::Degauss(a) => cmd_degauss::run(state, &a),
         Cmd::Controller(a) => cmd_controller::run(&a),
-        Cmd::Backup(a) => cmd_backup::run(&state, &a),
-        Cmd::Audit(a) => cmd_audit::run(&state, &a),
+        Cmd::Backup(a) => cmd_backup::run(state, &a),
+        Cmd::Audit(a) => cmd_audit::run(state, &a),
         Cmd::VerifyPack(a) => cmd_pack::run(&a),
-        Cmd::Serve(a) => cmd_serve::run(&state, &a),
+        Cmd::Serve(a) => cmd_serve::run(state, &a),
         Cmd::Status(a) => cmd_status::run(&a),
         Cmd::User(a) => cmd_user::run(&a),
         Cmd::ServeFront(a) => cmd_serve::front(&a),
-    };
+        Cmd::Login(_) => Err(remote::needs_server("login")),
+        Cmd::Reauth(_) => Err(remote::needs_server("reauth")),
+        Cmd::Logout => Err(remote::needs_server("logout")),
+    }
+}
+
+/// The exit code of a command's result (errors on stderr, and as the JSON
+/// last line under `--json`).
+fn finish(result: anyhow::Result<u8>, json: bool) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

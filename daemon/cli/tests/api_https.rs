@@ -1440,3 +1440,296 @@ fn a_backup_jobs_history_shows_its_backups_and_drills() {
     let (status, code, _) = error_code(o.post(&site.url("/api/v1/backups/nope/drill"), json!({})));
     assert_eq!((status, code.as_str()), (404, "not_found"));
 }
+
+/// `lethe --server URL --server-fingerprint FP CMD` as a technician's laptop
+/// runs it: its own session directory and configuration, stdin for what
+/// the user types.
+struct Laptop<'a> {
+    site: &'a Site,
+    home: tempfile::TempDir,
+    fingerprint: String,
+}
+
+impl<'a> Laptop<'a> {
+    fn new(site: &'a Site) -> Self {
+        let fingerprint = site.serve().status()["daemon"]["tls_fingerprint"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        Laptop {
+            site,
+            home: tempfile::tempdir().unwrap(),
+            fingerprint,
+        }
+    }
+
+    fn run_with(&self, fingerprint: &str, args: &[&str], stdin: &str) -> std::process::Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lethe"));
+        c.arg("--server")
+            .arg(self.site.url(""))
+            .arg("--server-fingerprint")
+            .arg(fingerprint)
+            .args(args)
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("LETHE_SESSION_DIR", self.home.path().join("sessions"))
+            .env_remove("LETHE_CLIENT_CONFIG")
+            .env_remove("LETHE_STATE_DIR")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn run(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        self.run_with(&self.fingerprint, args, stdin)
+    }
+
+    fn password_file(&self, user: &str) -> PathBuf {
+        let p = self.home.path().join(format!("{user}.pw"));
+        std::fs::write(&p, format!("{}\n", password_of(user))).unwrap();
+        p
+    }
+
+    fn login(&self, user: &str) {
+        let pw = self.password_file(user);
+        let code = format!("{}\n", self.site.totp(user));
+        let out = self.run(
+            &[
+                "login",
+                "--user",
+                user,
+                "--password-file",
+                pw.to_str().unwrap(),
+            ],
+            &code,
+        );
+        assert!(out.status.success(), "login {user}: {}", stderr(&out));
+    }
+}
+
+fn stdout_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn last_json(out: &std::process::Output) -> Value {
+    let text = stdout_of(out);
+    serde_json::from_str(text.lines().last().unwrap_or("null"))
+        .unwrap_or_else(|e| panic!("{e}: {text}\n{}", stderr(out)))
+}
+
+/// The CLI as a client (issue 12, item 8): with `--server`, `status`,
+/// `jobs`, `wipe`, `cert` run through the HTTPS API and print what they
+/// print on the appliance; the certificate is pinned by its fingerprint;
+/// the operator logs in with password and TOTP, re-authenticates for the
+/// wipe and types the drive's size; an auditor's wipe is refused; a
+/// certificate fetched from the appliance is verified locally against the
+/// key the user names.
+///
+/// safeguard: 164.312(d), 164.312(e)(1)
+#[test]
+fn the_cli_drives_an_appliance_through_the_api_with_the_same_output() {
+    if let Some(why) = unavailable() {
+        skip!("{why}");
+    }
+    let site = Site::start("");
+    site.add_user("oscar", "operator", false);
+    site.add_user("audrey", "auditor", false);
+    let laptop = Laptop::new(&site);
+
+    // Not logged in: told so. Another certificate: refused by the pin.
+    let out = laptop.run(&["status"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not logged in"), "{}", stderr(&out));
+    let wrong = "00".repeat(32);
+    let out = laptop.run_with(&wrong, &["status"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not the pinned"), "{}", stderr(&out));
+    let out = laptop.run_with("12:34", &["status"], "");
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    // A wrong second factor: no session saved.
+    let pw = laptop.password_file("oscar");
+    let out = laptop.run(
+        &[
+            "login",
+            "--user",
+            "oscar",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+        "000000\n",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!laptop
+        .home
+        .path()
+        .join("sessions")
+        .join(format!("127.0.0.1_{}.json", site.port))
+        .exists());
+
+    laptop.login("oscar");
+    let saved = laptop
+        .home
+        .path()
+        .join("sessions")
+        .join(format!("127.0.0.1_{}.json", site.port));
+    let mode = std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // The same status as on the appliance (but for the audit-log count,
+    // which the requests themselves raise).
+    let mut remote = last_json(&laptop.run(&["status", "--json"], ""));
+    let mut local = site.serve().status();
+    for v in [&mut remote, &mut local] {
+        v["daemon"]["audit_entries"] = Value::Null;
+    }
+    assert_eq!(remote, local);
+    let text = stdout_of(&laptop.run(&["status"], ""));
+    assert!(text.contains("BAYS") && text.contains("loops"), "{text}");
+    assert!(text.contains(&laptop.fingerprint), "{text}");
+
+    // A drive waits in the ask bay.
+    let backing = site.dir.path().join("bays/drive-1.img");
+    lethe_hw_tests::fill_file(&backing, 16 * MIB, 0x5a).unwrap();
+    let drive = LoopDevice::over(&backing, 512).unwrap();
+    wait_for(site.serve(), 30, "the drive to wait in its bay", |st| {
+        st["bays"][0]["state"] == "waiting"
+    });
+    let size = format!("{}\n", 16 * MIB);
+    let untouched = || std::fs::read(&backing).unwrap().iter().all(|&b| b == 0x5a);
+
+    // Policy options are the bay's, not the laptop's; --yes is no answer.
+    let out = laptop.run(&["wipe", "loops", "--passes", "3"], &size);
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--passes"), "{}", stderr(&out));
+    let out = laptop.run(&["wipe", "loops", "--yes"], "");
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    // No fresh re-authentication: refused, and told how.
+    let out = laptop.run(&["wipe", "loops", "--json"], &size);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("reauth"), "{}", stderr(&out));
+    assert_eq!(last_json(&out)["result"], "refused");
+    // A wrong answer: refused before anything is sent.
+    let out = laptop.run(&["wipe", "loops"], "12345\n");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not confirmed"), "{}", stderr(&out));
+    assert!(untouched());
+    // An unknown bay names the bays there are.
+    let out = laptop.run(&["wipe", "/dev/sdz"], &size);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("bays: loops"), "{}", stderr(&out));
+
+    // An auditor cannot wipe, even re-authenticated.
+    let auditor = Laptop::new(&site);
+    auditor.login("audrey");
+    let out = auditor.run(&["wipe", "loops"], &size);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(untouched());
+
+    // Re-authenticated, the operator's wipe runs to a certificate.
+    let pw = laptop.password_file("oscar");
+    let code = format!("{}\n", site.totp("oscar"));
+    let out = laptop.run(&["reauth", "--password-file", pw.to_str().unwrap()], &code);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = laptop.run(&["wipe", "loops", "--json"], &size);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout_of(&out),
+        stderr(&out)
+    );
+    let end = last_json(&out);
+    assert_eq!(end["result"], "pass", "{end}");
+    assert_eq!(end["certified"], true);
+    let job = end["job"].as_str().unwrap().to_string();
+    let cert = end["certificate_id"].as_str().unwrap().to_string();
+    assert!(end["certificate"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/{cert}.json")));
+    assert!(!untouched());
+    drop(drive);
+
+    // `jobs` as on the appliance.
+    let remote = last_json(&laptop.run(&["jobs", "--json"], ""));
+    let local = {
+        let out = lethe(&site.state())
+            .args(["jobs", "--json"])
+            .output()
+            .unwrap();
+        last_json(&out)
+    };
+    let keys = [
+        "job",
+        "kind",
+        "status",
+        "device",
+        "certificate",
+        "resumable",
+        "updated_at",
+    ];
+    let pick = |v: &Value| -> Vec<Vec<Value>> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|j| keys.iter().map(|k| j[*k].clone()).collect())
+            .collect()
+    };
+    assert_eq!(pick(&remote), pick(&local));
+    assert_eq!(remote[0]["job"], job.as_str());
+    assert_eq!(remote[0]["status"], "pass");
+    let table = stdout_of(&laptop.run(&["jobs"], ""));
+    let here = stdout_of(&lethe(&site.state()).arg("jobs").output().unwrap());
+    assert_eq!(table, here);
+
+    // Certificates: the same list; fetched and verified here against the
+    // appliance's public key (signer unknown without one); saved with
+    // their PDF byte for byte.
+    let list = stdout_of(&laptop.run(&["cert", "list"], ""));
+    let here = stdout_of(
+        &lethe(&site.state())
+            .args(["cert", "list"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(list, here);
+    let key = site.state().join("keys/appliance.pub");
+    let out = laptop.run(
+        &["cert", "verify", &cert, "--key", key.to_str().unwrap()],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout_of(&out).contains("VALID"), "{}", stdout_of(&out));
+    let out = laptop.run(&["cert", "verify", &cert], "");
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    let got = laptop.home.path().join("got");
+    let out = laptop.run(&["cert", "get", &cert, "-o", got.to_str().unwrap()], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stored = site.state().join(format!("certificates/{cert}.json"));
+    assert_eq!(
+        std::fs::read(got.join(format!("{cert}.json"))).unwrap(),
+        std::fs::read(&stored).unwrap()
+    );
+    assert!(std::fs::read(got.join(format!("{cert}.pdf")))
+        .unwrap()
+        .starts_with(b"%PDF"));
+
+    // Commands that act on this machine's hardware are not sent.
+    let out = laptop.run(&["drives"], "");
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+
+    // Logged out: the session file is gone and the next command says so.
+    let out = laptop.run(&["logout"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!saved.exists());
+    let out = laptop.run(&["jobs"], "");
+    assert!(stderr(&out).contains("not logged in"), "{}", stderr(&out));
+}

@@ -71,6 +71,8 @@ pub struct Daemon {
     pub identity: Option<Arc<crate::identity::Identity>>,
     /// The HTTPS certificate's fingerprint, once made or loaded.
     pub tls_fingerprint: Mutex<Option<String>>,
+    /// The stored half of the last status, shared by the polls.
+    pub status_snapshot: crate::snapshot::StatusSnapshot,
 }
 
 impl Daemon {
@@ -341,6 +343,7 @@ async fn start(opts: ServeOptions, cfg: Config) -> Result<(), WorkerError> {
         shutdown: Notify::new(),
         identity,
         tls_fingerprint: Mutex::new(tls_fingerprint),
+        status_snapshot: Default::default(),
     });
     let pid = format!("pid-{}", std::process::id());
     d.audit_daemon(

@@ -13,6 +13,7 @@ use lethe_wire::{
 };
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The wire state of a stored job status.
 pub fn job_state(s: JobStatus) -> JobState {
@@ -245,15 +246,35 @@ fn backups(d: &Daemon) -> Vec<(BackupView, BackupMetrics)> {
         .collect()
 }
 
-/// `lethe status`.
+/// `lethe status`: the bays and running jobs as they are now, the job
+/// history's interrupted jobs and the backups from the shared snapshot
+/// ([`crate::snapshot`]).
 pub fn status(d: &Daemon) -> Result<StatusView, String> {
-    let list = history::list(&d.state, d.clock.as_ref()).map_err(|e| e.to_string())?;
-    let running: Vec<JobView> = d
-        .jobs
-        .running()
+    let live = d.jobs.running();
+    let ids: Vec<String> = live.iter().map(|j| j.id.clone()).collect();
+    let stored = d.status_snapshot.get(Instant::now(), &ids, || {
+        let list = history::list(&d.state, d.clock.as_ref()).map_err(|e| e.to_string())?;
+        Ok(crate::snapshot::Stored {
+            jobs: list
+                .into_iter()
+                .filter(|r| {
+                    ids.contains(&r.id)
+                        || matches!(r.status, JobStatus::Interrupted | JobStatus::Incomplete)
+                })
+                .collect(),
+            backups: backups(d).into_iter().map(|(v, _)| v).collect(),
+        })
+    })?;
+    let list = &stored.jobs;
+    let running: Vec<JobView> = live
         .into_iter()
         .map(|j| match list.iter().find(|r| r.id == j.id) {
-            Some(r) => view(d, r),
+            Some(r) => JobView {
+                // The record was read while it ran; only the live progress
+                // changes until it ends.
+                state: JobState::Running,
+                ..view(d, r)
+            },
             None => JobView {
                 id: j.id.clone(),
                 kind: j.kind.as_str().into(),
@@ -270,6 +291,7 @@ pub fn status(d: &Daemon) -> Result<StatusView, String> {
     let interrupted = list
         .iter()
         .filter(|r| matches!(r.status, JobStatus::Interrupted | JobStatus::Incomplete))
+        .filter(|r| !ids.contains(&r.id))
         .map(|r| view(d, r))
         .collect();
     Ok(StatusView {
@@ -285,7 +307,7 @@ pub fn status(d: &Daemon) -> Result<StatusView, String> {
         bays: Daemon::lock(&d.book).views(),
         running,
         interrupted,
-        backups: backups(d).into_iter().map(|(v, _)| v).collect(),
+        backups: stored.backups,
     })
 }
 

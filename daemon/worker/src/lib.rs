@@ -33,6 +33,7 @@ pub mod identity;
 pub mod notify;
 pub mod observer;
 pub mod push;
+pub mod snapshot;
 pub mod socket;
 pub mod tls;
 

@@ -955,6 +955,18 @@ fn api_tokens_are_scoped_hashed_audited_and_revocable() {
     // only the hash is stored
     let rec = h.a.store().token(tid).unwrap().unwrap();
     assert_eq!(rec.last_used, Some(h.now));
+    // `last_used` moves by the minute, not with every request (each use
+    // is an audit event already)
+    let first = h.now;
+    let used = |h: &mut H| {
+        h.a.authorize_token(secret.expose(), Privilege::ReadCertificates, h.now)
+            .unwrap();
+        h.a.store().token(tid).unwrap().unwrap().last_used
+    };
+    h.advance(59);
+    assert_eq!(used(&mut h), Some(first));
+    h.advance(1);
+    assert_eq!(used(&mut h), Some(h.now));
     let stored = format!("{rec:?}");
     assert!(!stored.contains(&secret.expose()[39..]));
     // wrong secret, garbage, expiry, revocation
