@@ -67,6 +67,7 @@ pub struct Body<'a> {
 impl Body<'_> {
     /// Compact JSON, fields in declaration order.
     pub fn json(&self) -> Vec<u8> {
+        // Strings and integers only: serializing cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
     }
 }
@@ -132,6 +133,8 @@ struct Pusher {
     timeout: Duration,
     targets: Vec<Target>,
     status_path: PathBuf,
+    /// The last error reading the newest checkpoint (logged once).
+    read_error: Option<String>,
 }
 
 /// The running push task; [`PushHandle::finish`] makes the final push.
@@ -184,7 +187,12 @@ impl Pusher {
             channels.push((
                 Channel::Webhook(hook),
                 "webhook",
-                conf.url.clone().unwrap_or_default(),
+                // Without its query: a receiver may take a token there, and
+                // the status file is no place for it.
+                conf.url
+                    .as_deref()
+                    .map(|u| u.split(['?', '#']).next().unwrap_or(u).to_string())
+                    .unwrap_or_default(),
             ));
         }
         if let Some(s) = &conf.syslog {
@@ -221,6 +229,7 @@ impl Pusher {
             timeout: conf.timeout,
             targets,
             status_path: d.state.root().join(STATUS_FILE),
+            read_error: None,
         })
     }
 
@@ -237,7 +246,7 @@ impl Pusher {
         }
     }
 
-    async fn latest(&self) -> Option<Latest> {
+    async fn latest(&mut self) -> Option<Latest> {
         let store = Arc::clone(&self.store);
         let key = self.key;
         let origin = self.origin.clone();
@@ -246,17 +255,20 @@ impl Pusher {
             read_latest(&s, &key, &origin)
         })
         .await;
-        match read {
-            Ok(Ok(l)) => l,
-            Ok(Err(e)) => {
-                tracing::error!("audit checkpoint push: {e}");
-                None
+        let err = match read {
+            Ok(Ok(l)) => {
+                self.read_error = None;
+                return l;
             }
-            Err(e) => {
-                tracing::error!("audit checkpoint push: reading the log: {e}");
-                None
-            }
+            Ok(Err(e)) => e,
+            Err(e) => format!("reading the log: {e}"),
+        };
+        // Polled every second: say it once, not every second.
+        if self.read_error.as_deref() != Some(err.as_str()) {
+            tracing::error!("audit checkpoint push: {err}");
+            self.read_error = Some(err);
         }
+        None
     }
 
     /// Push where due (`last`: the final round at stop, which ignores the
