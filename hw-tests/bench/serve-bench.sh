@@ -15,10 +15,17 @@
 # the last job's end (so it includes hot-plug, the 1 % verification and the
 # certificate), which is pessimistic for the daemon.
 # Prints a Markdown table; the same table goes to bench-out/serve-<date>.md.
+#
+# THROTTLE_MBPS=N limits every loop device to N MB/s (10^6 bytes) of writes
+# and of reads, like a drive: the daemon and fio run in a cgroup whose
+# blk-throttle limit (cgroup v2 io.max, or v1 blkio.throttle.*_bps_device)
+# is set on each loop device's MAJ:MIN. Without it the devices are memory,
+# and every wipe is bound by the CPU generating the random stream.
 set -euo pipefail
 
 SIZE_MIB=${1:-512}
 IDLE_SECS=${2:-30}
+THROTTLE_MBPS=${THROTTLE_MBPS:-}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT_DIR="$ROOT/bench-out"
 mkdir -p "$OUT_DIR"
@@ -39,12 +46,65 @@ WORK=$(mktemp -d /dev/shm/lethe-serve-bench-XXXXXX)
 chmod 755 "$WORK"
 LOOPS=()
 DAEMON=
+CG=
+CG_ROOT=
 cleanup() {
     [ -n "$DAEMON" ] && kill "$DAEMON" 2>/dev/null && wait "$DAEMON" 2>/dev/null || true
     for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null || true; done
+    if [ -n "$CG" ]; then
+        echo $$ >"$CG_ROOT/cgroup.procs"
+        rmdir "$CG" 2>/dev/null || true
+    fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+# Throttle loop0..loop31 (created here if missing, so that whichever one
+# `losetup --find` hands out is limited before the daemon's first write:
+# the auto bay starts writing as soon as the device appears). The limit is
+# per device and per cgroup: other users' devices and processes are not
+# affected. It stays with a device across detach and re-attach.
+MAX_LOOP=31
+if [ -n "$THROTTLE_MBPS" ]; then
+    python3 - "$MAX_LOOP" <<'PY'
+import fcntl, os, sys
+LOOP_CTL_ADD = 0x4C80
+fd = os.open("/dev/loop-control", os.O_RDWR)
+for n in range(int(sys.argv[1]) + 1):
+    if not os.path.exists(f"/sys/block/loop{n}"):
+        fcntl.ioctl(fd, LOOP_CTL_ADD, n)
+PY
+    bps=$((THROTTLE_MBPS * 1000000))
+    if grep -qw io /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+        CG_ROOT=/sys/fs/cgroup
+        grep -qw io "$CG_ROOT/cgroup.subtree_control" || echo +io >"$CG_ROOT/cgroup.subtree_control"
+        CG="$CG_ROOT/lethe-serve-bench-$$"
+        mkdir "$CG"
+        for n in $(seq 0 "$MAX_LOOP"); do
+            echo "$(cat /sys/block/loop$n/dev) rbps=$bps wbps=$bps" >"$CG/io.max"
+        done
+    elif [ -f /sys/fs/cgroup/blkio/blkio.throttle.write_bps_device ]; then
+        CG_ROOT=/sys/fs/cgroup/blkio
+        CG="$CG_ROOT/lethe-serve-bench-$$"
+        mkdir "$CG"
+        for n in $(seq 0 "$MAX_LOOP"); do
+            echo "$(cat /sys/block/loop$n/dev) $bps" >"$CG/blkio.throttle.write_bps_device"
+            echo "$(cat /sys/block/loop$n/dev) $bps" >"$CG/blkio.throttle.read_bps_device"
+        done
+    else
+        echo "THROTTLE_MBPS: neither cgroup v2 io nor v1 blkio throttling here" >&2
+        exit 1
+    fi
+    # This shell, and so the daemon, its job threads and fio, run in it.
+    echo $$ >"$CG/cgroup.procs"
+fi
+
+# A device handed out by losetup must be one of the throttled ones.
+check_throttled() {
+    [ -z "$THROTTLE_MBPS" ] && return
+    local n=${1#/dev/loop}
+    [ "$n" -le "$MAX_LOOP" ] || { echo "$1 is not throttled (above loop$MAX_LOOP)" >&2; exit 1; }
+}
 
 cat >"$WORK/lethe.toml" <<EOF
 [site]
@@ -75,27 +135,38 @@ start_daemon() {
 stop_daemon() { kill "$DAEMON"; wait "$DAEMON" || true; DAEMON=; }
 
 # Attach devices $@ (indexes), wait until every job passed; print seconds.
+# One python process attaches and polls `lethe status` every 10 ms: a
+# shell loop starting python for each poll adds 0.1-0.3 s per run on a
+# loaded 2-vCPU machine, 2-6 % of a 5 s run, charged to the daemon.
 run_jobs() {
-    local t0 t1 n=$#
-    t0=$(date +%s.%N)
-    LOOPS=()
-    for i in "$@"; do LOOPS+=("$(losetup --find --show "$WORK/d-$i.img")"); done
-    while :; do
-        local passed
-        passed=$("$LETHE" status --json --runtime-dir "$WORK/run" | python3 -c '
-import json, sys
-s = json.load(sys.stdin)
-print(sum(1 for b in s["bays"] if b["state"] == "passed") if not s["running"] else -1)
-for b in s["bays"]:
-    if b["state"] == "failed": sys.exit("a job failed: " + str(b))')
-        [ "$passed" -ge "$n" ] && break
-        sleep 0.05
-    done
-    t1=$(date +%s.%N)
-    for l in "${LOOPS[@]}"; do losetup -d "$l"; done
-    LOOPS=()
+    python3 - "$LETHE" "$WORK" "$MAX_LOOP" "$THROTTLE_MBPS" "$@" <<'PY'
+import json, subprocess, sys, time
+lethe, work, max_loop, throttle = sys.argv[1:5]
+ids = sys.argv[5:]
+t0 = time.time()
+loops = []
+try:
+    for i in ids:
+        loops.append(subprocess.check_output(
+            ["losetup", "--find", "--show", f"{work}/d-{i}.img"]).decode().strip())
+    if throttle and any(int(l.removeprefix("/dev/loop")) > int(max_loop) for l in loops):
+        sys.exit(f"not throttled: {loops}")
+    while True:
+        s = json.loads(subprocess.check_output(
+            [lethe, "status", "--json", "--runtime-dir", f"{work}/run"]))
+        for b in s["bays"]:
+            if b["state"] == "failed":
+                sys.exit("a job failed: " + str(b))
+        if not s["running"] and sum(b["state"] == "passed" for b in s["bays"]) >= len(ids):
+            break
+        time.sleep(0.01)
+    t1 = time.time()
+finally:
+    for l in loops:
+        subprocess.call(["losetup", "-d", l])
+print(f"{t1 - t0:.3f}")
+PY
     sleep 0.5
-    python3 -c "print(f'{$t1 - $t0:.3f}')"
 }
 
 fio_all() { # fio writes devices $@ at once; prints MB/s (aggregate)
@@ -104,6 +175,7 @@ fio_all() { # fio writes devices $@ at once; prints MB/s (aggregate)
     for i in "$@"; do
         local l
         l=$(losetup --find --show "$WORK/d-$i.img")
+        check_throttled "$l"
         LOOPS+=("$l")
         args+=(--name="d$i" --filename="$l")
     done
@@ -116,10 +188,20 @@ fio_all() { # fio writes devices $@ at once; prints MB/s (aggregate)
 
 mbps() { python3 -c "print(f'{$1 * $SIZE_MIB * 1048576 / $2 / 1e6:.1f}')"; }
 
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+# fio first, with no daemon running: an auto bay would start wiping the
+# devices fio writes (and fail the job when fio detaches them).
+declare -A fio
+for n in 1 2 4; do
+    # shellcheck disable=SC2086
+    fio[$n]=$(fio_all $(seq 1 "$n"))
+done
 start_daemon
 declare -A single
 for i in 1 2 3 4; do single[$i]=$(run_jobs "$i"); done
 {
+    echo "devices: ${SIZE_MIB} MiB each, ${THROTTLE_MBPS:-no} MB/s limit per device; load average before: $load0"
+    echo
     echo "| parallel wipes | daemon aggregate MB/s | sum of single daemon wipes MB/s | ratio | fio on the same devices at once MB/s | ratio |"
     echo "|---|---|---|---|---|---|"
 } | tee "$REPORT"
@@ -129,10 +211,11 @@ for n in 1 2 4; do
     t=$(run_jobs $ids)
     agg=$(mbps "$n" "$t")
     sum=$(for i in $ids; do mbps 1 "${single[$i]}"; done | python3 -c 'import sys; print(f"{sum(float(l) for l in sys.stdin):.1f}")')
-    # shellcheck disable=SC2086
-    f=$(fio_all $ids)
+    f=${fio[$n]}
     python3 -c "print(f'| $n | $agg | $sum | {$agg/$sum:.2f} | $f | {$agg/$f:.2f} |')" | tee -a "$REPORT"
 done
+
+echo "load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$REPORT"
 
 # Idle: no drive, no job; RSS and CPU of the worker and its front.
 sleep 2

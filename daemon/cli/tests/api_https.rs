@@ -18,11 +18,11 @@ use reqwest::blocking::{Client, Response};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{IpAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const MIB: u64 = 1 << 20;
@@ -783,72 +783,6 @@ fn polling_does_not_keep_a_session_alive_and_the_lifetime_ends_every_session() {
         "{text}{}",
         stderr(&admin_log)
     );
-}
-
-/// A tiny webhook receiver: records the JSON bodies it is sent.
-struct Hook {
-    port: u16,
-    bodies: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Hook {
-    fn start() -> Hook {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let b = Arc::clone(&bodies);
-        std::thread::spawn(move || {
-            for s in l.incoming() {
-                let Ok(mut s) = s else { continue };
-                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let body = loop {
-                    let Ok(n) = s.read(&mut chunk) else {
-                        break None;
-                    };
-                    if n == 0 {
-                        break None;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    if let Some(h) = text.find("\r\n\r\n") {
-                        let len = text[..h]
-                            .lines()
-                            .find_map(|l| {
-                                let l = l.to_ascii_lowercase();
-                                l.strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                            })
-                            .unwrap_or(0);
-                        if buf.len() >= h + 4 + len {
-                            break Some(buf[h + 4..h + 4 + len].to_vec());
-                        }
-                    }
-                };
-                let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
-                if let Some(body) = body.and_then(|b| serde_json::from_slice(&b).ok()) {
-                    b.lock().unwrap().push(body);
-                }
-            }
-        });
-        Hook { port, bodies }
-    }
-
-    fn wait_for(&self, secs: u64, what: &str, f: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(v) = self.bodies.lock().unwrap().iter().find(|v| f(v)) {
-                return v.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {what} alert: {:?}",
-                self.bodies.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
 }
 
 /// Break-glass, remote path: a user with the emergency grant asks with a

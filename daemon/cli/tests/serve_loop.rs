@@ -161,6 +161,11 @@ fn creds(pid: u32) -> (u32, u32, String) {
     )
 }
 
+/// Three drives wipe at once, a mounted one is never offered, a pulled one
+/// fails alone; the front runs as its own user without capabilities and
+/// cannot open the appliance key or the databases (they stay the worker's).
+///
+/// safeguard: rule:secrets-in-worker
 #[test]
 fn three_drives_wipe_at_once_a_mounted_one_is_never_offered_a_pulled_one_fails_alone() {
     if let Some(why) = unavailable() {

@@ -151,6 +151,7 @@ pub(crate) fn build(raw: RawConfig, backups: Vec<BackupJob>, ctx: &mut Ctx) -> C
     let bays = bays(ctx, raw.bay, &site);
     let alerts = alerts(ctx, raw.alerts);
     let breakglass = breakglass(ctx, raw.breakglass, &alerts);
+    let audit = audit(ctx, raw.audit, &alerts);
     Config {
         server: Server {
             listen: raw
@@ -165,7 +166,7 @@ pub(crate) fn build(raw: RawConfig, backups: Vec<BackupJob>, ctx: &mut Ctx) -> C
         controller: controller(ctx, raw.controller),
         backups,
         alerts,
-        audit: audit(ctx, raw.audit),
+        audit,
         breakglass,
         site,
     }
@@ -574,20 +575,77 @@ fn alerts(ctx: &mut Ctx, a: RawAlerts) -> Alerts {
     }
 }
 
-fn audit(ctx: &mut Ctx, a: RawAudit) -> Audit {
+fn audit(ctx: &mut Ctx, a: RawAudit, alerts: &Alerts) -> Audit {
     let push = a.push.map(|p| {
+        let table = p.span();
         let p = p.into_inner();
-        if let Err(e) = lethe_alert::webhook::check_url(p.url.get_ref()) {
-            ctx.error(p.url.span(), e.to_string(), None);
+        if let Some(u) = &p.url {
+            if let Err(e) = lethe_alert::webhook::check_url(u.get_ref()) {
+                ctx.error(u.span(), e.to_string(), None);
+            }
+        }
+        let syslog = p.syslog.as_ref().and_then(|s| {
+            SyslogTarget::parse(s.get_ref())
+                .map_err(|e| ctx.error(s.span(), e, None))
+                .ok()
+        });
+        if p.url.is_none() && p.syslog.is_none() {
+            ctx.error(
+                table.clone(),
+                "[audit.push] has no target",
+                Some("set `url` (a webhook), `syslog` (a collector), or both".into()),
+            );
+        }
+        // The secret and the CA are the webhook's: set without one, they
+        // would be silently unused.
+        for (what, span) in [
+            ("secret_file", p.secret_file.as_ref().map(|s| s.span())),
+            ("ca_file", p.ca_file.as_ref().map(|s| s.span())),
+        ] {
+            if let (Some(span), None) = (span, &p.url) {
+                ctx.error(span, format!("{what} is for the webhook, and no `url` is set"), None);
+            }
+        }
+        let day = Duration::from_secs(86_400);
+        let every = dur(ctx, p.every, Duration::from_secs(60), "every");
+        let every = at_most(ctx, every, day, "every");
+        let timeout = dur(ctx, p.timeout, Duration::from_secs(10), "timeout");
+        let timeout = at_most(ctx, timeout, Duration::from_secs(300), "timeout");
+        let retry_first = dur(ctx, p.retry_first, Duration::from_secs(10), "retry_first");
+        let retry_first = at_most(ctx, retry_first, day, "retry_first");
+        let max = dur(ctx, p.retry_max_delay, Duration::from_secs(900), "retry_max_delay");
+        if let (true, Some(span)) = (max.0 < retry_first, max.1.clone()) {
+            ctx.error(span, "retry_max_delay must not be shorter than retry_first", None);
+        }
+        let retry_max_delay = at_most(ctx, max, day, "retry_max_delay");
+        let alert_after = match p.alert_after {
+            Some(n) if *n.get_ref() == 0 || *n.get_ref() > 1000 => {
+                ctx.error(n.span(), "alert_after must be 1 to 1000", None);
+                3
+            }
+            Some(n) => n.into_inner(),
+            None => 3,
+        };
+        if alerts.webhooks.is_empty() && alerts.smtp.is_none() {
+            ctx.warn(
+                table,
+                "a checkpoint push that keeps failing is told through [alerts], and no alert channel is configured",
+                Some("add an [[alerts.webhook]] or [alerts.smtp]".into()),
+            );
         }
         AuditPush {
             name: p
                 .name
                 .unwrap_or_else(|| Label::new("audit-push").unwrap_or_else(|_| unreachable!())),
-            url: p.url.into_inner(),
-            secret_file: p.secret_file,
-            ca_file: p.ca_file,
-            every: dur(ctx, p.every, Duration::from_secs(3600), "every").0,
+            url: p.url.map(Spanned::into_inner),
+            syslog,
+            secret_file: p.secret_file.map(Spanned::into_inner),
+            ca_file: p.ca_file.map(Spanned::into_inner),
+            every,
+            timeout,
+            retry_first,
+            retry_max_delay,
+            alert_after,
         }
     });
     Audit { push }

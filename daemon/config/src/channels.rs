@@ -85,22 +85,20 @@ impl Alerts {
 }
 
 impl crate::model::AuditPush {
-    /// The webhook checkpoints are pushed to, reading the secret and CA
-    /// files it names (in the worker).
-    pub fn webhook(&self) -> Result<Webhook, ConfigError> {
+    /// The webhook checkpoints are pushed to, if one is set, reading the
+    /// secret and CA files it names (in the worker).
+    pub fn webhook(&self) -> Result<Option<Webhook>, ConfigError> {
+        let Some(url) = &self.url else {
+            return Ok(None);
+        };
         let key = self
             .secret_file
             .as_deref()
             .map(|p| secret("audit push secret_file", p))
             .transpose()?;
         let ca = self.ca_file.as_deref().map(pem).transpose()?;
-        Webhook::new(
-            self.name.clone(),
-            &self.url,
-            key,
-            ca.as_deref(),
-            std::time::Duration::from_secs(10),
-        )
-        .map_err(|e| channel_error(&self.name, e))
+        Webhook::new(self.name.clone(), url, key, ca.as_deref(), self.timeout)
+            .map(Some)
+            .map_err(|e| channel_error(&self.name, e))
     }
 }

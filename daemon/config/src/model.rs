@@ -194,16 +194,109 @@ pub struct Audit {
 /// `[audit.push]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditPush {
-    /// Target name (in alerts when a push fails).
+    /// Target name (in alerts and logs when a push fails).
     pub name: Label,
-    /// Checked URL (https, or http to loopback).
-    pub url: String,
-    /// HMAC key file.
+    /// Checked webhook URL (https, or http to loopback), if any.
+    pub url: Option<String>,
+    /// Syslog collector, if any.
+    pub syslog: Option<SyslogTarget>,
+    /// HMAC key file for the webhook.
     pub secret_file: Option<PathBuf>,
-    /// CA to trust instead of the system's.
+    /// CA to trust instead of the system's (webhook).
     pub ca_file: Option<PathBuf>,
-    /// Push interval.
+    /// Shortest time between two pushes to one target (appends in between
+    /// are coalesced: the newest checkpoint wins).
     pub every: Duration,
+    /// Bound on one attempt (webhook request, syslog send).
+    pub timeout: Duration,
+    /// Delay after the first failed push; doubles after each failure.
+    pub retry_first: Duration,
+    /// Longest delay between two attempts after failures.
+    pub retry_max_delay: Duration,
+    /// Failed pushes in a row (to one channel) that raise `audit_push_failed`.
+    pub alert_after: u32,
+}
+
+/// A syslog collector: `udp://HOST:PORT` (RFC 5426) or `tcp://HOST:PORT`
+/// (RFC 6587 octet counting).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyslogTarget {
+    /// UDP or TCP.
+    pub transport: SyslogTransport,
+    /// Host name or IP address (an IPv6 address without its brackets).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+/// How syslog messages travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogTransport {
+    /// One datagram per message.
+    Udp,
+    /// One connection per push, the message framed by octet counting.
+    Tcp,
+}
+
+impl std::fmt::Display for SyslogTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = match self.transport {
+            SyslogTransport::Udp => "udp",
+            SyslogTransport::Tcp => "tcp",
+        };
+        if self.host.contains(':') {
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl SyslogTarget {
+    /// Parse `udp://HOST:PORT` or `tcp://HOST:PORT` (an IPv6 address in
+    /// brackets).
+    pub fn parse(s: &str) -> Result<SyslogTarget, String> {
+        let (transport, rest) = if let Some(r) = s.strip_prefix("udp://") {
+            (SyslogTransport::Udp, r)
+        } else if let Some(r) = s.strip_prefix("tcp://") {
+            (SyslogTransport::Tcp, r)
+        } else {
+            return Err("a syslog target is `udp://HOST:PORT` or `tcp://HOST:PORT`".into());
+        };
+        let (host, port) = if let Some(r) = rest.strip_prefix('[') {
+            let (h, p) = r
+                .split_once("]:")
+                .ok_or("an IPv6 syslog host is written `[ADDRESS]:PORT`")?;
+            h.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| format!("`{h}` is not an IPv6 address"))?;
+            (h, p)
+        } else {
+            let (h, p) = rest
+                .rsplit_once(':')
+                .ok_or("the syslog target needs a port (`HOST:PORT`)")?;
+            let label_ok = |l: &str| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            };
+            if h.is_empty() || h.len() > 253 || !h.split('.').all(label_ok) {
+                return Err(format!("`{h}` is not a host name or IP address"));
+            }
+            (h, p)
+        };
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("`{port}` is not a port (1-65535)"))?;
+        Ok(SyslogTarget {
+            transport,
+            host: host.to_string(),
+            port,
+        })
+    }
 }
 
 /// `[breakglass]`.

@@ -217,10 +217,15 @@ pub struct RawAudit {
 #[serde(deny_unknown_fields)]
 pub struct RawPush {
     pub name: Option<Label>,
-    pub url: Spanned<String>,
-    pub secret_file: Option<PathBuf>,
-    pub ca_file: Option<PathBuf>,
+    pub url: Option<Spanned<String>>,
+    pub syslog: Option<Spanned<String>>,
+    pub secret_file: Option<Spanned<PathBuf>>,
+    pub ca_file: Option<Spanned<PathBuf>>,
     pub every: Option<Spanned<Dur>>,
+    pub timeout: Option<Spanned<Dur>>,
+    pub retry_first: Option<Spanned<Dur>>,
+    pub retry_max_delay: Option<Spanned<Dur>>,
+    pub alert_after: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

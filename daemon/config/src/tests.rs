@@ -410,13 +410,69 @@ fn breakglass_and_audit() {
     let (line, _, msg, _) = error("[audit.push]\nurl = \"ftp://x/\"\n");
     assert_eq!(line, 2);
     assert!(msg.contains("scheme"), "{msg}");
-    let p = ok("[audit.push]\nurl = \"https://x.example/cp\"\n")
-        .config
-        .audit
-        .push
-        .unwrap();
-    assert_eq!(p.every, Duration::from_secs(3600));
+    let l = ok("[audit.push]\nurl = \"https://x.example/cp\"\n");
+    // No alert channel: a push that keeps failing would tell nobody.
+    assert_eq!(l.warnings.len(), 1);
+    assert!(l.warnings[0].message.contains("no alert channel"));
+    let p = l.config.audit.push.unwrap();
+    assert_eq!(p.every, Duration::from_secs(60));
+    assert_eq!(p.timeout, Duration::from_secs(10));
+    assert_eq!(p.retry_first, Duration::from_secs(10));
+    assert_eq!(p.retry_max_delay, Duration::from_secs(900));
+    assert_eq!(p.alert_after, 3);
     assert_eq!(p.name.as_str(), "audit-push");
+    assert_eq!(p.syslog, None);
+}
+
+const HOOK: &str = "[[alerts.webhook]]\nname = \"ops\"\nurl = \"https://alerts.example/x\"\n";
+
+/// safeguard: 164.312(b)
+#[test]
+fn audit_push_targets_and_their_errors_are_line_precise() {
+    let l = ok(&format!(
+        "{HOOK}[audit.push]\nsyslog = \"tcp://[2001:db8::5]:6514\"\nevery = \"5m\"\nalert_after = 5\n"
+    ));
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let p = l.config.audit.push.unwrap();
+    let s = p.syslog.unwrap();
+    assert_eq!(
+        (s.transport, s.host.as_str(), s.port),
+        (crate::SyslogTransport::Tcp, "2001:db8::5", 6514)
+    );
+    assert_eq!(s.to_string(), "tcp://[2001:db8::5]:6514");
+    assert_eq!(
+        (p.url, p.every, p.alert_after),
+        (None, Duration::from_secs(300), 5)
+    );
+    let s = SyslogTarget::parse("udp://logs.hospital.example:514").unwrap();
+    assert_eq!(
+        (s.transport, s.host.as_str(), s.port),
+        (crate::SyslogTransport::Udp, "logs.hospital.example", 514)
+    );
+
+    // Each error on the line of its key (the [[alerts.webhook]] takes 3).
+    for (text, line, needle) in [
+        ("[audit.push]\nsyslog = \"syslog://x:514\"\n", 5, "udp://HOST:PORT"),
+        ("[audit.push]\nsyslog = \"udp://x\"\n", 5, "needs a port"),
+        ("[audit.push]\nsyslog = \"udp://x:0\"\n", 5, "not a port"),
+        ("[audit.push]\nsyslog = \"tcp://a b:514\"\n", 5, "not a host name"),
+        ("[audit.push]\nsyslog = \"tcp://[zz]:514\"\n", 5, "not an IPv6 address"),
+        ("[audit.push]\nsyslog = \"udp://x:1\"\nsecret_file = \"/k\"\n", 6, "no `url` is set"),
+        ("[audit.push]\nurl = \"https://x.example/\"\nevery = \"0s\"\n", 6, "every must be longer than zero"),
+        ("[audit.push]\nurl = \"https://x.example/\"\nevery = \"2days\"\n", 6, "every may be at most 1day"),
+        ("[audit.push]\nurl = \"https://x.example/\"\nretry_first = \"1m\"\nretry_max_delay = \"30s\"\n", 7, "retry_max_delay must not be shorter"),
+        ("[audit.push]\nurl = \"https://x.example/\"\nalert_after = 0\n", 6, "alert_after must be 1 to 1000"),
+        ("[audit.push]\nurl = \"https://x.example/\"\nwebhook = \"https://y.example/\"\n", 6, "webhook"),
+    ] {
+        let (l, _, msg, _) = error(&format!("{HOOK}{text}"));
+        assert_eq!(l, line, "{text}: {msg}");
+        assert!(msg.contains(needle), "{text}: {msg}");
+    }
+    // A table with no target at all is named at the table.
+    let (l, _, msg, help) = error(&format!("{HOOK}[audit.push]\nevery = \"1m\"\n"));
+    assert_eq!(l, 4, "{msg}");
+    assert_eq!(msg, "[audit.push] has no target");
+    assert!(help.unwrap().contains("syslog"));
 }
 
 #[test]

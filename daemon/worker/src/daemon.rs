@@ -157,6 +157,16 @@ impl Daemon {
     }
 }
 
+/// The appliance's name in alerts and pushed checkpoints: `[alerts] host`,
+/// else the system's host name, else `lethe`.
+pub fn appliance_host(cfg: &Config) -> Hostname {
+    cfg.alerts
+        .host
+        .clone()
+        .or_else(|| Hostname::new(lethe_jobs::state::hostname()).ok())
+        .unwrap_or_else(|| Hostname::new("lethe").expect("a valid host name"))
+}
+
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> WorkerError {
     let what = what.into();
     move |e| WorkerError::setup(what, e)
@@ -257,12 +267,7 @@ async fn start(opts: ServeOptions, cfg: Config) -> Result<(), WorkerError> {
 
     // Alert channels: their secret files are read here, in the worker.
     let channels = cfg.alerts.channels()?;
-    let host = cfg
-        .alerts
-        .host
-        .clone()
-        .or_else(|| Hostname::new(lethe_jobs::state::hostname()).ok())
-        .unwrap_or_else(|| Hostname::new("lethe").expect("a valid host name"));
+    let host = appliance_host(&cfg);
     let alert_store = SqliteAlertStore::open(&state.root().join("alerts.db"))
         .map_err(|e| WorkerError::setup("the alert store", e))?;
     let alerter = Arc::new(
@@ -404,7 +409,9 @@ async fn start(opts: ServeOptions, cfg: Config) -> Result<(), WorkerError> {
     tasks.spawn(crate::front::supervise(Arc::clone(&d)));
     tasks.spawn(crate::backups::schedule(Arc::clone(&d)));
     tasks.spawn(crate::observer::deliver_alerts(Arc::clone(&d)));
-    tasks.spawn(crate::push::push_checkpoints(Arc::clone(&d)));
+    // Outside the task set: it outlives the others to push the checkpoint
+    // that seals `daemon.stopped`.
+    let pusher = crate::push::start(Arc::clone(&d));
     tasks.spawn(crate::notify::watchdog(Arc::clone(&d)));
     tasks.spawn(crate::api::tick(Arc::clone(&d)));
     let bay_thread = crate::hotplug::start(Arc::clone(&d), bay_rx)?;
@@ -439,6 +446,9 @@ async fn start(opts: ServeOptions, cfg: Config) -> Result<(), WorkerError> {
         Outcome::Success,
         Detail::new().count("jobs_left_running", d.jobs.running().len() as u64),
     );
+    if let Some(p) = pusher {
+        p.finish().await;
+    }
     crate::socket::remove(&d.opts.runtime_dir);
     Ok(())
 }

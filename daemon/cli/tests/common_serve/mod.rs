@@ -3,8 +3,11 @@
 
 use crate::common::*;
 use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Why this tier cannot run here, if it cannot.
@@ -211,5 +214,81 @@ impl Serve {
             std::thread::sleep(Duration::from_millis(100));
         }
         s
+    }
+}
+
+/// A tiny webhook receiver (plain HTTP on loopback): records the JSON
+/// bodies it is sent.
+pub struct Hook {
+    pub port: u16,
+    pub bodies: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Hook {
+    pub fn start() -> Hook {
+        Hook::answering("204 No Content")
+    }
+
+    /// A receiver that answers every request with `status` (e.g. `503
+    /// Service Unavailable`), recording the bodies all the same.
+    pub fn answering(status: &'static str) -> Hook {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let b = Arc::clone(&bodies);
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let body = loop {
+                    let Ok(n) = s.read(&mut chunk) else {
+                        break None;
+                    };
+                    if n == 0 {
+                        break None;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(h) = text.find("\r\n\r\n") {
+                        let len = text[..h]
+                            .lines()
+                            .find_map(|l| {
+                                let l = l.to_ascii_lowercase();
+                                l.strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= h + 4 + len {
+                            break Some(buf[h + 4..h + 4 + len].to_vec());
+                        }
+                    }
+                };
+                let _ = s.write_all(
+                    format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                );
+                if let Some(body) = body.and_then(|b| serde_json::from_slice(&b).ok()) {
+                    b.lock().unwrap().push(body);
+                }
+            }
+        });
+        Hook { port, bodies }
+    }
+
+    pub fn wait_for(&self, secs: u64, what: &str, f: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(v) = self.bodies.lock().unwrap().iter().find(|v| f(v)) {
+                return v.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what} alert: {:?}",
+                self.bodies.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 }
