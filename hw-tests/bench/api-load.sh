@@ -22,6 +22,9 @@
 # the figure is bytes written / wall time from the first attach to the last
 # job's end (hot-plug, verification and certificate included).
 # Prints a Markdown report; the same goes to bench-out/api-load-<date>.md.
+# THROTTLE_MBPS=N limits each loop device to N MB/s like a drive
+# (hw-tests/bench/throttle.sh): the wipes are then bound by the devices, as
+# on an appliance, not by the CPU they share with the pollers.
 set -euo pipefail
 
 SIZE_MIB=${1:-2048}
@@ -62,9 +65,12 @@ cleanup() {
             losetup -d "$l" 2>/dev/null || true
         done
     done
+    throttle_cleanup
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+. "$(dirname "$0")/throttle.sh"
+throttle_loops lethe-api-load
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$WORK/lethe.toml" <<EOF
@@ -140,8 +146,10 @@ r, b = call("POST", "/api/v1/tokens",
 if r.status // 100 != 2:
     sys.exit(f"token: {r.status} {b!r}")
 print(json.loads(b)["secret"])
+print(cookie)
 EOF
-TOKEN=$(cat "$WORK/token")
+TOKEN=$(sed -n 1p "$WORK/token")
+COOKIE=$(sed -n 2p "$WORK/token")
 
 front_pid() { cat /proc/"$DAEMON"/task/*/children | tr ' ' '\n' | grep -m1 .; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -155,6 +163,7 @@ run_jobs() {
     t0=$(date +%s.%N)
     local LOOPS=()
     for i in 1 2 3 4; do LOOPS+=("$(losetup --find --show "$WORK/d-$i.img")"); done
+    for l in "${LOOPS[@]}"; do check_throttled "$l"; done
     while :; do
         local passed
         passed=$("$LETHE" status --json --runtime-dir "$WORK/run" | python3 -c '
@@ -212,6 +221,32 @@ EOF
     [ "${2:-}" = warm-up ] || cat "$WORK/row" >>"$WORK/rows"
 }
 
+# The worker's CPU per request, with no job running: CLIENTS pollers for
+# IDLE_SECS seconds, with the token and then with the admin's session
+# cookie (which polling does not keep alive, nor need to: 10 min idle).
+idle_cost() { # $1 = label, $2 = header
+    local w0 w1 f0 f1 front
+    front=$(front_pid)
+    w0=$(cpu_ticks "$DAEMON"); f0=$(cpu_ticks "$front")
+    API_LOAD_AUTH_HEADER="$2" "$POLLER" --url "https://127.0.0.1:$PORT" --cacert "$CERT" \
+        --clients "$CLIENTS" --duration "$IDLE_SECS" >"$WORK/idle.json" 2>"$WORK/idle.err" \
+        || { cat "$WORK/idle.err" >&2; exit 1; }
+    w1=$(cpu_ticks "$DAEMON"); f1=$(cpu_ticks "$front")
+    python3 - "$1" "$((w1 - w0))" "$((f1 - f0))" "$HZ" "$WORK/idle.json" <<'EOF' >>"$WORK/idle-rows"
+import json, sys
+label, w, f, hz, path = sys.argv[1:]
+p = json.load(open(path))
+n = max(p["requests"], 1)
+print(f"| {label} | {p['requests']} | {p['errors']} | {int(w) / int(hz) * 1000 / n:.3f} | {int(f) / int(hz) * 1000 / n:.3f} | {p['cpu_seconds'] * 1000 / n:.3f} | {p['latency_ms']['p50']:.1f} | {p['latency_ms']['p99']:.1f} |")
+EOF
+}
+IDLE_SECS=${IDLE_SECS:-20}
+: >"$WORK/idle-rows"
+for rep in 1 2; do
+    idle_cost "API token" "Authorization: Bearer $TOKEN"
+    idle_cost "session cookie" "Cookie: __Host-lethe_session=$COOKIE"
+done
+
 : >"$WORK/rows"
 run a warm-up
 for r in $(seq "$ROUNDS"); do
@@ -222,7 +257,9 @@ python3 - "$WORK/rows" "$CLIENTS" "$SIZE_MIB" "$PASSES" <<'EOF' | tee "$REPORT"
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 clients, size, passes = sys.argv[2:]
-print(f"4 wipes x {size} MiB x {passes} passes (random, verify sample:1); (b): {clients} pollers, GET /api/v1/status ~1/s each, auditor token")
+import os
+limit = os.environ.get("THROTTLE_MBPS") or "no"
+print(f"4 wipes x {size} MiB x {passes} passes (random, verify sample:1), {limit} MB/s limit per device; (b): {clients} pollers, GET /api/v1/status ~1/s each, auditor token")
 print()
 print("| run | mode | wall s | aggregate MB/s | worker CPU s | front CPU s | poller CPU s | other CPU s | load avg | requests | errors | p50 ms | p90 ms | p99 ms | max ms |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -254,4 +291,12 @@ for r in rows:
     if r["poll"] and r["poll"].get("first_error"):
         print("first error:", r["poll"]["first_error"])
 EOF
+{
+    echo
+    echo "No job running: $CLIENTS pollers for $IDLE_SECS s each, CPU per request (ms):"
+    echo
+    echo "| credential | requests | errors | worker | front | poller | p50 ms | p99 ms |"
+    echo "|---|---|---|---|---|---|---|---|"
+    cat "$WORK/idle-rows"
+} | tee -a "$REPORT"
 echo "report: $REPORT"

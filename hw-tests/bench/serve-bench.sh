@@ -46,65 +46,17 @@ WORK=$(mktemp -d /dev/shm/lethe-serve-bench-XXXXXX)
 chmod 755 "$WORK"
 LOOPS=()
 DAEMON=
-CG=
-CG_ROOT=
 cleanup() {
     [ -n "$DAEMON" ] && kill "$DAEMON" 2>/dev/null && wait "$DAEMON" 2>/dev/null || true
     for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null || true; done
-    if [ -n "$CG" ]; then
-        echo $$ >"$CG_ROOT/cgroup.procs"
-        rmdir "$CG" 2>/dev/null || true
-    fi
+    throttle_cleanup
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-# Throttle loop0..loop31 (created here if missing, so that whichever one
-# `losetup --find` hands out is limited before the daemon's first write:
-# the auto bay starts writing as soon as the device appears). The limit is
-# per device and per cgroup: other users' devices and processes are not
-# affected. It stays with a device across detach and re-attach.
-MAX_LOOP=31
-if [ -n "$THROTTLE_MBPS" ]; then
-    python3 - "$MAX_LOOP" <<'PY'
-import fcntl, os, sys
-LOOP_CTL_ADD = 0x4C80
-fd = os.open("/dev/loop-control", os.O_RDWR)
-for n in range(int(sys.argv[1]) + 1):
-    if not os.path.exists(f"/sys/block/loop{n}"):
-        fcntl.ioctl(fd, LOOP_CTL_ADD, n)
-PY
-    bps=$((THROTTLE_MBPS * 1000000))
-    if grep -qw io /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
-        CG_ROOT=/sys/fs/cgroup
-        grep -qw io "$CG_ROOT/cgroup.subtree_control" || echo +io >"$CG_ROOT/cgroup.subtree_control"
-        CG="$CG_ROOT/lethe-serve-bench-$$"
-        mkdir "$CG"
-        for n in $(seq 0 "$MAX_LOOP"); do
-            echo "$(cat /sys/block/loop$n/dev) rbps=$bps wbps=$bps" >"$CG/io.max"
-        done
-    elif [ -f /sys/fs/cgroup/blkio/blkio.throttle.write_bps_device ]; then
-        CG_ROOT=/sys/fs/cgroup/blkio
-        CG="$CG_ROOT/lethe-serve-bench-$$"
-        mkdir "$CG"
-        for n in $(seq 0 "$MAX_LOOP"); do
-            echo "$(cat /sys/block/loop$n/dev) $bps" >"$CG/blkio.throttle.write_bps_device"
-            echo "$(cat /sys/block/loop$n/dev) $bps" >"$CG/blkio.throttle.read_bps_device"
-        done
-    else
-        echo "THROTTLE_MBPS: neither cgroup v2 io nor v1 blkio throttling here" >&2
-        exit 1
-    fi
-    # This shell, and so the daemon, its job threads and fio, run in it.
-    echo $$ >"$CG/cgroup.procs"
-fi
-
-# A device handed out by losetup must be one of the throttled ones.
-check_throttled() {
-    [ -z "$THROTTLE_MBPS" ] && return
-    local n=${1#/dev/loop}
-    [ "$n" -le "$MAX_LOOP" ] || { echo "$1 is not throttled (above loop$MAX_LOOP)" >&2; exit 1; }
-}
+# THROTTLE_MBPS: drive-like loop devices (hw-tests/bench/throttle.sh).
+. "$(dirname "$0")/throttle.sh"
+throttle_loops lethe-serve-bench
 
 cat >"$WORK/lethe.toml" <<EOF
 [site]
