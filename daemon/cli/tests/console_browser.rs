@@ -168,6 +168,8 @@ verify = "full"
         if let (Some(c), Some(e)) = (cfg.as_object_mut(), extra.as_object()) {
             c.extend(e.clone());
         }
+        // This run's screenshots only (a failure's shot must not linger).
+        let _ = std::fs::remove_dir_all(screenshots(scenario));
         let t = Instant::now();
         let out = Command::new("node")
             .arg(browser_dir().join("console.mjs"))

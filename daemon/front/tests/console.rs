@@ -285,6 +285,19 @@ async fn the_bays_page_shows_tiles_and_the_start_button_only_with_the_privilege(
     assert!(r.body.contains("data-poll=\"/console/bays/grid\""));
     no_inline_code(&r.body);
 
+    // Without read_jobs the history is refused: the page is still shown,
+    // without certificate links.
+    let w = Fake::scripted(|r, _| match r {
+        Request::WhoAmI {} => Some(Ok(Reply::Session {
+            session: operator(),
+        })),
+        Request::Jobs { .. } => Some(Ok(wire_error(ErrorCode::Forbidden, "needs read_jobs"))),
+        _ => None,
+    });
+    let r = send(&app(&w), "GET", "/console/bays", true, None, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("WD-WX12A3456789"));
+
     // Without start_wipe: no button (the worker would refuse anyway).
     let w = tile_of(session_view(), false);
     let r = send(&app(&w), "GET", "/console/bays", true, None, &[]).await;
@@ -492,4 +505,26 @@ async fn console_pages_have_their_csp_assets_are_cached_and_the_api_keeps_its_ow
         .unwrap()
         .starts_with("default-src 'none'; frame-ancestors"));
     assert!(console::markdown().contains("| `GET` | `/console/bays` | `read_drives` |"));
+}
+
+/// `docs/console.md`'s route table is [`console::markdown`]; regenerate it
+/// with `LETHE_UPDATE_OPENAPI=1 cargo test -p lethe-front --test console`.
+#[test]
+fn the_route_table_of_console_md_is_generated() {
+    const BEGIN: &str = "<!-- pages:begin (generated from daemon/front/src/console/mod.rs) -->\n";
+    const END: &str = "<!-- pages:end -->";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/console.md");
+    let text = std::fs::read_to_string(&path).expect("docs/console.md");
+    let (head, rest) = text.split_once(BEGIN).expect("the pages:begin marker");
+    let (_, tail) = rest.split_once(END).expect("the pages:end marker");
+    let now = format!("{head}{BEGIN}{}{END}{tail}", console::markdown());
+    if std::env::var_os("LETHE_UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &now).unwrap();
+        return;
+    }
+    assert!(
+        text == now,
+        "the route table of docs/console.md differs from the code; regenerate it with\n    \
+         LETHE_UPDATE_OPENAPI=1 cargo test -p lethe-front --test console"
+    );
 }

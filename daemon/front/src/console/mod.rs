@@ -92,12 +92,12 @@ pub const PAGES: &[Page] = &[
     page!(Get "/console/session", "own_session", polling = true, ["who_am_i"],
         pages::session_check, "204 while the session lasts, 401 once it ended (the pages' automatic return to login)"),
     page!(Get "/console/bays", "read_drives", polling = false, ["who_am_i", "status", "jobs"],
-        pages::bays, "The bays: one tile per bay with its drive, state and progress"),
+        pages::bays, "The bays: one tile per bay with its drive, state and progress (certificate links need `read_jobs`)"),
     page!(Get "/console/bays/grid", "read_drives", polling = true, ["who_am_i", "status", "jobs"],
         pages::bays_grid, "The bay grid alone, fetched by the bays page to update it live"),
     page!(Get "/console/bays/{bay}/start", "read_drives", polling = false, ["who_am_i", "status"],
         pages::start_form, "The start form of a waiting drive: type its serial or size"),
-    page!(Post "/console/bays/{bay}/start", "start_wipe", polling = false, ["who_am_i", "reauth", "start_bay"],
+    page!(Post "/console/bays/{bay}/start", "start_wipe", polling = false, ["who_am_i", "reauth", "start_bay", "status"],
         pages::start, "Start the bay's job; asks for password and code again when the worker wants a re-authentication"),
     page!(Get "/console/certificates", "read_certificates", polling = false, ["who_am_i", "certificates"],
         pages::certificates, "Search certificates by serial, asset tag, customer, dates"),
@@ -114,8 +114,11 @@ pub struct ConsoleState {
     /// Per running job and phase: when the console first saw it and how
     /// far it was then, for MB/s and the time left. The worker reports
     /// progress, not speed; a few entries, dropped when the job ends.
-    pub(crate) rates: Arc<Mutex<HashMap<(String, String), (Instant, u64)>>>,
+    pub(crate) rates: Arc<Mutex<Samples>>,
 }
+
+/// The first sample of each (job, phase): when, and how much was done.
+pub(crate) type Samples = HashMap<(String, String), (Instant, u64)>;
 
 /// The console's router over `worker`: the pages of [`PAGES`], their
 /// headers ([`console_headers`]). Merge it with the API's router.
