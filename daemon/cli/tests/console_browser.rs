@@ -243,6 +243,7 @@ fn operator_wipes_from_the_console_and_auditor_verifies_without_start_button() {
         "bays-auditor",
         "certificates",
         "certificates-verified",
+        "backups",
     ] {
         assert!(
             r["pages_checked"]

@@ -528,3 +528,33 @@ fn the_route_table_of_console_md_is_generated() {
          LETHE_UPDATE_OPENAPI=1 cargo test -p lethe-front --test console"
     );
 }
+
+#[tokio::test]
+async fn the_backups_page_shows_failures_in_red() {
+    let w = Fake::scripted(|r, _| match r {
+        Request::Status {} => {
+            let mut st = status_view(vec![], vec![]);
+            let mut bad = st.backups[0].clone();
+            bad.job = "imaging".into();
+            bad.last_result = Some("fail".into());
+            st.backups.push(bad);
+            Some(Ok(Reply::Status { status: st }))
+        }
+        _ => None,
+    });
+    let r = send(&app(&w), "GET", "/console/backups", true, None, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(ops(&w), ["who_am_i", "status"]);
+    no_inline_code(&r.body);
+    assert!(r
+        .body
+        .contains("1 backup job(s) failed or missed their last run."));
+    assert!(r
+        .body
+        .contains("<tr class=\"failed-row\">\n<th scope=\"row\">imaging</th>"));
+    assert!(r.body.contains("<th scope=\"row\">records</th>"));
+    assert_eq!(r.body.matches("failed-row").count(), 1);
+    assert!(r
+        .body
+        .contains("<span class=\"badge badge-passed\">pass</span>"));
+}

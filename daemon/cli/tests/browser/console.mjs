@@ -259,6 +259,13 @@ async function flows() {
   await au.locator("#verified.ok").waitFor();
   await check(au, "certificates-verified");
   await shot(au, "certificates-verified");
+  // The backups page (this appliance has no backup job configured).
+  await au.getByRole("link", { name: "Backups" }).click();
+  await au.getByRole("heading", { name: "Backups" }).waitFor();
+  await au.locator("#no-backups").waitFor();
+  await check(au, "backups");
+  await au.getByRole("link", { name: "Certificates" }).click();
+  await au.getByRole("heading", { name: "Certificates" }).waitFor();
   // A search that matches nothing says so.
   await au.getByLabel("Serial").fill("no-such-serial-anywhere");
   await au.getByRole("button", { name: "Search" }).click();

@@ -99,6 +99,8 @@ pub const PAGES: &[Page] = &[
         pages::start_form, "The start form of a waiting drive: type its serial or size"),
     page!(Post "/console/bays/{bay}/start", "start_wipe", polling = false, ["who_am_i", "reauth", "start_bay", "status"],
         pages::start, "Start the bay's job; asks for password and code again when the worker wants a re-authentication"),
+    page!(Get "/console/backups", "read_drives", polling = false, ["who_am_i", "status"],
+        pages::backups, "Backup jobs: last run and result (failures in red), last success, next run, last drill"),
     page!(Get "/console/certificates", "read_certificates", polling = false, ["who_am_i", "certificates"],
         pages::certificates, "Search certificates by serial, asset tag, customer, dates"),
     page!(Post "/console/certificates/{id}/verify", "read_certificates", polling = false, ["who_am_i", "certificate_verify"],

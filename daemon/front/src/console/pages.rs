@@ -1,6 +1,6 @@
 //! The console's handlers and templates.
 
-use super::view::{self, CertRow, Chrome, Drive, Tile};
+use super::view::{self, BackupRow, CertRow, Chrome, Drive, Tile};
 use super::{ConsoleState, Page};
 use crate::api::extract::{credential, same_origin, source_of};
 use crate::api::session::{cleared_cookie, session_cookie};
@@ -481,6 +481,31 @@ fn refusal(e: &WireError) -> String {
         _ => "Not started",
     };
     format!("{what}: {}", e.message)
+}
+
+#[derive(Template)]
+#[template(path = "console/backups.html")]
+struct BackupsPage {
+    chrome: Chrome,
+    rows: Vec<BackupRow>,
+    failures: usize,
+}
+
+/// `GET /console/backups`.
+pub async fn backups(State(st): State<ConsoleState>, v: Visitor) -> Result<Response> {
+    let session = v.session(&st).await?;
+    let rows: Vec<_> = v
+        .status(&st)
+        .await?
+        .backups
+        .iter()
+        .map(view::backup_row)
+        .collect();
+    page(BackupsPage {
+        chrome: Chrome::new("backups", Some(&session)),
+        failures: rows.iter().filter(|r| r.failed).count(),
+        rows,
+    })
 }
 
 #[derive(Template)]

@@ -107,6 +107,53 @@ pub struct CertRow {
     pub problem: Option<String>,
 }
 
+/// A backup job's row.
+pub struct BackupRow {
+    pub job: String,
+    pub every: String,
+    pub last_backup: String,
+    /// The last result's words and badge class (`fail` and `missed` are
+    /// failures: red).
+    pub result: String,
+    pub class: &'static str,
+    pub failed: bool,
+    pub last_success: String,
+    pub next_due: String,
+    pub drill: String,
+    pub drill_class: &'static str,
+    pub max_age: String,
+}
+
+fn result_class(r: Option<&str>) -> &'static str {
+    match r {
+        Some("pass") => "passed",
+        Some("warn") => "waiting",
+        Some(_) => "failed",
+        None => "empty",
+    }
+}
+
+pub fn backup_row(b: &lethe_wire::BackupView) -> BackupRow {
+    let never = || "never".to_string();
+    BackupRow {
+        job: b.job.clone(),
+        every: duration(b.every_secs),
+        last_backup: b.last_backup.clone().unwrap_or_else(never),
+        result: b.last_result.clone().unwrap_or_else(|| "none yet".into()),
+        class: result_class(b.last_result.as_deref()),
+        failed: matches!(b.last_result.as_deref(), Some("fail" | "missed")),
+        last_success: b.last_success.clone().unwrap_or_else(never),
+        next_due: b.next_due.clone(),
+        drill: match (&b.last_drill, &b.last_drill_result) {
+            (Some(at), Some(r)) => format!("{r} ({at})"),
+            (Some(at), None) => at.clone(),
+            _ => never(),
+        },
+        drill_class: result_class(b.last_drill_result.as_deref()),
+        max_age: b.max_age_secs.map_or_else(|| "none".into(), duration),
+    }
+}
+
 /// Percent-encode a path segment: everything but letters, digits and
 /// `-_.~` (bay names and ids are plain, but a page must not trust that).
 pub fn segment(s: &str) -> String {
