@@ -1,9 +1,10 @@
 //! What the templates show, made from the worker's views: plain strings
 //! and flags, so the templates hold no logic but loops and conditions.
 
-use super::ConsoleState;
+use super::{ConsoleState, Samples};
 use lethe_wire::{BayLevel, BayPolicy, BayState, BayView, CertView, JobView, SessionView};
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// The page frame: assets, who is logged in, where we are.
@@ -222,12 +223,12 @@ fn duration(secs: u64) -> String {
 /// console saw of that phase to this one (`None` until a second has
 /// passed and something was done).
 fn rate(
-    st: &ConsoleState,
+    samples: &Mutex<Samples>,
     job: &str,
     p: &lethe_wire::ProgressView,
     now: Instant,
 ) -> Option<String> {
-    let mut rates = st.rates.lock().unwrap_or_else(|e| e.into_inner());
+    let mut rates = samples.lock().unwrap_or_else(|e| e.into_inner());
     let (t0, d0) = *rates
         .entry((job.to_string(), p.phase.clone()))
         .or_insert((now, p.done));
@@ -277,7 +278,7 @@ pub fn tiles(
                     done: p.done,
                     total: p.total.max(1),
                     percent: p.done.saturating_mul(100) / p.total.max(1),
-                    rate: rate(st, &j.id, p, now),
+                    rate: rate(&st.rates, &j.id, p, now),
                 });
             // The job names its certificate by its path on the
             // appliance; the API by its id (the file name without
@@ -349,7 +350,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_segments_and_durations_read_well() {
+    fn sizes_segments_rates_and_durations_read_well() {
         assert_eq!(size(512), "512 bytes");
         assert_eq!(size(16 << 20), "16.0 MiB (16777216 bytes)");
         assert_eq!(segment("bay 1/ü"), "bay%201%2F%C3%BC");
@@ -357,6 +358,25 @@ mod tests {
         assert_eq!(duration(42), "42 s");
         assert_eq!(duration(61), "2 min");
         assert_eq!(duration(7320), "2 h 2 min");
+        let samples = Mutex::new(Samples::new());
+        let t0 = Instant::now();
+        let at = |done| lethe_wire::ProgressView {
+            phase: "writing".into(),
+            done,
+            total: 1_000_000_000,
+        };
+        // The first sample gives no rate; 100 MB in 2 s later: 50 MB/s,
+        // 800 MB left: 16 s.
+        assert_eq!(rate(&samples, "j", &at(100_000_000), t0), None);
+        assert_eq!(
+            rate(
+                &samples,
+                "j",
+                &at(200_000_000),
+                t0 + std::time::Duration::from_secs(2)
+            ),
+            Some("50.0 MB/s, about 16 s left".into())
+        );
         assert_eq!(
             certificate_id("/var/lib/lethe/certificates/wipe-20261204T144343Z-eb623043.json"),
             "wipe-20261204T144343Z-eb623043"
