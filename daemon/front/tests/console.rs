@@ -285,6 +285,28 @@ async fn the_bays_page_shows_tiles_and_the_start_button_only_with_the_privilege(
     assert!(r.body.contains("data-poll=\"/console/bays/grid\""));
     no_inline_code(&r.body);
 
+    // The start notice names only a bay of this appliance.
+    let r = send(
+        &app(&w),
+        "GET",
+        "/console/bays?started=bay-1",
+        true,
+        None,
+        &[],
+    )
+    .await;
+    assert!(r.body.contains("The job in bay bay-1 was started."));
+    let r = send(
+        &app(&w),
+        "GET",
+        "/console/bays?started=Call%20us",
+        true,
+        None,
+        &[],
+    )
+    .await;
+    assert!(!r.body.contains("Call us"));
+
     // Without read_jobs the history is refused: the page is still shown,
     // without certificate links.
     let w = Fake::scripted(|r, _| match r {

@@ -323,12 +323,16 @@ pub async fn bays(
 ) -> Result<Response> {
     let session = v.session(&st).await?;
     let tiles = tiles(&st, &v, &session).await?;
+    // Only a bay of this appliance: a crafted link cannot make the page
+    // announce anything else.
+    let notice = q
+        .started
+        .filter(|bay| tiles.iter().any(|t| &t.bay == bay))
+        .map(|bay| format!("The job in bay {bay} was started."));
     page(BaysPage {
         chrome: Chrome::new("bays", Some(&session)),
         tiles,
-        notice: q
-            .started
-            .map(|bay| format!("The job in bay {bay} was started.")),
+        notice,
     })
 }
 
