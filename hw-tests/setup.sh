@@ -16,6 +16,7 @@ PKGS=(
     chromium                     # prints the auditor pack's PDF (hw-tests/pack.sh); console browser tests
     fio                          # parallel-wipe benchmark peer (hw-tests/bench/serve-bench.sh)
     openssl                      # the HTTPS API tests check TLS versions with openssl s_client
+    nodejs                       # runs the console browser tests (playwright-core, axe-core); not the build
 )
 missing=()
 for p in "${PKGS[@]}"; do
@@ -24,6 +25,19 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm for the console browser tests: Debian's package, unless the nodejs
+# installed already brings its own (NodeSource's does, and conflicts with it).
+if ! command -v npm >/dev/null; then
+    apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+# playwright-core and axe-core, pinned by the committed lock file, into
+# daemon/cli/tests/browser/node_modules (git-ignored). playwright-core
+# drives Debian's /usr/bin/chromium: it downloads no browser.
+BROWSER_TESTS="$(cd "$(dirname "$0")/.." && pwd)/daemon/cli/tests/browser"
+if ! (cd "$BROWSER_TESTS" && npm ls --depth=0 >/dev/null 2>&1); then
+    (cd "$BROWSER_TESTS" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 # The unprivileged user of `lethe serve`'s front process (the package

@@ -1467,7 +1467,7 @@ fn last_json(out: &std::process::Output) -> Value {
 /// certificate fetched from the appliance is verified locally against the
 /// key the user names.
 ///
-/// safeguard: 164.312(d), 164.312(e)(1)
+/// safeguard: 164.312(d), 164.312(e)(1), 164.312(e)(2)(ii)
 #[test]
 fn the_cli_drives_an_appliance_through_the_api_with_the_same_output() {
     if let Some(why) = unavailable() {

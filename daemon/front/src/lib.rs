@@ -15,6 +15,8 @@
 //!   `GET /metrics`, `/v0/...`), for the `lethe` command line;
 //! - [`api`]: the HTTPS JSON API (`/api/v1/...`, `/healthz`), its route
 //!   table, errors, security headers and OpenAPI document;
+//! - [`console`]: the web console (server-rendered pages on the same
+//!   listener, `docs/console.md`);
 //! - [`https`]: the TLS listener and its connection limits;
 //! - [`tls`]: the certificate from the worker, reloaded without a restart;
 //! - [`metrics`]: the Prometheus/OpenMetrics text;
@@ -27,6 +29,7 @@ pub mod api;
 pub mod app;
 pub mod client;
 pub mod confine;
+pub mod console;
 pub mod https;
 pub mod local;
 pub mod metrics;
@@ -179,6 +182,12 @@ async fn serve(opts: FrontOptions) -> Result<(), FrontError> {
     result
 }
 
+/// Everything the HTTPS listener serves: the JSON API and the web console
+/// (each with its own headers and error pages).
+pub fn https_router(worker: Arc<dyn Worker>) -> axum::Router {
+    api::router(Arc::clone(&worker), api::ApiOptions::default()).merge(console::router(worker))
+}
+
 /// The HTTPS side: the first certificate (waiting for the worker as long
 /// as it takes), then the listener, and the certificate asked for again on
 /// SIGHUP and every [`TLS_RELOAD_EVERY`].
@@ -206,7 +215,7 @@ async fn serve_https(
     };
     let watch = reloader.watch(TLS_RELOAD_EVERY, rx);
     tracing::info!("front serving the HTTPS API on {addr}");
-    let router = api::router(worker, api::ApiOptions::default());
+    let router = https_router(worker);
     tokio::select! {
         _ = https::serve(tcp, config, router, https::HttpsLimits::default(), std::future::pending()) => {}
         _ = watch => {}

@@ -95,7 +95,7 @@ fn bounded(c: Credential) -> Result<Credential, ApiError> {
 /// this origin. `SameSite=Strict` already keeps the cookie off cross-site
 /// requests; this refuses a browser's request from another origin of the
 /// same site too. Clients that send no `Origin` (curl, scripts) pass.
-fn same_origin(parts: &Parts) -> Result<(), ApiError> {
+pub(crate) fn same_origin(parts: &Parts) -> Result<(), ApiError> {
     let refuse = || {
         ApiError::new(
             lethe_wire::ErrorCode::Forbidden,
