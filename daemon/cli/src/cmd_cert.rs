@@ -253,29 +253,15 @@ pub fn run(state: &StateDir, args: &CertArgs) -> Result<u8> {
             } else if list.is_empty() {
                 outln!("no certificates in {}", store.dir().display());
             } else {
-                let rows: Vec<Vec<String>> = list
-                    .iter()
-                    .map(|c| {
-                        // A problem's text is long: it goes last, after the device.
-                        let (status, problem) = match (&c.status, &c.problem) {
-                            (_, Some(p)) => ("INVALID".to_string(), format!("  ({p})")),
-                            (Some(s), None) => (s.as_str().to_string(), String::new()),
-                            (None, None) => ("?".to_string(), String::new()),
-                        };
-                        vec![
-                            c.id.clone(),
-                            c.issued_at.clone(),
-                            status,
-                            format!("{} {}{problem}", c.model, c.serial)
-                                .trim()
-                                .to_string(),
-                        ]
-                    })
-                    .collect();
-                out!(
-                    "{}",
-                    crate::cmd_jobs::table(&["ID", "ISSUED", "STATUS", "DEVICE"], &rows)
-                );
+                let rows = list.iter().map(|c| ListRow {
+                    id: &c.id,
+                    issued_at: &c.issued_at,
+                    status: c.status.as_ref().map(|s| s.as_str()),
+                    problem: c.problem.as_deref(),
+                    model: &c.model,
+                    serial: &c.serial,
+                });
+                out!("{}", list_table(rows));
             }
             Ok(exit::OK)
         }
@@ -304,6 +290,39 @@ pub fn run(state: &StateDir, args: &CertArgs) -> Result<u8> {
             save_pair(id, &bytes, &pdf, out)
         }
     }
+}
+
+/// One line of `cert list`, from the local store or an appliance's API.
+pub struct ListRow<'a> {
+    pub id: &'a str,
+    pub issued_at: &'a str,
+    pub status: Option<&'a str>,
+    pub problem: Option<&'a str>,
+    pub model: &'a str,
+    pub serial: &'a str,
+}
+
+/// `cert list`'s table.
+pub fn list_table<'a>(rows: impl Iterator<Item = ListRow<'a>>) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .map(|c| {
+            // A problem's text is long: it goes last, after the device.
+            let (status, problem) = match (c.status, c.problem) {
+                (_, Some(p)) => ("INVALID".to_string(), format!("  ({p})")),
+                (Some(s), None) => (s.to_string(), String::new()),
+                (None, None) => ("?".to_string(), String::new()),
+            };
+            vec![
+                c.id.to_string(),
+                c.issued_at.to_string(),
+                status,
+                format!("{} {}{problem}", c.model, c.serial)
+                    .trim()
+                    .to_string(),
+            ]
+        })
+        .collect();
+    crate::cmd_jobs::table(&["ID", "ISSUED", "STATUS", "DEVICE"], &rows)
 }
 
 /// Write ID.json and ID.pdf into `dir` (an id with a path in it is refused).

@@ -1556,7 +1556,7 @@ fn the_cli_drives_an_appliance_through_the_api_with_the_same_output() {
     assert!(stderr(&out).contains("not confirmed"), "{}", stderr(&out));
     assert!(untouched());
     // An unknown bay names the bays there are.
-    let out = laptop.run(&["wipe", "/dev/sdz"], &size);
+    let out = laptop.run(&["wipe", "/dev/loop-absent"], &size);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("bays: loops"), "{}", stderr(&out));
 

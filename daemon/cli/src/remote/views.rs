@@ -163,25 +163,15 @@ pub fn cert(r: &Remote, args: &CertArgs) -> Result<u8> {
             } else if list.is_empty() {
                 outln!("no certificates on {}", r.server());
             } else {
-                let rows: Vec<Vec<String>> = list
-                    .iter()
-                    .map(|c| {
-                        let (status, problem) = match (&c.result, &c.problem) {
-                            (_, Some(p)) => ("INVALID".to_string(), format!("  ({p})")),
-                            (Some(s), None) => (s.clone(), String::new()),
-                            (None, None) => ("?".to_string(), String::new()),
-                        };
-                        vec![
-                            c.id.clone(),
-                            c.issued_at.clone(),
-                            status,
-                            format!("{} {}{problem}", c.model, c.serial)
-                                .trim()
-                                .to_string(),
-                        ]
-                    })
-                    .collect();
-                out!("{}", table(&["ID", "ISSUED", "STATUS", "DEVICE"], &rows));
+                let rows = list.iter().map(|c| crate::cmd_cert::ListRow {
+                    id: &c.id,
+                    issued_at: &c.issued_at,
+                    status: c.result.as_deref(),
+                    problem: c.problem.as_deref(),
+                    model: &c.model,
+                    serial: &c.serial,
+                });
+                out!("{}", crate::cmd_cert::list_table(rows));
             }
             Ok(exit::OK)
         }

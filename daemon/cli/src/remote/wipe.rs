@@ -491,7 +491,7 @@ mod tests {
             level: BayLevel::Clear,
             state: BayState::Waiting,
             drive: Some(DriveView {
-                path: "/dev/sdb".into(),
+                path: "/dev/loop7".into(),
                 transport: "sata".into(),
                 model: Some("WDC WD10".into()),
                 serial: serial.map(Into::into),
@@ -538,8 +538,8 @@ mod tests {
             backups: vec![],
         };
         assert_eq!(find_bay(&st, "bay-1").unwrap().name, "bay-1");
-        assert_eq!(find_bay(&st, "/dev/sdb").unwrap().name, "bay-1");
-        let e = find_bay(&st, "/dev/sdc").unwrap_err();
+        assert_eq!(find_bay(&st, "/dev/loop7").unwrap().name, "bay-1");
+        let e = find_bay(&st, "/dev/loop-absent").unwrap_err();
         assert!(e.contains("bays: bay-1"), "{e}");
     }
 
