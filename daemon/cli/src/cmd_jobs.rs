@@ -77,6 +77,37 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// One line of `lethe jobs`, from the job store or an appliance's API.
+pub struct ListRow<'a> {
+    pub id: &'a str,
+    pub kind: &'a str,
+    pub status: &'a str,
+    pub updated_at: &'a str,
+    pub device: &'a str,
+    pub resumable: bool,
+}
+
+/// `lethe jobs`'s table; a resumable job says how to continue it.
+pub fn list_table<'a>(rows: impl Iterator<Item = ListRow<'a>>) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .map(|j| {
+            let hint = if j.resumable {
+                format!("  (continue: lethe wipe --resume {})", j.id)
+            } else {
+                String::new()
+            };
+            vec![
+                j.id.to_string(),
+                j.kind.to_string(),
+                j.status.to_string(),
+                j.updated_at.to_string(),
+                format!("{}{hint}", j.device),
+            ]
+        })
+        .collect();
+    table(&["JOB", "KIND", "STATUS", "UPDATED", "DEVICE"], &rows)
+}
+
 pub fn run(state: &StateDir, args: &JobsArgs) -> Result<u8> {
     // A job whose owner is gone shows as interrupted, not as running forever.
     match &args.cmd {
@@ -89,27 +120,15 @@ pub fn run(state: &StateDir, args: &JobsArgs) -> Result<u8> {
             } else if jobs.is_empty() {
                 outln!("no jobs in {}", state.root().display());
             } else {
-                let rows: Vec<Vec<String>> = jobs
-                    .iter()
-                    .map(|j| {
-                        let hint = if j.status.resumable() {
-                            format!("  (continue: lethe wipe --resume {})", j.id)
-                        } else {
-                            String::new()
-                        };
-                        vec![
-                            j.id.clone(),
-                            j.kind.clone(),
-                            j.status.as_str().to_string(),
-                            j.updated_at.clone(),
-                            format!("{}{hint}", j.device_path),
-                        ]
-                    })
-                    .collect();
-                out!(
-                    "{}",
-                    table(&["JOB", "KIND", "STATUS", "UPDATED", "DEVICE"], &rows)
-                );
+                let rows = jobs.iter().map(|j| ListRow {
+                    id: &j.id,
+                    kind: &j.kind,
+                    status: j.status.as_str(),
+                    updated_at: &j.updated_at,
+                    device: &j.device_path,
+                    resumable: j.status.resumable(),
+                });
+                out!("{}", list_table(rows));
             }
         }
         Some(JobsCmd::Cancel { .. }) => {

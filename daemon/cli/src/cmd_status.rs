@@ -18,21 +18,6 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-fn size(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 fn state(s: BayState) -> &'static str {
     match s {
         BayState::Empty => "empty",
@@ -91,7 +76,7 @@ fn render(s: &StatusView) {
                 dv.transport,
                 dv.model.as_deref().unwrap_or("unknown model"),
                 dv.serial.as_deref().unwrap_or("none"),
-                size(dv.size_bytes)
+                lethe_core::inventory::human_size(dv.size_bytes)
             )
         });
         println!(

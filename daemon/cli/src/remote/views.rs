@@ -3,7 +3,7 @@
 
 use super::client::Remote;
 use crate::cmd_cert::{CertArgs, CertCmd};
-use crate::cmd_jobs::{table, JobsArgs, JobsCmd};
+use crate::cmd_jobs::{list_table, JobsArgs, JobsCmd, ListRow};
 use crate::exit;
 use anyhow::{bail, Result};
 use lethe_wire::{JobState, JobView, StatusView};
@@ -63,27 +63,15 @@ pub fn jobs(r: &Remote, args: &JobsArgs) -> Result<u8> {
             } else if jobs.is_empty() {
                 outln!("no jobs on {}", r.server());
             } else {
-                let rows: Vec<Vec<String>> = jobs
-                    .iter()
-                    .map(|j| {
-                        let hint = if resumable(j.state) {
-                            format!("  (continue: lethe wipe --resume {})", j.id)
-                        } else {
-                            String::new()
-                        };
-                        vec![
-                            j.id.clone(),
-                            j.kind.clone(),
-                            status_word(j.state).to_string(),
-                            j.updated_at.clone(),
-                            format!("{}{hint}", j.device),
-                        ]
-                    })
-                    .collect();
-                out!(
-                    "{}",
-                    table(&["JOB", "KIND", "STATUS", "UPDATED", "DEVICE"], &rows)
-                );
+                let rows = jobs.iter().map(|j| ListRow {
+                    id: &j.id,
+                    kind: &j.kind,
+                    status: status_word(j.state),
+                    updated_at: &j.updated_at,
+                    device: &j.device,
+                    resumable: resumable(j.state),
+                });
+                out!("{}", list_table(rows));
             }
         }
         Some(JobsCmd::Show { job }) => {

@@ -169,19 +169,16 @@ pub fn segment(s: &str) -> String {
     out
 }
 
-/// `16.0 MiB (16777216 bytes)`.
+/// `16.0 MiB (16777216 bytes)`: the drives table's size and the exact
+/// count an operator types to confirm.
 pub fn size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
+    if bytes < 1024 {
         format!("{bytes} bytes")
     } else {
-        format!("{v:.1} {} ({bytes} bytes)", UNITS[u])
+        format!(
+            "{} ({bytes} bytes)",
+            lethe_core::inventory::human_size(bytes)
+        )
     }
 }
 
